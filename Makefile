@@ -1,0 +1,49 @@
+# make demo — set up and run the whole system on embedded defaults.
+# make test — set up (virtualenv, install, the real servers the tests use) and run every test.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+
+.PHONY: demo test venv servers lint typecheck py38 unit docs bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "the collector needs Python 3.11+"'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	rm -f $(VENV)/.installed-* && touch $@
+
+venv: $(STAMP)
+
+# Debian's mosquitto, victoria-metrics and postgresql; installs them when run as root (CI).
+servers:
+	bash deploy/dev/install-test-servers.sh
+
+lint: venv
+	$(BIN)/ruff check .
+	# The agent and the wire format must keep running on Python 3.8 (Windows 7 lab PCs).
+	$(BIN)/vermin -q --no-tips --violations --target=3.8- --eval-annotations agent protocol
+
+typecheck: venv
+	$(BIN)/mypy --ignore-missing-imports --follow-imports=silent -p schoolmon.protocol -p schoolmon.agent
+
+# The agent's own tests under a real Python 3.8 when this machine has one.
+py38:
+	bash deploy/dev/test-py38.sh
+
+test: venv servers lint typecheck py38
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+docs: venv
+	$(BIN)/python -m schoolmon.protocol.docs > docs/protocol.md
+
+demo: venv
+	$(BIN)/schoolmon-collector demo
+
+bench: venv servers
+	$(BIN)/python bench/agent_footprint.py
+	$(BIN)/python bench/ingest_throughput.py
+
+clean:
+	rm -rf $(VENV) .venv38 .mypy_cache .ruff_cache build *.egg-info

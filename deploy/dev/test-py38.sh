@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Runs the agent and wire-format tests under Python 3.8, the oldest the agent supports.
+set -euo pipefail
+py=$(command -v python3.8 || true)
+if [ -z "$py" ] || ! "$py" -c 'import sys; assert sys.version_info[:2] == (3, 8)' 2>/dev/null; then
+  echo "py38: no python3.8 on this machine; vermin checked the syntax instead"; exit 0
+fi
+if [ ! -x .venv38/bin/python ] || [ pyproject.toml -nt .venv38/.installed ]; then
+  rm -rf .venv38 && "$py" -m venv .venv38
+  .venv38/bin/pip install -q --upgrade pip >/dev/null 2>&1 || true
+  .venv38/bin/pip install -q -e '.[agent]' 'pytest>=7' pytest-timeout
+  touch .venv38/.installed
+fi
+.venv38/bin/python -m pytest -q -p no:cacheprovider -m 'not collector' tests/agent tests/protocol

@@ -1,0 +1,196 @@
+"""Encoding, decoding and validating payloads: the one definition both sides use."""
+import json
+import math
+from typing import Any, Dict, NamedTuple, Optional, Tuple
+
+from .catalogue import ENVELOPE, FAMILIES, MAX_PAYLOAD_BYTES, Family, Field
+from .errors import ProtocolError
+from .topics import Topic, parse_topic
+
+
+class Message(NamedTuple):
+    """A validated message: where it came from and its payload (envelope included)."""
+
+    school: str
+    device: str
+    kind: str
+    v: int
+    ts: float
+    seq: int
+    payload: Dict[str, Any]
+    size: int
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError("%s is not valid JSON" % name)
+
+
+def encode(payload: Dict[str, Any]) -> bytes:
+    """Compact JSON (no spaces), UTF-8, refusing NaN/Infinity and anything over the limit."""
+    data = json.dumps(payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    raw = data.encode("utf-8")
+    if len(raw) > MAX_PAYLOAD_BYTES:
+        raise ProtocolError("too_large", "payload of %d bytes is over the %d-byte limit"
+                            % (len(raw), MAX_PAYLOAD_BYTES))
+    return raw
+
+
+def parse_json(raw: bytes) -> Dict[str, Any]:
+    """Bytes to a JSON object, with the size limit checked before any parsing."""
+    if len(raw) > MAX_PAYLOAD_BYTES:
+        raise ProtocolError("too_large", "payload of %d bytes is over the %d-byte limit"
+                            % (len(raw), MAX_PAYLOAD_BYTES))
+    try:
+        obj = json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ProtocolError("invalid_json", str(exc)[:200]) from None
+    if not isinstance(obj, dict):
+        raise ProtocolError("not_object", "payload is JSON %s, not an object" % type(obj).__name__)
+    return obj
+
+
+def decode(topic: str, raw: bytes) -> Message:
+    """Validate a received message completely; raise ProtocolError naming the first fault."""
+    where = parse_topic(topic)
+    obj = parse_json(raw)
+    validate(where.kind, obj)
+    _check_identity(where, obj)
+    return Message(where.school, where.device, where.kind, obj["v"], float(obj["ts"]),
+                   obj["seq"], obj, len(raw))
+
+
+def _check_identity(where: Topic, obj: Dict[str, Any]) -> None:
+    # Payloads need not repeat their origin, but one that does must agree with its topic:
+    # a device must not speak for another.
+    for key, expected in (("school", where.school), ("device", where.device)):
+        claimed = obj.get(key)
+        if claimed is not None and claimed != expected:
+            raise ProtocolError("topic_mismatch", "payload %s %r differs from topic %s %r"
+                                % (key, claimed, key, expected))
+
+
+def family(kind: str) -> Family:
+    try:
+        return FAMILIES[kind]
+    except KeyError:
+        raise ProtocolError("unknown_kind", "no message family %r in this version of the "
+                            "wire format" % kind) from None
+
+
+def validate(kind: str, obj: Dict[str, Any]) -> None:
+    """Check an envelope + family payload against the catalogue. Unknown fields are allowed
+    (additive changes within v1); known fields must be right."""
+    fam = family(kind)
+    _check_fields(ENVELOPE, obj, "")
+    if obj["v"] > fam.version:
+        raise ProtocolError("unknown_version", "%s payload version %d is newer than the %d "
+                            "this side knows" % (kind, obj["v"], fam.version))
+    _check_fields(fam.fields, obj, "")
+
+
+def _check_fields(fields: Tuple[Field, ...], obj: Dict[str, Any], path: str) -> None:
+    for f in fields:
+        value = obj.get(f.name)
+        if value is None:
+            if f.required:
+                raise ProtocolError("missing_field", "%s%s is required" % (path, f.name))
+            continue
+        _check_value(f, value, path + f.name)
+
+
+def _check_value(f: Field, value: Any, name: str) -> None:
+    t = f.type
+    if t == "objects":
+        if not isinstance(value, list):
+            raise ProtocolError("wrong_type", "%s must be a list of objects" % name)
+        if len(value) > f.max_items:
+            raise ProtocolError("out_of_range", "%s has %d items, at most %d"
+                                % (name, len(value), f.max_items))
+        assert f.items is not None
+        for i, item in enumerate(value):
+            if not isinstance(item, dict):
+                raise ProtocolError("wrong_type", "%s[%d] must be an object" % (name, i))
+            _check_fields(f.items, item, "%s[%d]." % (name, i))
+        return
+    if t == "list":
+        if not isinstance(value, list):
+            raise ProtocolError("wrong_type", "%s must be a list" % name)
+        if len(value) > f.max_items:
+            raise ProtocolError("out_of_range", "%s has %d items, at most %d"
+                                % (name, len(value), f.max_items))
+        item_field = f._replace(type=f.item_type or "str")
+        for i, item in enumerate(value):
+            _check_value(item_field, item, "%s[%d]" % (name, i))
+        return
+    _check_scalar(f, t, value, name)
+
+
+def _check_scalar(f: Field, t: str, value: Any, name: str) -> None:
+    if t == "str":
+        if not isinstance(value, str):
+            raise ProtocolError("wrong_type", "%s must be a string" % name)
+        if len(value) > f.max_len:
+            raise ProtocolError("out_of_range", "%s is longer than %d characters"
+                                % (name, f.max_len))
+        if f.choices and value not in f.choices:
+            raise ProtocolError("out_of_range", "%s=%r is not one of %s"
+                                % (name, value, ", ".join(f.choices)))
+        return
+    if t == "bool":
+        if not isinstance(value, bool):
+            raise ProtocolError("wrong_type", "%s must be true or false" % name)
+        return
+    # Numbers. bool is an int subclass in Python but not a number on the wire.
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ProtocolError("wrong_type", "%s must be a number" % name)
+    if t == "int" and not isinstance(value, int):
+        if not (isinstance(value, float) and value.is_integer()):
+            raise ProtocolError("wrong_type", "%s must be an integer" % name)
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ProtocolError("non_finite", "%s is not a finite number" % name)
+    if f.minimum is not None and value < f.minimum:
+        raise ProtocolError("out_of_range", "%s=%s is below %s" % (name, value, f.minimum))
+    if f.maximum is not None and value > f.maximum:
+        raise ProtocolError("out_of_range", "%s=%s is above %s" % (name, value, f.maximum))
+
+
+def sanitize(kind: str, payload: Dict[str, Any], log: Optional[Any] = None) -> Dict[str, Any]:
+    """Agent side: drop optional fields (and list items) that would not validate, so one bad
+    sensor reading never costs the whole message. Required fields are left for validate()."""
+    fam = family(kind)
+    return _sanitize_fields(fam.fields, payload, kind + ".", log)
+
+
+def _sanitize_fields(fields: Tuple[Field, ...], obj: Dict[str, Any], path: str,
+                     log: Optional[Any]) -> Dict[str, Any]:
+    out = dict(obj)
+    for f in fields:
+        if f.name not in out:
+            continue
+        value = out[f.name]
+        if value is None:
+            del out[f.name]
+            continue
+        if f.type == "objects" and isinstance(value, list):
+            kept = []
+            assert f.items is not None
+            for item in value[: f.max_items]:
+                if not isinstance(item, dict):
+                    continue
+                item = _sanitize_fields(f.items, item, path + f.name + "[].", log)
+                try:
+                    _check_fields(f.items, item, "")
+                except ProtocolError:
+                    continue
+                kept.append(item)
+            out[f.name] = kept
+            continue
+        try:
+            _check_value(f, value, path + f.name)
+        except ProtocolError as exc:
+            if f.required:
+                continue
+            if log is not None:
+                log.warning("dropping field %s%s: %s", path, f.name, exc.detail)
+            del out[f.name]
+    return out

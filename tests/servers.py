@@ -1,0 +1,189 @@
+"""Real servers for tests, each private to a test run, on a free loopback port.
+
+Mosquitto, VictoriaMetrics and PostgreSQL from Debian's packages are started as child
+processes in a temporary folder and stopped (and their folders removed) afterwards.
+Use them through the fixtures in conftest.py.
+"""
+import glob
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.request
+from typing import List, Optional
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port: int, timeout: float = 15.0, proc: Optional[subprocess.Popen] = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError("server exited with %s before listening on %d" % (proc.returncode, port))
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError("nothing listens on 127.0.0.1:%d after %.0fs" % (port, timeout))
+
+
+def _which(name: str, *extra: str) -> str:
+    for candidate in (shutil.which(name),) + extra:
+        if candidate and os.path.exists(candidate):
+            return candidate
+    raise RuntimeError("%s is not installed: run `make servers` (Debian package)" % name)
+
+
+class Server:
+    """A child process with its own folder; ``stop()`` is idempotent."""
+
+    def __init__(self, name: str) -> None:
+        self.dir = tempfile.mkdtemp(prefix="schoolmon-%s-" % name)
+        self.proc: Optional[subprocess.Popen] = None
+        self.port = free_port()
+        self.log_path = os.path.join(self.dir, "server.log")
+
+    def _spawn(self, argv: List[str], **kw) -> None:
+        self._log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT,
+                                     start_new_session=True, **kw)
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        """Stop the process the hard way, keeping its data folder (for restart tests)."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+    def stop(self) -> None:
+        self.kill(signal.SIGTERM)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def log(self) -> str:
+        try:
+            with open(self.log_path, "rb") as fh:
+                return fh.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+
+class Mosquitto(Server):
+    """A private Mosquitto 2 with persistence, unlimited queues for persistent sessions."""
+
+    def __init__(self, extra_conf: str = "") -> None:
+        super().__init__("mosquitto")
+        self.conf = os.path.join(self.dir, "mosquitto.conf")
+        with open(self.conf, "w") as fh:
+            fh.write(
+                "listener %d 127.0.0.1\n"
+                "allow_anonymous true\n"
+                "persistence true\n"
+                "persistence_location %s/\n"
+                "autosave_interval 1\n"
+                "max_queued_messages 0\n"
+                "max_inflight_messages 0\n"
+                "message_size_limit 0\n"
+                "log_dest stdout\n"
+                "log_type error\nlog_type warning\nlog_type notice\n"
+                "%s\n" % (self.port, self.dir, extra_conf))
+        if os.geteuid() == 0:
+            # mosquitto drops root to user "mosquitto": let it write its folder.
+            try:
+                uid = pwd.getpwnam("mosquitto").pw_uid
+                os.chown(self.dir, uid, -1)
+            except KeyError:
+                pass
+        self.start()
+
+    @property
+    def url(self) -> str:
+        return "mqtt://127.0.0.1:%d" % self.port
+
+    def start(self) -> None:
+        self._spawn([_which("mosquitto", "/usr/sbin/mosquitto"), "-c", self.conf])
+        wait_port(self.port, proc=self.proc)
+
+    def restart(self, down_seconds: float = 0.0) -> None:
+        self.kill(signal.SIGTERM)
+        time.sleep(down_seconds)
+        self.start()
+
+
+class VictoriaMetrics(Server):
+    """VictoriaMetrics single node: InfluxDB line protocol at /api/v2/write, export API."""
+
+    def __init__(self) -> None:
+        super().__init__("victoria")
+        self.start()
+
+    @property
+    def url(self) -> str:
+        return "http://127.0.0.1:%d" % self.port
+
+    def start(self) -> None:
+        self._spawn([_which("victoria-metrics"), "-httpListenAddr=127.0.0.1:%d" % self.port,
+                     "-storageDataPath=%s/data" % self.dir, "-retentionPeriod=100y",
+                     "-search.latencyOffset=0s", "-loggerLevel=ERROR"])
+        wait_port(self.port, proc=self.proc)
+
+    def flush(self) -> None:
+        """Make what was written searchable now (VictoriaMetrics buffers ~1s)."""
+        urllib.request.urlopen(self.url + "/internal/force_flush", timeout=10).read()
+
+    def export(self, match: str) -> List[dict]:
+        """Every stored sample of series matching ``match`` (a PromQL selector)."""
+        import json
+        import urllib.parse
+        self.flush()
+        q = urllib.parse.urlencode({"match[]": match})
+        with urllib.request.urlopen(self.url + "/api/v1/export?" + q, timeout=10) as r:
+            return [json.loads(line) for line in r.read().decode().splitlines() if line.strip()]
+
+
+class Postgres(Server):
+    """A throwaway PostgreSQL cluster (run as user postgres when we are root)."""
+
+    def __init__(self) -> None:
+        super().__init__("postgres")
+        bindir = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
+        if not bindir:
+            raise RuntimeError("PostgreSQL is not installed: run `make servers`")
+        self.bin = bindir[-1]
+        self.data = os.path.join(self.dir, "data")
+        self._as_postgres = os.geteuid() == 0
+        if self._as_postgres:
+            uid = pwd.getpwnam("postgres").pw_uid
+            os.chown(self.dir, uid, -1)
+        subprocess.run(self._cmd([self.bin + "/initdb", "-D", self.data, "-U", "postgres",
+                                  "-A", "trust", "-E", "UTF8", "--no-sync"]),
+                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.start()
+        subprocess.run(self._cmd([self.bin + "/psql", "-h", "127.0.0.1", "-p", str(self.port),
+                                  "-U", "postgres", "-c", "CREATE DATABASE schoolmon"]),
+                       check=True, stdout=subprocess.DEVNULL)
+
+    def _cmd(self, argv: List[str]) -> List[str]:
+        return (["runuser", "-u", "postgres", "--"] + argv) if self._as_postgres else argv
+
+    @property
+    def url(self) -> str:
+        return "postgresql+psycopg://postgres@127.0.0.1:%d/schoolmon" % self.port
+
+    def start(self) -> None:
+        self._spawn(self._cmd([self.bin + "/postgres", "-D", self.data, "-h", "127.0.0.1",
+                               "-p", str(self.port), "-k", self.dir, "-c", "fsync=off",
+                               "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]))
+        wait_port(self.port, proc=self.proc)
+        time.sleep(0.3)  # accepting TCP comes a moment before accepting logins
