@@ -8,10 +8,10 @@
 from .catalogue import FAMILIES, MAX_PAYLOAD_BYTES
 from .errors import REASONS, ProtocolError
 from .topics import CMD_KIND, PREFIX, SUBSCRIPTION, UP_KINDS, Topic, parse_topic, topic
-from .wire import Message, decode, encode, parse_json, sanitize, validate
+from .wire import Message, decode, encode, envelope, parse_json, sanitize, validate
 
 __all__ = [
     "CMD_KIND", "FAMILIES", "MAX_PAYLOAD_BYTES", "PREFIX", "REASONS", "SUBSCRIPTION",
-    "UP_KINDS", "Message", "ProtocolError", "Topic", "decode", "encode", "parse_json",
+    "UP_KINDS", "Message", "ProtocolError", "Topic", "decode", "encode", "envelope", "parse_json",
     "parse_topic", "sanitize", "topic", "validate",
 ]

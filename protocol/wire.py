@@ -21,6 +21,14 @@ class Message(NamedTuple):
     size: int
 
 
+def envelope(kind: str, fields: Dict[str, Any], seq: int, ts: float) -> Dict[str, Any]:
+    """A family's fields wrapped in the envelope, ready for encode()."""
+    msg = {"v": family(kind).version, "ts": int(ts) if float(ts).is_integer() else round(ts, 3),
+           "seq": seq}
+    msg.update(fields)
+    return msg
+
+
 def _refuse_constant(name: str) -> Any:
     raise ValueError("%s is not valid JSON" % name)
 

@@ -1,0 +1,116 @@
+"""The collector's configuration keys: one schema, loaded by schoolmon.protocol.settings.
+
+Typed settings that refuse insecure defaults: outside demo mode the admin token must be
+set, long and not a known default.
+"""
+import socket
+from types import SimpleNamespace
+from typing import Any, Dict, Mapping, Optional
+
+from schoolmon.protocol.settings import (
+    ConfigError,
+    Key,
+    Schema,
+    check_http_url,
+    check_listen,
+    check_mqtt_url,
+    load,
+)
+
+#: Tokens seen in examples and tutorials; refused outside demo mode.
+KNOWN_DEFAULT_TOKENS = frozenset({
+    "changeme", "change-me", "admin", "secret", "token", "password", "schoolmon", "demo",
+    "test", "my-token", "my-super-secret-auth-token", "demo-admin-token",
+})
+MIN_TOKEN_LENGTH = 16
+
+SCHEMA: Schema = {
+    "mqtt": {
+        "url": Key("str", "", "Broker URL, `mqtt://host:port` or `mqtts://host:port`; empty "
+                   "in demo mode starts an embedded broker.", check=check_mqtt_url),
+        "username": Key("str", "", "Broker username."),
+        "password": Key("str", "", "Broker password.", secret=True),
+        "ca_file": Key("str", "", "CA certificate (PEM) to verify an mqtts:// broker."),
+        "client_id": Key("str", "schoolmon-collector-" + socket.gethostname()[:40],
+                         "MQTT client id; keep it stable: the broker holds the persistent "
+                         "session (messages sent while the collector is down) under it."),
+        "keepalive": Key("int", 30, "MQTT keepalive, seconds.", minimum=5, maximum=3600),
+    },
+    "ingest": {
+        "shared_group": Key("str", "", "When set, subscribe as `$share/{group}/...` so several "
+                            "collector processes share the load."),
+        "batch_size": Key("int", 5000, "Messages handled (stored, then acknowledged) together.",
+                          minimum=1, maximum=100000),
+        "batch_wait": Key("float", 0.2, "Longest wait, seconds, to fill a batch.",
+                          minimum=0.001, maximum=60),
+        "max_pending": Key("int", 50000, "Messages received but not yet stored; above this the "
+                           "collector stops reading from the broker (which queues for it).",
+                           minimum=100, maximum=10_000_000),
+        "max_future_skew": Key("float", 300, "A `ts` further in the future than this "
+                               "(seconds) is replaced by the receive time and flagged.",
+                               minimum=0),
+        "max_age": Key("float", 7 * 86400, "A `ts` older than this (seconds; an agent queue "
+                       "holds 7 days) is replaced by the receive time and flagged.", minimum=60),
+    },
+    "store": {
+        "url": Key("str", "sqlite:///schoolmon.db", "State store, an SQLAlchemy URL: SQLite "
+                   "(default) or `postgresql+psycopg://user:pass@host/db`."),
+        "rollup_5m_days": Key("int", 30, "Days of 5-minute rollups kept.", minimum=1),
+        "rollup_1h_days": Key("int", 365, "Days of hourly rollups kept.", minimum=1),
+    },
+    "influx": {
+        "url": Key("str", "", "InfluxDB v2 write API base URL (InfluxDB 2, or VictoriaMetrics); "
+                   "time series go there only when set.", check=check_http_url),
+        "org": Key("str", "schoolmon", "InfluxDB organisation."),
+        "bucket": Key("str", "schoolmon", "InfluxDB bucket."),
+        "token": Key("str", "", "InfluxDB API token.", secret=True),
+        "batch_lines": Key("int", 5000, "Lines per write request.", minimum=1, maximum=100000),
+        "gzip": Key("bool", True, "Compress write requests."),
+        "timeout": Key("float", 10, "Seconds per write request.", minimum=0.1),
+    },
+    "liveness": {
+        "default_interval": Key("int", 60, "Health interval assumed for a device that has not "
+                                "said its own (`hb` in its status).", minimum=5),
+        "sweep_interval": Key("float", 15, "Seconds between heartbeat-timeout sweeps.",
+                              minimum=0.1),
+    },
+    "api": {
+        "listen": Key("str", "127.0.0.1:8080", "Where the HTTP API and web UI listen.",
+                      check=check_listen),
+        "admin_token": Key("str", "", "Bearer token with full rights. Required (at least 16 "
+                           "characters, not a known default) outside demo mode.", secret=True),
+        "read_tokens": Key("list", [], "Bearer tokens with read-only rights on everything.",
+                           secret=True),
+    },
+    "province": {
+        "code": Key("str", "", "Code of the province (tỉnh) this collector serves."),
+        "name": Key("str", "", "Name of the province, shown at the root of the tree."),
+        "timezone": Key("str", "Asia/Ho_Chi_Minh", "Time zone in which times are shown "
+                        "(always stored in UTC)."),
+    },
+}
+
+
+def check_secure(cfg: SimpleNamespace, demo: bool = False) -> None:
+    """Refuse settings that would leave the API open, unless in demo mode."""
+    if demo:
+        return
+    token = cfg.api.admin_token
+    if not token:
+        raise ConfigError("api.admin_token: must be set (a long random secret; "
+                          "e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`)")
+    if token.lower() in KNOWN_DEFAULT_TOKENS or len(token) < MIN_TOKEN_LENGTH:
+        raise ConfigError("api.admin_token: is a known default or shorter than %d characters"
+                          % MIN_TOKEN_LENGTH)
+    for t in cfg.api.read_tokens:
+        if t.lower() in KNOWN_DEFAULT_TOKENS or len(t) < MIN_TOKEN_LENGTH:
+            raise ConfigError("api.read_tokens: a token is a known default or shorter than %d "
+                              "characters" % MIN_TOKEN_LENGTH)
+
+
+def load_config(path: Optional[str] = None, env: Optional[Mapping[str, str]] = None,
+                demo: bool = False,
+                overrides: Optional[Dict[str, Dict[str, Any]]] = None) -> SimpleNamespace:
+    cfg = load(SCHEMA, path, env, overrides)
+    check_secure(cfg, demo)
+    return cfg
