@@ -1,1 +1,2 @@
-"""The schoolmon agent."""
+"""The schoolmon agent: runs on school PCs (Python 3.8+), reports over MQTT."""
+__version__ = "0.1.0"
