@@ -1,0 +1,56 @@
+import threading
+
+from schoolmon.collector.metrics import IngestMetrics, Registry, render
+from schoolmon.protocol import REASONS
+
+
+def test_render_prometheus_text():
+    m = IngestMetrics(Registry())
+    m.received.inc(3)
+    m.rejected.inc(reason="invalid_json")
+    m.stored.inc(2, kind="health")
+    m.pending.set(7)
+    m.batch_seconds.observe(0.02)
+    text = m.render()
+    assert "schoolmon_messages_received_total 3\n" in text
+    assert 'schoolmon_rejected_total{reason="invalid_json"} 1\n' in text
+    for reason in REASONS:
+        assert 'schoolmon_rejected_total{reason="%s"}' % reason in text
+    assert 'schoolmon_messages_stored_total{kind="health"} 2\n' in text
+    assert "schoolmon_pending_messages 7\n" in text
+    assert 'schoolmon_batch_seconds_bucket{le="0.025"} 1\n' in text
+    assert 'schoolmon_batch_seconds_bucket{le="+Inf"} 1\n' in text
+    assert "schoolmon_batch_seconds_count 1\n" in text
+    assert "# TYPE schoolmon_batch_seconds histogram" in text
+    assert "schoolmon_broker_connected 0\n" in text
+
+
+def test_label_escaping_and_function_gauge():
+    r = Registry()
+    c = r.counter("schoolmon_x_total", "x", ("a",))
+    c.inc(a='q"u\\o\nte')
+    g = r.gauge("schoolmon_q", "q", function=lambda: 5)
+    assert g.get() == 5
+    text = r.render()
+    assert 'schoolmon_x_total{a="q\\"u\\\\o\\nte"} 1' in text
+    assert "schoolmon_q 5" in text
+
+
+def test_thread_safe_counts():
+    m = IngestMetrics(Registry())
+
+    def work():
+        for _ in range(10000):
+            m.received.inc()
+            m.latency.observe(0.001)
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert m.received.get() == 40000
+    assert m.latency.count == 40000
+
+
+def test_default_registry_renders():
+    assert "schoolmon_rejected_total" in render()
