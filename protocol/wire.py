@@ -151,9 +151,9 @@ def _check_scalar(f: Field, t: str, value: Any, name: str) -> None:
     # Numbers. bool is an int subclass in Python but not a number on the wire.
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ProtocolError("wrong_type", "%s must be a number" % name)
-    if t == "int" and not isinstance(value, int):
-        if not (isinstance(value, float) and value.is_integer()):
-            raise ProtocolError("wrong_type", "%s must be an integer" % name)
+    # An integral float (7.0, as some JSON writers emit) counts as an integer.
+    if t == "int" and isinstance(value, float) and not value.is_integer():
+        raise ProtocolError("wrong_type", "%s must be an integer" % name)
     if isinstance(value, float) and not math.isfinite(value):
         raise ProtocolError("non_finite", "%s is not a finite number" % name)
     if f.minimum is not None and value < f.minimum:

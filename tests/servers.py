@@ -53,7 +53,7 @@ class Server:
         self.log_path = os.path.join(self.dir, "server.log")
 
     def _spawn(self, argv: List[str], **kw) -> None:
-        self._log = open(self.log_path, "ab")
+        self._log = open(self.log_path, "ab")  # noqa: SIM115 - open while the server runs
         self.proc = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT,
                                      start_new_session=True, **kw)
 
