@@ -11,4 +11,4 @@ if [ ! -x .venv38/bin/python ] || [ pyproject.toml -nt .venv38/.installed ]; the
   .venv38/bin/pip install -q -e '.[agent]' 'pytest>=7' pytest-timeout
   touch .venv38/.installed
 fi
-.venv38/bin/python -m pytest -q -p no:cacheprovider -m 'not collector' tests/agent tests/protocol
+.venv38/bin/python -m pytest -q -p no:cacheprovider tests/agent tests/protocol
