@@ -1,0 +1,205 @@
+"""The state store's tables (SQLAlchemy 2 Core, no ORM) and engine setup.
+
+Conventions (see docs/state-store.md):
+
+- **Times** are UTC Unix epoch seconds everywhere: ``Float`` (double precision) for
+  instants (``ts``, ``received_at``, ``first_seen`` ...), ``BigInteger`` for rollup bucket
+  starts (multiples of 300 or 3600). Never local time; the UI converts to
+  Asia/Ho_Chi_Minh when it shows them.
+- **Organisation units** form a tree (``org_units.parent_id``); the level of a unit is data
+  (``level``: "province", "area", or any label a province uses after the 2025 reform).
+  Schools hang off their area unit (``schools.org_unit_id``).
+- **Devices** carry their own idempotency bookkeeping: ``last_seq`` (high-water mark of data
+  messages) and ``missing`` (bounded list of ``[lo, hi]`` ranges of seqs below the mark
+  never received), so a (device, seq) pair already stored is recognised as a duplicate by
+  any process that reads the row.
+- **Rollups** hold, per device and bucket, ``n`` (health messages) and for each metric in
+  ``ROLLUP_METRICS``: ``{m}_n`` (messages that carried it), ``{m}_min``, ``{m}_max``,
+  ``{m}_sum`` (mean = sum / n of that metric).
+
+Table and column names only change additively (the API reads them).
+"""
+from typing import Any, Dict, Optional
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Engine,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    create_engine,
+    event,
+)
+
+metadata = MetaData()
+
+#: Scalar health metrics kept in rollups: name -> (unit, how it is taken from a health payload).
+ROLLUP_METRICS: Dict[str, str] = {
+    "cpu_pct": "% CPU busy (health.cpu_pct)",
+    "mem_pct": "% memory in use (health.mem_pct)",
+    "swap_pct": "% swap in use (health.swap_pct)",
+    "disk_pct": "% used of the fullest fixed volume (max of health.disks[].pct)",
+    "temp": "°C highest CPU temperature (health.temp)",
+    "rx": "B/s received, all interfaces together (sum of health.nics[].rx)",
+    "tx": "B/s sent, all interfaces together (sum of health.nics[].tx)",
+}
+
+#: Device states: "pending" (seen, not yet enrolled/approved), "active".
+DEVICE_STATES = ("pending", "active")
+
+org_units = Table(
+    "org_units", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("parent_id", Integer, ForeignKey("org_units.id"), nullable=True, index=True),
+    #: level label as data: "province", "area" (a former district, a commune, a cluster ...)
+    Column("level", String(32), nullable=False),
+    #: unique code: the province code, or "{province}/{area slug}" for areas
+    Column("code", String(128), nullable=False, unique=True),
+    Column("name", String(255), nullable=False),
+)
+
+schools = Table(
+    "schools", metadata,
+    Column("code", String(64), primary_key=True),  # MOET code (CSDL ngành)
+    Column("name", String(255), nullable=False),
+    #: one of MN, TH, THCS, THPT, GDNN-GDTX, LIEN_CAP (see registry.LEVELS)
+    Column("level", String(16), nullable=False),
+    Column("org_unit_id", Integer, ForeignKey("org_units.id"), nullable=False, index=True),
+    Column("address", String(512)),
+    Column("lat", Float),
+    Column("lon", Float),
+    Column("isp", String(64)),
+    Column("link_type", String(32)),
+    Column("contracted_down_mbps", Float),
+    Column("contracted_up_mbps", Float),
+    Column("students", Integer),
+    Column("contact_name", String(255)),
+    Column("contact_phone", String(64)),
+    Column("contact_email", String(255)),
+    Column("created_at", Float),
+    Column("updated_at", Float),
+)
+
+devices = Table(
+    "devices", metadata,
+    Column("id", String(64), primary_key=True),  # = MQTT username = client id
+    Column("school_code", String(64), ForeignKey("schools.code"), nullable=False, index=True),
+    Column("role", String(16)),  # lab | office | server | router, from inventory
+    Column("room", String(128)),
+    Column("state", String(16), nullable=False, default="pending"),
+    Column("first_seen", Float),  # received_at of the first message
+    Column("last_seen", Float),  # received_at of the latest message
+    Column("online", Boolean, nullable=False, default=False),
+    Column("online_changed_at", Float),
+    Column("offline_reason", String(16)),  # shutdown | lost | timeout
+    Column("hb", Integer),  # health interval the agent announced (status.hb), seconds
+    Column("hostname", String(255)),
+    Column("os", String(255)),  # summary, e.g. "Windows 10 Pro 22H2"
+    Column("agent", String(32)),  # agent version
+    Column("last_seq", BigInteger),  # high-water mark of data seqs; NULL before the first
+    Column("last_ts", Float),  # ts of the newest data message (reset detection)
+    Column("missing", JSON),  # [[lo, hi], ...] inclusive, bounded; seqs below the mark not seen
+    Column("lost_total", BigInteger, nullable=False, default=0),  # currently-missing seqs counted
+    Column("duplicates_total", BigInteger, nullable=False, default=0),
+    Column("received_total", BigInteger, nullable=False, default=0),  # accepted data messages
+    Column("resets", Integer, nullable=False, default=0),  # counter resets seen
+)
+
+device_latest = Table(
+    "device_latest", metadata,
+    Column("device_id", String(64), ForeignKey("devices.id"), primary_key=True),
+    Column("kind", String(16), primary_key=True),
+    Column("ts", Float, nullable=False),
+    Column("seq", BigInteger),
+    Column("received_at", Float, nullable=False),
+    Column("skew", String(16)),  # None | "future" | "too_old"
+    Column("payload", JSON, nullable=False),
+)
+
+
+def _rollup_table(name: str) -> Table:
+    cols = [
+        Column("device_id", String(64), primary_key=True),
+        Column("bucket_start", BigInteger, primary_key=True),  # epoch s, UTC
+        Column("n", Integer, nullable=False),
+    ]
+    for m in ROLLUP_METRICS:
+        cols += [Column(m + "_n", Integer, nullable=False, default=0),
+                 Column(m + "_min", Float), Column(m + "_max", Float), Column(m + "_sum", Float)]
+    return Table(name, metadata, *cols, Index("ix_%s_bucket" % name, "bucket_start"))
+
+
+rollup_5m = _rollup_table("rollup_5m")
+rollup_1h = _rollup_table("rollup_1h")
+
+#: Hours whose 5-minute rollups changed since the hourly rollup was last built.
+rollup_dirty = Table(
+    "rollup_dirty", metadata,
+    Column("bucket_start", BigInteger, primary_key=True),  # start of the hour, epoch s
+)
+
+events = Table(
+    "events", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+           autoincrement=True),
+    Column("ts", Float, nullable=False, index=True),
+    #: device_registered | device_online | device_offline | seq_reset | seq_jump | school_status
+    Column("kind", String(32), nullable=False),
+    Column("school", String(64), index=True),
+    Column("device", String(64)),
+    Column("detail", JSON),
+)
+
+
+def make_engine(url: str, echo: bool = False, **kw: Any) -> Engine:
+    """An engine for ``store.url``. SQLite gets WAL, synchronous=NORMAL, a busy timeout
+    and foreign keys on every connection; PostgreSQL goes through psycopg 3 (a plain
+    ``postgresql://`` URL is mapped to ``postgresql+psycopg://``)."""
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        url = "postgresql+psycopg://" + url.split("://", 1)[1]
+    if url.startswith("sqlite"):
+        connect_args: Dict[str, Any] = dict(kw.pop("connect_args", {}))
+        connect_args.setdefault("timeout", 30)
+        connect_args.setdefault("check_same_thread", False)
+        engine = create_engine(url, echo=echo, connect_args=connect_args, **kw)
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cur = dbapi_conn.cursor()
+            memory = ":memory:" in url or url.rstrip("/") in ("sqlite:", "sqlite:/")
+            if not memory:
+                cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.close()
+
+        return engine
+    kw.setdefault("pool_pre_ping", True)
+    return create_engine(url, echo=echo, **kw)
+
+
+def create_all(engine: Engine) -> None:
+    """Create every table that does not exist yet (idempotent)."""
+    metadata.create_all(engine)
+
+
+def is_sqlite(engine: Engine) -> bool:
+    return engine.dialect.name == "sqlite"
+
+
+def dialect_insert(engine_or_conn: Any, table: Table) -> Any:
+    """``insert(table)`` of the engine's dialect (has ``on_conflict_do_update``)."""
+    name: Optional[str] = engine_or_conn.dialect.name
+    if name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+        return pg_insert(table)
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+    return sqlite_insert(table)
