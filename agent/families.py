@@ -19,3 +19,13 @@ class Family(Protocol):
         """Measure now and return the family's fields. Must not raise for a missing sensor:
         leave the field out instead."""
         ...
+
+
+def build_families(role: str, room: str = "", runner: Any = None) -> Dict[str, Family]:
+    """The agent's message families by kind; the runtime calls exactly this. ``runner``
+    is the command runner Windows inventory uses (a RecordedRunner in tests)."""
+    # imported here: psutil is only needed once the agent actually measures
+    from .health import HealthFamily
+    from .inventory import InventoryFamily
+
+    return {"health": HealthFamily(), "inventory": InventoryFamily(role, room, runner=runner)}
