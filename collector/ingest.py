@@ -1,0 +1,364 @@
+"""MQTT ingest: broker → bounded queue → batches → state store + time series → acknowledgements.
+
+- paho-mqtt 2.x, MQTT v5, persistent session (``clean_start=False``, a long Session
+  Expiry Interval, the stable ``mqtt.client_id``): what agents publish while the collector
+  is down waits in the broker.
+- Subscribes ``schoolmon/v1/+/+/+`` at QoS 1, or ``$share/{group}/schoolmon/v1/+/+/+`` when
+  ``ingest.shared_group`` is set (several collectors share the load; see ROADMAP).
+- ``manual_ack=True``: a message is acknowledged only after its batch is committed to the
+  state store (and written to the time series). A crash before that makes the broker
+  deliver it again; the store drops (device, seq) pairs it already holds.
+- Receive Maximum = ``min(ingest.max_pending, 65535)``: the broker never has more than that
+  many unacknowledged messages out to us, so the queue stays bounded. ``on_message`` only
+  appends to that queue (and blocks, as a last resort, when it is full).
+- One worker thread makes batches (``ingest.batch_size`` messages or ``ingest.batch_wait``
+  seconds after the first), decodes each message with the one wire-format definition,
+  counts rejects by reason (and acknowledges them: they can never become valid), replaces
+  a ``ts`` too far in the future or older than ``ingest.max_age`` by the receive time
+  (flagged, counted), then runs the flow of ``collector/state.py``: ``store.prepare`` →
+  time-series write (retried with backoff while the server is down, nothing acknowledged
+  meanwhile) → ``store.commit`` → acknowledgements for the whole batch.
+- Packet ids belong to the session, but to be safe an acknowledgement is only sent on the
+  connection that delivered the message; anything older is left for the broker to
+  deliver again (and counted as a duplicate then).
+"""
+import collections
+import logging
+import ssl
+import threading
+import time
+from typing import Any, Callable, Deque, Dict, List, Optional, Sequence, Tuple
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.subscribeoptions import SubscribeOptions
+from schoolmon.protocol import REASONS, SUBSCRIPTION, ProtocolError, decode
+from schoolmon.protocol.settings import mqtt_endpoint
+
+from .metrics import IngestMetrics, default_metrics
+from .state import Event, Plan, Received
+from .timeseries import NullTimeSeries, TimeSeriesUnavailable, build_lines
+
+log = logging.getLogger("schoolmon.collector.ingest")
+
+#: How long the broker keeps our session (and queues for it) while we are away: 7 days,
+#: as long as an agent's own queue. The broker may cap it (persistent_client_expiration).
+SESSION_EXPIRY = 7 * 86400
+
+#: Receive Maximum is a 16-bit field.
+MAX_RECEIVE_MAXIMUM = 65535
+
+# A queued item: (topic bytes, payload, mid, qos, connection generation, received_at)
+Item = Tuple[bytes, bytes, int, int, int, float]
+
+
+def subscription(shared_group: str = "") -> str:
+    """The topic filter to subscribe to (``$share/{group}/...`` with a shared group)."""
+    if shared_group:
+        return "$share/%s/%s" % (shared_group, SUBSCRIPTION)
+    return SUBSCRIPTION
+
+
+class StoreLike:  # documentation only: what ingest needs from the state store
+    def prepare(self, batch: List[Received]) -> Plan: ...
+    def commit(self, plan: Plan) -> Optional[List[Event]]: ...
+
+
+class Ingest:
+    """The MQTT consumer and its batch worker. ``start()``, ``stop()``."""
+
+    def __init__(self, cfg: Any, store: Any, timeseries: Any = None,
+                 metrics: Optional[IngestMetrics] = None,
+                 on_events: Optional[Callable[[Sequence[Event]], None]] = None,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.cfg = cfg
+        self.store = store
+        self.timeseries = timeseries if timeseries is not None else NullTimeSeries()
+        self.metrics = metrics if metrics is not None else default_metrics()
+        self.on_events = on_events
+        self.clock = clock
+        ic = cfg.ingest
+        self.batch_size = int(ic.batch_size)
+        self.batch_wait = float(ic.batch_wait)
+        self.max_pending = int(ic.max_pending)
+        self.max_future_skew = float(ic.max_future_skew)
+        self.max_age = float(ic.max_age)
+        self.receive_maximum = max(1, min(self.max_pending, MAX_RECEIVE_MAXIMUM))
+        self.topic_filter = subscription(ic.shared_group)
+
+        self._queue: Deque[Item] = collections.deque()
+        self._wake = threading.Event()
+        self._space = threading.Condition()
+        self._stop = threading.Event()
+        self._gen = 0
+        self._ack_lock = threading.Lock()
+        self._connected = False
+        self._subscribed = threading.Event()
+        self._worker: Optional[threading.Thread] = None
+        self._in_batch = 0
+        #: latencies (receive → stored) of recent messages, for benchmarks
+        self.recent_latencies: Deque[float] = collections.deque(maxlen=200_000)
+        self.metrics.pending.set_function(self.pending)
+        self.client = self._make_client()
+
+    # ---------------------------------------------------------------- MQTT side
+    def _make_client(self) -> mqtt.Client:
+        mc = self.cfg.mqtt
+        client = mqtt.Client(callback_api_version=mqtt.CallbackAPIVersion.VERSION2,
+                             client_id=mc.client_id, protocol=mqtt.MQTTv5, manual_ack=True)
+        if mc.username:
+            client.username_pw_set(mc.username, mc.password or None)
+        host, port, tls = mqtt_endpoint(mc.url or "mqtt://127.0.0.1:1883")
+        if tls:
+            client.tls_set(ca_certs=mc.ca_file or None, cert_reqs=ssl.CERT_REQUIRED)
+        self._host, self._port = host, port
+        client.reconnect_delay_set(1, 30)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        client.on_subscribe = self._on_subscribe
+        return client
+
+    def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any,
+                    properties: Any) -> None:
+        if reason.is_failure:
+            log.warning("broker refused the connection: %s", reason)
+            return
+        with self._ack_lock:
+            self._gen += 1
+        self._connected = True
+        self.metrics.broker_connected.set(1)
+        log.info("connected to the broker %s:%d (session present: %s)", self._host, self._port,
+                 flags.session_present)
+        # Retain handling 1: retained messages only when the subscription is new, so a
+        # reconnect does not replay every retained status.
+        client.subscribe(self.topic_filter,
+                         options=SubscribeOptions(qos=1, retainHandling=1))
+
+    def _on_subscribe(self, client: mqtt.Client, userdata: Any, mid: int, reason_codes: Any,
+                      properties: Any) -> None:
+        if any(rc.is_failure for rc in reason_codes):
+            log.error("broker refused the subscription %s: %s", self.topic_filter, reason_codes)
+        else:
+            self._subscribed.set()
+
+    def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any,
+                       properties: Any) -> None:
+        with self._ack_lock:
+            self._gen += 1
+        self._connected = False
+        self._subscribed.clear()
+        self.metrics.broker_connected.set(0)
+        if not self._stop.is_set():
+            log.warning("disconnected from the broker (%s); reconnecting", reason)
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        q = self._queue
+        q.append((msg._topic, msg.payload, msg.mid, msg.qos, self._gen, time.time()))
+        if len(q) >= self.max_pending:
+            # Last resort (Receive Maximum normally keeps us below): stop reading.
+            with self._space:
+                while len(q) >= self.max_pending and not self._stop.is_set():
+                    self._wake.set()
+                    self._space.wait(0.5)
+        if not self._wake.is_set():
+            self._wake.set()
+
+    @property
+    def connected(self) -> bool:
+        return self._connected
+
+    def pending(self) -> int:
+        """Messages received and not yet acknowledged (queued + in the current batch)."""
+        return len(self._queue) + self._in_batch
+
+    # ---------------------------------------------------------------- lifecycle
+    def start(self) -> None:
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = SESSION_EXPIRY
+        props.ReceiveMaximum = self.receive_maximum
+        self._stop.clear()
+        self._worker = threading.Thread(target=self._run, name="schoolmon-ingest", daemon=True)
+        self._worker.start()
+        self.client.connect_async(self._host, self._port, keepalive=self.cfg.mqtt.keepalive,
+                                  clean_start=False, properties=props)
+        self.client.loop_start()
+
+    def wait_subscribed(self, timeout: float = 10.0) -> bool:
+        return self._subscribed.wait(timeout)
+
+    def stop(self, timeout: float = 10.0, drain: bool = True) -> None:
+        """Stop: finish the batch in hand (and, with ``drain``, what is queued while the
+        stores answer), acknowledge it, disconnect. Anything not stored stays unacknowledged
+        in the broker."""
+        if drain:
+            deadline = time.monotonic() + timeout
+            while self.pending() and time.monotonic() < deadline and self._worker \
+                    and self._worker.is_alive():
+                time.sleep(0.02)
+        self._stop.set()
+        self._wake.set()
+        with self._space:
+            self._space.notify_all()
+        if self._worker is not None:
+            self._worker.join(timeout)
+        try:
+            self.client.disconnect()
+        except Exception:
+            pass
+        self.client.loop_stop()
+        self._connected = False
+        self.metrics.broker_connected.set(0)
+
+    # ---------------------------------------------------------------- worker
+    def _take(self) -> List[Item]:
+        """Wait for the first message, then fill a batch until full or batch_wait passes."""
+        q = self._queue
+        batch: List[Item] = []
+        first = None
+        while not self._stop.is_set():
+            while len(batch) < self.batch_size:
+                try:
+                    batch.append(q.popleft())
+                except IndexError:
+                    break
+            if batch:
+                self._in_batch = len(batch)
+                if first is None:
+                    first = time.monotonic()
+                if len(batch) >= self.batch_size:
+                    break
+                left = first + self.batch_wait - time.monotonic()
+                if left <= 0:
+                    break
+            else:
+                left = 0.5
+            self._wake.clear()
+            if q:
+                continue
+            self._wake.wait(left)
+        return batch
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            batch = self._take()
+            if not batch:
+                continue
+            try:
+                self._handle(batch)
+            except TimeSeriesUnavailable:
+                log.info("stopping with a batch of %d unwritten (left in the broker)", len(batch))
+            except Exception:  # pragma: no cover - a bug; keep ingesting
+                log.exception("batch of %d failed; left unacknowledged", len(batch))
+            finally:
+                self._in_batch = 0
+            if len(self._queue) < self.max_pending:
+                with self._space:
+                    self._space.notify_all()
+
+    def _decode(self, batch: List[Item]) -> List[Received]:
+        m = self.metrics
+        m.received.inc(len(batch))
+        received: List[Received] = []
+        rejected: Dict[str, int] = {}
+        skew = {"future": 0, "too_old": 0}
+        now_limit_future = self.max_future_skew
+        max_age = self.max_age
+        for topic_b, payload, _mid, _qos, _gen, rt in batch:
+            try:
+                topic = topic_b.decode("utf-8")
+                msg = decode(topic, payload)
+            except ProtocolError as exc:
+                rejected[exc.reason] = rejected.get(exc.reason, 0) + 1
+                continue
+            except UnicodeDecodeError:
+                rejected["bad_topic"] = rejected.get("bad_topic", 0) + 1
+                continue
+            ts = msg.ts
+            if ts > rt + now_limit_future:
+                received.append(Received(msg, rt, rt, "future"))
+                skew["future"] += 1
+            elif ts < rt - max_age:
+                received.append(Received(msg, rt, rt, "too_old"))
+                skew["too_old"] += 1
+            else:
+                received.append(Received(msg, rt, ts, None))
+        for reason, n in rejected.items():
+            m.rejected.inc(n, reason=reason)
+            log.debug("rejected %d message(s): %s", n, reason)
+        for direction, n in skew.items():
+            if n:
+                m.clock_skew.inc(n, direction=direction)
+        return received
+
+    def _handle(self, batch: List[Item]) -> None:
+        t0 = time.monotonic()
+        received = self._decode(batch)
+        events: List[Event] = []
+        if received:
+            plan = self._retry("prepare", lambda: self.store.prepare(received))
+            if plan.accepted:
+                lines = build_lines(plan.accepted)
+                if lines:
+                    self.timeseries.write_lines(lines, self._stop)
+            ev = self._retry("commit", lambda: self.store.commit(plan))
+            if ev:
+                events.extend(ev)
+            self._count(plan)
+        self._ack(batch)
+        now = time.time()
+        lat = [now - item[5] for item in batch]
+        self.metrics.latency.observe_many(lat)
+        self.recent_latencies.extend(lat)
+        self.metrics.batch_seconds.observe(time.monotonic() - t0)
+        if events and self.on_events is not None:
+            try:
+                self.on_events(events)
+            except Exception:
+                log.exception("event callback failed")
+
+    def _retry(self, what: str, fn: Callable[[], Any]) -> Any:
+        """Run a store call, retrying with backoff while it fails (database down)."""
+        delay = 0.5
+        while True:
+            try:
+                return fn()
+            except Exception as exc:
+                if self._stop.is_set():
+                    raise TimeSeriesUnavailable("stopping during store %s" % what) from exc
+                log.warning("state store %s failed (%s); retrying in %.1fs", what,
+                            str(exc)[:300], delay)
+                if self._stop.wait(delay):
+                    raise TimeSeriesUnavailable("stopping during store %s" % what) from exc
+                delay = min(delay * 2, 30.0)
+
+    def _count(self, plan: Plan) -> None:
+        m = self.metrics
+        if plan.accepted:
+            kinds: Dict[str, int] = {}
+            for a in plan.accepted:
+                k = a.received.message.kind
+                kinds[k] = kinds.get(k, 0) + 1
+            for k, n in kinds.items():
+                m.stored.inc(n, kind=k)
+        if plan.duplicates:
+            m.duplicates.inc(plan.duplicates)
+        for item in plan.rejected:
+            reason = item[1] if isinstance(item, tuple) and len(item) > 1 else "unknown_school"
+            if reason not in REASONS:
+                reason = "unknown_school"
+            m.rejected.inc(reason=reason)
+        gaps = sum(plan.gaps.values()) if plan.gaps else 0
+        if gaps:
+            m.seq_gaps.inc(gaps)
+
+    def _ack(self, batch: List[Item]) -> None:
+        client = self.client
+        with self._ack_lock:
+            gen = self._gen
+            if not self._connected:
+                return
+            for _t, _p, mid, qos, g, _rt in batch:
+                if qos and g == gen:
+                    client.ack(mid, qos)

@@ -1,0 +1,147 @@
+"""The collector service: state store + time series + MQTT ingest + liveness sweeps.
+
+The API serves from this object (``.store``, ``.metrics``, ``.readiness()``,
+``.on_event(callback)``). Nothing here is held only in this process: several services
+can share one broker subscription (``ingest.shared_group``) and one PostgreSQL store.
+"""
+import logging
+import threading
+import time
+from typing import Any, Callable, Dict, List, Optional, Sequence
+
+from .ingest import Ingest
+from .metrics import IngestMetrics, Registry, default_metrics
+from .state import Event
+from .timeseries import make_timeseries
+
+log = logging.getLogger("schoolmon.collector.service")
+
+#: Seconds between ``store.maintain(now)`` calls (rollups, retention).
+MAINTAIN_INTERVAL = 300.0
+
+
+def make_store(cfg: Any) -> Any:
+    """The StateStore for ``cfg.store`` (the store engineer's ``collector/store.py``)."""
+    from . import store as store_module
+
+    cls = store_module.StateStore
+    factory = getattr(cls, "from_config", None)
+    if callable(factory):
+        return factory(cfg)
+    return cls(cfg.store.url)
+
+
+class CollectorService:
+    """Builds and runs the collector's parts; ``start()`` / ``stop()``."""
+
+    def __init__(self, cfg: Any, store: Any = None, timeseries: Any = None,
+                 registry: Optional[Registry] = None,
+                 maintain_interval: float = MAINTAIN_INTERVAL) -> None:
+        self.cfg = cfg
+        self.metrics: IngestMetrics = (IngestMetrics(registry) if registry is not None
+                                       else default_metrics())
+        self.store = store if store is not None else make_store(cfg)
+        self.timeseries = (timeseries if timeseries is not None
+                           else make_timeseries(cfg, self.metrics))
+        self._callbacks: List[Callable[[Event], None]] = []
+        self._cb_lock = threading.Lock()
+        self.ingest = Ingest(cfg, self.store, self.timeseries, self.metrics,
+                             on_events=self._dispatch)
+        self.sweep_interval = float(cfg.liveness.sweep_interval)
+        self.maintain_interval = float(maintain_interval)
+        self._stop = threading.Event()
+        self._liveness: Optional[threading.Thread] = None
+        self._store_ok: Optional[bool] = None
+        self.started = False
+
+    # ---------------------------------------------------------------- events
+    def on_event(self, callback: Callable[[Event], None]) -> Callable[[], None]:
+        """Call ``callback(event)`` for every state change (from commits and sweeps).
+        Runs on the ingest or liveness thread: keep it short. Returns an unsubscribe."""
+        with self._cb_lock:
+            self._callbacks.append(callback)
+
+        def remove() -> None:
+            with self._cb_lock:
+                if callback in self._callbacks:
+                    self._callbacks.remove(callback)
+        return remove
+
+    def _dispatch(self, events: Optional[Sequence[Event]]) -> None:
+        if not events:
+            return
+        with self._cb_lock:
+            callbacks = list(self._callbacks)
+        for ev in events:
+            for cb in callbacks:
+                try:
+                    cb(ev)
+                except Exception:
+                    log.exception("event callback %r failed", cb)
+
+    # ---------------------------------------------------------------- lifecycle
+    def start(self) -> "CollectorService":
+        self._stop.clear()
+        self.ingest.start()
+        self._liveness = threading.Thread(target=self._liveness_loop, name="schoolmon-liveness",
+                                          daemon=True)
+        self._liveness.start()
+        self.started = True
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop cleanly: finish and acknowledge the batch in hand, join the threads."""
+        self._stop.set()
+        if self.started:
+            self.ingest.stop(timeout)
+        if self._liveness is not None:
+            self._liveness.join(timeout)
+            self._liveness = None
+        try:
+            self.timeseries.close()
+        except Exception:
+            pass
+        self.started = False
+
+    def __enter__(self) -> "CollectorService":
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    def _liveness_loop(self) -> None:
+        next_sweep = time.monotonic() + self.sweep_interval
+        next_maintain = time.monotonic() + min(self.maintain_interval, 60.0)
+        while not self._stop.wait(max(0.0, min(next_sweep, next_maintain) - time.monotonic())):
+            now = time.monotonic()
+            if now >= next_sweep:
+                next_sweep = now + self.sweep_interval
+                try:
+                    self._dispatch(self.store.sweep(time.time()))
+                    self._store_ok = True
+                except Exception:
+                    self._store_ok = False
+                    log.exception("liveness sweep failed")
+            if now >= next_maintain:
+                next_maintain = now + self.maintain_interval
+                maintain = getattr(self.store, "maintain", None)
+                if maintain is not None:
+                    try:
+                        maintain(time.time())
+                    except Exception:
+                        log.exception("store maintenance failed")
+
+    # ---------------------------------------------------------------- readiness
+    def readiness(self) -> Dict[str, Optional[bool]]:
+        """``{"broker": bool, "store": bool, "timeseries": bool or None (not configured)}``."""
+        store_ok: Optional[bool]
+        ping = getattr(self.store, "ping", None) or getattr(self.store, "ready", None)
+        if callable(ping):
+            try:
+                store_ok = bool(ping())
+            except Exception:
+                store_ok = False
+        else:
+            store_ok = self._store_ok if self._store_ok is not None else True
+        ts_ok = self.timeseries.ready() if self.timeseries is not None else None
+        return {"broker": self.ingest.connected, "store": store_ok, "timeseries": ts_ok}

@@ -1,0 +1,286 @@
+"""Time series to InfluxDB (or anything that speaks its v2 write API, e.g. VictoriaMetrics).
+
+Design (see docs/timeseries.md):
+
+- One measurement per family: ``health`` and ``status``; values that come in lists get a
+  sub-measurement with one extra tag: ``health_disk`` (tag ``mnt``) and ``health_nic``
+  (tag ``if``).
+- Tags: ``province``, ``area``, ``school``, ``device``, ``role`` (from the registry, via
+  ``Accepted.tags``) and nothing else that grows: cardinality = devices × disks/NICs.
+- Fields are numeric only. **Every number is written as a float** (no ``i`` suffix): a
+  field that one agent sends as ``45`` and another as ``45.5`` would otherwise be an
+  integer/float type conflict in InfluxDB that rejects the whole batch. Integers up to
+  2**53 (the wire format's limit) are exact in a float64. Booleans are written as 1 / 0.
+- Timestamps in seconds (``precision=s``): ``int(ts)``. A point is keyed by
+  (measurement, tags, ts), so writing a batch twice (redelivery after a crash) stores
+  nothing twice.
+
+The line protocol is built here by plain string formatting (no Point objects: that is
+about ten times faster) and written with influxdb-client's synchronous write API, gzip,
+``influx.batch_lines`` lines per request. ``write()`` retries with exponential backoff
+until the server takes the lines or ``stop`` is set: the caller (ingest) does not
+acknowledge MQTT messages meanwhile, so the broker keeps them, and memory stays bounded
+by the one batch being written.
+"""
+import logging
+import threading
+import time
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence
+
+from .metrics import IngestMetrics
+from .state import Accepted
+
+log = logging.getLogger("schoolmon.collector.timeseries")
+
+#: Tag keys, in the (sorted) order InfluxDB likes best.
+TAG_KEYS = ("area", "device", "province", "role", "school")
+
+#: Scalar health fields written to ``health`` (all numeric on the wire; ``ac`` bool → 1/0).
+HEALTH_FIELDS = ("cpu_pct", "cpu_n", "mem_pct", "swap_pct", "disk_rd", "disk_wr", "temp", "fan",
+                 "batt", "ac", "up", "procs", "users", "q", "q_drop")
+#: ``load`` list → load1, load5, load15.
+LOAD_FIELDS = ("load1", "load5", "load15")
+DISK_FIELDS = ("pct", "free")
+NIC_FIELDS = ("rx", "tx", "err", "drop")
+
+_TAG_ESCAPE = str.maketrans({",": "\\,", "=": "\\=", " ": "\\ ", "\n": "\\ ", "\r": "\\ ",
+                             "\t": "\\ ", "\\": "/"})
+
+
+def escape_tag(value: str) -> str:
+    """Escape a tag key or value (and field keys) for line protocol.
+
+    Commas, equals signs and spaces are backslash-escaped; newlines and tabs become
+    (escaped) spaces; a backslash becomes ``/`` (a Windows ``C:\\`` would otherwise end
+    in an escape character; InfluxDB and VictoriaMetrics disagree on backslashes).
+    """
+    return value.translate(_TAG_ESCAPE)
+
+
+def escape_measurement(value: str) -> str:
+    return value.replace("\\", "/").replace(",", "\\,").replace(" ", "\\ ")
+
+
+def _num(value: Any) -> Optional[str]:
+    """A JSON number as a line-protocol float; None for anything else."""
+    t = type(value)
+    if t is float:
+        return repr(value)
+    if t is int:
+        return str(value)
+    if t is bool:
+        return "1" if value else "0"
+    return None
+
+
+def tag_prefix(tags: Dict[str, str]) -> str:
+    """``,area=...,device=...`` (empty values left out: line protocol forbids them)."""
+    parts = []
+    for k in TAG_KEYS:
+        v = tags.get(k)
+        if v:
+            parts.append("," + k + "=" + escape_tag(str(v)))
+    return "".join(parts)
+
+
+def _fieldset(obj: Dict[str, Any], names: Sequence[str]) -> str:
+    out = []
+    for name in names:
+        v = obj.get(name)
+        if v is None:
+            continue
+        s = _num(v)
+        if s is not None:
+            out.append(name + "=" + s)
+    return ",".join(out)
+
+
+def health_lines(tags: str, payload: Dict[str, Any], ts: int, out: List[str]) -> None:
+    fields = _fieldset(payload, HEALTH_FIELDS)
+    load = payload.get("load")
+    if type(load) is list:
+        extra = [n + "=" + s for n, s in zip(LOAD_FIELDS, map(_num, load)) if s is not None]
+        if extra:
+            fields = fields + "," + ",".join(extra) if fields else ",".join(extra)
+    suffix = " %d" % ts
+    if fields:
+        out.append("health" + tags + " " + fields + suffix)
+    disks = payload.get("disks")
+    if type(disks) is list:
+        for d in disks:
+            mnt = d.get("mnt")
+            f = _fieldset(d, DISK_FIELDS)
+            if mnt and f:
+                out.append("health_disk" + tags + ",mnt=" + escape_tag(str(mnt)) + " " + f + suffix)
+    nics = payload.get("nics")
+    if type(nics) is list:
+        for n in nics:
+            name = n.get("if")
+            f = _fieldset(n, NIC_FIELDS)
+            if name and f:
+                out.append("health_nic" + tags + ",if=" + escape_tag(str(name)) + " " + f + suffix)
+
+
+def status_lines(tags: str, payload: Dict[str, Any], ts: int, out: List[str]) -> None:
+    state = payload.get("state")
+    if state in ("online", "offline"):
+        out.append("status%s online=%d %d" % (tags, state == "online", ts))
+
+
+#: kind -> function(tag_prefix, payload, ts, out) appending lines.
+BUILDERS: Dict[str, Callable[[str, Dict[str, Any], int, List[str]], None]] = {
+    "health": health_lines,
+    "status": status_lines,
+}
+
+
+def build_lines(accepted: Iterable[Accepted]) -> List[str]:
+    """Line protocol for a batch of accepted messages (kinds without numbers: none)."""
+    out: List[str] = []
+    cache: Dict[tuple, str] = {}
+    for a in accepted:
+        msg = a.received.message
+        builder = BUILDERS.get(msg.kind)
+        if builder is None:
+            continue
+        tags = a.tags
+        key = tuple(tags.get(k) for k in TAG_KEYS)
+        prefix = cache.get(key)
+        if prefix is None:
+            prefix = cache[key] = tag_prefix(tags)
+        builder(prefix, msg.payload, int(a.received.ts), out)
+    return out
+
+
+class TimeSeriesUnavailable(Exception):
+    """The write was abandoned because the writer is stopping (nothing acknowledged)."""
+
+
+class NullTimeSeries:
+    """No time-series server configured (``influx.url`` empty): writes nothing."""
+
+    enabled = False
+
+    def write_accepted(self, accepted: Sequence[Accepted],
+                       stop: Optional[threading.Event] = None) -> int:
+        return 0
+
+    def write_lines(self, lines: Sequence[str], stop: Optional[threading.Event] = None) -> int:
+        return 0
+
+    def ready(self) -> Optional[bool]:
+        return None
+
+    def close(self) -> None:
+        pass
+
+
+class InfluxTimeSeries:
+    """Writes line protocol through influxdb-client's synchronous write API, with retry."""
+
+    enabled = True
+
+    def __init__(self, url: str, org: str, bucket: str, token: str = "", batch_lines: int = 5000,
+                 gzip: bool = True, timeout: float = 10.0, metrics: Optional[IngestMetrics] = None,
+                 backoff_initial: float = 0.5, backoff_max: float = 30.0) -> None:
+        from influxdb_client import InfluxDBClient, WritePrecision
+        from influxdb_client.client.write_api import SYNCHRONOUS
+
+        self.url, self.org, self.bucket = url.rstrip("/"), org, bucket
+        self.batch_lines = max(1, int(batch_lines))
+        self.metrics = metrics
+        self.backoff_initial = backoff_initial
+        self.backoff_max = backoff_max
+        # retries=0: we retry ourselves (unbounded, with backoff, interruptible by stop).
+        self._client = InfluxDBClient(url=self.url, token=token or "none", org=org,
+                                      timeout=int(timeout * 1000), enable_gzip=gzip, retries=0)
+        self._write_api = self._client.write_api(write_options=SYNCHRONOUS)
+        self._precision = WritePrecision.S
+        self._ok: Optional[bool] = None
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_config(cls, cfg: Any, metrics: Optional[IngestMetrics] = None
+                    ) -> "InfluxTimeSeries | NullTimeSeries":
+        """The writer for ``cfg.influx``; a NullTimeSeries when ``influx.url`` is empty."""
+        return make_timeseries(cfg, metrics)
+
+    def ready(self) -> Optional[bool]:
+        """Whether the last write (or a ping when none yet) succeeded."""
+        if self._ok is None:
+            try:
+                import urllib.request
+                with urllib.request.urlopen(self.url + "/health", timeout=2) as r:
+                    return r.status < 500
+            except Exception:
+                return False
+        return self._ok
+
+    def write_accepted(self, accepted: Sequence[Accepted],
+                       stop: Optional[threading.Event] = None) -> int:
+        return self.write_lines(build_lines(accepted), stop)
+
+    def write_lines(self, lines: Sequence[str], stop: Optional[threading.Event] = None) -> int:
+        """Write every line (in requests of ``batch_lines``), retrying each request with
+        exponential backoff until it succeeds. Raises TimeSeriesUnavailable when ``stop``
+        is set before all lines are written. Returns the number of lines written."""
+        n = len(lines)
+        for start in range(0, n, self.batch_lines):
+            body = "\n".join(lines[start:start + self.batch_lines])
+            self._write_with_retry(body, min(self.batch_lines, n - start), stop)
+        return n
+
+    def _write_with_retry(self, body: str, count: int, stop: Optional[threading.Event]) -> None:
+        delay = self.backoff_initial
+        attempt = 0
+        while True:
+            if attempt and self.metrics is not None:
+                self.metrics.ts_retries.inc()
+            attempt += 1
+            try:
+                with self._lock:
+                    self._write_api.write(bucket=self.bucket, org=self.org, record=body,
+                                          write_precision=self._precision)
+            except Exception as exc:
+                status = getattr(exc, "status", None)
+                self._ok = False
+                if self.metrics is not None:
+                    self.metrics.ts_errors.inc()
+                if status is not None and 400 <= status < 500 and status not in (408, 429):
+                    # The server refuses these lines and always will: retrying cannot help.
+                    # Our lines are built from validated numbers, so this means a bug or a
+                    # misconfiguration (bucket, token); keep retrying slowly so nothing is
+                    # acknowledged and lost, and say so loudly.
+                    log.error("time-series server refuses the write (HTTP %s): %s", status,
+                              str(exc)[:300])
+                else:
+                    log.warning("time-series write failed (%s); retrying in %.1fs",
+                                str(exc)[:200], delay)
+                if stop is not None:
+                    if stop.wait(delay):
+                        raise TimeSeriesUnavailable("stopping with %d lines unwritten" % count) \
+                            from None
+                else:
+                    time.sleep(delay)
+                delay = min(delay * 2, self.backoff_max)
+                continue
+            self._ok = True
+            if self.metrics is not None:
+                self.metrics.ts_lines.inc(count)
+            return
+
+    def close(self) -> None:
+        try:
+            self._write_api.close()
+        finally:
+            self._client.close()
+
+
+def make_timeseries(cfg: Any, metrics: Optional[IngestMetrics] = None
+                    ) -> "InfluxTimeSeries | NullTimeSeries":
+    """The writer for a loaded configuration: InfluxTimeSeries when ``influx.url`` is set."""
+    ic = cfg.influx
+    if not ic.url:
+        return NullTimeSeries()
+    return InfluxTimeSeries(ic.url, ic.org, ic.bucket, ic.token, batch_lines=ic.batch_lines,
+                            gzip=ic.gzip, timeout=ic.timeout, metrics=metrics)
