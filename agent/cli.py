@@ -1,0 +1,289 @@
+"""``schoolmon-agent``: collect, run, service, (enroll, speedtest: later versions).
+
+Exit status: 0 ok, 1 runtime failure, 2 bad configuration or usage (the message names
+the key and what is wrong).
+"""
+import argparse
+import json
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from typing import Any, Dict, List, Optional
+
+from schoolmon.protocol import ProtocolError, encode, envelope, sanitize, topic, validate
+from schoolmon.protocol.settings import ConfigError
+
+from . import __version__
+from .config import default_config_path, load_config, require_run_keys
+
+log = logging.getLogger("schoolmon.agent")
+
+#: Every family of the contract; the ones this version does not build yet say so.
+CONTRACT_FAMILIES = ("health", "inventory", "security", "probe", "speedtest", "router",
+                     "status")
+EXPENSIVE = ("speedtest",)
+UNIT_NAME = "schoolmon-agent.service"
+UNIT_DIR = "/etc/systemd/system"
+
+
+def _setup_logging(level: str = "info") -> None:
+    logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # paho's own logger stays quiet: it is not enabled on the client at all.
+
+
+def _fail(message: str, status: int = 2) -> int:
+    print("schoolmon-agent: %s" % message, file=sys.stderr)
+    return status
+
+
+def _runner() -> Any:
+    from .runner import SubprocessRunner
+
+    return SubprocessRunner()
+
+
+def _families(cfg: Any) -> Dict[str, Any]:
+    from .families import build_families  # psutil and friends only when measuring
+
+    return build_families(cfg.agent.role, cfg.agent.room, runner=_runner())
+
+
+# --- collect ----------------------------------------------------------------------------
+
+def cmd_collect(args: argparse.Namespace) -> int:
+    cfg = load_config(args.config)
+    _setup_logging("warning")
+    wanted: List[str] = args.family or [k for k in CONTRACT_FAMILIES if k not in EXPENSIVE]
+    for kind in wanted:
+        if kind not in CONTRACT_FAMILIES:
+            return _fail("unknown family %r (known: %s)" % (kind, ", ".join(CONTRACT_FAMILIES)))
+    from .identity import device_id
+    from .spool import read_last_seq
+
+    school = cfg.agent.school or "unknown"
+    if not cfg.agent.school:
+        print("schoolmon-agent: agent.school is not set; topics use %r" % school,
+              file=sys.stderr)
+    device = device_id(school, cfg.agent.state_dir, cfg.agent.device_id or cfg.mqtt.username,
+                       runner=_runner(), persist=False)
+    seq = read_last_seq(cfg.queue.dir)
+    families = _families(cfg)
+    missing = [k for k in wanted if k != "status" and k not in families]
+    if args.family and missing:
+        return _fail("family %s is not available in this version" % ", ".join(missing))
+    for kind in wanted:
+        if kind == "status":
+            fields: Dict[str, Any] = {"state": "online", "agent": __version__}
+            if cfg.intervals.health >= 5:
+                fields["hb"] = cfg.intervals.health
+            msg = envelope("status", fields, seq, int(time.time()))
+        elif kind in families:
+            ts = time.time()
+            fields = dict(families[kind].collect())
+            if kind == "health":
+                fields["q"] = 0
+                fields["q_drop"] = 0
+            seq += 1
+            msg = envelope(kind, fields, seq, int(ts))
+        else:
+            continue
+        try:
+            msg = sanitize(kind, msg, log)
+            validate(kind, msg)
+            raw = encode(msg)
+        except ProtocolError as exc:
+            print("schoolmon-agent: %s message would not be sent: %s" % (kind, exc),
+                  file=sys.stderr)
+            return 1
+        line = {"topic": topic(school, device, kind), "payload": json.loads(raw)}
+        print(json.dumps(line, ensure_ascii=False, separators=(",", ":")), flush=True)
+    return 0
+
+
+# --- run --------------------------------------------------------------------------------
+
+def cmd_run(args: argparse.Namespace) -> int:
+    cfg = load_config(args.config)
+    require_run_keys(cfg)
+    _setup_logging(cfg.agent.log_level)
+    from .identity import device_id
+    from .runtime import Runtime
+    from .spool import Spool
+    from .transport import Transport
+
+    runner = _runner()
+    device = device_id(cfg.agent.school, cfg.agent.state_dir,
+                       cfg.agent.device_id or cfg.mqtt.username, runner=runner)
+    from .families import build_families
+
+    families = build_families(cfg.agent.role, cfg.agent.room, runner=runner)
+    spool = Spool(cfg.queue.dir, cfg.queue.max_bytes, cfg.queue.max_age_days * 86400.0)
+    transport = Transport(cfg, cfg.agent.school, device, spool)
+    runtime = Runtime(cfg, cfg.agent.school, device, families, spool, notify=transport.notify)
+    for name in ("SIGTERM", "SIGINT", "SIGBREAK", "SIGHUP"):
+        sig = getattr(signal, name, None)
+        if sig is not None:
+            try:
+                signal.signal(sig, runtime.request_stop)
+            except (ValueError, OSError):
+                pass
+    log.info("schoolmon-agent %s starting: device %s, school %s, broker %s, queue %s "
+             "(%d message(s) waiting, last seq %d)", __version__, device, cfg.agent.school,
+             _safe_url(cfg.mqtt.url), cfg.queue.dir, spool.count, spool.seq)
+    transport.start()
+    try:
+        runtime.run()
+    finally:
+        log.info("stopping")
+        transport.stop()
+        spool.close()
+        log.info("stopped (%d message(s) kept in the queue)", spool.count)
+    return 0
+
+
+def _safe_url(url: str) -> str:
+    """The broker URL without any user:password@ part."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    return "%s://%s%s" % (parts.scheme, host, ":%d" % parts.port if parts.port else "")
+
+
+# --- service ----------------------------------------------------------------------------
+
+def unit_text(config_path: str, exe: str) -> str:
+    return """[Unit]
+Description=schoolmon agent (school PC health and inventory over MQTT)
+Documentation=https://github.com/schoolmon/schoolmon
+After=network-online.target
+Wants=network-online.target
+
+[Service]
+Type=simple
+ExecStart={exe} run --config {config}
+Restart=always
+RestartSec=10
+# The agent publishes its clean "offline" on SIGTERM, then exits.
+KillSignal=SIGTERM
+TimeoutStopSec=20
+Nice=10
+IOSchedulingClass=idle
+StateDirectory=schoolmon
+ConfigurationDirectory=schoolmon
+
+[Install]
+WantedBy=multi-user.target
+""".format(exe=exe, config=config_path)
+
+
+def _systemctl(*argv: str) -> int:
+    if not shutil.which("systemctl"):
+        print("systemctl not found: the unit file is written, start it yourself",
+              file=sys.stderr)
+        return 0
+    return subprocess.call(["systemctl"] + list(argv))
+
+
+def cmd_service(args: argparse.Namespace) -> int:
+    if sys.platform.startswith("win"):
+        return _fail("service: the Windows service is not available in this build; run "
+                     "`schoolmon-agent run` from the Task Scheduler meanwhile")
+    unit_path = os.path.join(args.unit_dir, UNIT_NAME)
+    config_path = os.path.abspath(args.config or default_config_path())
+    if args.action == "install":
+        cfg = load_config(config_path, require_file=True)  # exit 2 before installing junk
+        require_run_keys(cfg)
+        exe = shutil.which("schoolmon-agent") or os.path.abspath(sys.argv[0])
+        os.makedirs(args.unit_dir, exist_ok=True)
+        tmp = unit_path + ".tmp"
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(unit_text(config_path, exe))
+        os.replace(tmp, unit_path)
+        print("wrote %s" % unit_path)
+        if args.no_systemctl:
+            return 0
+        rc = _systemctl("daemon-reload") or _systemctl("enable", "--now", UNIT_NAME)
+        return 1 if rc else 0
+    if args.action == "uninstall":
+        if not args.no_systemctl and os.path.exists(unit_path):
+            _systemctl("disable", "--now", UNIT_NAME)
+        try:
+            os.unlink(unit_path)
+            print("removed %s" % unit_path)
+        except FileNotFoundError:
+            print("%s is not installed" % unit_path)
+        if not args.no_systemctl:
+            _systemctl("daemon-reload")
+        return 0
+    # status
+    if not os.path.exists(unit_path):
+        print("not installed (%s does not exist)" % unit_path)
+        return 3
+    print("installed: %s" % unit_path)
+    if args.no_systemctl or not shutil.which("systemctl"):
+        return 0
+    return subprocess.call(["systemctl", "status", "--no-pager", UNIT_NAME])
+
+
+def cmd_later(args: argparse.Namespace) -> int:
+    return _fail("%s is not available in this version of the agent" % args.command)
+
+
+# --- main -------------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="schoolmon-agent",
+                                description="schoolmon agent %s: reports this PC's health "
+                                            "and inventory over MQTT" % __version__)
+    p.add_argument("--version", action="version", version="schoolmon-agent " + __version__)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", metavar="FILE",
+                        help="configuration file (default %s)" % default_config_path())
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    c = sub.add_parser("collect", parents=[common], help="collect once and print the "
+                       "messages that would be published (no broker)")
+    c.add_argument("--family", action="append", metavar="NAME",
+                   help="family to collect (repeatable; default: every cheap one)")
+    c.set_defaults(func=cmd_collect)
+
+    r = sub.add_parser("run", parents=[common], help="the service's main loop")
+    r.set_defaults(func=cmd_run)
+
+    s = sub.add_parser("service", parents=[common], help="install, uninstall or show the "
+                       "system service")
+    s.add_argument("action", choices=("install", "uninstall", "status"))
+    s.add_argument("--unit-dir", default=UNIT_DIR, help=argparse.SUPPRESS)
+    s.add_argument("--no-systemctl", action="store_true", help=argparse.SUPPRESS)
+    s.set_defaults(func=cmd_service)
+
+    e = sub.add_parser("enroll", parents=[common], help="(not in this version)")
+    e.add_argument("--collector", metavar="URL")
+    e.add_argument("--token", metavar="TOKEN")
+    e.set_defaults(func=cmd_later)
+
+    t = sub.add_parser("speedtest", parents=[common], help="(not in this version)")
+    t.add_argument("--server", metavar="URL")
+    t.set_defaults(func=cmd_later)
+    return p
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except ConfigError as exc:
+        return _fail("configuration error: %s" % exc)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

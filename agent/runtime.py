@@ -1,0 +1,217 @@
+"""The agent's main loop: schedules, timeouts, workers, envelope, queue.
+
+- Each family has a schedule: ``health`` every ``intervals.health`` seconds ±10 %,
+  ``inventory`` checked every ``intervals.inventory`` and queued only at start and when it
+  changed (retained). The first reports come after a random ``start_delay_min`` ..
+  ``start_delay_max`` seconds, so a lab's PCs switched on together do not report together.
+  A family object may carry its own ``interval``, ``timeout`` and ``slow`` attributes
+  (the seam for the roadmap's security, probe and router families).
+- Families never run on the main loop's thread. Each cheap family has its own worker
+  thread; slow families share one slow-probe worker. A collection that overruns its
+  timeout is abandoned for that round (logged; its late result is thrown away) and the
+  family is skipped until its worker is free again — nothing a family does can stall
+  ``health`` or the loop.
+- The core adds the envelope (``v``, ``ts``, ``seq``), adds ``q``/``q_drop`` to health,
+  sanitizes against the catalogue, validates, encodes and puts the message in the spool;
+  the transport sends it.
+"""
+import logging
+import queue
+import random
+import threading
+import time
+from typing import Any, Callable, Dict, NamedTuple, Optional
+
+from schoolmon.protocol import FAMILIES, ProtocolError, encode, envelope, sanitize, topic, validate
+
+from .spool import Spool
+
+log = logging.getLogger("schoolmon.agent.runtime")
+
+#: Kinds that are slow by nature (share the slow-probe worker) unless the family says.
+SLOW_KINDS = ("security", "probe", "speedtest", "router")
+#: Kinds sent only when their fields changed.
+ON_CHANGE_KINDS = ("inventory",)
+JITTER = 0.10
+#: How often the age bound of the queue is applied.
+EXPIRE_EVERY = 600.0
+
+
+class Result(NamedTuple):
+    kind: str
+    token: int
+    ts: float
+    fields: Optional[Dict[str, Any]]
+    error: Optional[str]
+
+
+class Worker:
+    """A daemon thread that runs collections one after the other."""
+
+    def __init__(self, name: str, results: queue.Queue) -> None:
+        self.jobs = queue.Queue()  # type: queue.Queue[Optional[tuple]]
+        self.results = results
+        self.thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self.thread.start()
+
+    def submit(self, kind: str, token: int, family: Any) -> None:
+        self.jobs.put((kind, token, family))
+
+    def close(self) -> None:
+        self.jobs.put(None)
+
+    def _run(self) -> None:
+        while True:
+            job = self.jobs.get()
+            if job is None:
+                return
+            kind, token, family = job
+            ts = time.time()
+            try:
+                fields = family.collect()
+                if not isinstance(fields, dict):
+                    raise TypeError("collect() returned %s, not a dict" % type(fields).__name__)
+                self.results.put(Result(kind, token, ts, fields, None))
+            except Exception as exc:  # a broken family must not kill its worker
+                log.exception("collecting %s failed", kind)
+                self.results.put(Result(kind, token, ts, None, "%s: %s" % (
+                    exc.__class__.__name__, exc)))
+
+
+class Schedule:
+    def __init__(self, kind: str, family: Any, interval: float, timeout: float, slow: bool,
+                 on_change: bool, first_due: float) -> None:
+        self.kind = kind
+        self.family = family
+        self.interval = interval
+        self.timeout = timeout
+        self.slow = slow
+        self.on_change = on_change
+        self.due = first_due
+        self.running_since: Optional[float] = None
+        self.token = 0
+        self.timed_out = False
+        self.last_fields: Optional[Dict[str, Any]] = None
+
+
+class Runtime:
+    def __init__(self, cfg: Any, school: str, device: str, families: Dict[str, Any],
+                 spool: Spool, notify: Callable[[], None] = lambda: None,
+                 rand: Optional[random.Random] = None) -> None:
+        self.cfg = cfg
+        self.school = school
+        self.device = device
+        self.spool = spool
+        self.notify = notify
+        self.rand = rand or random.Random()
+        self.stopping = threading.Event()
+        self.results = queue.Queue()  # type: queue.Queue[Result]
+        self._workers: Dict[str, Worker] = {}
+        self.queued: Dict[str, int] = {}
+        now = time.monotonic()
+        delay = self.rand.uniform(cfg.intervals.start_delay_min, cfg.intervals.start_delay_max)
+        log.info("first report in %.1f s", delay)
+        self.schedules: Dict[str, Schedule] = {}
+        for kind, family in families.items():
+            if kind not in FAMILIES:
+                log.warning("family %s is not in this wire format version: not scheduled", kind)
+                continue
+            interval = getattr(family, "interval", None) or (
+                cfg.intervals.inventory if kind == "inventory" else cfg.intervals.health)
+            timeout = getattr(family, "timeout", None) or cfg.intervals.timeout
+            slow = bool(getattr(family, "slow", kind in SLOW_KINDS))
+            self.schedules[kind] = Schedule(kind, family, float(interval), float(timeout),
+                                            slow, kind in ON_CHANGE_KINDS, now + delay)
+
+    # --- control ------------------------------------------------------------------------
+
+    def request_stop(self, *_: Any) -> None:
+        self.stopping.set()
+
+    def _worker(self, sched: Schedule) -> Worker:
+        name = "slow" if sched.slow else "family-" + sched.kind
+        worker = self._workers.get(name)
+        if worker is None:
+            worker = self._workers[name] = Worker(name, self.results)
+        return worker
+
+    def _next_interval(self, sched: Schedule) -> float:
+        if sched.on_change:
+            return sched.interval
+        return sched.interval * self.rand.uniform(1 - JITTER, 1 + JITTER)
+
+    # --- the loop -----------------------------------------------------------------------
+
+    def run(self) -> None:
+        next_expire = time.monotonic() + EXPIRE_EVERY
+        try:
+            while not self.stopping.is_set():
+                now = time.monotonic()
+                for sched in self.schedules.values():
+                    self._tick(sched, now)
+                if now >= next_expire:
+                    self.spool.expire()
+                    next_expire = now + EXPIRE_EVERY
+                wait = min([s.due for s in self.schedules.values()] + [now + 1.0]) - now
+                try:
+                    result = self.results.get(timeout=max(0.01, min(wait, 1.0)))
+                except queue.Empty:
+                    continue
+                self._handle(result)
+        finally:
+            for worker in self._workers.values():
+                worker.close()
+
+    def _tick(self, sched: Schedule, now: float) -> None:
+        if sched.running_since is not None:
+            if not sched.timed_out and now - sched.running_since > sched.timeout:
+                sched.timed_out = True
+                log.warning("%s: no result within %.0f s: abandoned for this round (the "
+                            "family is skipped until it returns)", sched.kind, sched.timeout)
+            return
+        if now < sched.due:
+            return
+        sched.token += 1
+        sched.running_since = now
+        sched.timed_out = False
+        sched.due = now + self._next_interval(sched)
+        self._worker(sched).submit(sched.kind, sched.token, sched.family)
+
+    def _handle(self, result: Result) -> None:
+        sched = self.schedules.get(result.kind)
+        if sched is None or result.token != sched.token:
+            return
+        sched.running_since = None
+        if sched.timed_out:
+            log.info("%s: late result thrown away", result.kind)
+            return
+        if result.fields is None:
+            return
+        if sched.on_change:
+            if result.fields == sched.last_fields:
+                return
+            sched.last_fields = result.fields
+        self.queue_message(result.kind, result.fields, result.ts)
+
+    def queue_message(self, kind: str, fields: Dict[str, Any], ts: float) -> Optional[int]:
+        """Envelope, sanitize, validate, encode and queue one message; returns its seq."""
+        fields = dict(fields)
+        if kind == "health":
+            fields["q"] = self.spool.count
+            fields["q_drop"] = self.spool.dropped
+        name = topic(self.school, self.device, kind)
+
+        def build(seq: int) -> bytes:
+            msg = sanitize(kind, envelope(kind, fields, seq, int(ts)), log)
+            validate(kind, msg)
+            return encode(msg)
+
+        try:
+            seq = self.spool.put(name, build, retain=FAMILIES[kind].retained)
+        except ProtocolError as exc:
+            log.error("%s message not sent: %s", kind, exc)
+            return None
+        self.queued[kind] = self.queued.get(kind, 0) + 1
+        log.debug("%s queued as seq %d (%d waiting)", kind, seq, self.spool.count)
+        self.notify()
+        return seq
