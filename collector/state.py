@@ -53,5 +53,7 @@ class Plan:
     new_devices: List[str] = field(default_factory=list)
     #: sequence numbers found missing in this batch (loss), per device
     gaps: Dict[str, int] = field(default_factory=dict)
+    #: late messages that filled an earlier gap (loss reduced by this much), per device
+    filled: Dict[str, int] = field(default_factory=dict)
     #: store-private bookkeeping applied by commit()
     private: Dict[str, object] = field(default_factory=dict)

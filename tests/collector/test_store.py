@@ -1,0 +1,280 @@
+"""StateStore against SQLite and the real PostgreSQL: registry, duplicates, loss, liveness,
+rollups."""
+import pytest
+from schoolmon.collector import db
+from schoolmon.collector.registry import add_school, add_schools, approve_device
+from schoolmon.collector.store import StateStore, org_liveness, school_liveness
+from sqlalchemy import func, select
+
+from .storehelp import T0, engine_for, health, received, status
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine(request, tmp_path):
+    postgres = request.getfixturevalue("postgres") if request.param == "postgresql" else None
+    yield from engine_for(request.param, tmp_path, postgres)
+
+
+@pytest.fixture
+def store(engine):
+    db.create_all(engine)
+    add_schools(engine, [
+        dict(code="79000701", name="THPT Lê Quý Đôn", level="THPT", area="Huyện Bát Xát",
+             province="Lào Cai"),
+        dict(code="79000702", name="TH Kim Đồng", level="Tiểu học", area="Huyện Bát Xát",
+             province="Lào Cai"),
+        dict(code="79000801", name="MN Hoa Sen", level="Mầm non", area="Xã Tả Phìn",
+             province="Lào Cai"),
+    ])
+    return StateStore(engine, default_hb=60)
+
+
+S = "79000701"
+
+
+def run(store, batch):
+    plan = store.prepare(batch)
+    evs = store.commit(plan)
+    return plan, evs
+
+
+def device_row(engine, did):
+    with engine.connect() as c:
+        r = c.execute(select(db.devices).where(db.devices.c.id == did)).first()
+        return r._mapping if r else None
+
+
+def count(engine, table):
+    with engine.connect() as c:
+        return c.execute(select(func.count()).select_from(table)).scalar()
+
+
+def test_unknown_device_registered_pending_with_tags(store, engine):
+    plan, evs = run(store, [received(S, "pc-01", "inventory", 1, T0, role="office", room="P1"),
+                            health(S, "pc-01", 2, T0 + 60)])
+    assert plan.new_devices == ["pc-01"]
+    assert len(plan.accepted) == 2 and not plan.rejected and plan.duplicates == 0
+    assert plan.accepted[1].tags == {"province": "lao-cai", "area": "lao-cai/huyen-bat-xat",
+                                     "school": S, "device": "pc-01", "role": "office"}
+    row = device_row(engine, "pc-01")
+    assert row.state == "pending" and row.school_code == S and row.role == "office"
+    assert row.room == "P1" and row.last_seq == 2 and row.online
+    assert [e.kind for e in evs][:2] == ["device_registered", "device_online"]
+    assert count(engine, db.device_latest) == 2
+    assert approve_device(engine, "pc-01")
+    assert device_row(engine, "pc-01").state == "active"
+
+
+def test_unknown_school_rejected(store, engine):
+    plan, evs = run(store, [health("99999999", "pc-x", 1, T0), health(S, "pc-01", 1, T0)])
+    assert [reason for _, reason in plan.rejected] == ["unknown_school"]
+    assert plan.rejected[0][0].message.school == "99999999"
+    assert len(plan.accepted) == 1
+    assert device_row(engine, "pc-x") is None
+
+
+def test_school_added_later_becomes_known(store, engine, monkeypatch):
+    from schoolmon.collector import store as store_mod
+    monkeypatch.setattr(store_mod, "SCHOOL_REFRESH", 0.0)
+    assert run(store, [health("80000001", "pc-1", 1, T0)])[0].rejected
+    add_school(engine, "80000001", "THCS Mới", "THCS", "Huyện Sa Pa", "Lào Cai")
+    plan, _ = run(store, [health("80000001", "pc-1", 1, T0)])
+    assert not plan.rejected and plan.new_devices == ["pc-1"]
+
+
+def test_device_under_another_school_rejected(store):
+    run(store, [health(S, "pc-01", 1, T0)])
+    plan, _ = run(store, [health("79000702", "pc-01", 2, T0)])
+    assert [reason for _, reason in plan.rejected] == ["device_school_mismatch"]
+
+
+def test_duplicates_same_batch_and_across_batches(store, engine):
+    b = [health(S, "pc-01", 1, T0), health(S, "pc-01", 2, T0 + 60), health(S, "pc-01", 2, T0 + 60)]
+    plan, _ = run(store, b)
+    assert len(plan.accepted) == 2 and plan.duplicates == 1
+    plan, evs = run(store, [health(S, "pc-01", 1, T0), health(S, "pc-01", 3, T0 + 120)])
+    assert plan.duplicates == 1 and [a.received.message.seq for a in plan.accepted] == [3]
+    row = device_row(engine, "pc-01")
+    assert row.duplicates_total == 2 and row.received_total == 3 and row.lost_total == 0
+
+
+def test_redelivery_after_crash_changes_nothing(store, engine):
+    batch = [received(S, "pc-01", "inventory", 1, T0)] + [
+        health(S, "pc-01", i, T0 + 60 * i, cpu_pct=float(i)) for i in range(2, 12)]
+    run(store, batch)
+
+    def snapshot():
+        with engine.connect() as c:
+            return ([tuple(r) for r in c.execute(select(db.rollup_5m).order_by(
+                        db.rollup_5m.c.bucket_start))],
+                    [tuple(r) for r in c.execute(select(db.device_latest).order_by(
+                        db.device_latest.c.kind))],
+                    c.execute(select(func.count()).select_from(db.events)).scalar())
+    before = snapshot()
+    # The collector crashed after commit, before the acks: the broker delivers it again,
+    # to a freshly started store (cache rebuilt from the database).
+    fresh = StateStore(engine)
+    plan = fresh.prepare(batch)
+    assert plan.accepted == [] and plan.duplicates == len(batch)
+    assert fresh.commit(plan) == []
+    assert snapshot() == before
+    assert device_row(engine, "pc-01").received_total == 11
+
+
+def test_gap_counted_and_late_fill(store, engine):
+    plan, _ = run(store, [health(S, "pc-01", 1, T0), health(S, "pc-01", 5, T0 + 240)])
+    assert plan.gaps == {"pc-01": 3}
+    row = device_row(engine, "pc-01")
+    assert row.lost_total == 3 and row.missing == [[2, 4]]
+    plan, _ = run(store, [health(S, "pc-01", 3, T0 + 120)])
+    assert len(plan.accepted) == 1 and plan.filled == {"pc-01": 1} and not plan.gaps
+    row = device_row(engine, "pc-01")
+    assert row.lost_total == 2 and row.missing == [[2, 2], [4, 4]]
+    plan, _ = run(store, [health(S, "pc-01", 3, T0 + 120), health(S, "pc-01", 2, T0 + 60)])
+    assert plan.duplicates == 1 and len(plan.accepted) == 1
+    assert device_row(engine, "pc-01").missing == [[4, 4]]
+    # The same late message again, after a restart: duplicate.
+    plan = StateStore(engine).prepare([health(S, "pc-01", 2, T0 + 60)])
+    assert plan.duplicates == 1
+
+
+def test_counter_reset_detected(store, engine):
+    run(store, [status(S, "pc-01", 0, T0)] +
+        [health(S, "pc-01", i, T0 + 60 * i) for i in range(1, 101)])
+    # A stale retained status (older than the data) is not a reset.
+    plan, evs = run(store, [status(S, "pc-01", 0, T0, received_at=T0 + 6001)])
+    assert not [e for e in evs if e.kind == "seq_reset"]
+    # The agent lost its state: it reconnects with seq 0 and counts again from 1.
+    plan, evs = run(store, [status(S, "pc-01", 0, T0 + 7000),
+                            health(S, "pc-01", 1, T0 + 7060), health(S, "pc-01", 2, T0 + 7120)])
+    assert [e.kind for e in evs if e.kind == "seq_reset"] == ["seq_reset"]
+    assert len(plan.accepted) == 3 and plan.duplicates == 0
+    row = device_row(engine, "pc-01")
+    assert row.last_seq == 2 and row.resets == 1
+    with engine.connect() as c:
+        kinds = list(c.execute(select(db.events.c.kind)).scalars())
+    assert "seq_reset" in kinds
+
+
+def test_seq_jump_not_counted_as_loss(store, engine):
+    plan, evs = run(store, [health(S, "pc-01", 1, T0), health(S, "pc-01", 5_000_000, T0 + 60)])
+    assert not plan.gaps and [e.kind for e in evs if e.kind == "seq_jump"] == ["seq_jump"]
+    assert device_row(engine, "pc-01").lost_total == 0
+
+
+def test_status_offline_and_online_events(store, engine):
+    _, evs = run(store, [status(S, "pc-01", 0, T0, hb=30)])
+    assert [e.kind for e in evs] == ["device_registered", "device_online", "school_status"]
+    assert evs[2].detail["status"] == "online"
+    row = device_row(engine, "pc-01")
+    assert row.online and row.hb == 30
+    _, evs = run(store, [status(S, "pc-01", 0, T0, state="offline", reason="lost",
+                                received_at=T0 + 100)])
+    assert [(e.kind, e.detail.get("reason")) for e in evs][:1] == [("device_offline", "lost")]
+    assert evs[1].kind == "school_status" and evs[1].detail["status"] == "offline"
+    row = device_row(engine, "pc-01")
+    assert not row.online and row.offline_reason == "lost"
+    # The retained offline again: no change, no event.
+    assert run(store, [status(S, "pc-01", 0, T0, state="offline", reason="lost")])[1] == []
+    _, evs = run(store, [status(S, "pc-01", 0, T0 + 200)])
+    assert [e.kind for e in evs] == ["device_online", "school_status"]
+
+
+def test_heartbeat_timeout_sweep(store, engine):
+    run(store, [status(S, "pc-01", 0, T0, hb=30, received_at=T0),
+                status(S, "pc-02", 0, T0, received_at=T0)])
+    # pc-01: 3 × 30 + 60 = 150 s; pc-02: default 3 × 60 + 60 = 240 s
+    assert store.sweep(T0 + 149) == []
+    evs = store.sweep(T0 + 151)
+    assert [(e.kind, e.device) for e in evs] == [("device_offline", "pc-01"),
+                                                 ("school_status", None)]
+    assert evs[1].detail == {"status": "partial", "previous": "online", "online": 1, "total": 2}
+    assert not device_row(engine, "pc-01").online
+    assert device_row(engine, "pc-01").offline_reason == "timeout"
+    evs = store.sweep(T0 + 241)
+    assert [e.device for e in evs if e.kind == "device_offline"] == ["pc-02"]
+    assert store.sweep(T0 + 1000) == []
+    # Fresh data brings it back online; a replayed old message does not.
+    _, evs = run(store, [received(S, "pc-01", "health", 1, T0 - 5000, received_at=T0 + 1000)])
+    assert not [e for e in evs if e.kind == "device_online"]
+    _, evs = run(store, [health(S, "pc-01", 2, T0 + 1000)])
+    assert [e.kind for e in evs if e.kind == "device_online"] == ["device_online"]
+    # Events are in the table too.
+    with engine.connect() as c:
+        assert c.execute(select(func.count()).select_from(db.events)
+                         .where(db.events.c.kind == "device_offline")).scalar() == 2
+
+
+def test_rollup_values(store, engine):
+    b = [health(S, "pc-01", 1, T0 + 10, cpu_pct=10.0, mem_pct=40.0, temp=50.0,
+                disks=[{"mnt": "C:", "pct": 30.0, "free": 10}, {"mnt": "D:", "pct": 70.0, "free": 5}],
+                nics=[{"if": "eth0", "rx": 100, "tx": 10}, {"if": "wlan0", "rx": 50, "tx": 5}]),
+         health(S, "pc-01", 2, T0 + 70, cpu_pct=30.0, mem_pct=60.0)]
+    run(store, b)
+    run(store, [health(S, "pc-01", 3, T0 + 130, cpu_pct=20.0, mem_pct=50.0, temp=60.0),
+                health(S, "pc-01", 4, T0 + 310, cpu_pct=90.0, mem_pct=90.0)])
+    with engine.connect() as c:
+        rows = [r._mapping for r in c.execute(select(db.rollup_5m).order_by(
+            db.rollup_5m.c.bucket_start))]
+    assert [r["bucket_start"] for r in rows] == [T0, T0 + 300]
+    r = rows[0]
+    assert r["n"] == 3 and r["cpu_pct_n"] == 3
+    assert (r["cpu_pct_min"], r["cpu_pct_max"], r["cpu_pct_sum"]) == (10.0, 30.0, 60.0)
+    assert (r["temp_n"], r["temp_min"], r["temp_max"], r["temp_sum"]) == (2, 50.0, 60.0, 110.0)
+    assert (r["disk_pct_n"], r["disk_pct_max"]) == (1, 70.0)
+    assert (r["rx_sum"], r["tx_sum"]) == (150.0, 15.0)
+    assert rows[1]["n"] == 1 and rows[1]["temp_n"] == 0 and rows[1]["temp_min"] is None
+
+
+def test_hourly_maintain_and_retention(store, engine):
+    batch = [health(S, "pc-01", i + 1, T0 + 60 * i, cpu_pct=float(i % 50)) for i in range(120)]
+    run(store, batch)
+    out = store.maintain(T0 + 7200)
+    assert out["hours"] == 2
+    with engine.connect() as c:
+        rows = [r._mapping for r in c.execute(select(db.rollup_1h).order_by(
+            db.rollup_1h.c.bucket_start))]
+    assert [(r["bucket_start"], r["n"]) for r in rows] == [(T0, 60), (T0 + 3600, 60)]
+    assert rows[0]["cpu_pct_min"] == 0 and rows[0]["cpu_pct_max"] == 49
+    assert rows[0]["cpu_pct_sum"] == sum(float(i % 50) for i in range(60))
+    # Idempotent, and late data re-dirties its hour.
+    assert store.maintain(T0 + 7200)["hours"] == 0
+    run(store, [health(S, "pc-02", 1, T0 + 30, cpu_pct=99.0)])
+    assert store.maintain(T0 + 7200)["hours"] == 1
+    with engine.connect() as c:
+        assert c.execute(select(func.count()).select_from(db.rollup_1h)).scalar() == 3
+    # Retention: 5-minute rollups go after 30 days, hourly after 365.
+    out = store.maintain(T0 + 31 * 86400)
+    assert out["pruned_5m"] == 25 and out["pruned_1h"] == 0
+    out = store.maintain(T0 + 366 * 86400)
+    assert out["pruned_1h"] == 3
+
+
+def test_liveness_rollups(store, engine):
+    run(store, [status(S, "pc-01", 0, T0), status(S, "pc-02", 0, T0),
+                status(S, "pc-02", 0, T0, state="offline", reason="shutdown"),
+                status("79000702", "pc-03", 0, T0)])
+    with engine.connect() as c:
+        live = school_liveness(c)
+        assert live[S] == {"online": 1, "offline": 1, "pending": 2, "total": 2,
+                           "status": "partial"}
+        assert live["79000702"]["status"] == "online"
+        assert live["79000801"]["status"] == "no_devices"
+        assert set(school_liveness(c, [S])) == {S}
+        units = {r.code: r.id for r in c.execute(select(db.org_units))}
+        org = org_liveness(c)
+        prov = org[units["lao-cai"]]
+        assert (prov["online"], prov["total"]) == (2, 3)
+        assert prov["schools"] == {"online": 1, "partial": 1, "offline": 0, "no_devices": 1,
+                                   "total": 3}
+        area = org[units["lao-cai/huyen-bat-xat"]]
+        assert area["schools"]["total"] == 2
+        scoped = org_liveness(c, [units["lao-cai/xa-ta-phin"]])
+        assert set(scoped) == {units["lao-cai/xa-ta-phin"]}
+
+
+def test_cache_matches_database_after_restart(store, engine):
+    run(store, [status(S, "pc-01", 0, T0, hb=30), health(S, "pc-01", 1, T0 + 10),
+                health(S, "pc-01", 4, T0 + 20)])
+    a, b = store.device("pc-01"), StateStore(engine).device("pc-01")
+    assert a.row() == b.row()
