@@ -317,9 +317,11 @@ _QUERIES = (
     ("pdisk", "MSFT_PhysicalDisk", "root/Microsoft/Windows/Storage", "",
      ("DeviceId", "MediaType", "BusType")),
     ("nic", "Win32_NetworkAdapterConfiguration", "", "IPEnabled = TRUE",
-     ("Index", "Description", "IPAddress", "MACAddress", "DefaultIPGateway")),
+     ("Index", "Description", "IPAddress", "MACAddress", "DefaultIPGateway",
+      "IPConnectionMetric")),
     ("adapter", "Win32_NetworkAdapter", "", "NetConnectionID IS NOT NULL",
-     ("Index", "NetConnectionID", "Speed", "NetConnectionStatus")),
+     ("Index", "NetConnectionID", "MACAddress", "Speed", "NetConnectionStatus",
+      "PhysicalAdapter")),
 )
 _REG_PROPS = ("DisplayVersion", "ReleaseId", "UBR", "EditionID", "ProductName", "CurrentBuild")
 
@@ -388,7 +390,7 @@ _SINGLE_SECTIONS = {"os", "cs", "bios", "reg"}
 def parse_legacy(text: str) -> Dict[str, Any]:
     """LEGACY_SCRIPT's lines → the same document shape MODERN_SCRIPT's JSON has."""
     sections: Dict[str, Dict[int, Dict[str, Any]]] = {}
-    for line in text.splitlines():
+    for line in text.lstrip("\ufeff").splitlines():
         parts = line.rstrip("\r").split("\t", 3)
         if len(parts) != 4 or not parts[1].isdigit():
             continue  # PowerShell warnings and blank lines
@@ -435,8 +437,11 @@ def _windows_version(version: str, build: Optional[int], caption: str,
     return {"6.3": "8.1", "6.2": "8", "6.1": "7", "6.0": "Vista"}.get(major_minor)
 
 
-def _windows_edition(edition_id: Optional[str], caption: str) -> Optional[str]:
+def _windows_edition(edition_id: Optional[str], caption: str, version: Optional[str]
+                     ) -> Optional[str]:
     if edition_id:
+        if version in ("7", "Vista") and edition_id == "Professional":
+            return "Professional"  # "Pro" is the name from Windows 8 on
         return _EDITIONS.get(edition_id, edition_id)
     # no registry answer: take what follows "Windows <version>" in the Caption
     m = re.search(r"Windows\s+(?:\d+(?:\.\d+)?|Vista|Server\s+\d{4}(?:\s+R2)?)\s+(.+)$",
@@ -488,11 +493,12 @@ def map_windows(d: Dict[str, Any]) -> Dict[str, Any]:
     build = _int(os_.get("BuildNumber"))
     ubr = _int(reg.get("UBR"))
 
-    _put(out, "os_version", _windows_version(version, build, caption,
-                                             _int(os_.get("ProductType"))))
+    os_version = _windows_version(version, build, caption, _int(os_.get("ProductType")))
+    _put(out, "os_version", os_version)
     if build is not None:
         out["os_build"] = "%d.%d" % (build, ubr) if ubr is not None else str(build)
-    _put(out, "os_edition", _windows_edition(_clean(reg.get("EditionID")), caption))
+    _put(out, "os_edition", _windows_edition(_clean(reg.get("EditionID")), caption,
+                                             os_version))
     display = _clean(reg.get("DisplayVersion")) or _clean(reg.get("ReleaseId"))
     sp = _int(os_.get("ServicePackMajorVersion"))
     if display is None and sp:
@@ -551,19 +557,22 @@ def _windows_disks(drives: List[Dict[str, Any]], physical: List[Dict[str, Any]]
 
 def _windows_nics(configs: List[Dict[str, Any]], adapters: List[Dict[str, Any]]
                   ) -> Tuple[List[Dict[str, Any]], Optional[str]]:
-    # Win32_NetworkAdapterConfiguration has the addresses; Win32_NetworkAdapter (same
-    # Index) has the name users see ("Ethernet"), link speed (bit/s) and status (2 =
-    # connected).
+    # Win32_NetworkAdapterConfiguration (IP-enabled ones) has the addresses;
+    # Win32_NetworkAdapter (same Index) has the name users see ("Ethernet"), link speed
+    # (bit/s) and status (2 = connected). A physical adapter without IP (Wi-Fi out of
+    # range, cable unplugged) is listed too, from Win32_NetworkAdapter alone.
     by_index = {str(a.get("Index")): a for a in adapters}
+    seen = set()
     nics = []
     gateways = []
     for cfg in configs:
-        ad = by_index.get(str(cfg.get("Index")), {})
+        idx = str(cfg.get("Index"))
+        seen.add(idx)
+        ad = by_index.get(idx, {})
         name = _clean(ad.get("NetConnectionID")) or _clean(cfg.get("Description"))
         if not name:
             continue
-        nic: Dict[str, Any] = {"if": name}
-        _put(nic, "mac", _mac(cfg.get("MACAddress")))
+        nic = _windows_nic(name, _mac(cfg.get("MACAddress")) or _mac(ad.get("MACAddress")), ad)
         ipv4, ipv6 = set(), set()
         for ip in as_list(cfg.get("IPAddress")):
             ip = str(ip).split("%", 1)[0]
@@ -574,17 +583,32 @@ def _windows_nics(configs: List[Dict[str, Any]], adapters: List[Dict[str, Any]]
                 ipv4.add(ip)
         _put(nic, "ipv4", sorted(ipv4))
         _put(nic, "ipv6", sorted(ipv6))
-        speed = _int(ad.get("Speed"))
-        # 9223372036854775807 (Int64 max) is what WMI says for "unknown" on disconnected NICs
-        if speed and 0 < speed < 10 ** 12:
-            nic["speed"] = speed // 1000000
-        status = _int(ad.get("NetConnectionStatus"))
-        if status is not None:
-            nic["up"] = status == 2
         nics.append(nic)
+        metric = _int(cfg.get("IPConnectionMetric"))
         for gw in as_list(cfg.get("DefaultIPGateway")):
             if "." in str(gw):  # the IPv4 one; the list may also hold an fe80:: router
-                gateways.append((_int(cfg.get("Index")) or 0, str(gw)))
+                # Windows prefers the route of the lowest interface metric
+                gateways.append((metric if metric is not None else 1 << 32,
+                                 _int(idx) or 0, str(gw)))
+    for ad in adapters:
+        if str(ad.get("Index")) in seen or str(ad.get("PhysicalAdapter")).lower() != "true":
+            continue
+        name = _clean(ad.get("NetConnectionID"))
+        if name:
+            nics.append(_windows_nic(name, _mac(ad.get("MACAddress")), ad))
     nics.sort(key=lambda n: n["if"])
-    gateway = sorted(gateways)[0][1] if gateways else None
+    gateway = sorted(gateways)[0][2] if gateways else None
     return nics, gateway
+
+
+def _windows_nic(name: str, mac: Optional[str], ad: Dict[str, Any]) -> Dict[str, Any]:
+    nic: Dict[str, Any] = {"if": name}
+    _put(nic, "mac", mac)
+    speed = _int(ad.get("Speed"))
+    # Int64 max (9223372036854775807) is what WMI says for "unknown" on disconnected NICs
+    if speed and 0 < speed < 10 ** 12:
+        nic["speed"] = speed // 1000000
+    status = _int(ad.get("NetConnectionStatus"))
+    if status is not None:
+        nic["up"] = status == 2
+    return nic

@@ -185,7 +185,8 @@ def powershell(runner: CommandRunner, script: str, timeout: float) -> str:
 def powershell_json(runner: CommandRunner, script: str, timeout: float) -> Any:
     """Run a script that ends in ConvertTo-Json; the parsed document (None when the script
     printed nothing). Garbage output raises CommandFailed."""
-    out = powershell(runner, script, timeout).strip()
+    # [Text.Encoding]::UTF8 writes a byte-order mark first on some hosts
+    out = powershell(runner, script, timeout).lstrip("\ufeff").strip()
     if not out:
         return None
     try:
