@@ -1,0 +1,101 @@
+"""The FastAPI application factory.
+
+``create_app(service_or_store, cfg)`` takes the running ``CollectorService`` (for
+readiness and metrics), or just a state store / SQLAlchemy engine (tests, tools), and the
+collector configuration (``api.admin_token``, ``api.read_tokens``, ``province.timezone``).
+
+Routes: ``/healthz`` and ``/metrics`` (open), ``/api/v1/...`` (bearer token, every one:
+the router carries the authentication dependency, so a route added to it cannot be open),
+``/docs`` (OpenAPI), and the web page at ``/`` (static files; it asks for the token).
+"""
+import os
+from typing import Any
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy import Engine
+
+from .. import __version__
+from . import devices, health, org, schools, summary
+from .deps import ApiError, error_body, get_principal, token_table
+from .present import pick_lang
+
+STATIC_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "static")
+
+DESCRIPTION = """\
+API của schoolmon cho Sở GD&ĐT: tổng quan, cây đơn vị, trường và thiết bị.
+*The schoolmon collector API: fleet summary, organisation tree, schools and devices.*
+
+- **Xác thực / authentication:** mọi đường dẫn `/api/` cần `Authorization: Bearer <token>`
+  (`api.admin_token` — quản trị; `api.read_tokens` — chỉ xem). Every `/api/` route needs a
+  bearer token.
+- **Không cần token / open:** `/healthz` (sẵn sàng: broker, kho trạng thái, chuỗi thời gian;
+  503 kèm tên thành phần lỗi) và `/metrics` (Prometheus). Both show counts only, no school
+  or device data.
+- **Thời gian / times:** UTC, ISO 8601 với `Z`; trường `*_local` là giờ Việt Nam
+  (Asia/Ho_Chi_Minh, `+07:00`).
+- **Ngôn ngữ / language:** tiếng Việt mặc định; `?lang=en` hoặc `Accept-Language: en`.
+- **Phạm vi / scope:** đối tượng ngoài phạm vi của người gọi trả về 404 như không tồn tại.
+"""
+
+
+def _engine_of(obj: Any) -> Engine:
+    if isinstance(obj, Engine):
+        return obj
+    for candidate in (obj, getattr(obj, "store", None)):
+        eng = getattr(candidate, "engine", None)
+        if isinstance(eng, Engine):
+            return eng
+    raise TypeError("create_app needs a CollectorService, a StateStore or an Engine, got %r"
+                    % type(obj).__name__)
+
+
+def create_app(service_or_store: Any, cfg: Any) -> FastAPI:
+    engine = _engine_of(service_or_store)
+    service = service_or_store if hasattr(service_or_store, "readiness") else None
+    app = FastAPI(title="schoolmon collector", version=__version__, description=DESCRIPTION,
+                  docs_url="/docs", redoc_url=None, openapi_url="/openapi.json")
+    app.state.engine = engine
+    app.state.service = service
+    app.state.cfg = cfg
+    app.state.tokens = token_table(cfg)
+    province = getattr(cfg, "province", None)
+    app.state.timezone = getattr(province, "timezone", None) or "Asia/Ho_Chi_Minh"
+
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
+        lang = pick_lang(request.query_params.get("lang"),
+                         request.headers.get("accept-language"))
+        return JSONResponse(error_body(exc.code, lang, exc.detail), status_code=exc.status,
+                            headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        lang = pick_lang(request.query_params.get("lang"),
+                         request.headers.get("accept-language"))
+        msg = ("Tham số không hợp lệ." if lang == "vi" else "Invalid parameters.")
+        errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg"), "type": e.get("type")}
+                  for e in exc.errors()]
+        return JSONResponse({"error": "invalid_request", "message": msg, "errors": errors},
+                            status_code=422)
+
+    app.include_router(health.router)
+
+    from fastapi import APIRouter
+    api = APIRouter(prefix="/api/v1", dependencies=[Depends(get_principal)])
+    for module in (summary, org, schools, devices):
+        api.include_router(module.router)
+    app.include_router(api)
+
+    index = os.path.join(STATIC_DIR, "index.html")
+
+    @app.get("/", include_in_schema=False)
+    def web_index() -> FileResponse:
+        return FileResponse(index, media_type="text/html; charset=utf-8",
+                            headers={"Cache-Control": "no-cache"})
+
+    if os.path.isdir(STATIC_DIR):
+        app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    return app

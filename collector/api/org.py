@@ -1,0 +1,20 @@
+"""``GET /api/v1/org``: the organisation tree (province → area → school) with rollups."""
+from typing import Any, Dict
+
+from fastapi import APIRouter
+
+from .. import queries
+from .deps import Conn, Lang, Scope, TimeZone
+from .present import present, text
+
+router = APIRouter(tags=["org"])
+
+
+@router.get("/org", summary="Cây đơn vị / organisation tree")
+def get_org(conn: Conn, scope: Scope, lang: Lang, tz: TimeZone) -> Dict[str, Any]:
+    """Units (Sở / province, area — whatever level the province uses) and their schools,
+    each with counts of schools and devices by status, summed up the tree. Only the
+    caller's units appear."""
+    body = queries.org_tree(conn, scope)
+    body["below_baseline"]["note"] = text("baseline_not_evaluated", lang)
+    return present(body, lang, tz)
