@@ -70,6 +70,9 @@ class HealthFamily:
         self._cpu = self._read_cpu()
         self._disk = self._read_disk()
         self._net = self._read_net()
+        # Windows: psutil's load emulation starts a sampling thread on first use and gives
+        # zeros for ~5 s; start it now so the first message has real numbers.
+        self._load()
 
     # -- counters ---------------------------------------------------------------------
     def _read_cpu(self) -> Optional[Tuple[float, float]]:

@@ -217,3 +217,29 @@ def test_parse_legacy_shapes():
                        "nic\t1\tIndex\t3\r\nbroken line\r\n")
     assert doc == {"os": {"Caption": "X"},
                    "nic": [{"IPAddress": ["1.2.3.4", "fe80::1"]}, {"Index": "3"}]}
+
+
+@pytest.mark.parametrize("os_, reg, expected", [
+    ({"Caption": "Microsoft Windows 8.1 Pro", "Version": "6.3.9600", "BuildNumber": "9600",
+      "OSArchitecture": "32-bit", "ProductType": 1}, {"EditionID": "Professional"},
+     {"os_version": "8.1", "os_build": "9600", "os_edition": "Pro", "arch": "x86"}),
+    ({"Caption": "Microsoft Windows Server 2019 Standard", "Version": "10.0.17763",
+      "BuildNumber": "17763", "OSArchitecture": "64-bit", "ProductType": 3},
+     {"EditionID": "ServerStandard", "UBR": 5576, "ReleaseId": "1809"},
+     {"os_version": "Server 2019", "os_build": "17763.5576", "os_edition": "Standard",
+      "os_display": "1809", "arch": "AMD64"}),
+    # localised OSArchitecture and Caption, no registry answer
+    ({"Caption": "Microsoft Windows 10 Professionnel", "Version": "10.0.19045",
+      "BuildNumber": "19045", "OSArchitecture": "64 bits", "ProductType": 1}, {},
+     {"os_version": "10", "os_build": "19045", "os_edition": "Professionnel",
+      "arch": "AMD64"}),
+    ({"Caption": "Microsoft Windows 11 Pro", "Version": "10.0.26100", "BuildNumber": "26100",
+      "OSArchitecture": "ARM 64-bit Processor", "ProductType": 1},
+     {"EditionID": "Professional", "UBR": 2894, "DisplayVersion": "24H2"},
+     {"os_version": "11", "os_build": "26100.2894", "os_edition": "Pro",
+      "os_display": "24H2", "arch": "ARM64"}),
+])
+def test_windows_version_mapping(os_, reg, expected):
+    from schoolmon.agent.inventory import map_windows
+    out = map_windows({"os": os_, "reg": reg})
+    assert {k: out.get(k) for k in expected} == expected
