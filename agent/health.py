@@ -30,6 +30,11 @@ _SKIP_OPTS = {"cdrom", "removable", "remote", "ramdisk"}
 # (dm-* and md* sit on top of sdX) or count RAM (zram, ram).
 _VIRTUAL_DISK_PREFIXES = ("loop", "ram", "zram", "dm-", "md", "sr", "fd", "nbd")
 
+# Shortest window a rate is measured over. Only the first collect can be shorter (e.g.
+# `schoolmon-agent collect` right after start): it waits the rest once, so it never reports
+# a made-up 0 % CPU. The runtime's first report comes 5-30 s after start and never waits.
+_MIN_WINDOW = 0.25
+
 # CPU sensor chips, best first; acpitz (a board zone, often near the CPU) only as fallback.
 _CPU_CHIPS = ("coretemp", "k10temp", "zenpower", "k8temp", "cpu_thermal", "cpu-thermal",
               "soc_thermal", "via_cputemp", "cpu")
@@ -66,6 +71,7 @@ class HealthFamily:
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         self._cpu_pct = 0.0
+        self._measured = False  # cpu_pct comes from a real interval yet
         self._t = clock()
         self._cpu = self._read_cpu()
         self._disk = self._read_disk()
@@ -100,6 +106,9 @@ class HealthFamily:
     # -- the family -------------------------------------------------------------------
     def collect(self) -> Dict[str, Any]:
         now = self._clock()
+        if not self._measured and 0 <= now - self._t < _MIN_WINDOW:
+            time.sleep(_MIN_WINDOW - (now - self._t))
+            now = self._clock()
         dt = now - self._t
         cpu, disk, net = self._read_cpu(), self._read_disk(), self._read_net()
         out: Dict[str, Any] = {}
@@ -109,6 +118,7 @@ class HealthFamily:
             d_busy, d_total = cpu[0] - self._cpu[0], cpu[1] - self._cpu[1]
             if d_total > 0 and d_busy >= 0:
                 self._cpu_pct = round(min(100.0, 100.0 * d_busy / d_total), 1)
+                self._measured = True
         out["cpu_pct"] = self._cpu_pct
         out["cpu_n"] = psutil.cpu_count() or 1
         load = self._load()

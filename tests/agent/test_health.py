@@ -306,3 +306,16 @@ def test_load_falls_back_to_psutil(monkeypatch):
     monkeypatch.delattr(os, "getloadavg", raising=False)
     monkeypatch.setattr(psutil, "getloadavg", lambda: (0.5, 0.25, 0.125))
     assert health_mod.HealthFamily().collect()["load"] == [0.5, 0.25, 0.12]
+
+
+def test_first_collect_right_after_start_measures_a_real_window():
+    """`schoolmon-agent collect` builds the family and collects at once: the CPU figure
+    must come from a real interval, not be a made-up 0."""
+    start = time.monotonic()
+    fam = HealthFamily()
+    fam.collect()
+    assert fam._measured
+    assert 0.2 <= time.monotonic() - start < 2
+    start = time.monotonic()
+    fam.collect()  # later collects never wait
+    assert time.monotonic() - start < 0.1
