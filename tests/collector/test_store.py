@@ -85,7 +85,7 @@ def test_school_added_later_becomes_known(store, engine, monkeypatch):
 def test_device_under_another_school_rejected(store):
     run(store, [health(S, "pc-01", 1, T0)])
     plan, _ = run(store, [health("79000702", "pc-01", 2, T0)])
-    assert [reason for _, reason in plan.rejected] == ["device_school_mismatch"]
+    assert [reason for _, reason in plan.rejected] == ["topic_mismatch"]
 
 
 def test_duplicates_same_batch_and_across_batches(store, engine):
