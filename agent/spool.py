@@ -340,7 +340,7 @@ class Spool:
         except _Full:
             pass
 
-    def _with_space(self, action: Callable[[], None], what: str) -> bool:
+    def _with_space(self, action: Callable[[], object], what: str) -> bool:
         """Run ``action``; on a full disk drop the oldest messages and retry; on a
         corrupted file start a new one and retry. False when nothing could make room."""
         recovered = False
