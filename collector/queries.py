@@ -129,10 +129,11 @@ def school_status(n: int, online: int) -> str:
 
 
 def device_status(row: Any) -> str:
-    """online / offline, or unknown for a device never heard from."""
+    """online / offline, or unknown for a device never heard from (a device whose only
+    news is the broker's Last Will is offline)."""
     if row.online:
         return "online"
-    if row.last_seen is None:
+    if row.last_seen is None and row.offline_reason is None:
         return "unknown"
     return "offline"
 
@@ -182,7 +183,7 @@ def summary(conn: Connection, scope: Scope, now: Optional[float] = None) -> Dict
         by_status[r.status] = int(r.n)
     n_schools = sum(by_status.values())
 
-    never = devices.c.last_seen.is_(None)
+    never = and_(devices.c.last_seen.is_(None), devices.c.offline_reason.is_(None))
     where = _school_filter(devices.c.school_code, visible)
     dq = (select(devices.c.online, devices.c.state, devices.c.role, never.label("never"),
                  func.count().label("n"))

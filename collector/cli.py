@@ -1,0 +1,277 @@
+"""``schoolmon-collector``: the collector's command line.
+
+    schoolmon-collector run [--config FILE]        ingest + API + web page (Ctrl-C / SIGTERM stop)
+    schoolmon-collector demo [...]                 the whole system on embedded defaults
+    schoolmon-collector schools import FILE [--dry-run] [--config FILE]
+    schoolmon-collector simulate --broker URL --schools N --devices-per-school M [--rate R]
+
+``report``, ``token create``, ``user add|list|disable`` and ``device revoke`` come with
+later versions: they say so and exit 2. Exit status: 0 done, 1 the work failed (e.g. an
+import was rejected), 2 bad usage or configuration (the message names the key).
+
+This module must stay importable on old Pythons (no 3.10+ syntax at module level) so that
+it can say clearly that the collector needs Python 3.11 or newer.
+"""
+import argparse
+import os
+import sys
+from typing import Any, List, Optional
+
+PROG = "schoolmon-collector"
+NOT_YET = ("report", "token", "user", "device")
+
+
+def _err(msg: str) -> None:
+    sys.stderr.write("%s: %s\n" % (PROG, msg))
+    sys.stderr.flush()
+
+
+def _check_python() -> Optional[int]:
+    if sys.version_info < (3, 11):
+        _err("the collector needs Python 3.11 or newer; this is Python %d.%d (%s). "
+             "Install python3.11 and run `make demo` / `make test` again (the agent alone "
+             "runs on 3.8+)." % (sys.version_info[0], sys.version_info[1], sys.executable))
+        return 2
+    return None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=PROG, description="schoolmon collector: ingest, state "
+                                "store, REST API and web UI for a Sở GD&ĐT.")
+    from . import __version__
+    p.add_argument("--version", action="version", version="%s %s" % (PROG, __version__))
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    r = sub.add_parser("run", help="run the collector (ingest, API, web UI)")
+    r.add_argument("--config", metavar="FILE", help="TOML configuration file")
+
+    d = sub.add_parser("demo", help="run everything on embedded defaults (make demo)")
+    d.add_argument("--dir", metavar="DIR", default=os.environ.get("SCHOOLMON_DEMO_DIR",
+                                                                   os.path.join("var", "demo")),
+                   help="folder for the demo's state store, broker and agent files "
+                        "(default ./var/demo; emptied at start)")
+    d.add_argument("--config", metavar="FILE", help="optional TOML file (e.g. mqtt.url of "
+                   "an existing broker); demo defaults fill the rest")
+    d.add_argument("--schools", type=int, default=36, metavar="N",
+                   help="simulated schools (default 36)")
+    d.add_argument("--devices-per-school", type=int, default=9, metavar="M",
+                   help="simulated devices per school (default 9)")
+    d.add_argument("--rate", type=float, default=None, metavar="R",
+                   help="simulated health messages per second for the whole fleet "
+                        "(default: each device every 15 s)")
+    d.add_argument("--broker", choices=("auto", "mosquitto", "amqtt"), default="auto",
+                   help="embedded broker when mqtt.url is not set: a private Mosquitto when "
+                        "installed (auto), or amqtt in-process (MQTT 3.1.1 clients only)")
+    d.add_argument("--mqtt-port", type=int, default=0, metavar="PORT",
+                   help="port of the embedded broker (default: a free one)")
+    d.add_argument("--no-agent", action="store_true", help="do not start the local agent")
+    d.add_argument("--settle", type=float,
+                   default=float(os.environ.get("SCHOOLMON_DEMO_SETTLE", "30")), metavar="S",
+                   help="longest wait, seconds, for the fleet to show up before the summary "
+                        "is printed (default 30; env SCHOOLMON_DEMO_SETTLE)")
+    d.add_argument("--duration", type=float, default=None, help=argparse.SUPPRESS)
+
+    s = sub.add_parser("schools", help="the school registry")
+    ssub = s.add_subparsers(dest="schools_command", metavar="ACTION")
+    ssub.required = True
+    si = ssub.add_parser("import", help="import schools from CSV or XLSX (all or nothing)")
+    si.add_argument("file", metavar="FILE")
+    si.add_argument("--dry-run", action="store_true",
+                    help="check and report every row, change nothing")
+    si.add_argument("--config", metavar="FILE", help="TOML configuration file (store.url)")
+
+    m = sub.add_parser("simulate", help="a simulated fleet speaking the real wire format")
+    m.add_argument("--broker", required=True, metavar="URL", help="mqtt://host:port")
+    m.add_argument("--schools", type=int, required=True, metavar="N")
+    m.add_argument("--devices-per-school", type=int, required=True, metavar="M")
+    m.add_argument("--rate", type=float, default=None, metavar="R",
+                   help="health messages per second for the whole fleet (default: each "
+                        "device every 60 s)")
+    m.add_argument("--duration", type=float, default=None, metavar="S",
+                   help="stop after S seconds (default: until Ctrl-C)")
+    m.add_argument("--seed", type=int, default=1)
+
+    for name, usage in (("report", "report --format xlsx|csv --out FILE [--org UNIT]"),
+                        ("token", "token create --school CODE [--ttl DAYS]"),
+                        ("user", "user add|list|disable ..."),
+                        ("device", "device revoke ID")):
+        x = sub.add_parser(name, help="(not available in this version)", usage=usage)
+        x.add_argument("rest", nargs=argparse.REMAINDER)
+    return p
+
+
+def _config_error(exc: Exception) -> int:
+    _err("configuration error: %s" % exc)
+    return 2
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    import logging
+    import signal
+    import threading
+
+    from schoolmon.protocol.settings import ConfigError
+
+    from .config import load_config
+    try:
+        cfg = load_config(args.config, demo=False)
+    except ConfigError as exc:
+        return _config_error(exc)
+    logging.basicConfig(level=logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from .api.app import create_app
+    from .api.server import ApiServer, split_listen
+    from .service import CollectorService
+
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: Any) -> None:
+        stop.set()
+
+    old = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    service = None
+    server = None
+    try:
+        try:
+            service = CollectorService(cfg)
+        except ConfigError as exc:
+            return _config_error(exc)
+        service.start()
+        host, port = split_listen(cfg.api.listen)
+        try:
+            server = ApiServer(create_app(service, cfg), host, port, log_level="info").start()
+        except RuntimeError as exc:
+            _err(str(exc))
+            return 2
+        print("%s: API and web UI on %s (OpenAPI: %s/docs)" % (PROG, server.url, server.url),
+              flush=True)
+        stop.wait()
+        print("%s: stopping" % PROG, flush=True)
+        return 0
+    finally:
+        if server is not None:
+            server.stop()
+        if service is not None:
+            service.stop()
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+
+
+def cmd_schools_import(args: argparse.Namespace) -> int:
+    from schoolmon.protocol.settings import ConfigError, load
+
+    from .config import SCHEMA
+    try:
+        # No API is served here: the admin-token rule of `run` does not apply.
+        cfg = load(SCHEMA, args.config)
+    except ConfigError as exc:
+        return _config_error(exc)
+    if not os.path.isfile(args.file):
+        _err("%s: no such file" % args.file)
+        return 2
+    from . import db
+    from .schools_import import import_schools
+    engine = db.make_engine(cfg.store.url)
+    try:
+        db.create_all(engine)
+        report = import_schools(engine, args.file, args.dry_run)
+    except ConfigError as exc:
+        return _config_error(exc)
+    except ValueError as exc:  # unreadable file: wrong format, no header ...
+        _err("%s: %s" % (args.file, exc))
+        return 1
+    finally:
+        engine.dispose()
+    text = _report_text(report)
+    if text:
+        print(text, flush=True)
+    return 0 if _report_ok(report) else 1
+
+
+def _report_text(report: Any) -> str:
+    for attr in ("text", "format", "render"):
+        fn = getattr(report, attr, None)
+        if callable(fn):
+            return str(fn())
+    if isinstance(report, str):
+        return report
+    return str(report)
+
+
+def _report_ok(report: Any) -> bool:
+    for attr in ("ok", "accepted", "success"):
+        value = getattr(report, attr, None)
+        if value is not None:
+            return bool(value() if callable(value) else value)
+    if isinstance(report, dict):
+        return bool(report.get("ok"))
+    return bool(report)
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    import logging
+    import signal
+    import threading
+
+    from schoolmon.protocol.settings import check_mqtt_url
+    problem = check_mqtt_url(args.broker) if args.broker else "must be set"
+    if problem:
+        _err("--broker: %s" % problem)
+        return 2
+    for name in ("schools", "devices_per_school"):
+        if getattr(args, name) < 1:
+            _err("--%s: must be at least 1" % name.replace("_", "-"))
+            return 2
+    if args.rate is not None and not args.rate > 0:
+        _err("--rate: must be more than 0")
+        return 2
+    logging.basicConfig(level=logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from .simulate import run_simulation
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: Any) -> None:
+        stop.set()
+
+    old = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        stats = run_simulation(args.broker, schools=args.schools,
+                               devices_per_school=args.devices_per_school, rate=args.rate,
+                               duration=args.duration, stop_event=stop, seed=args.seed)
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+    print("%s simulate: %s" % (PROG, stats), flush=True)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+    return run_demo(args)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    bad = _check_python()
+    if bad is not None:
+        return bad
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in NOT_YET:
+        _err("`%s` is not available in this version (it comes with a later release)"
+             % " ".join(argv[:2]))
+        return 2
+    args = build_parser().parse_args(argv)
+    if args.command == "run":
+        return cmd_run(args)
+    if args.command == "demo":
+        return cmd_demo(args)
+    if args.command == "schools":
+        return cmd_schools_import(args)
+    if args.command == "simulate":
+        return cmd_simulate(args)
+    _err("`%s` is not available in this version" % args.command)  # pragma: no cover
+    return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

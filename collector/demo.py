@@ -1,0 +1,431 @@
+"""``schoolmon-collector demo`` (what ``make demo`` runs): the whole system on this machine.
+
+- **Broker**: ``mqtt.url`` when configured; otherwise an embedded one, private to the demo
+  and stopped with it: a Mosquitto child process on a free loopback port when Mosquitto is
+  installed (``--broker auto``, the default), or amqtt in-process (``--broker amqtt``).
+  amqtt 0.12 speaks MQTT 3.1.1 only (Last Will and retained messages work with paho 3.1.1
+  clients), while the collector and the agent speak MQTT 5: with amqtt they are refused,
+  so ``auto`` uses amqtt only when no Mosquitto is found, and says so.
+- **State store**: SQLite in the demo folder (``./var/demo/schoolmon.db``, emptied at start).
+- **Registry**: seeded from ``simulate.province_fixture`` (areas of Lào Cai, a few dozen
+  schools of every level).
+- **Collector service** and the **API + web page** on ``api.listen`` (127.0.0.1:8080, or a
+  free port when that one is taken).
+- **One real agent**: ``schoolmon-agent run`` as a child process, reporting this machine
+  as an office PC of the first school.
+- **Simulator**: the province's devices (some offline, old Windows 7, slow, nearly full)
+  publishing the real wire format.
+
+Demo mode is the only place a default admin token is accepted: ``demo-admin-token``
+unless ``api.admin_token`` is set. Ctrl-C (or SIGTERM) stops everything in order and waits
+for every child process.
+"""
+import argparse
+import asyncio
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from typing import Any, Callable, List, Optional
+
+from schoolmon.protocol.settings import ConfigError
+
+log = logging.getLogger("schoolmon.collector.demo")
+
+DEMO_TOKEN = "demo-admin-token"
+PROG = "schoolmon-collector demo"
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port: int, timeout: float, proc: Optional[subprocess.Popen] = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError("exited with status %s before listening" % proc.returncode)
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError("nothing listens on 127.0.0.1:%d after %.0f s" % (port, timeout))
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child
+    """Linux: the child gets SIGTERM if the demo dies without cleaning up (SIGKILL)."""
+    try:
+        import ctypes
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except Exception:
+        pass
+
+
+def _popen(argv: List[str], log_path: str, **kw: Any) -> subprocess.Popen:
+    with open(log_path, "ab") as out:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True,
+                                preexec_fn=_die_with_parent if sys.platform.startswith("linux")
+                                else None, **kw)
+
+
+def stop_process(proc: Optional[subprocess.Popen], timeout: float = 10.0) -> None:
+    """SIGTERM, wait, then SIGKILL; always reaps the child."""
+    if proc is None:
+        return
+    if proc.poll() is None:
+        try:
+            proc.terminate()
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+        except ProcessLookupError:
+            pass
+    else:
+        proc.wait()
+
+
+# --- embedded brokers ------------------------------------------------------------------------
+
+def find_mosquitto() -> Optional[str]:
+    for candidate in (shutil.which("mosquitto"), "/usr/sbin/mosquitto",
+                      "/usr/local/sbin/mosquitto", "/opt/homebrew/sbin/mosquitto"):
+        if candidate and os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+class MosquittoBroker:
+    """A private Mosquitto (child process) on a loopback port."""
+
+    kind = "Mosquitto"
+
+    def __init__(self, binary: str, folder: str, port: int) -> None:
+        self.binary, self.folder, self.port = binary, folder, port
+        self.proc: Optional[subprocess.Popen] = None
+
+    @property
+    def url(self) -> str:
+        return "mqtt://127.0.0.1:%d" % self.port
+
+    def start(self) -> "MosquittoBroker":
+        os.makedirs(self.folder, exist_ok=True)
+        conf = os.path.join(self.folder, "mosquitto.conf")
+        with open(conf, "w") as fh:
+            fh.write("# written by schoolmon-collector demo; private to the demo\n"
+                     "listener %d 127.0.0.1\n"
+                     "allow_anonymous true\n"
+                     "persistence false\n"
+                     "max_queued_messages 100000\n"
+                     "log_dest stdout\n"
+                     "log_type error\nlog_type warning\n" % self.port)
+        if os.geteuid() == 0:
+            try:  # mosquitto drops root to its own user: let it read its folder
+                import pwd
+                os.chown(self.folder, pwd.getpwnam("mosquitto").pw_uid, -1)
+                os.chown(conf, pwd.getpwnam("mosquitto").pw_uid, -1)
+            except (KeyError, OSError):
+                pass
+        self.proc = _popen([self.binary, "-c", conf], os.path.join(self.folder, "mosquitto.log"))
+        wait_port(self.port, 15, self.proc)
+        return self
+
+    def stop(self) -> None:
+        stop_process(self.proc)
+        self.proc = None
+
+
+class AmqttBroker:
+    """amqtt in this process, on its own event loop in a thread (MQTT 3.1.1 only)."""
+
+    kind = "amqtt (in-process, MQTT 3.1.1)"
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.loop: Optional[asyncio.AbstractEventLoop] = None
+        self.broker: Any = None
+        self.thread: Optional[threading.Thread] = None
+        self._ready = threading.Event()
+        self._error: Optional[BaseException] = None
+
+    @property
+    def url(self) -> str:
+        return "mqtt://127.0.0.1:%d" % self.port
+
+    def _run(self) -> None:
+        from amqtt.broker import Broker
+        loop = self.loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+
+        async def boot() -> None:
+            self.broker = Broker({
+                "listeners": {"default": {"type": "tcp", "bind": "127.0.0.1:%d" % self.port}},
+                "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin":
+                            {"allow_anonymous": True}},
+            })
+            await self.broker.start()
+
+        try:
+            loop.run_until_complete(boot())
+        except BaseException as exc:
+            self._error = exc
+            self._ready.set()
+            loop.close()
+            return
+        self._ready.set()
+        loop.run_forever()
+        loop.close()
+
+    def start(self) -> "AmqttBroker":
+        for name in ("amqtt", "transitions"):
+            logging.getLogger(name).setLevel(logging.ERROR)
+        self.thread = threading.Thread(target=self._run, name="amqtt-broker", daemon=True)
+        self.thread.start()
+        self._ready.wait(15)
+        if self._error is not None:
+            raise RuntimeError("amqtt did not start: %s" % self._error)
+        wait_port(self.port, 15)
+        return self
+
+    def stop(self) -> None:
+        if self.loop is None or self.broker is None:
+            return
+        try:
+            asyncio.run_coroutine_threadsafe(self.broker.shutdown(), self.loop).result(10)
+        except Exception:
+            pass
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        if self.thread is not None:
+            self.thread.join(10)
+
+
+# --- the demo --------------------------------------------------------------------------------
+
+def _clean_folder(folder: str) -> None:
+    """Remove what an earlier demo left (only the files the demo itself makes)."""
+    for name in ("schoolmon.db", "schoolmon.db-wal", "schoolmon.db-shm", "agent.toml",
+                 "agent.log", "demo.log"):
+        try:
+            os.remove(os.path.join(folder, name))
+        except FileNotFoundError:
+            pass
+    for sub in ("agent", "broker"):
+        shutil.rmtree(os.path.join(folder, sub), ignore_errors=True)
+
+
+def _agent_command() -> List[str]:
+    script = os.path.join(os.path.dirname(sys.executable), "schoolmon-agent")
+    if os.path.isfile(script) and os.access(script, os.X_OK):
+        return [script]
+    return [sys.executable, "-c", "import sys; from schoolmon.agent.cli import main; "
+            "sys.exit(main())"]
+
+
+def _write_agent_config(folder: str, school: str, mqtt_url: str) -> str:
+    path = os.path.join(folder, "agent.toml")
+    state = os.path.join(folder, "agent")
+    os.makedirs(state, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write("# the demo's real agent: this machine, as an office PC of school %s\n"
+                 "[agent]\nschool = \"%s\"\nrole = \"office\"\nroom = \"Phòng hành chính\"\n"
+                 "state_dir = \"%s\"\nlog_level = \"warning\"\n\n"
+                 "[mqtt]\nurl = \"%s\"\nkeepalive = 15\n\n"
+                 "[intervals]\nhealth = 15\nstart_delay_min = 0.0\nstart_delay_max = 1.0\n"
+                 % (school, school, state.replace("\\", "/"), mqtt_url))
+    return path
+
+
+def _fleet_counts(engine: Any) -> tuple:
+    from sqlalchemy import func, select
+
+    from .db import devices
+    with engine.connect() as conn:
+        seen = conn.execute(select(func.count()).select_from(devices)
+                            .where(devices.c.last_seen.is_not(None))).scalar_one()
+        online = conn.execute(select(func.count()).select_from(devices)
+                              .where(devices.c.online)).scalar_one()
+    return int(seen), int(online)
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    from .api.app import create_app
+    from .api.server import ApiServer, port_free, split_listen
+    from .config import load_config
+    from .simulate import province_fixture, run_simulation
+
+    logging.basicConfig(level=logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.schools < 1 or args.devices_per_school < 1:
+        sys.stderr.write("%s: --schools and --devices-per-school must be at least 1\n" % PROG)
+        return 2
+    folder = os.path.abspath(args.dir)
+    try:
+        os.makedirs(folder, exist_ok=True)
+        _clean_folder(folder)
+    except OSError as exc:
+        sys.stderr.write("%s: --dir %s: %s\n" % (PROG, folder, exc.strerror))
+        return 2
+    try:
+        cfg = load_config(args.config, demo=True)
+    except ConfigError as exc:
+        sys.stderr.write("%s: configuration error: %s\n" % (PROG, exc))
+        return 2
+    if not cfg.api.admin_token:
+        cfg.api.admin_token = DEMO_TOKEN
+    if cfg.store.url == "sqlite:///schoolmon.db":  # the default: keep the demo in its folder
+        cfg.store.url = "sqlite:///" + os.path.join(folder, "schoolmon.db")
+    cfg.liveness.sweep_interval = min(cfg.liveness.sweep_interval, 5.0)
+
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: Any) -> None:
+        stop.set()
+
+    old = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    cleanup: List[Callable[[], None]] = []
+    t_start = time.monotonic()
+    try:
+        # 1. broker
+        broker: Any = None
+        if not cfg.mqtt.url:
+            port = args.mqtt_port or free_port()
+            binary = find_mosquitto() if args.broker in ("auto", "mosquitto") else None
+            if args.broker == "mosquitto" and binary is None:
+                sys.stderr.write("%s: --broker mosquitto: Mosquitto is not installed "
+                                 "(Debian: apt-get install mosquitto)\n" % PROG)
+                return 2
+            if binary is not None:
+                broker = MosquittoBroker(binary, os.path.join(folder, "broker"), port)
+            else:
+                sys.stderr.write(
+                    "%s: Mosquitto không có trên máy này; dùng amqtt nhúng (chỉ MQTT 3.1.1): "
+                    "collector và agent dùng MQTT 5 nên sẽ không kết nối được. Cài mosquitto "
+                    "(apt-get install mosquitto) hoặc đặt mqtt.url.\n"
+                    "%s: Mosquitto is not installed; falling back to embedded amqtt (MQTT "
+                    "3.1.1 only), which refuses the MQTT 5 collector and agent. Install "
+                    "mosquitto or set mqtt.url.\n" % (PROG, PROG))
+                broker = AmqttBroker(port)
+            try:
+                broker.start()
+            except RuntimeError as exc:
+                sys.stderr.write("%s: the embedded broker (%s) did not start: %s\n"
+                                 % (PROG, broker.kind, exc))
+                return 1
+            cleanup.append(broker.stop)
+            cfg.mqtt.url = broker.url
+
+        # 2. state store and registry, seeded from the simulated province
+        from . import db, registry
+        province = province_fixture(args.schools, args.devices_per_school, seed=1)
+        engine = db.make_engine(cfg.store.url)
+        cleanup.append(engine.dispose)
+        db.create_all(engine)
+        registry.add_schools(engine, province.school_rows())
+        agent_school = province.schools[0]
+
+        # 3. the collector service
+        from .service import CollectorService
+        service = CollectorService(cfg)
+        service.start()
+        cleanup.append(service.stop)
+
+        # 4. the API and web page
+        host, port = split_listen(cfg.api.listen)
+        if not port_free(host, port):
+            port = free_port(host if host not in ("", "0.0.0.0") else "127.0.0.1")
+        server = ApiServer(create_app(service, cfg), host, port).start()
+        cleanup.append(server.stop)
+
+        # 5. one real agent on this machine
+        agent: Optional[subprocess.Popen] = None
+        if not args.no_agent:
+            conf = _write_agent_config(folder, agent_school.code, cfg.mqtt.url)
+            env = {k: v for k, v in os.environ.items() if not k.startswith("SCHOOLMON_")}
+            agent = _popen(_agent_command() + ["run", "--config", conf],
+                           os.path.join(folder, "agent.log"), env=env)
+            cleanup.append(lambda: stop_process(agent))
+
+        # 6. the simulated province
+        online = sum(1 for d in province.devices if d.online)
+        rate = args.rate if args.rate else max(1.0, online / 15.0)
+        sim_stop = threading.Event()
+        sim_result: List[Any] = []
+
+        def simulate() -> None:
+            try:
+                sim_result.append(run_simulation(cfg.mqtt.url, province=province, rate=rate,
+                                                 stop_event=sim_stop))
+            except Exception as exc:  # reported, the rest of the demo keeps running
+                log.error("simulator stopped: %s", exc)
+
+        sim = threading.Thread(target=simulate, name="schoolmon-simulator", daemon=True)
+        sim.start()
+
+        def stop_sim() -> None:
+            sim_stop.set()
+            sim.join(20)
+
+        cleanup.append(stop_sim)
+
+        url = server.url
+        print("\nschoolmon demo đang chạy / is running\n"
+              "  Giao diện web / web UI:        %s/\n"
+              "  API (OpenAPI):                 %s/docs\n"
+              "  Mã truy cập demo / demo login: %s   (admin token; chỉ dùng cho demo)\n"
+              "  Ví dụ / e.g.: curl -H 'Authorization: Bearer %s' %s/api/v1/summary\n"
+              "  Broker MQTT:                   %s (%s)\n"
+              "  Tỉnh mô phỏng / simulated:     %d trường / schools, %d thiết bị / devices, "
+              "%d khu vực / areas\n"
+              "  Máy này / this machine:        %s\n"
+              "  Dữ liệu / data:                %s\n"
+              "Nhấn Ctrl-C để dừng / press Ctrl-C to stop.\n"
+              % (url, url, cfg.api.admin_token, cfg.api.admin_token, url, cfg.mqtt.url,
+                 broker.kind if broker else "configured", len(province.schools),
+                 len(province.devices), len(province.areas),
+                 ("agent thật, trường %s (%s)" % (agent_school.code, agent_school.name))
+                 if agent else "(không chạy agent / no agent)", folder), flush=True)
+
+        # wait until the fleet shows up (or --settle passes), then say so once
+        expected = len(province.devices) + (1 if agent else 0)
+        announced = False
+        deadline = None if args.duration is None else time.monotonic() + args.duration
+        while not stop.wait(0.5):
+            if agent is not None and agent.poll() is not None and not announced:
+                sys.stderr.write("%s: the local agent exited with status %s (see %s)\n"
+                                 % (PROG, agent.returncode, os.path.join(folder, "agent.log")))
+                announced = None  # type: ignore[assignment]
+            if announced is False:
+                seen, on = _fleet_counts(engine)
+                waited = time.monotonic() - t_start
+                if seen >= 0.8 * expected or waited >= args.settle:
+                    print("Đội thiết bị sau %.0f giây / fleet after %.0f s: %d/%d thiết bị đã "
+                          "báo về / devices reported, %d trực tuyến / online."
+                          % (waited, waited, seen, expected, on), flush=True)
+                    announced = True
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+        print("Đang dừng / stopping ...", flush=True)
+        return 0
+    except ConfigError as exc:
+        sys.stderr.write("%s: configuration error: %s\n" % (PROG, exc))
+        return 2
+    except RuntimeError as exc:
+        sys.stderr.write("%s: %s\n" % (PROG, exc))
+        return 1
+    finally:
+        for fn in reversed(cleanup):
+            try:
+                fn()
+            except Exception as exc:  # keep stopping the rest
+                log.warning("while stopping: %s", exc)
+        for sig, handler in old.items():
+            signal.signal(sig, handler)

@@ -1,0 +1,139 @@
+"""``schoolmon-collector`` as a user runs it: a subprocess of the installed console script."""
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+from schoolmon.collector import cli
+
+from tests.servers import free_port
+
+SCRIPT = os.path.join(os.path.dirname(sys.executable), "schoolmon-collector")
+GOOD_TOKEN = "k3J9-very-long-random-admin-token"
+
+
+def run_cli(*args, env=None, timeout=60, cwd=None):
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("SCHOOLMON_")}
+    full_env.update(env or {})
+    return subprocess.run([SCRIPT, *args], capture_output=True, text=True, env=full_env,
+                          timeout=timeout, cwd=cwd)
+
+
+def write(tmp_path, name, text):
+    p = tmp_path / name
+    p.write_text(text, encoding="utf-8")
+    return str(p)
+
+
+# --- configuration errors -----------------------------------------------------------------
+
+@pytest.mark.parametrize("toml, key", [
+    ('[api]\nlisten = "nowhere"\nadmin_token = "%s"\n' % GOOD_TOKEN, "api.listen"),
+    ('[api]\nadmin_token = "%s"\nsurprise = 1\n' % GOOD_TOKEN, "api.surprise"),
+    ('[mqtt]\nurl = "http://broker"\n[api]\nadmin_token = "%s"\n' % GOOD_TOKEN, "mqtt.url"),
+    ('[ingest]\nbatch_size = "many"\n[api]\nadmin_token = "%s"\n' % GOOD_TOKEN,
+     "ingest.batch_size"),
+    ('[api\n', "not valid TOML"),
+])
+def test_config_errors_exit_2_naming_the_key(tmp_path, toml, key):
+    r = run_cli("run", "--config", write(tmp_path, "c.toml", toml))
+    assert r.returncode == 2, r.stderr
+    assert key in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_config_error_from_environment(tmp_path):
+    r = run_cli("run", env={"SCHOOLMON_MQTT_URL": "ftp://x", "SCHOOLMON_API_ADMIN_TOKEN":
+                            GOOD_TOKEN})
+    assert r.returncode == 2 and "mqtt.url" in r.stderr and "SCHOOLMON_MQTT_URL" in r.stderr
+
+
+@pytest.mark.parametrize("token", ["", "changeme", "demo-admin-token", "short-token"])
+def test_run_refuses_empty_default_or_short_admin_token(tmp_path, token):
+    r = run_cli("run", "--config",
+                write(tmp_path, "c.toml", '[api]\nadmin_token = "%s"\n' % token))
+    assert r.returncode == 2
+    assert "api.admin_token" in r.stderr
+    assert token == "" or token not in r.stderr  # the secret is never echoed
+
+
+def test_run_refuses_default_read_token(tmp_path):
+    r = run_cli("run", env={"SCHOOLMON_API_ADMIN_TOKEN": GOOD_TOKEN,
+                            "SCHOOLMON_API_READ_TOKENS": "secret"})
+    assert r.returncode == 2 and "api.read_tokens" in r.stderr
+
+
+def test_missing_config_file(tmp_path):
+    r = run_cli("run", "--config", str(tmp_path / "nope.toml"))
+    assert r.returncode == 2 and "not found" in r.stderr
+
+
+@pytest.mark.parametrize("argv", [["report", "--format", "xlsx", "--out", "x.xlsx"],
+                                  ["token", "create", "--school", "S1"],
+                                  ["user", "add", "an"], ["user", "list"],
+                                  ["user", "disable", "an"], ["device", "revoke", "d1"]])
+def test_later_commands_say_not_available(argv):
+    r = run_cli(*argv)
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "not available in this version" in lines[0]
+
+
+def test_usage_errors_exit_2():
+    assert run_cli().returncode == 2
+    assert run_cli("frobnicate").returncode == 2
+    r = run_cli("simulate", "--broker", "http://x", "--schools", "2",
+                "--devices-per-school", "2")
+    assert r.returncode == 2 and "--broker" in r.stderr
+    r = run_cli("simulate", "--broker", "mqtt://127.0.0.1:1", "--schools", "0",
+                "--devices-per-school", "2")
+    assert r.returncode == 2 and "--schools" in r.stderr
+
+
+def test_old_python_is_refused_clearly(monkeypatch, capsys):
+    monkeypatch.setattr(sys, "version_info", (3, 9, 18, "final", 0))
+    assert cli.main(["run"]) == 2
+    err = capsys.readouterr().err
+    assert "Python 3.11 or newer" in err and "3.9" in err
+
+
+# --- run ----------------------------------------------------------------------------------
+
+def test_run_serves_the_api_and_stops_on_sigterm(tmp_path, shared_mosquitto):
+    port = free_port()
+    conf = write(tmp_path, "c.toml",
+                 '[mqtt]\nurl = "%s"\nclient_id = "cli-test-%d"\n'
+                 '[store]\nurl = "sqlite:///%s"\n'
+                 '[api]\nlisten = "127.0.0.1:%d"\nadmin_token = "%s"\n'
+                 % (shared_mosquitto.url, port, tmp_path / "state.db", port, GOOD_TOKEN))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SCHOOLMON_")}
+    proc = subprocess.Popen([SCRIPT, "run", "--config", conf], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        url = "http://127.0.0.1:%d" % port
+        deadline = time.monotonic() + 30
+        status = None
+        while time.monotonic() < deadline:
+            try:
+                status = httpx.get(url + "/healthz", timeout=2).status_code
+                if status == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert proc.poll() is None, proc.stdout.read()
+            time.sleep(0.2)
+        assert status == 200
+        assert httpx.get(url + "/api/v1/summary").status_code == 401
+        r = httpx.get(url + "/api/v1/summary", headers={"Authorization": "Bearer " + GOOD_TOKEN})
+        assert r.status_code == 200 and r.json()["schools"]["total"] == 0
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(20) == 0
+        out = proc.stdout.read()
+        assert "Traceback" not in out
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

@@ -1,0 +1,100 @@
+"""``schoolmon-collector demo`` as ``make demo`` runs it: a subprocess; the fleet must be
+visible through the API within a minute, and Ctrl-C must leave no process behind."""
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import httpx
+import psutil
+import pytest
+from schoolmon.collector.demo import DEMO_TOKEN
+from schoolmon.collector.simulate import province_fixture
+
+from tests.servers import free_port
+
+SCRIPT = os.path.join(os.path.dirname(sys.executable), "schoolmon-collector")
+SCHOOLS, PER_SCHOOL = 36, 9  # the demo's defaults
+
+
+@pytest.mark.slow
+def test_demo_shows_a_populated_fleet_within_a_minute_and_stops_cleanly(tmp_path):
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SCHOOLMON_")}
+    env.update(SCHOOLMON_API_LISTEN="127.0.0.1:%d" % port, SCHOOLMON_DEMO_SETTLE="5")
+    t0 = time.monotonic()
+    proc = subprocess.Popen([SCRIPT, "demo", "--dir", str(tmp_path / "demo")], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    children = []
+    try:
+        url = "http://127.0.0.1:%d" % port
+        time.sleep(0.5)
+        children = psutil.Process(proc.pid).children(recursive=True)  # for the cleanup
+        auth = {"Authorization": "Bearer " + DEMO_TOKEN}
+        province = province_fixture(SCHOOLS, PER_SCHOOL, seed=1)
+        expected = len(province.devices) + 1  # and the real agent
+        summary = None
+        while time.monotonic() - t0 < 60:
+            assert proc.poll() is None, proc.stdout.read()
+            try:
+                r = httpx.get(url + "/api/v1/summary", headers=auth, timeout=2)
+                if r.status_code == 200:
+                    summary = r.json()
+                    if summary["devices"]["by_status"]["online"] >= 0.8 * expected:
+                        break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.25)
+        elapsed = time.monotonic() - t0
+        assert summary is not None, "API never answered"
+        print("demo: fleet populated %.1f s after start: %s" % (elapsed, summary["devices"]))
+        assert summary["devices"]["by_status"]["online"] >= 0.8 * expected, summary
+        assert summary["schools"]["total"] == SCHOOLS
+        assert summary["devices"]["total"] == expected
+        # some of the province is offline, as in life
+        assert summary["devices"]["by_status"]["offline"] > 0
+        # the real agent of this machine reports in the first school
+        first = province.schools[0].code
+        sim_ids = {d.id for d in province.devices}
+        deadline = time.monotonic() + 30
+        real = []
+        while time.monotonic() < deadline:
+            school = httpx.get(url + "/api/v1/schools/" + first, headers=auth).json()
+            real = [d for d in school["devices"] if d["id"] not in sim_ids]
+            if real and real[0]["role"] and real[0]["status"] == "online":
+                break  # its inventory (role) has arrived
+            time.sleep(0.5)
+        assert len(real) == 1 and real[0]["status"] == "online", school["devices"]
+        assert real[0]["role"] == "office"
+        # the web page and the open endpoints
+        assert httpx.get(url + "/").status_code == 200
+        assert httpx.get(url + "/healthz").json()["status"] == "ok"
+        assert "schoolmon_messages_received_total" in httpx.get(url + "/metrics").text
+
+        children = psutil.Process(proc.pid).children(recursive=True)
+        names = " ".join(" ".join(c.cmdline()) for c in children)
+        assert "schoolmon-agent" in names or "schoolmon.agent" in names
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(40) == 0
+        out = proc.stdout.read()
+        assert "demo-admin-token" in out and url in out and "Traceback" not in out
+        for c in children:
+            assert not c.is_running() or c.status() == psutil.STATUS_ZOMBIE, c
+        # nothing listens any more
+        with pytest.raises(httpx.HTTPError):
+            httpx.get(url + "/healthz", timeout=1)
+    finally:
+        if proc.poll() is None:  # a failed assertion: let the demo stop its children
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        for c in children:
+            try:
+                if c.is_running() and c.status() != psutil.STATUS_ZOMBIE:
+                    c.kill()
+            except psutil.NoSuchProcess:
+                pass
