@@ -98,3 +98,66 @@ def test_demo_shows_a_populated_fleet_within_a_minute_and_stops_cleanly(tmp_path
                     c.kill()
             except psutil.NoSuchProcess:
                 pass
+
+
+def test_embedded_amqtt_serves_paho_311_with_last_will_but_not_mqtt5():
+    """What the demo's amqtt fallback can and cannot do (amqtt 0.12): MQTT 3.1.1 paho
+    clients get retained messages and the Last Will; MQTT 5 clients (our agent and
+    collector) are refused — which is why the demo prefers a private Mosquitto."""
+    import paho.mqtt.client as mqtt
+    from schoolmon.collector.demo import AmqttBroker
+    broker = AmqttBroker(free_port()).start()
+    clients = []
+    try:
+        got = []
+        sub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="watcher")
+        sub.on_message = lambda c, u, m: got.append((m.topic, m.payload, m.retain))
+        sub.connect("127.0.0.1", broker.port)
+        sub.subscribe("schoolmon/v1/#", qos=1)
+        sub.loop_start()
+        clients.append(sub)
+        dev = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="d1")
+        dev.will_set("schoolmon/v1/S1/d1/status", b'{"state":"offline"}', qos=1, retain=True)
+        dev.connect("127.0.0.1", broker.port, keepalive=2)
+        dev.loop_start()
+        dev.publish("schoolmon/v1/S1/d1/status", b'{"state":"online"}', qos=1,
+                    retain=True).wait_for_publish(5)
+        time.sleep(0.3)
+        dev.loop_stop()
+        dev.socket().close()  # the device vanishes without DISCONNECT
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and (b'{"state":"offline"}' not in
+                                               [p for _, p, _ in got]):
+            time.sleep(0.1)
+        assert (b'{"state":"online"}' in [p for _, p, _ in got])
+        assert (b'{"state":"offline"}' in [p for _, p, _ in got]), got
+        # a late subscriber gets the retained Last Will
+        late = []
+        lc = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="late")
+        lc.on_message = lambda c, u, m: late.append((m.payload, m.retain))
+        lc.connect("127.0.0.1", broker.port)
+        lc.subscribe("schoolmon/v1/S1/d1/status", qos=1)
+        lc.loop_start()
+        clients.append(lc)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and not late:
+            time.sleep(0.05)
+        assert late and late[0] == (b'{"state":"offline"}', True)
+        # MQTT 5 is refused
+        result = []
+        v5 = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="v5",
+                         protocol=mqtt.MQTTv5)
+        v5.on_connect = lambda c, u, f, rc, p=None: result.append(rc)
+        v5.connect("127.0.0.1", broker.port)
+        v5.loop_start()
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and not result:
+            time.sleep(0.05)
+        v5.loop_stop()
+        v5.disconnect()
+        assert result and result[0].is_failure
+    finally:
+        for c in clients:
+            c.loop_stop()
+            c.disconnect()
+        broker.stop()
