@@ -80,6 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
     si.add_argument("--dry-run", action="store_true",
                     help="check and report every row, change nothing")
     si.add_argument("--config", metavar="FILE", help="TOML configuration file (store.url)")
+    si.add_argument("--lang", choices=("vi", "en"), default="vi",
+                    help="language of the report (default vi)")
 
     m = sub.add_parser("simulate", help="a simulated fleet speaking the real wire format")
     m.add_argument("--broker", required=True, metavar="URL", help="mqtt://host:port")
@@ -183,17 +185,20 @@ def cmd_schools_import(args: argparse.Namespace) -> int:
         return 1
     finally:
         engine.dispose()
-    text = _report_text(report)
+    text = _report_text(report, args.lang)
     if text:
         print(text, flush=True)
     return 0 if _report_ok(report) else 1
 
 
-def _report_text(report: Any) -> str:
+def _report_text(report: Any, lang: str = "vi") -> str:
     for attr in ("text", "format", "render"):
         fn = getattr(report, attr, None)
         if callable(fn):
-            return str(fn())
+            try:
+                return str(fn(lang))
+            except TypeError:
+                return str(fn())
     if isinstance(report, str):
         return report
     return str(report)
