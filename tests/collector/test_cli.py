@@ -137,3 +137,76 @@ def test_run_serves_the_api_and_stops_on_sigterm(tmp_path, shared_mosquitto):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+# --- schools import -----------------------------------------------------------------------
+
+GOOD_CSV = (
+    "Mã trường,Tên trường,Cấp học,Xã/phường,Tỉnh,Số học sinh\n"
+    "10010001,Trường Tiểu học Kim Đồng,Tiểu học,Phường Cốc Lếu,Lào Cai,420\n"
+    "10010002,Trường THCS Lê Quý Đôn,THCS,Phường Cốc Lếu,Lào Cai,510\n"
+    "10020001,Trường Mầm non Hoa Sen,MN,Xã Bản Vược,Lào Cai,\n"
+)
+BAD_CSV = GOOD_CSV + "10020002,,Đại học,Xã Bản Vược,Lào Cai,-5\n"
+
+
+def _school_codes(db_path):
+    from schoolmon.collector import db
+    from sqlalchemy import select
+    engine = db.make_engine("sqlite:///%s" % db_path)
+    try:
+        db.create_all(engine)
+        with engine.connect() as conn:
+            return sorted(conn.execute(select(db.schools.c.code)).scalars())
+    finally:
+        engine.dispose()
+
+
+def test_schools_import_dry_run_then_import(tmp_path):
+    db_path = tmp_path / "state.db"
+    env = {"SCHOOLMON_STORE_URL": "sqlite:///%s" % db_path}
+    good = write(tmp_path, "truong.csv", GOOD_CSV)
+    r = run_cli("schools", "import", good, "--dry-run", env=env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "--dry-run" in r.stdout and "3" in r.stdout
+    assert _school_codes(db_path) == []  # a dry run writes nothing
+    r = run_cli("schools", "import", good, env=env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert _school_codes(db_path) == ["10010001", "10010002", "10020001"]
+
+
+def test_schools_import_rejects_the_whole_file_with_a_row_report(tmp_path):
+    db_path = tmp_path / "state.db"
+    env = {"SCHOOLMON_STORE_URL": "sqlite:///%s" % db_path}
+    bad = write(tmp_path, "truong.csv", BAD_CSV)
+    for dry in ([], ["--dry-run"]):
+        r = run_cli("schools", "import", bad, *dry, env=env)
+        assert r.returncode == 1, r.stdout + r.stderr
+        lines = [ln for ln in r.stdout.splitlines() if ln.startswith("Dòng 5")]
+        assert len(lines) >= 2, r.stdout  # the empty name, the unknown level, the count
+        assert "Traceback" not in r.stderr
+    assert _school_codes(db_path) == []  # all or nothing
+    r = run_cli("schools", "import", bad, "--dry-run", "--lang", "en", env=env)
+    assert r.returncode == 1 and "Row 5" in r.stdout and "nothing was written" in r.stdout
+
+
+def test_schools_import_xlsx(tmp_path):
+    import openpyxl
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    for line in GOOD_CSV.strip().splitlines():
+        ws.append(line.split(","))
+    path = str(tmp_path / "truong.xlsx")
+    wb.save(path)
+    db_path = tmp_path / "state.db"
+    r = run_cli("schools", "import", path, env={"SCHOOLMON_STORE_URL": "sqlite:///%s" % db_path})
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert len(_school_codes(db_path)) == 3
+
+
+def test_schools_import_usage_errors(tmp_path):
+    r = run_cli("schools", "import", str(tmp_path / "missing.csv"))
+    assert r.returncode == 2 and "missing.csv" in r.stderr
+    r = run_cli("schools", "import", write(tmp_path, "x.csv", GOOD_CSV),
+                env={"SCHOOLMON_STORE_ROLLUP_5M_DAYS": "zero"})
+    assert r.returncode == 2 and "store.rollup_5m_days" in r.stderr
