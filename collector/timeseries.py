@@ -182,7 +182,7 @@ class InfluxTimeSeries:
 
     def __init__(self, url: str, org: str, bucket: str, token: str = "", batch_lines: int = 5000,
                  gzip: bool = True, timeout: float = 10.0, metrics: Optional[IngestMetrics] = None,
-                 backoff_initial: float = 0.5, backoff_max: float = 30.0) -> None:
+                 backoff_initial: float = 0.5, backoff_max: float = 10.0) -> None:
         from influxdb_client import InfluxDBClient, WritePrecision
         from influxdb_client.client.write_api import SYNCHRONOUS
 
