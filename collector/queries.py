@@ -229,9 +229,10 @@ def _zero_counts() -> Dict[str, int]:
             "schools_no_devices": 0}
 
 
-def org_tree(conn: Connection, scope: Scope) -> Dict[str, Any]:
+def org_tree(conn: Connection, scope: Scope, include_schools: bool = True) -> Dict[str, Any]:
     """Province → area → school with rollup counts. With a scope, only the schools in it
-    and the units above them appear, and counts cover only those schools."""
+    and the units above them appear, and counts cover only those schools.
+    ``include_schools=False`` leaves the schools out (units and their counts only)."""
     visible = resolve_scope(conn, scope)
     units = _units(conn)
     agg = _device_agg()
@@ -263,7 +264,10 @@ def org_tree(conn: Connection, scope: Scope) -> Dict[str, Any]:
         uid: Optional[int] = r.org_unit_id
         if uid not in units:
             continue
-        node(uid)["children"].append(leaf)
+        if include_schools:
+            node(uid)["children"].append(leaf)
+        else:
+            node(uid)
         seen: Set[int] = set()
         while uid is not None and uid in units and uid not in seen:
             seen.add(uid)

@@ -1,7 +1,7 @@
 """``GET /api/v1/org``: the organisation tree (province → area → school) with rollups."""
-from typing import Any, Dict
+from typing import Annotated, Any, Dict
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 
 from .. import queries
 from .deps import Conn, Lang, Scope, TimeZone
@@ -11,10 +11,14 @@ router = APIRouter(tags=["org"])
 
 
 @router.get("/org", summary="Cây đơn vị / organisation tree")
-def get_org(conn: Conn, scope: Scope, lang: Lang, tz: TimeZone) -> Dict[str, Any]:
+def get_org(conn: Conn, scope: Scope, lang: Lang, tz: TimeZone,
+            schools: Annotated[bool, Query(
+                description="Kèm danh sách trường / include the schools (false: units and "
+                            "their counts only, much smaller for a whole province).")] = True,
+            ) -> Dict[str, Any]:
     """Units (Sở / province, area — whatever level the province uses) and their schools,
     each with counts of schools and devices by status, summed up the tree. Only the
     caller's units appear."""
-    body = queries.org_tree(conn, scope)
+    body = queries.org_tree(conn, scope, include_schools=schools)
     body["below_baseline"]["note"] = text("baseline_not_evaluated", lang)
     return present(body, lang, tz)

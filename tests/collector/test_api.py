@@ -238,6 +238,10 @@ def test_org_tree_rollups(live):
     assert bx["counts"]["schools_partial"] == 1
     assert {c["code"] for c in bx["children"]} == {"S01", "S02", "S03", "S04"}
     assert all(c["type"] == "school" and c["status_label"] for c in bx["children"])
+    units_only = client(live).get("/api/v1/org", params={"schools": "false"}).json()
+    (prov,) = units_only["roots"]
+    assert prov["counts"]["schools"] == 7
+    assert all(a["type"] == "unit" and a["children"] == [] for a in prov["children"])
 
 
 def test_school_list_paging(live):

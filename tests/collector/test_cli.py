@@ -210,3 +210,78 @@ def test_schools_import_usage_errors(tmp_path):
     r = run_cli("schools", "import", write(tmp_path, "x.csv", GOOD_CSV),
                 env={"SCHOOLMON_STORE_ROLLUP_5M_DAYS": "zero"})
     assert r.returncode == 2 and "store.rollup_5m_days" in r.stderr
+
+
+def test_run_healthz_names_the_broker_when_it_is_down(tmp_path):
+    port, dead = free_port(), free_port()
+    conf = write(tmp_path, "c.toml",
+                 '[mqtt]\nurl = "mqtt://127.0.0.1:%d"\n[store]\nurl = "sqlite:///%s"\n'
+                 '[api]\nlisten = "127.0.0.1:%d"\nadmin_token = "%s"\n'
+                 % (dead, tmp_path / "state.db", port, GOOD_TOKEN))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SCHOOLMON_")}
+    proc = subprocess.Popen([SCRIPT, "run", "--config", conf], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        r = None
+        while time.monotonic() < deadline:
+            try:
+                r = httpx.get("http://127.0.0.1:%d/healthz" % port, timeout=2)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        assert r is not None and r.status_code == 503
+        assert r.json()["down"] == ["broker"] and "broker" in r.json()["message"]
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(20) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def _old_pythons():
+    """A working interpreter older than 3.11 (not a pyenv shim that refuses to run)."""
+    return _find_old_python()
+
+
+def _find_old_python():
+    import glob
+    import shutil
+    if hasattr(_find_old_python, "cache"):
+        return _find_old_python.cache
+    candidates = [shutil.which(n) for n in ("python3.8", "python3.9", "python3.10")]
+    candidates += sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.*/bin/python")))
+    found = []
+    for c in candidates:
+        if not c or "/shims/" in c:
+            continue
+        try:
+            r = subprocess.run([c, "-c", "import sys; print(sys.version_info < (3, 11) "
+                                "and sys.version_info >= (3, 8))"],
+                               capture_output=True, text=True, timeout=20)
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+        if r.returncode == 0 and r.stdout.strip() == "True":
+            found.append(c)
+            break
+    _find_old_python.cache = found
+    return found
+
+
+@pytest.mark.skipif(not _old_pythons(), reason="no Python older than 3.11 on this machine")
+def test_cli_module_says_clearly_it_needs_311_on_a_real_old_python():
+    """The module must import on an old Python (the agent's) and refuse in one line."""
+    here = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    code = (
+        "import sys, types, importlib.util\n"
+        "for name, path in (('schoolmon', []), ('schoolmon.collector', [%r])):\n"
+        "    m = types.ModuleType(name); m.__path__ = path; sys.modules[name] = m\n"
+        "spec = importlib.util.spec_from_file_location('schoolmon.collector.cli', %r)\n"
+        "cli = importlib.util.module_from_spec(spec); spec.loader.exec_module(cli)\n"
+        "sys.exit(cli.main(['run']))\n"
+        % (os.path.join(here, "collector"), os.path.join(here, "collector", "cli.py")))
+    r = subprocess.run([_old_pythons()[0], "-c", code], capture_output=True, text=True,
+                       timeout=60, env={"PATH": os.environ.get("PATH", "")})
+    assert r.returncode == 2, r.stderr
+    assert "needs Python 3.11 or newer" in r.stderr and "Traceback" not in r.stderr
