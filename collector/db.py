@@ -36,6 +36,7 @@ from sqlalchemy import (
     Table,
     create_engine,
     event,
+    inspect,
 )
 
 metadata = MetaData()
@@ -110,6 +111,9 @@ devices = Table(
     Column("duplicates_total", BigInteger, nullable=False, default=0),
     Column("received_total", BigInteger, nullable=False, default=0),  # accepted data messages
     Column("resets", Integer, nullable=False, default=0),  # counter resets seen
+    #: row version, +1 on every write (by any process): a store whose cached copy has another
+    #: rev re-reads the row before it decides anything about this device
+    Column("rev", BigInteger, nullable=True, default=0),
 )
 
 device_latest = Table(
@@ -187,8 +191,18 @@ def make_engine(url: str, echo: bool = False, **kw: Any) -> Engine:
 
 
 def create_all(engine: Engine) -> None:
-    """Create every table that does not exist yet (idempotent)."""
+    """Create every table that does not exist yet, and add columns that were added to a
+    table after it was created (nullable ones only: changes here are additive)."""
     metadata.create_all(engine)
+    insp = inspect(engine)
+    with engine.begin() as conn:
+        for table in metadata.sorted_tables:
+            have = {c["name"] for c in insp.get_columns(table.name)}
+            for col in table.columns:
+                if col.name not in have and col.nullable:
+                    ddl = col.type.compile(dialect=engine.dialect)
+                    conn.exec_driver_sql('ALTER TABLE %s ADD COLUMN %s %s'
+                                         % (table.name, col.name, ddl))
 
 
 def is_sqlite(engine: Engine) -> bool:

@@ -13,7 +13,7 @@ import time
 import unicodedata
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
 
-from sqlalchemy import Connection, Engine, select, update
+from sqlalchemy import Connection, Engine, func, select, update
 
 from .db import devices, dialect_insert, org_units, schools
 
@@ -218,9 +218,9 @@ def approve_device(engine: Engine, device_id: str, role: Optional[str] = None,
                    room: Optional[str] = None) -> bool:
     """Mark a pending device active (optionally setting role/room). False if unknown.
 
-    A running StateStore keeps its own cache: call ``StateStore.reload()`` (or restart)
-    for its tags to follow a role change made here."""
-    values: Dict[str, Any] = {"state": "active"}
+    The row's ``rev`` goes up, so a running StateStore re-reads it before its next write
+    for this device (its cache never overwrites the approval)."""
+    values: Dict[str, Any] = {"state": "active", "rev": func.coalesce(devices.c.rev, 0) + 1}
     if role:
         values["role"] = role
     if room:

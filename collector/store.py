@@ -73,7 +73,7 @@ BUCKET_1H = 3600
 _DEVICE_COLS = ("school_code", "role", "room", "state", "first_seen", "last_seen", "online",
                 "online_changed_at", "offline_reason", "hb", "hostname", "os", "agent",
                 "last_seq", "last_ts", "missing", "lost_total", "duplicates_total",
-                "received_total", "resets")
+                "received_total", "resets", "rev")
 
 
 class _Bulk:
@@ -179,6 +179,7 @@ class DeviceState:
         self.duplicates_total = 0
         self.received_total = 0
         self.resets = 0
+        self.rev = 0
         for k, v in kw.items():
             setattr(self, k, v)
 
@@ -203,6 +204,16 @@ class DeviceState:
         d = self.row()
         d["missing"] = _json(self.missing)
         return d
+
+
+def _state_from_row(m: Dict[str, Any]) -> DeviceState:
+    m = dict(m)
+    did = m.pop("id")
+    m["missing"] = [list(x) for x in (m.get("missing") or [])]
+    for k in ("lost_total", "duplicates_total", "received_total", "resets", "rev"):
+        m[k] = m.get(k) or 0
+    m["online"] = bool(m["online"])
+    return DeviceState(did, **m)
 
 
 def _make_copy() -> Any:
@@ -318,13 +329,10 @@ class StateStore:
             by_school: Dict[str, Set[str]] = {}
             for r in conn.execute(select(devices)):
                 m = dict(r._mapping)
-                did = m.pop("id")
-                m["missing"] = [list(x) for x in (m.get("missing") or [])]
-                for k in ("lost_total", "duplicates_total", "received_total", "resets"):
-                    m[k] = m[k] or 0
-                m["online"] = bool(m["online"])
-                devs[did] = DeviceState(did, **m)
-                by_school.setdefault(m["school_code"], set()).add(did)
+                did = m["id"]
+                st = _state_from_row(m)
+                devs[did] = st
+                by_school.setdefault(st.school_code, set()).add(did)
             self._devices = devs
             self._by_school = by_school
 
@@ -441,7 +449,7 @@ class StateStore:
                     "province": place[0], "area": place[1], "school": m.school,
                     "device": m.device, "role": st.role or "unknown"}))
         plan.private.update(work=work, transitions=transitions, seq_events=seq_events,
-                            latest=latest, rollups=rollups)
+                            latest=latest, rollups=rollups, batch=batch)
         return plan
 
     def _check_seq(self, st: DeviceState, seq: int, plan: Plan, evs: List[Event],
@@ -502,76 +510,150 @@ class StateStore:
         self._st_dirty = ins.on_conflict_do_nothing(index_elements=["bucket_start"])
         self._st_offline = (update(devices).where(devices.c.id == bindparam("b_id"))
                             .values(online=False, online_changed_at=bindparam("b_at"),
-                                    offline_reason=bindparam("b_reason")))
+                                    offline_reason=bindparam("b_reason"),
+                                    rev=bindparam("b_rev")))
 
     def commit(self, plan: Plan) -> List[Event]:
-        """Write a prepared plan in one transaction; update the cache; return the events."""
-        work: Dict[str, DeviceState] = plan.private.get("work", {})  # type: ignore[assignment]
-        transitions = plan.private.get("transitions", {})
-        latest = plan.private.get("latest", {})
-        rollups = plan.private.get("rollups", {})
-        evs: List[Event] = list(plan.private.get("seq_events", []))  # type: ignore[arg-type]
-        if not work:
-            return evs
+        """Write a prepared plan in one transaction; update the cache; return the events.
+
+        Before writing, the rows of the devices in the plan are read (and on PostgreSQL
+        locked, ``FOR UPDATE``): if another process (a second collector, ``device approve``)
+        changed one since this store cached it (``rev``), the store re-reads those rows and
+        prepares the batch again inside the same transaction, so the decision about every
+        (device, seq) is made on the row as committed. ``plan`` is then updated in place
+        (accepted, duplicates, gaps ...) to what was actually written."""
+        if not plan.private.get("work"):
+            return list(plan.private.get("seq_events", []))  # type: ignore[call-overload]
         with self._lock:
-            cache = self._devices
-            new_ids = set(plan.new_devices)
-            touched_schools: Set[str] = set()
-            for did, st in work.items():
-                cur = cache.get(did)
-                if cur is None and did in new_ids:
-                    evs.append(Event(st.first_seen or time.time(), "device_registered",
-                                     st.school_code, did, {"state": st.state}))
-                # Replay the batch's liveness transitions on the *current* state: a sweep
-                # may have run since prepare().
-                online = cur.online if cur is not None else False
-                changed_at = cur.online_changed_at if cur is not None else None
-                reason = cur.offline_reason if cur is not None else None
-                for at, up, why in transitions.get(did, ()):
-                    if up != online:
-                        online = up
-                        changed_at = at
-                        reason = None if up else why
-                        evs.append(Event(at, "device_online" if up else "device_offline",
-                                         st.school_code, did,
-                                         {} if up else {"reason": why}))
-                        touched_schools.add(st.school_code)
-                    elif not up and why != reason:
-                        reason = why
-                st.online, st.online_changed_at, st.offline_reason = online, changed_at, reason
-                if did in new_ids:
-                    touched_schools.add(st.school_code)
-            school_evs = self._school_events(touched_schools, work, time.time())
-            evs.extend(school_evs)
-            latest_rows = [{"device_id": did, "kind": kind, "ts": r.ts, "seq": r.message.seq,
-                            "received_at": r.received_at, "skew": r.skew,
-                            "payload": _json(r.message.payload)}
-                           for (did, kind), r in latest.items()]
-            rollup_rows = []
-            hours: Set[int] = set()
-            for (did, bucket), (n, vals) in rollups.items():
-                row: Dict[str, Any] = {"device_id": did, "bucket_start": bucket, "n": n}
-                for m in ROLLUP_METRICS:
-                    a = vals.get(m)
-                    if a is None:
-                        row[m + "_n"] = 0
-                        row[m + "_min"] = row[m + "_max"] = row[m + "_sum"] = None
-                    else:
-                        row[m + "_n"], row[m + "_min"], row[m + "_max"], row[m + "_sum"] = a
-                rollup_rows.append(row)
-                hours.add(bucket // BUCKET_1H * BUCKET_1H)
             with self.engine.begin() as conn:
-                self._st_devices.run_objects(conn, list(work.values()),
-                                             {"missing": "missing_json"})
-                self._st_latest.run(conn, latest_rows)
-                if rollup_rows:
-                    self._st_rollup.run(conn, rollup_rows)
-                    conn.execute(self._st_dirty, [{"bucket_start": h} for h in sorted(hours)])
-                self._insert_events(conn, evs)
+                for _attempt in range(3):
+                    work: Dict[str, DeviceState] = plan.private["work"]  # type: ignore[assignment]
+                    stale = self._stale(conn, work)
+                    if not stale:
+                        break
+                    log.info("state store: %d device row(s) changed by another process; "
+                             "re-reading them", len(stale))
+                    self._refresh(conn, stale)
+                    fresh = self.prepare(plan.private["batch"])  # type: ignore[arg-type]
+                    for f in ("accepted", "duplicates", "rejected", "new_devices", "gaps",
+                              "filled", "private"):
+                        setattr(plan, f, getattr(fresh, f))
+                evs, work = self._write(conn, plan)
+            cache = self._devices
             for did, st in work.items():
                 cache[did] = st
                 self._by_school.setdefault(st.school_code, set()).add(did)
         return evs
+
+    def _fetch_revs(self, conn: Connection, ids: List[str]) -> Dict[str, int]:
+        """rev of each existing row among ``ids`` (PostgreSQL: locked until commit)."""
+        out: Dict[str, int] = {}
+        if not ids:
+            return out
+        if self._pg:
+            cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+            try:
+                cur.execute("SELECT id, rev FROM devices WHERE id = ANY(%b::text[]) "
+                            "ORDER BY id FOR UPDATE", [ids])
+                for did, rev in cur.fetchall():
+                    out[did] = rev or 0
+            finally:
+                cur.close()
+            return out
+        for i in range(0, len(ids), 10000):
+            chunk = ids[i:i + 10000]
+            sql = "SELECT id, rev FROM devices WHERE id IN (%s)" % ",".join("?" * len(chunk))
+            for did, rev in conn.exec_driver_sql(sql, tuple(chunk)):
+                out[did] = rev or 0
+        return out
+
+    def _stale(self, conn: Connection, work: Dict[str, DeviceState]) -> List[str]:
+        """Devices whose row differs from the cached copy the plan was made from."""
+        revs = self._fetch_revs(conn, list(work))
+        cache = self._devices
+        stale = []
+        for did in work:
+            cur = cache.get(did)
+            db_rev = revs.get(did)
+            if (cur is None) != (db_rev is None) or (cur is not None and cur.rev != db_rev):
+                stale.append(did)
+        return stale
+
+    def _refresh(self, conn: Connection, ids: List[str]) -> None:
+        """Re-read these devices' rows into the cache (in the caller's transaction)."""
+        found = set()
+        for i in range(0, len(ids), 1000):
+            for r in conn.execute(select(devices).where(devices.c.id.in_(ids[i:i + 1000]))):
+                st = _state_from_row(dict(r._mapping))
+                found.add(st.id)
+                old = self._devices.get(st.id)
+                if old is not None and old.school_code != st.school_code:
+                    self._by_school.get(old.school_code, set()).discard(st.id)
+                self._devices[st.id] = st
+                self._by_school.setdefault(st.school_code, set()).add(st.id)
+        for did in set(ids) - found:
+            old = self._devices.pop(did, None)
+            if old is not None:
+                self._by_school.get(old.school_code, set()).discard(did)
+
+    def _write(self, conn: Connection, plan: Plan) -> Tuple[List[Event], Dict[str, DeviceState]]:
+        work: Dict[str, DeviceState] = plan.private.get("work", {})  # type: ignore[assignment]
+        transitions = plan.private.get("transitions", {})
+        latest = plan.private.get("latest", {})
+        rollups = plan.private.get("rollups", {})
+        evs: List[Event] = list(plan.private.get("seq_events", []))  # type: ignore[call-overload]
+        cache = self._devices
+        new_ids = set(plan.new_devices)
+        touched_schools: Set[str] = set()
+        for did, st in work.items():
+            cur = cache.get(did)
+            if cur is None and did in new_ids:
+                evs.append(Event(st.first_seen or time.time(), "device_registered",
+                                 st.school_code, did, {"state": st.state}))
+            # Replay the batch's liveness transitions on the *current* state: a sweep
+            # may have run since prepare().
+            online = cur.online if cur is not None else False
+            changed_at = cur.online_changed_at if cur is not None else None
+            reason = cur.offline_reason if cur is not None else None
+            for at, up, why in transitions.get(did, ()):  # type: ignore[attr-defined]
+                if up != online:
+                    online = up
+                    changed_at = at
+                    reason = None if up else why
+                    evs.append(Event(at, "device_online" if up else "device_offline",
+                                     st.school_code, did, {} if up else {"reason": why}))
+                    touched_schools.add(st.school_code)
+                elif not up and why != reason:
+                    reason = why
+            st.online, st.online_changed_at, st.offline_reason = online, changed_at, reason
+            st.rev = (cur.rev if cur is not None else 0) + 1
+            if did in new_ids:
+                touched_schools.add(st.school_code)
+        evs.extend(self._school_events(touched_schools, work, time.time()))
+        latest_rows = [{"device_id": did, "kind": kind, "ts": r.ts, "seq": r.message.seq,
+                        "received_at": r.received_at, "skew": r.skew,
+                        "payload": _json(r.message.payload)}
+                       for (did, kind), r in latest.items()]  # type: ignore[attr-defined]
+        rollup_rows = []
+        hours: Set[int] = set()
+        for (did, bucket), (n, vals) in rollups.items():  # type: ignore[attr-defined]
+            row: Dict[str, Any] = {"device_id": did, "bucket_start": bucket, "n": n}
+            for m in ROLLUP_METRICS:
+                a = vals.get(m)
+                if a is None:
+                    row[m + "_n"] = 0
+                    row[m + "_min"] = row[m + "_max"] = row[m + "_sum"] = None
+                else:
+                    row[m + "_n"], row[m + "_min"], row[m + "_max"], row[m + "_sum"] = a
+            rollup_rows.append(row)
+            hours.add(bucket // BUCKET_1H * BUCKET_1H)
+        self._st_devices.run_objects(conn, list(work.values()), {"missing": "missing_json"})
+        self._st_latest.run(conn, latest_rows)
+        if rollup_rows:
+            self._st_rollup.run(conn, rollup_rows)
+            conn.execute(self._st_dirty, [{"bucket_start": h} for h in sorted(hours)])
+        self._insert_events(conn, evs)
+        return evs, work
 
     @staticmethod
     def _insert_events(conn: Connection, evs: Sequence[Event]) -> None:
@@ -605,27 +687,41 @@ class StateStore:
     # --- liveness sweep ---------------------------------------------------------------
 
     def sweep(self, now: Optional[float] = None) -> List[Event]:
-        """Mark devices offline whose last fresh message is older than 3 × hb + 60 s."""
+        """Mark devices offline whose last fresh message is older than 3 × hb + 60 s.
+
+        Candidates are re-checked against their rows first (another process may have heard
+        from them: ``rev``), so a sweep never undoes what another collector stored."""
         now = time.time() if now is None else now
         with self._lock:
-            overlay: Dict[str, DeviceState] = {}
-            evs: List[Event] = []
-            for did, st in self._devices.items():
-                if not st.online:
-                    continue
-                if now - (st.last_seen or 0.0) > _timeout(st.hb, self.default_hb):
+            def due(st: DeviceState) -> bool:
+                return st.online and now - (st.last_seen or 0.0) > _timeout(st.hb, self.default_hb)
+
+            cands = [did for did, st in self._devices.items() if due(st)]
+            if not cands:
+                return []
+            with self.engine.begin() as conn:
+                stale = self._stale(conn, {d: self._devices[d] for d in cands})
+                if stale:
+                    self._refresh(conn, stale)
+                overlay: Dict[str, DeviceState] = {}
+                evs: List[Event] = []
+                for did in cands:
+                    st = self._devices.get(did)
+                    if st is None or not due(st):
+                        continue
                     c = st.copy()
                     c.online, c.online_changed_at, c.offline_reason = False, now, "timeout"
+                    c.rev = st.rev + 1
                     overlay[did] = c
                     evs.append(Event(now, "device_offline", c.school_code, did,
                                      {"reason": "timeout", "last_seen": st.last_seen}))
-            if not overlay:
-                return []
-            evs.extend(self._school_events({s.school_code for s in overlay.values()},
-                                           overlay, now))
-            with self.engine.begin() as conn:
-                conn.execute(self._st_offline, [{"b_id": did, "b_at": now, "b_reason": "timeout"}
-                                                for did in overlay])
+                if not overlay:
+                    return []
+                evs.extend(self._school_events({s.school_code for s in overlay.values()},
+                                               overlay, now))
+                conn.execute(self._st_offline, [{"b_id": did, "b_at": now,
+                                                 "b_reason": "timeout", "b_rev": c.rev}
+                                                for did, c in overlay.items()])
                 self._insert_events(conn, evs)
             self._devices.update(overlay)
         return evs

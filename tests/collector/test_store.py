@@ -278,3 +278,39 @@ def test_cache_matches_database_after_restart(store, engine):
                 health(S, "pc-01", 4, T0 + 20)])
     a, b = store.device("pc-01"), StateStore(engine).device("pc-01")
     assert a.row() == b.row()
+
+
+def test_two_processes_share_one_database(store, engine):
+    """Two collectors (two caches) over one database: each sees what the other stored."""
+    other = StateStore(engine)
+    run(store, [status(S, "pc-01", 0, T0, received_at=T0)] +
+        [health(S, "pc-01", i, T0 + 60 * i, received_at=T0 + 60 * i) for i in range(1, 6)])
+    # `other` cached nothing about pc-01: its commit re-reads the row and decides again.
+    plan = other.prepare([health(S, "pc-01", 3, T0 + 180), health(S, "pc-01", 6, T0 + 360,
+                                                                  received_at=T0 + 360)])
+    assert plan.new_devices == ["pc-01"]  # what the stale cache thought
+    evs = other.commit(plan)
+    assert plan.duplicates == 1 and [a.received.message.seq for a in plan.accepted] == [6]
+    assert not plan.new_devices and not plan.gaps
+    assert not [e for e in evs if e.kind == "device_registered"]
+    row = device_row(engine, "pc-01")
+    assert row.last_seq == 6 and row.received_total == 6 and row.lost_total == 0
+    # `store` is now the stale one: seq 6 is a duplicate for it too.
+    plan = store.prepare([health(S, "pc-01", 6, T0 + 360), health(S, "pc-01", 7, T0 + 420,
+                                                                   received_at=T0 + 420)])
+    store.commit(plan)
+    assert plan.duplicates == 1 and device_row(engine, "pc-01").last_seq == 7
+    # `other` last heard pc-01 at T0 + 360; `store` at T0 + 420: other's sweep at
+    # T0 + 360 + 241 must not mark it offline (the row says T0 + 420).
+    assert other.sweep(T0 + 360 + 241) == []
+    assert device_row(engine, "pc-01").online
+    assert [e.device for e in other.sweep(T0 + 420 + 241)] == ["pc-01", None]
+
+
+def test_approval_survives_running_store(store, engine):
+    run(store, [health(S, "pc-01", 1, T0)])
+    assert approve_device(engine, "pc-01", role="office")
+    run(store, [health(S, "pc-01", 2, T0 + 60)])
+    row = device_row(engine, "pc-01")
+    assert row.state == "active" and row.last_seq == 2 and row.role == "office"
+    assert store.device("pc-01").state == "active"
