@@ -285,3 +285,18 @@ def test_cli_module_says_clearly_it_needs_311_on_a_real_old_python():
                        timeout=60, env={"PATH": os.environ.get("PATH", "")})
     assert r.returncode == 2, r.stderr
     assert "needs Python 3.11 or newer" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_run_says_when_the_api_port_is_taken(tmp_path):
+    import socket
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        conf = write(tmp_path, "c.toml",
+                     '[mqtt]\nurl = "mqtt://127.0.0.1:%d"\n[store]\nurl = "sqlite:///%s"\n'
+                     '[api]\nlisten = "127.0.0.1:%d"\nadmin_token = "%s"\n'
+                     % (free_port(), tmp_path / "state.db", port, GOOD_TOKEN))
+        r = run_cli("run", "--config", conf, timeout=60)
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "api.listen" in r.stderr and str(port) in r.stderr
