@@ -41,8 +41,9 @@ def get_series(
     metric: Annotated[str, Query(description="Một trong / one of: " + ", ".join(
         "`%s` (%s)" % kv for kv in ROLLUP_METRICS.items()))],
     from_: Annotated[Optional[str], Query(
-        alias="from", description="ISO 8601 (`2026-01-31T08:00:00Z`, `+07:00`) hoặc giây "
-                                  "Unix; mặc định 24 giờ trước / default 24 h ago.")] = None,
+        alias="from", description="ISO 8601 (`2026-01-31T08:00:00Z`, `+07:00`; không ghi "
+                                  "múi giờ = UTC / no offset = UTC) hoặc giây Unix; mặc định "
+                                  "24 giờ trước / default 24 h ago.")] = None,
     to: Annotated[Optional[str], Query(description="Mặc định bây giờ / default now.")] = None,
 ) -> Dict[str, Any]:
     """A metric from the state store's rollups: 5-minute buckets for ranges up to two days
