@@ -2,7 +2,7 @@
 "use strict";
 (function () {
   var KEY = "schoolmon.token";
-  var state = { page: 1, perPage: 50, timer: null };
+  var state = { page: 1, perPage: 50, timer: null, areasLoaded: false };
   var $ = function (id) { return document.getElementById(id); };
 
   function token() { return sessionStorage.getItem(KEY); }
@@ -93,9 +93,27 @@
     $("next").disabled = page.page >= page.pages;
   }
 
+  function fillAreas(org) {
+    var sel = $("f-area");
+    if (state.areasLoaded) { return; }
+    state.areasLoaded = true;
+    function add(unit, depth) {
+      var o = document.createElement("option");
+      o.value = String(unit.id);
+      o.textContent = new Array(depth + 1).join("\u00a0\u00a0") + unit.name +
+        " (" + unit.counts.schools + " trường)";
+      sel.appendChild(o);
+      (unit.children || []).forEach(function (c) {
+        if (c.type === "unit") { add(c, depth + 1); }
+      });
+    }
+    (org.roots || []).forEach(function (u) { add(u, 0); });
+  }
+
   function refresh() {
     var qs = "?page=" + state.page + "&per_page=" + state.perPage;
-    var st = $("f-status").value, q = $("f-q").value.trim();
+    var st = $("f-status").value, q = $("f-q").value.trim(), area = $("f-area").value;
+    if (area) { qs += "&area=" + encodeURIComponent(area); }
     if (st) { qs += "&status=" + encodeURIComponent(st); }
     if (q) { qs += "&q=" + encodeURIComponent(q); }
     return Promise.all([api("/api/v1/summary"), api("/api/v1/schools" + qs)])
@@ -111,6 +129,7 @@
 
   function start() {
     if (!token()) { showLogin(); return; }
+    api("/api/v1/org?schools=false").then(fillAreas).catch(function () {});
     refresh().then(function () {
       if (!state.timer && token()) { state.timer = setInterval(refresh, 15000); }
     });
@@ -126,6 +145,7 @@
     sessionStorage.removeItem(KEY); showLogin();
   });
   $("f-status").addEventListener("change", function () { state.page = 1; refresh(); });
+  $("f-area").addEventListener("change", function () { state.page = 1; refresh(); });
   $("f-q").addEventListener("input", function () { state.page = 1; refresh(); });
   $("filters").addEventListener("submit", function (ev) { ev.preventDefault(); });
   $("prev").addEventListener("click", function () { state.page -= 1; refresh(); });
