@@ -504,3 +504,62 @@ def test_api_on_postgresql(postgres):
         engine.dispose()
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute("DROP DATABASE %s WITH (FORCE)" % name)
+
+
+# --- the web page -------------------------------------------------------------------------
+
+NODE_STUB = r"""
+// A minimal DOM, enough for collector/static/app.js, against the live API.
+const [base, script, token] = process.argv.slice(2);
+const els = {};
+function mk(tag) { return { tag, children: [], className: "", hidden: false, _text: "",
+  value: "", disabled: false, colSpan: 1,
+  set textContent(v) { this._text = String(v); this.children = []; },
+  get textContent() { return this._text + this.children.map(c => c.textContent).join("|"); },
+  appendChild(c) { this.children.push(c); return c; },
+  addEventListener(ev, fn) { (this._l = this._l || {})[ev] = fn; } }; }
+global.document = { getElementById: id => els[id] || (els[id] = mk(id)), createElement: mk };
+const store = {};
+global.sessionStorage = { getItem: k => store[k] || null, setItem: (k, v) => { store[k] = v; },
+  removeItem: k => { delete store[k]; } };
+global.setInterval = () => 1; global.clearInterval = () => {};
+const realFetch = fetch; global.fetch = (p, o) => realFetch(base + p, o);
+require(script);
+const out = { loginFirst: !els["login"].hidden };
+document.getElementById("token").value = token;
+document.getElementById("login-form")._l.submit({ preventDefault() {} });
+setTimeout(() => {
+  const el = id => document.getElementById(id);
+  out.appShown = !el("app").hidden;
+  out.cards = el("cards").children.map(c => c.children.map(x => x._text));
+  out.rows = el("schools").children.map(tr => tr.children.map(td => td.textContent));
+  out.areas = el("f-area").children.map(o => o._text);
+  out.error = el("login-error")._text;
+  console.log(JSON.stringify(out));
+}, 2000);
+"""
+
+
+@pytest.mark.skipif(not __import__("shutil").which("node"), reason="node is not installed")
+def test_web_page_shows_summary_and_schools_in_vietnamese(live, tmp_path):
+    import json
+    import os
+    import subprocess
+    stub = tmp_path / "stub.js"
+    stub.write_text(NODE_STUB)
+    script = os.path.join(os.path.dirname(db.__file__), "static", "app.js")
+    r = subprocess.run(["node", str(stub), live.url, script, READ], capture_output=True,
+                       text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    page = json.loads(r.stdout.strip().splitlines()[-1])
+    assert page["loginFirst"] and page["appShown"], page
+    cards = {label: value for value, label in page["cards"]}
+    assert cards["Trường"] == "7" and cards["Trường mất kết nối"] == "2"
+    assert cards["Dưới chuẩn ATTT"] == "—"  # not evaluated: no number is made up
+    assert len(page["rows"]) == 7 and "mất kết nối" in page["rows"][0][3]
+    assert any("Bát Xát" in a for a in page["areas"])
+    # a wrong token brings the login back with a Vietnamese message
+    r = subprocess.run(["node", str(stub), live.url, script, "wrong-token-xxxxxxxx"],
+                       capture_output=True, text=True, timeout=30)
+    page = json.loads(r.stdout.strip().splitlines()[-1])
+    assert not page["appShown"] and "Mã truy cập không đúng" in page["error"]
