@@ -154,7 +154,8 @@ events = Table(
     Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
            autoincrement=True),
     Column("ts", Float, nullable=False, index=True),
-    #: device_registered | device_online | device_offline | seq_reset | seq_jump | school_status
+    #: device_registered | device_online | device_offline | device_moved | seq_reset | seq_jump |
+    #: school_status
     Column("kind", String(32), nullable=False),
     Column("school", String(64), index=True),
     Column("device", String(64)),

@@ -37,7 +37,9 @@ class Event(NamedTuple):
     """A state change other parts consume (alerting comes later). Times in UTC epoch s."""
 
     ts: float
-    kind: str  # device_registered | device_online | device_offline | school_status
+    #: device_registered | device_online | device_offline | school_status | device_moved |
+    #: seq_reset | seq_jump (see docs/state-store.md)
+    kind: str
     school: str
     device: Optional[str]
     detail: Dict[str, object]

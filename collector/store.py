@@ -383,8 +383,13 @@ class StateStore:
                         st = cached.copy()
                     work[m.device] = st
                 if st.school_code != m.school:
-                    plan.rejected.append((r, "topic_mismatch"))
-                    continue
+                    if st.state != "pending":
+                        plan.rejected.append((r, "topic_mismatch"))
+                        continue
+                    # A pending device may still move (a corrected agent config): follow it.
+                    seq_events.append(Event(r.received_at, "device_moved", m.school, m.device,
+                                            {"from": st.school_code, "to": m.school}))
+                    st.school_code = m.school
                 timeout = _timeout(st.hb, self.default_hb)
                 if m.kind == "status":
                     p = m.payload
@@ -541,6 +546,9 @@ class StateStore:
                 evs, work = self._write(conn, plan)
             cache = self._devices
             for did, st in work.items():
+                old = cache.get(did)
+                if old is not None and old.school_code != st.school_code:
+                    self._by_school.get(old.school_code, set()).discard(did)
                 cache[did] = st
                 self._by_school.setdefault(st.school_code, set()).add(did)
         return evs
@@ -607,6 +615,8 @@ class StateStore:
         touched_schools: Set[str] = set()
         for did, st in work.items():
             cur = cache.get(did)
+            if cur is not None and cur.school_code != st.school_code:  # a pending device moved
+                touched_schools.update((cur.school_code, st.school_code))
             if cur is None and did in new_ids:
                 evs.append(Event(st.first_seen or time.time(), "device_registered",
                                  st.school_code, did, {"state": st.state}))
@@ -665,11 +675,13 @@ class StateStore:
     def _school_counts(self, school: str, overlay: Dict[str, DeviceState]) -> Tuple[int, int]:
         ids = set(self._by_school.get(school, ())) | {d for d, s in overlay.items()
                                                         if s.school_code == school}
-        online = 0
+        online = total = 0
         for did in ids:
             st = overlay.get(did) or self._devices[did]
-            online += st.online
-        return online, len(ids)
+            if st.school_code == school:
+                total += 1
+                online += st.online
+        return online, total
 
     def _school_events(self, touched: Iterable[str], overlay: Dict[str, DeviceState],
                        now: float) -> List[Event]:
@@ -735,7 +747,14 @@ class StateStore:
         r5, r1, dirty = rollup_5m, rollup_1h, db.rollup_dirty
         out = {"hours": 0, "pruned_5m": 0, "pruned_1h": 0, "pruned_events": 0}
         with self.engine.begin() as conn:
-            hours = list(conn.execute(select(dirty.c.bucket_start)).scalars())
+            hours = set(conn.execute(select(dirty.c.bucket_start)).scalars())
+            out["hours"] = len(hours)
+            if hours:
+                # Also the two most recent hours: a commit racing this transaction may have
+                # found its hour already marked dirty just before we cleared the mark.
+                cur_hour = int(now) // BUCKET_1H * BUCKET_1H
+                hours.update((cur_hour, cur_hour - BUCKET_1H))
+            hours = sorted(hours)
             if hours:
                 conn.execute(delete(dirty).where(dirty.c.bucket_start.in_(hours)))
                 least = func.min
@@ -755,7 +774,6 @@ class StateStore:
                         index_elements=["device_id", "bucket_start"],
                         set_={c: ins.excluded[c] for c in names[2:]})
                     conn.execute(ins)
-                out["hours"] = len(hours)
             cut5 = now - self.rollup_5m_days * 86400
             cut1 = now - self.rollup_1h_days * 86400
             out["pruned_5m"] = conn.execute(delete(r5).where(r5.c.bucket_start < cut5)).rowcount

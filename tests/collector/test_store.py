@@ -82,9 +82,19 @@ def test_school_added_later_becomes_known(store, engine, monkeypatch):
     assert not plan.rejected and plan.new_devices == ["pc-1"]
 
 
-def test_device_under_another_school_rejected(store):
-    run(store, [health(S, "pc-01", 1, T0)])
-    plan, _ = run(store, [health("79000702", "pc-01", 2, T0)])
+def test_device_under_another_school(store, engine):
+    run(store, [status(S, "pc-01", 0, T0), health(S, "pc-01", 1, T0)])
+    # Still pending: the device follows its (corrected) configuration to the other school.
+    plan, evs = run(store, [health("79000702", "pc-01", 2, T0 + 60)])
+    assert not plan.rejected and len(plan.accepted) == 1
+    assert plan.accepted[0].tags["school"] == "79000702"
+    assert ("device_moved", {"from": S, "to": "79000702"}) in [(e.kind, e.detail) for e in evs]
+    assert {(e.school, e.detail["status"]) for e in evs if e.kind == "school_status"} == {
+        (S, "no_devices"), ("79000702", "online")}
+    assert device_row(engine, "pc-01").school_code == "79000702"
+    # Once approved it is bound to its school: another school in its topic is refused.
+    approve_device(engine, "pc-01")
+    plan, _ = run(store, [health(S, "pc-01", 3, T0 + 120)])
     assert [reason for _, reason in plan.rejected] == ["topic_mismatch"]
 
 
