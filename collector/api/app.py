@@ -81,6 +81,23 @@ def create_app(service_or_store: Any, cfg: Any) -> FastAPI:
         return JSONResponse({"error": "invalid_request", "message": msg, "errors": errors},
                             status_code=422)
 
+    @app.middleware("http")
+    async def _headers(request: Request, call_next: Any) -> Any:
+        response = await call_next(request)
+        h = response.headers
+        h.setdefault("X-Content-Type-Options", "nosniff")
+        h.setdefault("Referrer-Policy", "no-referrer")
+        path = request.url.path
+        if path.startswith("/api/"):
+            h["Cache-Control"] = "no-store"  # school data stays out of shared caches
+        if path == "/" or path.startswith("/static/"):
+            h.setdefault("X-Frame-Options", "DENY")
+            h.setdefault("Content-Security-Policy",
+                         "default-src 'self'; script-src 'self'; style-src 'self'; "
+                         "connect-src 'self'; img-src 'self' data:; frame-ancestors 'none'; "
+                         "base-uri 'none'; form-action 'self'")
+        return response
+
     app.include_router(health.router)
 
     from fastapi import APIRouter

@@ -5,6 +5,7 @@ watchdogs and Prometheus), and revealing no school or device.
 ``broker`` (MQTT connection), ``store`` (state store) and ``timeseries`` (InfluxDB, only
 when configured).
 """
+import logging
 import time
 from typing import Any, Dict
 
@@ -18,6 +19,7 @@ from .present import iso_utc
 from .present import text as msg
 
 router = APIRouter(tags=["health"])
+log = logging.getLogger("schoolmon.collector.api")
 
 
 def _normalize(raw: Any) -> Dict[str, Dict[str, Any]]:
@@ -58,7 +60,9 @@ def _store_check(request: Request) -> Dict[str, Any]:
             conn.execute(sql_text("SELECT 1"))
         return {"ok": True}
     except Exception as exc:  # any failure means "not ready"
-        return {"ok": False, "detail": type(exc).__name__ + ": " + str(exc)[:200]}
+        # the open endpoint names the kind of failure only; the log has the whole message
+        log.warning("state store not ready: %s", exc)
+        return {"ok": False, "detail": type(exc).__name__}
 
 
 def readiness(request: Request) -> Dict[str, Dict[str, Any]]:
@@ -69,7 +73,8 @@ def readiness(request: Request) -> Dict[str, Dict[str, Any]]:
         try:
             checks = _normalize(fn())
         except Exception as exc:
-            checks = {"service": {"ok": False, "detail": "readiness failed: %s" % exc}}
+            log.warning("readiness check failed: %s", exc)
+            checks = {"service": {"ok": False, "detail": type(exc).__name__}}
     if "store" not in checks:
         checks["store"] = _store_check(request)
     return checks

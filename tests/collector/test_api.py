@@ -178,6 +178,9 @@ def test_health_metrics_docs_are_open(live):
     # the web page is served and asks for the token (no data in it)
     r = anon.get("/")
     assert r.status_code == 200 and "Mã truy cập" in r.text
+    assert "default-src 'self'" in r.headers["content-security-policy"]
+    assert r.headers["x-content-type-options"] == "nosniff"
+    assert client(live).get("/api/v1/summary").headers["cache-control"] == "no-store"
     assert anon.get("/static/app.js").status_code == 200
 
 
