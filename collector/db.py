@@ -149,6 +149,17 @@ rollup_dirty = Table(
     Column("bucket_start", BigInteger, primary_key=True),  # start of the hour, epoch s
 )
 
+#: Per-school state other parts keep (ROADMAP 2: speed-test leases, data budgets ...), one
+#: JSON value per (school, key), with a row version for compare-and-set between processes.
+school_state = Table(
+    "school_state", metadata,
+    Column("school_code", String(64), ForeignKey("schools.code"), primary_key=True),
+    Column("key", String(64), primary_key=True),
+    Column("value", JSON),
+    Column("updated_at", Float, nullable=False),
+    Column("rev", BigInteger, nullable=False, default=1),
+)
+
 events = Table(
     "events", metadata,
     Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,

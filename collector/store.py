@@ -248,18 +248,28 @@ def _timeout(hb: Optional[int], default_hb: int) -> float:
 
 
 def _health_values(p: Dict[str, Any]) -> Dict[str, float]:
+    """The rollup metrics of one health payload (plain loops: this runs per message)."""
     out: Dict[str, float] = {}
+    g = p.get
     for k in ("cpu_pct", "mem_pct", "swap_pct", "temp"):
-        v = p.get(k)
+        v = g(k)
         if v is not None:
             out[k] = float(v)
-    disks = p.get("disks")
+    disks = g("disks")
     if disks:
-        out["disk_pct"] = float(max(d["pct"] for d in disks))
-    nics = p.get("nics")
+        best = disks[0]["pct"]
+        for d in disks:
+            if d["pct"] > best:
+                best = d["pct"]
+        out["disk_pct"] = float(best)
+    nics = g("nics")
     if nics:
-        out["rx"] = float(sum(n["rx"] for n in nics))
-        out["tx"] = float(sum(n["tx"] for n in nics))
+        rx = tx = 0
+        for n in nics:
+            rx += n["rx"]
+            tx += n["tx"]
+        out["rx"] = float(rx)
+        out["tx"] = float(tx)
     return out
 
 

@@ -324,3 +324,31 @@ def test_approval_survives_running_store(store, engine):
     row = device_row(engine, "pc-01")
     assert row.state == "active" and row.last_seq == 2 and row.role == "office"
     assert store.device("pc-01").state == "active"
+
+
+def test_school_state_compare_and_set(store, engine):
+    from schoolmon.collector.registry import get_school_state, set_school_state
+    with engine.begin() as c:
+        assert get_school_state(c, S, "speedtest_lease") == (None, 0)
+        assert set_school_state(c, S, "speedtest_lease", {"device": "pc-01"}, expect_rev=0) == 1
+        assert set_school_state(c, S, "speedtest_lease", {"device": "pc-02"}, expect_rev=0) is None
+        assert set_school_state(c, S, "speedtest_lease", {"device": "pc-02"}, expect_rev=1) == 2
+        assert set_school_state(c, S, "speedtest_lease", None, expect_rev=1) is None
+        assert get_school_state(c, S, "speedtest_lease") == ({"device": "pc-02"}, 2)
+        assert set_school_state(c, S, "budget_mb", {"left": 900}) == 1
+        assert set_school_state(c, S, "budget_mb", {"left": 870}) == 2
+        assert get_school_state(c, S, "budget_mb") == ({"left": 870}, 2)
+
+
+def test_batch_of_5000_commits_quickly(store, engine):
+    """A smoke guard against an accidental per-row round trip (figures: docs/state-store.md)."""
+    import time as _time
+    batches = [[health(S, "pc-%04d" % d, r + 1, T0 + 60 * r) for d in range(5000)]
+               for r in range(2)]
+    run(store, batches[0])
+    plan = store.prepare(batches[1])
+    t = _time.perf_counter()
+    store.commit(plan)
+    took = _time.perf_counter() - t
+    assert len(plan.accepted) == 5000
+    assert took < 1.5, "commit of 5,000 messages took %.2f s" % took
