@@ -682,11 +682,11 @@ class StateStore:
                                             "device": e.device, "detail": e.detail}
                                            for e in evs])
 
-    def _school_counts(self, school: str, overlay: Dict[str, DeviceState]) -> Tuple[int, int]:
-        ids = set(self._by_school.get(school, ())) | {d for d, s in overlay.items()
-                                                        if s.school_code == school}
+    def _school_counts(self, school: str, overlay: Dict[str, DeviceState],
+                       moved_in: Iterable[str] = ()) -> Tuple[int, int]:
+        """(online, total) devices of a school, with ``overlay`` states replacing cached ones."""
         online = total = 0
-        for did in ids:
+        for did in set(self._by_school.get(school, ())).union(moved_in):
             st = overlay.get(did) or self._devices[did]
             if st.school_code == school:
                 total += 1
@@ -695,10 +695,13 @@ class StateStore:
 
     def _school_events(self, touched: Iterable[str], overlay: Dict[str, DeviceState],
                        now: float) -> List[Event]:
+        in_overlay: Dict[str, List[str]] = {}
+        for did, st in overlay.items():
+            in_overlay.setdefault(st.school_code, []).append(did)
         out = []
         for school in touched:
             before = school_status(*self._school_counts(school, {}))
-            online, total = self._school_counts(school, overlay)
+            online, total = self._school_counts(school, overlay, in_overlay.get(school, ()))
             after = school_status(online, total)
             if after != before:
                 out.append(Event(now, "school_status", school, None,
