@@ -352,3 +352,22 @@ def test_batch_of_5000_commits_quickly(store, engine):
     took = _time.perf_counter() - t
     assert len(plan.accepted) == 5000
     assert took < 1.5, "commit of 5,000 messages took %.2f s" % took
+
+
+def test_failed_commit_leaves_nothing_and_can_be_retried(store, engine, monkeypatch):
+    run(store, [health(S, "pc-01", 1, T0)])
+    plan = store.prepare([health(S, "pc-01", 2, T0 + 60), health(S, "pc-02", 1, T0 + 60)])
+
+    def boom(*a, **kw):
+        raise RuntimeError("disk full")
+    monkeypatch.setattr(store._st_rollup, "run", boom)
+    with pytest.raises(RuntimeError):
+        store.commit(plan)
+    # Nothing of the batch is stored, the cache did not move.
+    assert device_row(engine, "pc-02") is None and device_row(engine, "pc-01").last_seq == 1
+    assert store.device("pc-01").last_seq == 1 and store.device("pc-02") is None
+    monkeypatch.undo()
+    evs = store.commit(plan)  # ingest retries the same plan
+    assert device_row(engine, "pc-01").last_seq == 2 and device_row(engine, "pc-02").last_seq == 1
+    assert [e.device for e in evs if e.kind == "device_registered"] == ["pc-02"]
+    assert store.prepare([health(S, "pc-02", 1, T0 + 60)]).duplicates == 1
