@@ -122,6 +122,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .families import build_families
 
     families = build_families(cfg.agent.role, cfg.agent.room, runner=runner)
+    lock = _single_instance(cfg.queue.dir)
+    if lock is False:
+        return _fail("another schoolmon-agent is already running with the queue %s"
+                     % cfg.queue.dir, 1)
     spool = Spool(cfg.queue.dir, cfg.queue.max_bytes, cfg.queue.max_age_days * 86400.0)
     transport = Transport(cfg, cfg.agent.school, device, spool)
     runtime = Runtime(cfg, cfg.agent.school, device, families, spool, notify=transport.notify)
@@ -144,6 +148,32 @@ def cmd_run(args: argparse.Namespace) -> int:
         spool.close()
         log.info("stopped (%d message(s) kept in the queue)", spool.count)
     return 0
+
+
+def _single_instance(folder: str) -> Any:
+    """Hold a lock file in the queue folder for the life of the process: two agents with
+    one device id would take each other's MQTT session over forever. Returns the open
+    file (keep it), False when another process holds it, None when locking is not
+    possible here (then we run anyway)."""
+    try:
+        os.makedirs(folder, exist_ok=True)
+        fh = open(os.path.join(folder, "agent.lock"), "a+")  # noqa: SIM115 - held open
+    except OSError:
+        return None
+    try:
+        if sys.platform.startswith("win"):
+            import msvcrt
+
+            fh.seek(0)
+            msvcrt.locking(fh.fileno(), msvcrt.LK_NBLCK, 1)  # type: ignore[attr-defined]
+        else:
+            import fcntl
+
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        fh.close()
+        return False
+    return fh
 
 
 def _safe_url(url: str) -> str:

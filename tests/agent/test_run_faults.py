@@ -251,3 +251,13 @@ def test_disk_full_for_the_queue(mosquitto, rec, agents, tmp_path, tiny_fs):
     seqs = [h["seq"] for h in _health(rec)]
     assert seqs == sorted(seqs)
     _no_secret(agent)
+
+
+def test_second_agent_on_the_same_queue_refuses_to_start(mosquitto, rec, agents, tmp_path):
+    first = _agent(agents, tmp_path, mosquitto.url)
+    wait_for(lambda: len(_health(rec)) >= 1, 15, "first agent running")
+    second = _agent(agents, tmp_path, mosquitto.url)
+    assert second.proc.wait(20) == 1
+    assert "already running" in second.log()
+    assert first.alive()
+    assert first.stop() == 0
