@@ -165,6 +165,9 @@ class AmqttBroker:
         from amqtt.broker import Broker
         loop = self.loop = asyncio.new_event_loop()
         asyncio.set_event_loop(loop)
+        # amqtt reports clients that vanish (and its own shutdown) as unhandled errors:
+        # keep them out of the demo's console
+        loop.set_exception_handler(lambda lp, ctx: log.debug("amqtt: %s", ctx.get("message")))
 
         async def boot() -> None:
             self.broker = Broker({
@@ -187,7 +190,7 @@ class AmqttBroker:
 
     def start(self) -> "AmqttBroker":
         for name in ("amqtt", "transitions"):
-            logging.getLogger(name).setLevel(logging.ERROR)
+            logging.getLogger(name).setLevel(logging.CRITICAL)
         self.thread = threading.Thread(target=self._run, name="amqtt-broker", daemon=True)
         self.thread.start()
         self._ready.wait(15)
@@ -306,13 +309,16 @@ def run_demo(args: argparse.Namespace) -> int:
             if binary is not None:
                 broker = MosquittoBroker(binary, os.path.join(folder, "broker"), port)
             else:
+                why_vi, why_en = (("Mosquitto không có trên máy này; dùng", "Mosquitto is not "
+                                   "installed; falling back to") if args.broker == "auto"
+                                  else ("dùng theo yêu cầu", "using, as asked,"))
                 sys.stderr.write(
-                    "%s: Mosquitto không có trên máy này; dùng amqtt nhúng (chỉ MQTT 3.1.1): "
-                    "collector và agent dùng MQTT 5 nên sẽ không kết nối được. Cài mosquitto "
-                    "(apt-get install mosquitto) hoặc đặt mqtt.url.\n"
-                    "%s: Mosquitto is not installed; falling back to embedded amqtt (MQTT "
-                    "3.1.1 only), which refuses the MQTT 5 collector and agent. Install "
-                    "mosquitto or set mqtt.url.\n" % (PROG, PROG))
+                    "%s: %s amqtt nhúng (chỉ MQTT 3.1.1): collector và agent dùng MQTT 5 nên "
+                    "sẽ không kết nối được. Cài mosquitto (apt-get install mosquitto) hoặc đặt "
+                    "mqtt.url.\n"
+                    "%s: %s embedded amqtt (MQTT 3.1.1 only), which refuses the MQTT 5 "
+                    "collector and agent. Install mosquitto or set mqtt.url.\n"
+                    % (PROG, why_vi, PROG, why_en))
                 broker = AmqttBroker(port)
             try:
                 broker.start()
@@ -410,6 +416,12 @@ def run_demo(args: argparse.Namespace) -> int:
                     print("Đội thiết bị sau %.0f giây / fleet after %.0f s: %d/%d thiết bị đã "
                           "báo về / devices reported, %d trực tuyến / online."
                           % (waited, waited, seen, expected, on), flush=True)
+                    if not service.ingest.connected:
+                        sys.stderr.write(
+                            "%s: collector chưa kết nối được broker %s / the collector is not "
+                            "connected to the broker%s\n"
+                            % (PROG, cfg.mqtt.url, " (amqtt refuses MQTT 5: install mosquitto)"
+                               if isinstance(broker, AmqttBroker) else ""))
                     announced = True
             if deadline is not None and time.monotonic() >= deadline:
                 break

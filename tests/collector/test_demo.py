@@ -161,3 +161,32 @@ def test_embedded_amqtt_serves_paho_311_with_last_will_but_not_mqtt5():
             c.loop_stop()
             c.disconnect()
         broker.stop()
+
+
+def test_demo_with_amqtt_says_honestly_that_nothing_connects(tmp_path):
+    """The amqtt fallback (no Mosquitto): the demo starts, says why the fleet stays empty,
+    and still stops cleanly."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SCHOOLMON_")}
+    env["SCHOOLMON_API_LISTEN"] = "127.0.0.1:%d" % free_port()
+    proc = subprocess.Popen([SCRIPT, "demo", "--dir", str(tmp_path / "demo"), "--broker",
+                             "amqtt", "--settle", "2", "--schools", "3",
+                             "--devices-per-school", "2", "--no-agent"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        lines = []
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+            if "not connected to the broker" in line:
+                break
+        text = "".join(lines)
+        assert "MQTT 3.1.1 only" in text and "install mosquitto" in text, text
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
