@@ -38,7 +38,7 @@ test: venv servers lint typecheck py38
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 docs: venv
-	$(BIN)/python -m schoolmon.protocol.docs > docs/protocol.md
+	$(BIN)/python -m schoolmon.collector.docs --write
 
 demo: venv
 	$(BIN)/schoolmon-collector demo
