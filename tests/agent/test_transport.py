@@ -318,3 +318,27 @@ def test_status_payload_shapes():
     assert json.loads(status_payload("offline", 7, 1795000000, reason="lost")) == {
         "v": 1, "ts": 1795000000, "seq": 7, "state": "offline", "reason": "lost"}
     assert "hb" not in json.loads(status_payload("online", 0, 1795000000, hb=1))
+
+
+def test_refused_publish_is_counted_and_never_blocks_the_queue(tmp_path, broker_files, caplog):
+    """A broker ACL that refuses the data topics (PUBACK 0x87 Not authorized): each refused
+    message is dropped and counted in q_drop instead of being retried forever at the head
+    of the queue. (Mosquitto 2.0 also closes the connection after such a refusal.)"""
+    acl = os.path.join(broker_files, "acl")
+    with open(acl, "w") as fh:
+        fh.write("pattern readwrite schoolmon/v1/%s/%%u/status\n"
+                 "pattern readwrite schoolmon/v1/%s/%%u/cmd\n" % (SCHOOL, SCHOOL))
+    os.chmod(acl, 0o644)
+    broker = Mosquitto("acl_file %s\n" % acl)
+    sp = Spool(str(tmp_path / "q"))
+    _fill(sp, 3)
+    t = Transport(_cfg(broker.url), SCHOOL, DEVICE, sp)
+    try:
+        t.start()
+        wait_for(lambda: sp.count == 0, 20, "refused messages dropped")
+        assert sp.dropped == 3
+        assert "Not authorized" in caplog.text
+    finally:
+        t.stop()
+        sp.close()
+        broker.stop()
