@@ -31,9 +31,9 @@ SCHEMA: Schema = {
         "username": Key("str", "", "Broker username."),
         "password": Key("str", "", "Broker password.", secret=True),
         "ca_file": Key("str", "", "CA certificate (PEM) to verify an mqtts:// broker."),
-        "client_id": Key("str", "schoolmon-collector-" + socket.gethostname()[:40],
-                         "MQTT client id; keep it stable: the broker holds the persistent "
-                         "session (messages sent while the collector is down) under it."),
+        "client_id": Key("str", "", "MQTT client id (default `schoolmon-collector-{host name}`); "
+                         "keep it stable: the broker holds the persistent session (messages "
+                         "sent while the collector is down) under it."),
         "keepalive": Key("int", 30, "MQTT keepalive, seconds.", minimum=5, maximum=3600),
     },
     "ingest": {
@@ -113,4 +113,6 @@ def load_config(path: Optional[str] = None, env: Optional[Mapping[str, str]] = N
                 overrides: Optional[Dict[str, Dict[str, Any]]] = None) -> SimpleNamespace:
     cfg = load(SCHEMA, path, env, overrides)
     check_secure(cfg, demo)
+    if not cfg.mqtt.client_id:
+        cfg.mqtt.client_id = "schoolmon-collector-" + socket.gethostname()[:40]
     return cfg
