@@ -305,7 +305,8 @@ def _area_units(conn: Connection, area: str) -> Set[int]:
     """Unit ids an ``area`` filter names: an id, a code, the last part of a code, or a
     name; and every unit below them."""
     a = area.strip()
-    conds = [org_units.c.code == a, org_units.c.code.like("%/" + a), org_units.c.name == a]
+    conds = [org_units.c.code == a, org_units.c.code.endswith("/" + a, autoescape=True),
+             org_units.c.name == a]
     if a.isdigit():
         conds.append(org_units.c.id == int(a))
     ids = set(conn.execute(select(org_units.c.id).where(or_(*conds))).scalars())
@@ -339,9 +340,9 @@ def list_schools(conn: Connection, scope: Scope, area: Optional[str] = None,
         conds.append(st == status)
     if baseline and baseline != "not_evaluated":
         conds.append(false())  # nothing is evaluated yet: no school meets or is below
-    if q:
-        like = "%" + q.strip().replace("%", "").replace("_", "") + "%"
-        conds.append(or_(schools.c.code == q.strip(), schools.c.name.ilike(like)))
+    if q and q.strip():
+        conds.append(or_(schools.c.code == q.strip(),
+                         schools.c.name.icontains(q.strip(), autoescape=True)))
     base = (schools.outerjoin(agg, agg.c.school_code == schools.c.code)
             .outerjoin(area_u, area_u.c.id == schools.c.org_unit_id))
     where = and_(*conds)

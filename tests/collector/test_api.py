@@ -284,6 +284,7 @@ def test_school_list_filters(live):
     assert codes(area="nowhere") == []
     assert codes(q="S04") == ["S04"]
     assert codes(q="trường 7") == ["S07"]
+    assert codes(q="%") == [] and codes(q="_") == []  # wildcards are plain characters
     # no baseline is evaluated yet: nobody "meets" or is "below"; everyone not_evaluated
     r = c.get("/api/v1/schools", params={"baseline": "below"}).json()
     assert r["items"] == [] and r["total"] == 0 and r["baseline_note"]
