@@ -247,7 +247,11 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     finally:
         for sig, handler in old.items():
             signal.signal(sig, handler)
-    print("%s simulate: %s" % (PROG, stats), flush=True)
+    print("%s simulate: %d messages sent, %d acknowledged by the broker (%d health) in "
+          "%.1f s, %.0f msg/s, %d reconnects"
+          % (PROG, getattr(stats, "sent", 0), getattr(stats, "acked", 0),
+             getattr(stats, "health_sent", 0), getattr(stats, "elapsed", 0.0),
+             getattr(stats, "rate", 0.0), getattr(stats, "reconnects", 0)), flush=True)
     return 0
 
 

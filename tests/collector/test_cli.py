@@ -300,3 +300,36 @@ def test_run_says_when_the_api_port_is_taken(tmp_path):
         r = run_cli("run", "--config", conf, timeout=60)
     assert r.returncode == 2, r.stdout + r.stderr
     assert "api.listen" in r.stderr and str(port) in r.stderr
+
+
+def test_simulate_publishes_the_wire_format(shared_mosquitto):
+    import json
+
+    import paho.mqtt.client as mqtt
+    from schoolmon.protocol import decode
+    got = []
+    sub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="sim-watch-%d" % free_port(),
+                      protocol=mqtt.MQTTv5)
+    sub.on_message = lambda c, u, m: got.append((m.topic, m.payload))
+    host, port = shared_mosquitto.url.split("//")[1].split(":")
+    sub.connect(host, int(port))
+    sub.subscribe("schoolmon/v1/#", qos=1)
+    sub.loop_start()
+    try:
+        time.sleep(0.3)
+        r = run_cli("simulate", "--broker", shared_mosquitto.url, "--schools", "2",
+                    "--devices-per-school", "3", "--rate", "30", "--duration", "2",
+                    "--seed", "7")
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert "acknowledged by the broker" in r.stdout
+        time.sleep(0.5)
+    finally:
+        sub.loop_stop()
+        sub.disconnect()
+    kinds = {t.rsplit("/", 1)[1] for t, _ in got}
+    assert {"status", "inventory", "health"} <= kinds
+    health = [(t, p) for t, p in got if t.endswith("/health")]
+    assert len(health) >= 20
+    for t, p in health:
+        decode(t, p)  # every one is valid wire format
+    assert json.loads(health[0][1])["v"] == 1
