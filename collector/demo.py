@@ -136,6 +136,10 @@ class MosquittoBroker:
             except (KeyError, OSError):
                 pass
         self.proc = _popen([self.binary, "-c", conf], os.path.join(self.folder, "mosquitto.log"))
+        # Mosquitto started as root drops to its own user, which clears the parent-death
+        # signal: note its pid so that the next demo can stop one a killed demo left behind.
+        with open(os.path.join(self.folder, PIDFILE), "w") as fh:
+            fh.write("%d\n" % self.proc.pid)
         wait_port(self.port, 15, self.proc)
         return self
 
@@ -213,8 +217,33 @@ class AmqttBroker:
 
 # --- the demo --------------------------------------------------------------------------------
 
+PIDFILE = "broker.pid"
+
+
+def stop_stale_broker(folder: str) -> None:
+    """Stop the Mosquitto an earlier demo in ``folder`` left running (it was SIGKILLed)."""
+    path = os.path.join(folder, "broker", PIDFILE)
+    try:
+        with open(path) as fh:
+            pid = int(fh.read().strip())
+        with open("/proc/%d/cmdline" % pid, "rb") as fh:
+            cmdline = fh.read().decode("utf-8", "replace")
+    except (OSError, ValueError):
+        return
+    if "mosquitto" in cmdline and os.path.join(folder, "broker", "mosquitto.conf") in cmdline:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except OSError:
+            return
+        for _ in range(50):
+            if not os.path.exists("/proc/%d" % pid):
+                break
+            time.sleep(0.1)
+
+
 def _clean_folder(folder: str) -> None:
     """Remove what an earlier demo left (only the files the demo itself makes)."""
+    stop_stale_broker(folder)
     for name in ("schoolmon.db", "schoolmon.db-wal", "schoolmon.db-shm", "agent.toml",
                  "agent.log", "demo.log"):
         try:

@@ -190,3 +190,56 @@ def test_demo_with_amqtt_says_honestly_that_nothing_connects(tmp_path):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def _procs_under(folder):
+    out = []
+    for p in psutil.process_iter(["pid", "cmdline"]):
+        try:
+            if any(folder in part for part in (p.info["cmdline"] or [])):
+                out.append(p)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            pass
+    return out
+
+
+@pytest.mark.slow
+def test_demo_killed_hard_leaves_nothing_after_the_next_start(tmp_path):
+    """SIGKILL gives the demo no chance to clean up: the agent goes with it (parent-death
+    signal); a Mosquitto that dropped root (which clears that signal) is stopped by the
+    next demo in the same folder."""
+    folder = str(tmp_path / "demo")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SCHOOLMON_")}
+
+    def start():
+        env["SCHOOLMON_API_LISTEN"] = "127.0.0.1:%d" % free_port()
+        return subprocess.Popen([SCRIPT, "demo", "--dir", folder, "--schools", "3",
+                                 "--devices-per-school", "2", "--settle", "1"], env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+    proc = start()
+    try:
+        for line in proc.stdout:
+            if "Ctrl-C" in line:
+                break
+        assert len(_procs_under(folder)) >= 2  # broker and agent
+        proc.kill()
+        proc.wait()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and any(
+                "agent" in " ".join(p.cmdline()) for p in _procs_under(folder)):
+            time.sleep(0.1)
+        assert not [p for p in _procs_under(folder) if "agent" in " ".join(p.cmdline())]
+        proc = start()
+        for line in proc.stdout:
+            if "Ctrl-C" in line:
+                break
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(30) == 0
+        assert _procs_under(folder) == []
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for p in _procs_under(folder):
+            p.kill()
