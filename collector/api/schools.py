@@ -24,8 +24,10 @@ def list_schools(
     baseline: Annotated[Optional[Baseline], Query(
         description="Chuẩn / baseline: `meets`, `below`, `not_evaluated`. Chưa đánh giá "
                     "trong phiên bản này: mọi trường là `not_evaluated`.")] = None,
-    q: Annotated[Optional[str], Query(max_length=100,
-                                      description="Mã trường hoặc một phần tên.")] = None,
+    q: Annotated[Optional[str], Query(
+        max_length=100,
+        description="Mã hoặc một phần tên trường, không phân biệt hoa thường và dấu / code "
+                    "or part of the name, case and diacritics ignored.")] = None,
     page: Annotated[int, Query(ge=1, le=100000)] = 1,
     per_page: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> Dict[str, Any]:

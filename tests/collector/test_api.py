@@ -285,6 +285,8 @@ def test_school_list_filters(live):
     assert codes(q="S04") == ["S04"]
     assert codes(q="trường 7") == ["S07"]
     assert codes(q="%") == [] and codes(q="_") == []  # wildcards are plain characters
+    assert codes(q="TRUONG 7") == ["S07"]  # case and diacritics ignored (SQLite too)
+    assert codes(q="TRƯỜNG 3") == ["S03"]
     # no baseline is evaluated yet: nobody "meets" or is "below"; everyone not_evaluated
     r = c.get("/api/v1/schools", params={"baseline": "below"}).json()
     assert r["items"] == [] and r["total"] == 0 and r["baseline_note"]
