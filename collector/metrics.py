@@ -20,6 +20,7 @@ Names (all prefixed ``schoolmon_``)::
     schoolmon_timeseries_write_errors_total      failed write requests
     schoolmon_timeseries_retries_total           write attempts that were retries
     schoolmon_broker_connected                   1 while connected to the broker
+    schoolmon_ingest_stage_seconds_total{stage}  wall time per stage (where a batch goes)
 """
 import math
 import threading
@@ -337,6 +338,11 @@ class IngestMetrics:
                                     "Time-series write attempts that were retries.")
         self.broker_connected = r.gauge(p + "broker_connected",
                                         "1 while connected to the MQTT broker.")
+        self.stage_seconds = r.counter(p + "ingest_stage_seconds_total",
+                                       "Wall time spent per ingest stage (decode, prepare, "
+                                       "timeseries, commit, ack).", ("stage",))
+        for stage in ("decode", "prepare", "timeseries", "commit", "ack"):
+            self.stage_seconds.precreate(stage=stage)
 
     def render(self) -> str:
         return self.registry.render()

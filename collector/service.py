@@ -154,6 +154,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     (counts, latency quantiles) there when it stops."""
     import argparse
     import json
+    import os
     import signal
 
     from .config import load_config
@@ -178,20 +179,31 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     signal.signal(signal.SIGINT, _stop)
     service.start()
     print("ready", flush=True)
-    done.wait()
-    service.stop()
-    if args.stats:
+
+    def write_stats() -> None:
         m = service.metrics
         lat = sorted(service.ingest.recent_latencies)
 
         def q(p: float) -> Optional[float]:
             return lat[min(len(lat) - 1, int(p * len(lat)))] if lat else None
 
-        with open(args.stats, "w") as fh:
-            json.dump({"received": m.received.get(), "stored": m.stored.total(),
-                       "duplicates": m.duplicates.get(), "rejected": m.rejected.total(),
+        tmp = args.stats + ".tmp"
+        with open(tmp, "w") as fh:
+            json.dump({"time": time.time(), "received": m.received.get(),
+                       "stored": m.stored.total(), "duplicates": m.duplicates.get(),
+                       "rejected": m.rejected.total(), "pending": service.ingest.pending(),
                        "latency_p50": q(0.5), "latency_p99": q(0.99),
-                       "latency_max": lat[-1] if lat else None}, fh)
+                       "latency_max": lat[-1] if lat else None,
+                       "stages": {k[0]: v for k, v in m.stage_seconds.samples().items()},
+                       "cpu_seconds": time.process_time()}, fh)
+        os.replace(tmp, args.stats)
+
+    while not done.wait(1.0):
+        if args.stats:
+            write_stats()
+    service.stop()
+    if args.stats:
+        write_stats()
     return 0
 
 

@@ -25,7 +25,7 @@ by the one batch being written.
 import logging
 import threading
 import time
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from .metrics import IngestMetrics
 from .state import Accepted
@@ -63,14 +63,13 @@ def escape_measurement(value: str) -> str:
 
 def _num(value: Any) -> Optional[str]:
     """A JSON number as a line-protocol float; None for anything else."""
-    t = type(value)
-    if t is float:
-        return repr(value)
-    if t is int:
-        return str(value)
-    if t is bool:
-        return "1" if value else "0"
-    return None
+    f = _FMT.get(type(value))
+    return f(value) if f is not None else None
+
+
+#: type -> formatter for a field value (a number without ``i``: a float field).
+_FMT: Dict[type, Callable[[Any], str]] = {
+    float: float.__repr__, int: int.__repr__, bool: lambda b: "1" if b else "0"}
 
 
 def tag_prefix(tags: Dict[str, str]) -> str:
@@ -85,70 +84,95 @@ def tag_prefix(tags: Dict[str, str]) -> str:
 
 def _fieldset(obj: Dict[str, Any], names: Sequence[str]) -> str:
     out = []
+    fmt = _FMT
     for name in names:
         v = obj.get(name)
-        if v is None:
-            continue
-        s = _num(v)
-        if s is not None:
-            out.append(name + "=" + s)
+        if v is not None:
+            f = fmt.get(type(v))
+            if f is not None:
+                out.append(name + "=" + f(v))
     return ",".join(out)
 
 
-def health_lines(tags: str, payload: Dict[str, Any], ts: int, out: List[str]) -> None:
+#: A line without its tags: (measurement, "[,extra=tag] fields ts"); the full line is
+#: measurement + tag_prefix + rest. Bodies need only the payload, so ingest builds them
+#: while decoding, before the store has said which tags a message gets.
+Body = Tuple[str, str]
+
+
+def health_bodies(payload: Dict[str, Any], ts: int) -> List[Body]:
+    out: List[Body] = []
     fields = _fieldset(payload, HEALTH_FIELDS)
     load = payload.get("load")
-    if type(load) is list:
-        extra = [n + "=" + s for n, s in zip(LOAD_FIELDS, map(_num, load)) if s is not None]
+    if type(load) is list and load:
+        extra = ",".join(n + "=" + s for n, s in zip(LOAD_FIELDS, map(_num, load))
+                         if s is not None)
         if extra:
-            fields = fields + "," + ",".join(extra) if fields else ",".join(extra)
+            fields = fields + "," + extra if fields else extra
     suffix = " %d" % ts
     if fields:
-        out.append("health" + tags + " " + fields + suffix)
+        out.append(("health", " " + fields + suffix))
     disks = payload.get("disks")
     if type(disks) is list:
         for d in disks:
             mnt = d.get("mnt")
             f = _fieldset(d, DISK_FIELDS)
             if mnt and f:
-                out.append("health_disk" + tags + ",mnt=" + escape_tag(str(mnt)) + " " + f + suffix)
+                out.append(("health_disk", ",mnt=" + escape_tag(str(mnt)) + " " + f + suffix))
     nics = payload.get("nics")
     if type(nics) is list:
         for n in nics:
             name = n.get("if")
             f = _fieldset(n, NIC_FIELDS)
             if name and f:
-                out.append("health_nic" + tags + ",if=" + escape_tag(str(name)) + " " + f + suffix)
+                out.append(("health_nic", ",if=" + escape_tag(str(name)) + " " + f + suffix))
+    return out
 
 
-def status_lines(tags: str, payload: Dict[str, Any], ts: int, out: List[str]) -> None:
+def status_bodies(payload: Dict[str, Any], ts: int) -> List[Body]:
     state = payload.get("state")
     if state in ("online", "offline"):
-        out.append("status%s online=%d %d" % (tags, state == "online", ts))
+        return [("status", " online=%d %d" % (state == "online", ts))]
+    return []
 
 
-#: kind -> function(tag_prefix, payload, ts, out) appending lines.
-BUILDERS: Dict[str, Callable[[str, Dict[str, Any], int, List[str]], None]] = {
-    "health": health_lines,
-    "status": status_lines,
+#: kind -> function(payload, ts) giving the line bodies of one message.
+BUILDERS: Dict[str, Callable[[Dict[str, Any], int], List[Body]]] = {
+    "health": health_bodies,
+    "status": status_bodies,
 }
 
+_NONE: List[Body] = []
 
-def build_lines(accepted: Iterable[Accepted]) -> List[str]:
-    """Line protocol for a batch of accepted messages (kinds without numbers: none)."""
+
+def message_bodies(kind: str, payload: Dict[str, Any], ts: float) -> List[Body]:
+    """The line bodies of one message (none for kinds without time series)."""
+    builder = BUILDERS.get(kind)
+    return builder(payload, int(ts)) if builder is not None else _NONE
+
+
+def build_lines(accepted: Iterable[Accepted],
+                bodies: Optional[Dict[int, List[Body]]] = None) -> List[str]:
+    """Line protocol for a batch of accepted messages. ``bodies`` (by ``id(received)``)
+    are used when given, computed otherwise."""
     out: List[str] = []
+    append = out.append
     cache: Dict[tuple, str] = {}
     for a in accepted:
-        msg = a.received.message
-        builder = BUILDERS.get(msg.kind)
-        if builder is None:
+        r = a.received
+        b = bodies.get(id(r)) if bodies is not None else None
+        if b is None:
+            b = message_bodies(r.message.kind, r.message.payload, r.ts)
+        if not b:
             continue
         tags = a.tags
-        key = tuple(tags.get(k) for k in TAG_KEYS)
+        key = (tags.get("device"), tags.get("school"), tags.get("role"), tags.get("area"),
+               tags.get("province"))
         prefix = cache.get(key)
         if prefix is None:
             prefix = cache[key] = tag_prefix(tags)
-        builder(prefix, msg.payload, int(a.received.ts), out)
+        for meas, rest in b:
+            append(meas + prefix + rest)
     return out
 
 

@@ -163,7 +163,7 @@ def test_bad_input_is_counted_and_good_input_kept(mosquitto, victoria, sqlite_ur
             [replay_ts]
 
         # Still running: one more good message goes through.
-        assert svc.ingest._worker.is_alive()
+        assert svc.ingest.alive()
         mosquitto_pub(mosquitto.port, t_good, health(good_seq + 1, now))
         wait_until(lambda: svc.store.device("good1").last_seq == good_seq + 1, timeout=10,
                    what="a good message after the bad ones")
