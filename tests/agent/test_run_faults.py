@@ -81,7 +81,7 @@ def test_broker_unreachable_at_start(mosquitto, rec, agents, tmp_path):
     mosquitto.kill(signal.SIGTERM)  # the recorder's session is saved with the broker
     agent = _agent(agents, tmp_path, mosquitto.url)
     wait_for(lambda: "cannot reach the broker" in agent.log(), 10, "connect failure logged")
-    time.sleep(3)  # keeps measuring meanwhile
+    time.sleep(2)  # keeps measuring meanwhile
     assert agent.alive()
     mosquitto.start()
     wait_for(lambda: len(_health(rec)) >= 5, 20, "buffered and new health delivered")
@@ -224,7 +224,7 @@ def test_disk_full_for_the_queue(mosquitto, rec, agents, tmp_path, tiny_fs):
     mosquitto.kill(signal.SIGTERM)
     agent = _agent(agents, tmp_path, mosquitto.url, queue={"dir": tiny_fs})
     wait_for(lambda: os.path.exists(os.path.join(tiny_fs, "queue.db")), 10, "queue created")
-    time.sleep(2)
+    time.sleep(1.5)
     filler = os.path.join(tiny_fs, "filler")
     with open(filler, "wb", buffering=0) as fh:  # fill the disk to the last byte
         for size in (4096, 512, 1):
@@ -234,7 +234,7 @@ def test_disk_full_for_the_queue(mosquitto, rec, agents, tmp_path, tiny_fs):
             except OSError:
                 pass
     wait_for(lambda: "disk full" in agent.log(), 15, "disk full handled")
-    time.sleep(2)
+    time.sleep(1)
     assert agent.alive()
     os.unlink(filler)  # space comes back; the broker too
     mosquitto.start()

@@ -342,3 +342,22 @@ def test_refused_publish_is_counted_and_never_blocks_the_queue(tmp_path, broker_
         t.stop()
         sp.close()
         broker.stop()
+
+
+def test_replay_rate_is_capped(mosquitto, spool):
+    _fill(spool, 30)
+    rec = Recorder(mosquitto.port, topic(SCHOOL, DEVICE, "health"))
+    cfg = _cfg(mosquitto.url)
+    cfg.queue.replay_rate = 20.0
+    t = Transport(cfg, SCHOOL, DEVICE, spool)
+    try:
+        t.start()
+        wait_for(lambda: len(rec.of("health")) == 30, 15, "replay")
+        arrivals = [m["at"] for m in rec.of("health")]
+        span = arrivals[-1] - arrivals[0]
+        assert span >= 29 / 20.0 * 0.9, "30 messages at <= 20/s take >= 1.45 s, took %.2f" % span
+        assert span < 5
+        check_in_order_no_gap([m["payload"]["seq"] for m in rec.of("health")])
+    finally:
+        t.stop()
+        rec.close()
