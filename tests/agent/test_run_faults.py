@@ -145,6 +145,11 @@ def test_sigkill_gives_last_will_within_keepalive(mosquitto, rec, agents, tmp_pa
         assert m["retain"] and m["payload"]["state"] == "offline"
     finally:
         late.close()
+    # started again: the queue and the seq counter survived the SIGKILL
+    n = len(_health(rec))
+    again = _agent(agents, tmp_path, mosquitto.url, mqtt={"keepalive": keepalive})
+    wait_for(lambda: len(_health(rec)) >= n + 2, 15, "health after the restart")
+    _stop_and_check(again, rec)
 
 
 def test_hung_agent_gives_last_will_after_keepalive(mosquitto, rec, agents, tmp_path):
