@@ -159,5 +159,9 @@ class AgentProcess:
 
 
 def state_file(tmp: str) -> Dict[str, Any]:
-    with open(os.path.join(tmp, "state", "queue", "state.json"), encoding="utf-8") as fh:
-        return json.load(fh)
+    """The agent's queue state (seq, q_drop, pending); zeros before it is first written."""
+    try:
+        with open(os.path.join(tmp, "state", "queue", "state.json"), encoding="utf-8") as fh:
+            return json.load(fh)
+    except FileNotFoundError:
+        return {"seq": 0, "q_drop": 0, "pending": 0}
