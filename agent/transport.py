@@ -118,6 +118,7 @@ class Transport:
         self._alias_max = 0
         self._connack_at = 0.0
         self._conn_failed = False
+        self._session_up = False
         # counters (for tests and the benchmark)
         self.connects = 0
         self.published = 0
@@ -187,6 +188,7 @@ class Transport:
         self._sent_upto, self._next_send = 0, 0.0
         self._aliases, self._alias_max = {}, 0
         self._conn_failed = False
+        self._session_up = False
         client = self._new_client()
         self._client = client
         try:
@@ -203,8 +205,7 @@ class Transport:
             if self._wake.is_set() and self.connected.is_set():
                 wait = min(0.5, max(0.002, self._next_send - time.monotonic()))
             rc = client.loop(timeout=wait)
-            if self.connected.is_set():
-                got_connack = True
+            got_connack = self._session_up
             if rc != MQTTErrorCode.MQTT_ERR_SUCCESS or self._conn_failed:
                 if got_connack and not self._stop.is_set():
                     log.warning("connection to the broker lost (%s); %d message(s) queued",
@@ -311,6 +312,7 @@ class Transport:
             self._conn_failed = True
             return
         self.connects += 1
+        self._session_up = True
         self._connack_at = time.monotonic()
         self._alias_max = int(getattr(properties, "TopicAliasMaximum", 0) or 0)
         log.info("connected to %s:%d as %s (%d message(s) queued)", self.host, self.port,
