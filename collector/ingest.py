@@ -32,6 +32,7 @@ import time
 from typing import Any, Callable, Deque, Dict, List, Optional, Sequence, Tuple
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.enums import MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
@@ -62,6 +63,84 @@ Item = Tuple[bytes, bytes, int, int, int, float]
 Decoded = Tuple[List[Item], List[Received], Optional[Dict[int, List[Any]]]]
 
 
+class FastClient(mqtt.Client):
+    """paho's Client with a cheaper receive path (profiled: paho spends ~45 µs of CPU per
+    received message, a third of it building MQTT 5 Properties objects nobody reads):
+
+    - ``_sock_recv`` reads up to 256 KiB per system call and serves paho's small reads
+      (1 byte of command, 1 per length byte, then the rest) from that buffer;
+    - ``loop_read`` handles every complete packet already buffered (paho reads one packet
+      per select() otherwise) and returns once the buffer is empty, so select() on the
+      socket still tells when more data comes;
+    - ``_handle_publish`` for QoS 0/1 on MQTT 5 parses topic, packet id and payload
+      directly, skips the properties (we announce no Topic Alias Maximum, so the broker
+      sends none that change a message's meaning) and calls ``on_raw_publish(topic_bytes,
+      payload, mid, qos)``. QoS 2, MQTT 3 and clients without ``on_raw_publish`` take
+      paho's own path. Acknowledgements follow ``manual_ack`` as in paho.
+
+    Everything else (connect, keepalive, reconnect, subscribe, TLS) is paho's.
+    """
+
+    on_raw_publish: Optional[Callable[[bytes, bytes, int, int], None]] = None
+    _rbuf: bytes = b""
+    _rpos: int = 0
+    _rsock: Any = None
+
+    def _sock_recv(self, bufsize: int) -> bytes:
+        sock = self._sock
+        if sock is not self._rsock:  # a new connection: forget what the old one left
+            self._rbuf, self._rpos, self._rsock = b"", 0, sock
+        buf, pos = self._rbuf, self._rpos
+        if pos >= len(buf):
+            if isinstance(sock, ssl.SSLSocket):  # TLS frames its own reads
+                return super()._sock_recv(bufsize)
+            buf = super()._sock_recv(max(bufsize, 262144))
+            if not buf:
+                return buf
+            self._rbuf, pos = buf, 0
+        out = buf[pos:pos + bufsize]
+        self._rpos = pos + len(out)
+        return out
+
+    def loop_read(self, max_packets: int = 1) -> MQTTErrorCode:
+        if self._sock is None:
+            return MQTTErrorCode.MQTT_ERR_NO_CONN
+        for _ in range(100000):
+            rc = self._packet_read()
+            if rc > 0:
+                return self._loop_rc_handle(rc)
+            if rc == MQTTErrorCode.MQTT_ERR_AGAIN or self._rpos >= len(self._rbuf):
+                return MQTTErrorCode.MQTT_ERR_SUCCESS
+        return MQTTErrorCode.MQTT_ERR_SUCCESS
+
+    def _handle_publish(self) -> MQTTErrorCode:
+        cmd = self._in_packet["command"]
+        qos = (cmd & 0x06) >> 1
+        handler = self.on_raw_publish
+        if handler is None or qos > 1 or self._protocol != mqtt.MQTTv5:
+            return super()._handle_publish()
+        pkt = self._in_packet["packet"]
+        tlen = (pkt[0] << 8) | pkt[1]
+        pos = 2 + tlen
+        topic_b = bytes(pkt[2:pos])
+        mid = 0
+        if qos:
+            mid = (pkt[pos] << 8) | pkt[pos + 1]
+            pos += 2
+        plen, mult = 0, 1
+        while True:  # properties length, a variable byte integer
+            b = pkt[pos]
+            pos += 1
+            plen += (b & 0x7F) * mult
+            if not b & 0x80:
+                break
+            mult <<= 7
+        handler(topic_b, bytes(pkt[pos + plen:]), mid, qos)
+        if qos == 1 and not self._manual_ack:
+            return self._send_puback(mid)
+        return MQTTErrorCode.MQTT_ERR_SUCCESS
+
+
 def subscription(shared_group: str = "") -> str:
     """The topic filter to subscribe to (``$share/{group}/...`` with a shared group)."""
     if shared_group:
@@ -80,7 +159,7 @@ class Ingest:
     def __init__(self, cfg: Any, store: Any, timeseries: Any = None,
                  metrics: Optional[IngestMetrics] = None,
                  on_events: Optional[Callable[[Sequence[Event]], None]] = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, fast_client: bool = True) -> None:
         self.cfg = cfg
         self.store = store
         self.timeseries = timeseries if timeseries is not None else NullTimeSeries()
@@ -97,6 +176,8 @@ class Ingest:
         self.topic_filter = subscription(ic.shared_group)
         #: acknowledge a batch with one write (False: paho's ack() per message)
         self.fast_ack = True
+        #: use FastClient's receive path (False: paho's Client as it is)
+        self.fast_client = bool(fast_client)
 
         self._queue: Deque[Item] = collections.deque()
         self._wake = threading.Event()
@@ -121,8 +202,9 @@ class Ingest:
     # ---------------------------------------------------------------- MQTT side
     def _make_client(self) -> mqtt.Client:
         mc = self.cfg.mqtt
-        client = mqtt.Client(callback_api_version=mqtt.CallbackAPIVersion.VERSION2,
-                             client_id=mc.client_id, protocol=mqtt.MQTTv5, manual_ack=True)
+        cls = FastClient if self.fast_client else mqtt.Client
+        client = cls(callback_api_version=mqtt.CallbackAPIVersion.VERSION2,
+                     client_id=mc.client_id, protocol=mqtt.MQTTv5, manual_ack=True)
         if mc.username:
             client.username_pw_set(mc.username, mc.password or None)
         host, port, tls = mqtt_endpoint(mc.url or "mqtt://127.0.0.1:1883")
@@ -133,6 +215,8 @@ class Ingest:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
+        if isinstance(client, FastClient):
+            client.on_raw_publish = self._on_raw_publish
         client.on_subscribe = self._on_subscribe
         return client
 
@@ -174,6 +258,17 @@ class Ingest:
         q.append((msg._topic, msg.payload, msg.mid, msg.qos, self._gen, time.time()))
         if len(q) >= self.max_pending:
             # Last resort (Receive Maximum normally keeps us below): stop reading.
+            with self._space:
+                while len(q) >= self.max_pending and not self._stop.is_set():
+                    self._wake.set()
+                    self._space.wait(0.5)
+        if not self._wake.is_set():
+            self._wake.set()
+
+    def _on_raw_publish(self, topic_b: bytes, payload: bytes, mid: int, qos: int) -> None:
+        q = self._queue
+        q.append((topic_b, payload, mid, qos, self._gen, time.time()))
+        if len(q) >= self.max_pending:
             with self._space:
                 while len(q) >= self.max_pending and not self._stop.is_set():
                     self._wake.set()
