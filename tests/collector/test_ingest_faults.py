@@ -2,6 +2,7 @@
 SQLite, time series in a real VictoriaMetrics). Bad messages are published with
 ``mosquitto_pub``, a client none of us wrote."""
 import json
+import subprocess
 import threading
 import time
 
@@ -172,6 +173,43 @@ def test_bad_input_is_counted_and_good_input_kept(mosquitto, victoria, sqlite_ur
         assert 'schoolmon_rejected_total{reason="too_large"} 1' in text
     finally:
         svc.stop()
+
+
+def test_retained_status_properties_and_qos0(mosquitto, victoria, sqlite_url):
+    """Retained status delivered at subscribe is normal input; MQTT 5 properties on a
+    PUBLISH (skipped by FastClient's parser) and QoS 0 messages are handled."""
+    seed_schools(sqlite_url, [school_row("S1")])
+    now = time.time()
+    status = encode(envelope("status", {"state": "online", "hb": 60, "agent": "1.0"}, 0, now))
+    mosquitto_pub(mosquitto.port, topic("S1", "ret1", "status"), status, retain=True)
+    cfg = config(mosquitto.url, sqlite_url, victoria.url, batch_wait=0.05)
+    svc = CollectorService(cfg, registry=Registry()).start()
+    try:
+        assert svc.ingest.wait_subscribed(10)
+        subprocess.run(["mosquitto_pub", "-V", "mqttv5", "-p", str(mosquitto.port), "-q", "1",
+                        "-t", topic("S1", "prop1", "health"), "-D", "publish", "user-property",
+                        "origin", "x" * 300, "-D", "publish", "message-expiry-interval", "600",
+                        "-D", "publish", "content-type", "application/json",
+                        "-m", health(1, now).decode()], check=True, timeout=30)
+        mosquitto_pub(mosquitto.port, topic("S1", "q0", "health"), health(1, now), qos=0)
+        wait_until(lambda: svc.metrics.received.get() >= 3 and svc.ingest.pending() == 0,
+                   timeout=15, what="three messages")
+        assert svc.store.device("ret1").online
+        assert svc.store.device("prop1").last_seq == 1
+        assert svc.store.device("q0").last_seq == 1
+        assert samples(victoria, 'health_cpu_pct{device="prop1"}') == {("prop1", int(now)): 12.5}
+        assert samples(victoria, 'status_online{device="ret1"}') == {("ret1", int(now)): 1}
+    finally:
+        svc.stop()
+    # The broker holds nothing unacknowledged for the collector's session.
+    cfg2 = config(mosquitto.url, sqlite_url, victoria.url, batch_wait=0.05)
+    svc2 = CollectorService(cfg2, registry=Registry()).start()
+    try:
+        assert svc2.ingest.wait_subscribed(10)
+        time.sleep(1.0)
+        assert svc2.metrics.received.get() == 0
+    finally:
+        svc2.stop()
 
 
 def _province(schools, devices):
