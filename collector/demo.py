@@ -77,21 +77,38 @@ def _popen(argv: List[str], log_path: str, **kw: Any) -> subprocess.Popen:
                                 else None, **kw)
 
 
+def _signal_group(proc: subprocess.Popen, sig: int) -> None:
+    """Signal the child's process group (it leads its own session), so that commands it
+    started go too; fall back to the child alone."""
+    try:
+        os.killpg(proc.pid, sig)
+    except (ProcessLookupError, PermissionError, OSError):
+        try:
+            proc.send_signal(sig)
+        except (ProcessLookupError, OSError):
+            pass
+
+
 def stop_process(proc: Optional[subprocess.Popen], timeout: float = 10.0) -> None:
-    """SIGTERM, wait, then SIGKILL; always reaps the child."""
+    """SIGTERM to the child's process group, wait, then SIGKILL; always reaps the child
+    and leaves nothing of its group behind."""
     if proc is None:
         return
     if proc.poll() is None:
+        _signal_group(proc, signal.SIGTERM)
         try:
-            proc.terminate()
             proc.wait(timeout)
         except subprocess.TimeoutExpired:
-            proc.kill()
+            log.warning("%s did not stop in %.0f s: killing it", proc.args[0], timeout)
+            _signal_group(proc, signal.SIGKILL)
             proc.wait(5)
-        except ProcessLookupError:
-            pass
     else:
         proc.wait()
+    # stragglers of its session (e.g. a command the agent was running)
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError, OSError):
+        pass
 
 
 # --- embedded brokers ------------------------------------------------------------------------
