@@ -24,6 +24,7 @@ Names (all prefixed ``schoolmon_``)::
 """
 import math
 import threading
+from bisect import bisect_left
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from schoolmon.protocol import REASONS
@@ -188,16 +189,13 @@ class Histogram(_Metric):
     def observe_many(self, values: Iterable[float]) -> None:
         """Observe many values under one lock (cheap for a whole batch)."""
         buckets = self.buckets
-        n = len(buckets)
+        values = list(values)
         with self._lock:
             counts = self._counts
             for v in values:
-                i = 0
-                while i < n and v > buckets[i]:
-                    i += 1
-                counts[i] += 1
-                self._sum += v
-                self._count += 1
+                counts[bisect_left(buckets, v)] += 1
+            self._sum += sum(values)
+            self._count += len(values)
 
     def observe_same(self, value: float, times: int) -> None:
         if times <= 0:

@@ -22,6 +22,8 @@ until the server takes the lines or ``stop`` is set: the caller (ingest) does no
 acknowledge MQTT messages meanwhile, so the broker keeps them, and memory stays bounded
 by the one batch being written.
 """
+import concurrent.futures
+import gzip as gzip_module
 import logging
 import threading
 import time
@@ -206,7 +208,8 @@ class InfluxTimeSeries:
 
     def __init__(self, url: str, org: str, bucket: str, token: str = "", batch_lines: int = 5000,
                  gzip: bool = True, timeout: float = 10.0, metrics: Optional[IngestMetrics] = None,
-                 backoff_initial: float = 0.5, backoff_max: float = 10.0) -> None:
+                 backoff_initial: float = 0.5, backoff_max: float = 10.0,
+                 parallel: int = 2) -> None:
         from influxdb_client import InfluxDBClient, WritePrecision
         from influxdb_client.client.write_api import SYNCHRONOUS
 
@@ -218,10 +221,15 @@ class InfluxTimeSeries:
         # retries=0: we retry ourselves (unbounded, with backoff, interruptible by stop).
         self._client = InfluxDBClient(url=self.url, token=token or "none", org=org,
                                       timeout=int(timeout * 1000), enable_gzip=gzip, retries=0)
+        if gzip:
+            _fast_gzip(self._client)
         self._write_api = self._client.write_api(write_options=SYNCHRONOUS)
         self._precision = WritePrecision.S
         self._ok: Optional[bool] = None
-        self._lock = threading.Lock()
+        #: concurrent write requests for one call of write_lines (1: one after another)
+        self.parallel = max(1, int(parallel))
+        self._pool = (concurrent.futures.ThreadPoolExecutor(
+            self.parallel, thread_name_prefix="schoolmon-tswrite") if self.parallel > 1 else None)
 
     @classmethod
     def from_config(cls, cfg: Any, metrics: Optional[IngestMetrics] = None
@@ -249,9 +257,20 @@ class InfluxTimeSeries:
         exponential backoff until it succeeds. Raises TimeSeriesUnavailable when ``stop``
         is set before all lines are written. Returns the number of lines written."""
         n = len(lines)
-        for start in range(0, n, self.batch_lines):
-            body = "\n".join(lines[start:start + self.batch_lines])
-            self._write_with_retry(body, min(self.batch_lines, n - start), stop)
+        step = self.batch_lines
+        bodies = [("\n".join(lines[i:i + step]), min(step, n - i)) for i in range(0, n, step)]
+        if len(bodies) <= 1 or self._pool is None:
+            for body, count in bodies:
+                self._write_with_retry(body, count, stop)
+            return n
+        # Several requests at once: the server parses them in parallel and this thread
+        # mostly waits. Every one must succeed before the caller commits.
+        futures = [self._pool.submit(self._write_with_retry, body, count, stop)
+                   for body, count in bodies]
+        errors = [f.exception() for f in futures]
+        for exc in errors:
+            if exc is not None:
+                raise exc
         return n
 
     def _write_with_retry(self, body: str, count: int, stop: Optional[threading.Event]) -> None:
@@ -262,9 +281,8 @@ class InfluxTimeSeries:
                 self.metrics.ts_retries.inc()
             attempt += 1
             try:
-                with self._lock:
-                    self._write_api.write(bucket=self.bucket, org=self.org, record=body,
-                                          write_precision=self._precision)
+                self._write_api.write(bucket=self.bucket, org=self.org, record=body,
+                                      write_precision=self._precision)
             except Exception as exc:
                 status = getattr(exc, "status", None)
                 self._ok = False
@@ -294,10 +312,29 @@ class InfluxTimeSeries:
             return
 
     def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
         try:
             self._write_api.close()
         finally:
             self._client.close()
+
+
+def _fast_gzip(client: Any) -> None:
+    """influxdb-client compresses write bodies with gzip level 9: ~30 MB/s of CPU here.
+    Level 1 is about 6x faster for ~1.4x the bytes (line protocol still shrinks ~5x)."""
+    conf = getattr(client, "conf", None)
+    original = getattr(conf, "update_request_body", None)
+    if conf is None or original is None:  # pragma: no cover - another client version
+        return
+
+    def update_request_body(path: str, body: Any) -> Any:
+        if path == "/api/v2/write" and isinstance(body, (str, bytes)):
+            raw = body.encode("utf-8") if isinstance(body, str) else body
+            return gzip_module.compress(raw, compresslevel=1)
+        return original(path, body)
+
+    conf.update_request_body = update_request_body
 
 
 def make_timeseries(cfg: Any, metrics: Optional[IngestMetrics] = None
