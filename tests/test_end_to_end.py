@@ -36,6 +36,7 @@ from tests.e2e_help import (
 KEEPALIVE = 2          # agent's MQTT keepalive (s): the Last Will comes ~1.5 × this after a kill
 HEALTH = 2             # agent's health interval (s)
 PROCESSING = 1.5       # the collector's share: batch wait, store commit, our 0.1 s polling
+BROKER_SLACK = 7.0     # Mosquitto 2.0's coarse keepalive check (hung client only, see test 1)
 
 
 class Stack:
@@ -170,12 +171,48 @@ def test_whole_path_through_real_processes(stack, tmp_path):
     assert sum(len(s["values"]) for s in samples) >= 1
     assert stack.victoria.export('status_online{device="%s"}' % device)
 
-    # SIGKILL: the broker's Last Will makes the device offline at the collector
+    # A hung agent (a frozen PC, a dead link: nothing closes the socket). The broker
+    # publishes the Last Will once it misses keepalives; the collector's share after that
+    # must stay within PROCESSING. Mosquitto 2.0.11 checks keepalives coarsely: measured
+    # 2-9 s for keepalive 2 with a bare paho client too, so the broker's own delay gets a
+    # generous bound (BROKER_SLACK) and the collector's a tight one.
+    def offline():
+        x = col.device(device)
+        return x if x["status"] == "offline" else None
+
+    def online():
+        x = col.device(device)
+        return x if x["status"] == "online" else None
+
+    rec = Recorder(stack.mosquitto.port, "schoolmon/v1/%s/%s/status" % (stack.school, device))
+    try:
+        wait_for(lambda: rec.of("status"), 5, "retained status")
+        agent.signal(signal.SIGSTOP)
+        stopped = time.monotonic()
+        d = wait_for(offline, KEEPALIVE * 1.5 + BROKER_SLACK + PROCESSING,
+                     "offline after SIGSTOP", step=0.1)
+        seen = time.monotonic()
+        will = wait_for(lambda: [m for m in rec.of("status")
+                                 if m["payload"]["state"] == "offline"], 5, "the Will")[0]
+    finally:
+        rec.close()
+    print("hung agent: Will at a subscriber %.2f s, offline at the collector %.2f s after "
+          "SIGSTOP" % (will["at"] - stopped, seen - stopped))
+    assert will["at"] - stopped <= KEEPALIVE * 1.5 + BROKER_SLACK
+    assert seen - will["at"] <= PROCESSING, "the collector took %.1f s after the Will" % (
+        seen - will["at"])
+    assert d["offline_reason"] == "lost"
+    # it comes back by itself, and is online again
+    agent.signal(signal.SIGCONT)
+    wait_for(online, 15, "online again after SIGCONT", step=0.1)
+
+    # SIGKILL: the socket closes, so the broker publishes the Will at once (at the latest
+    # after keepalive × 1.5) and the device is offline at the collector
     agent.signal(signal.SIGKILL)
     killed = time.monotonic()
-    d = wait_for(lambda: (lambda x: x if x["status"] == "offline" else None)(col.device(device)),
-                 KEEPALIVE * 1.5 + PROCESSING + 5, "device offline after SIGKILL", step=0.1)
+    d = wait_for(offline, KEEPALIVE * 1.5 + PROCESSING + 5, "offline after SIGKILL", step=0.1)
     took = time.monotonic() - killed
+    print("killed agent offline at the collector after %.2f s" % took)
     assert took <= KEEPALIVE * 1.5 + PROCESSING, "offline after %.1f s" % took
     assert d["offline_reason"] == "lost"
     assert col.get("/api/v1/schools/%s" % stack.school)["status"] == "offline"
@@ -208,6 +245,8 @@ def test_broker_outage_loses_nothing_end_to_end(stack):
     last = state_file(agent.tmp)["seq"]
     # the collector reconnects with its own backoff (up to 30 s): allow for it
     stack.wait_stored_up_to(device, last, 45)
+    print("broker outage: agent drained and collector caught up %.1f s after the broker came "
+          "back" % (time.time() - up_at))
     _gap_free(stack, device, last)
     assert stack.collector.metrics().get("schoolmon_rejected_total", 0) == 0
     # measurements taken while the broker was down are stored with their own time
