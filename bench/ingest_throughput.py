@@ -271,8 +271,10 @@ def main() -> int:
                 total += s.get("stored", 0) + s.get("duplicates", 0) + s.get("rejected", 0)
             return total
 
+        vm_cpu0 = proc_cpu(victoria.proc.pid)
         res, procs, broker = run_phase("collector", args, province, start_collectors, handled,
                                        Simulation)
+        res["timeseries_server_cpu_seconds"] = proc_cpu(victoria.proc.pid) - vm_cpu0
         for p in procs:
             p.terminate()
         for p in procs:
