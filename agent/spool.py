@@ -250,6 +250,8 @@ class Spool:
         before = self.dropped
         self._db.execute("BEGIN IMMEDIATE")
         try:
+            n, b = self._db.execute("SELECT COUNT(*), COALESCE(SUM(size), 0) FROM msgs "
+                                    "WHERE seq <= ?", (last,)).fetchone()
             self._db.execute("DELETE FROM msgs WHERE seq <= ?", (last,))
             self.dropped += len(rows)
             self._save_meta()
@@ -258,11 +260,12 @@ class Spool:
             self._rollback()
             self.dropped = before
             raise
+        self.count -= int(n)
+        self.bytes -= int(b)
         try:
             self._db.execute("PRAGMA incremental_vacuum").fetchall()
         except sqlite3.Error:
             pass
-        self._recount()
         log.warning("queue: dropped the %d oldest message(s) (%s); %d dropped in all",
                     len(rows), why, self.dropped)
         return len(rows)
@@ -277,8 +280,12 @@ class Spool:
     def _enforce_bounds(self) -> None:
         assert self._db is not None
         cutoff = self.clock() - self.max_age
-        old = self._db.execute("SELECT COUNT(*) FROM msgs WHERE queued < ?",
-                               (cutoff,)).fetchone()[0]
+        oldest = self._db.execute("SELECT queued FROM msgs ORDER BY seq LIMIT 1").fetchone()
+        # Rows are queued in seq order, so only look further when the oldest is too old.
+        old = 0
+        if oldest is not None and oldest[0] < cutoff:
+            old = self._db.execute("SELECT COUNT(*) FROM msgs WHERE queued < ?",
+                                   (cutoff,)).fetchone()[0]
         if old:
             self._drop_oldest(old, "older than %.0f days" % (self.max_age / 86400))
         if self.bytes > self.max_bytes:
@@ -394,15 +401,24 @@ class Spool:
             for attempt in (0, 1):
                 try:
                     assert self._db is not None
+                    gone_n, gone_b = 0, 0
                     self._db.execute("BEGIN IMMEDIATE")
                     try:
-                        self._db.executemany("DELETE FROM msgs WHERE seq = ?",
-                                             [(s,) for s in seqs])
+                        for i in range(0, len(seqs), 500):  # SQLite's variable limit
+                            chunk = list(seqs[i:i + 500])
+                            marks = ",".join("?" * len(chunk))
+                            n, b = self._db.execute(
+                                "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM msgs WHERE seq "
+                                "IN (%s)" % marks, chunk).fetchone()
+                            self._db.execute("DELETE FROM msgs WHERE seq IN (%s)" % marks, chunk)
+                            gone_n += int(n)
+                            gone_b += int(b)
                         self._db.execute("COMMIT")
                     except BaseException:
                         self._rollback()
                         raise
-                    self._recount()
+                    self.count -= gone_n
+                    self.bytes -= gone_b
                     self._safe_state()
                     return
                 except sqlite3.DatabaseError as exc:

@@ -60,6 +60,10 @@ WINDOW = 10
 CONNACK_TIMEOUT = 15.0
 #: A connection that lasted less than this does not reset the backoff.
 STABLE_AFTER = 10.0
+#: Acknowledged messages are deleted from the spool in batches of up to this many...
+ACK_BATCH = 50
+#: ...or at least this often (seconds).
+ACK_EVERY = 1.0
 
 
 def backoff_delay(attempt: int, low: float, high: float,
@@ -119,6 +123,7 @@ class Transport:
         self._connack_at = 0.0
         self._conn_failed = False
         self._session_up = False
+        self._settled_at = 0.0
         # counters (for tests and the benchmark)
         self.connects = 0
         self.published = 0
@@ -215,7 +220,12 @@ class Transport:
                 log.warning("no CONNACK from %s:%d within %.0f s", self.host, self.port,
                             CONNACK_TIMEOUT)
                 break
-            self._settle()
+            # Acknowledgements are applied in batches during a replay (one transaction
+            # and one fsync per batch), at once when nothing else is in flight.
+            if (self._acked or self._refused) and (
+                    not self._inflight or len(self._acked) >= ACK_BATCH
+                    or time.monotonic() - self._settled_at >= ACK_EVERY):
+                self._settle()
             if self._stop.is_set():
                 if got_connack:
                     self._shutdown(client)
@@ -234,6 +244,7 @@ class Transport:
 
     def _settle(self) -> None:
         """Apply the acknowledgements paho reported (deletes them from the spool)."""
+        self._settled_at = time.monotonic()
         if self._acked:
             acked, self._acked = self._acked, []
             self.spool.ack(acked)

@@ -148,3 +148,17 @@ def test_disk_full_drops_oldest_counts_and_keeps_going(tiny_fs, caplog):
     sp = Spool(tiny_fs, max_bytes=100 * 1024 * 1024)
     assert sp.seq == 400 and sp.dropped + sp.count == 400
     sp.close()
+
+
+def test_counters_match_the_file_after_mixed_operations(tmp_path):
+    sp = Spool(str(tmp_path), max_bytes=20000)
+    for i in range(200):
+        sp.put("t/a", _payload(50 + i % 7 * 30))
+        if i % 3 == 0:
+            sp.ack([i - 5, i - 4, 10 ** 6])
+        if i % 50 == 0:
+            sp.discard([i - 1], "test")
+    kept = (sp.count, sp.bytes)
+    sp._recount()
+    assert (sp.count, sp.bytes) == kept
+    assert sp.bytes <= 20000
