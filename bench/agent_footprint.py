@@ -172,6 +172,9 @@ def main(argv: Optional[list] = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--minutes", type=float, default=3.0)
     ap.add_argument("--no-alias", action="store_true", help="MQTT 5 topic aliases off")
+    ap.add_argument("--health", type=int, default=60,
+                    help="health interval, s (default 60; a short one is a leak check: "
+                         "the per-day bytes then do not apply)")
     args = ap.parse_args(argv)
     agent_bin = os.path.join(os.path.dirname(sys.executable), "schoolmon-agent")
     if not os.path.exists(agent_bin):
@@ -183,9 +186,9 @@ def main(argv: Optional[list] = None) -> int:
     with open(cfg, "w", encoding="utf-8") as fh:
         fh.write('[agent]\nschool = "79000101"\nstate_dir = "%s"\n\n'
                  '[mqtt]\nurl = "mqtt://127.0.0.1:%d"\ntopic_alias = %s\n\n'
-                 '[intervals]\nstart_delay_min = 1.0\nstart_delay_max = 3.0\n'
+                 '[intervals]\nhealth = %d\nstart_delay_min = 1.0\nstart_delay_max = 3.0\n'
                  % (os.path.join(tmp, "state"), relay.port,
-                    "false" if args.no_alias else "true"))
+                    "false" if args.no_alias else "true", args.health))
     env = {k: v for k, v in os.environ.items() if not k.startswith("SCHOOLMON_")}
     log_path = os.path.join(tmp, "agent.log")
     log = open(log_path, "wb")  # noqa: SIM115 - closed below
@@ -248,9 +251,13 @@ def main(argv: Optional[list] = None) -> int:
         steady_cpu = (cpu_total - cpu_at_60[1]) / (now - cpu_at_60[0]) * 100
     rss_peak = max(s[1] for s in samples) if samples else final.rss
 
-    print("agent footprint, %.1f min run, default intervals (health 60 s, inventory check "
-          "3600 s), MQTT 5, topic aliases %s" % (wall / 60, "off" if args.no_alias else "on"))
+    print("agent footprint, %.1f min run, health every %d s, inventory check 3600 s, MQTT 5, "
+          "topic aliases %s" % (wall / 60, args.health, "off" if args.no_alias else "on"))
     print("  RSS  end %.1f MB, peak %.1f MB" % (final.rss / 2 ** 20, rss_peak / 2 ** 20))
+    if len(samples) >= 4:
+        marks = [samples[len(samples) * k // 4 - 1] for k in (1, 2, 3, 4)]
+        print("  RSS  over the run: %s" % ", ".join(
+            "%.1f min %.1f MB" % (t / 60, rss / 2 ** 20) for t, rss, _ in marks))
     print("  USS  end %.1f MB" % (final.uss / 2 ** 20))
     print("  CPU  %.3f %% of one core over the whole run (start included)"
           % (cpu_total / wall * 100))
