@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-# Debian's mosquitto, victoria-metrics and postgresql; installs them when run as root (CI).
+# Debian's mosquitto, victoria-metrics, postgresql and chromium; installs them when run as root (CI).
 servers:
 	bash deploy/dev/install-test-servers.sh
 

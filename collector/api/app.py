@@ -6,14 +6,16 @@ collector configuration (``api.admin_token``, ``api.read_tokens``, ``province.ti
 
 Routes: ``/healthz`` and ``/metrics`` (open), ``/api/v1/...`` (bearer token, every one:
 the router carries the authentication dependency, so a route added to it cannot be open),
-``/docs`` (OpenAPI), and the web page at ``/`` (static files; it asks for the token).
+``/docs`` (OpenAPI; Swagger UI served from ``static/swagger/``, no CDN), and the web page
+at ``/`` (static files; it asks for the token).
 """
 import os
 from typing import Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 
@@ -56,7 +58,7 @@ def create_app(service_or_store: Any, cfg: Any) -> FastAPI:
     engine = _engine_of(service_or_store)
     service = service_or_store if hasattr(service_or_store, "readiness") else None
     app = FastAPI(title="schoolmon collector", version=__version__, description=DESCRIPTION,
-                  docs_url="/docs", redoc_url=None, openapi_url="/openapi.json")
+                  docs_url=None, redoc_url=None, openapi_url="/openapi.json")
     app.state.engine = engine
     app.state.service = service
     app.state.cfg = cfg
@@ -112,6 +114,16 @@ def create_app(service_or_store: Any, cfg: Any) -> FastAPI:
     def web_index() -> FileResponse:
         return FileResponse(index, media_type="text/html; charset=utf-8",
                             headers={"Cache-Control": "no-cache"})
+
+    # Swagger UI from our own files (static/swagger/): a Sở server may have no Internet.
+    @app.get("/docs", include_in_schema=False)
+    def swagger_ui() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json", title=app.title + " — API",
+            swagger_js_url="/static/swagger/swagger-ui-bundle.js",
+            swagger_css_url="/static/swagger/swagger-ui.css",
+            swagger_favicon_url="/static/swagger/favicon-32x32.png",
+            swagger_ui_parameters={"validatorUrl": None})
 
     if os.path.isdir(STATIC_DIR):
         app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

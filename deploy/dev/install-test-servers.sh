@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# The real servers the tests start privately on loopback: Debian's packages.
+# The real servers the tests start privately on loopback, and the headless browser the
+# web page is tested in (Chromium; tests/collector/test_web_ui.py): Debian's packages.
 set -euo pipefail
 need=()
 command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
 command -v mosquitto_pub >/dev/null || need+=(mosquitto-clients)
 command -v victoria-metrics >/dev/null || need+=(victoria-metrics)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+command -v chromium >/dev/null || need+=(chromium)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ]; then
   echo "The tests need these Debian packages: ${need[*]}" >&2
