@@ -78,11 +78,11 @@ class Recorder:
                     if m["kind"] != "status" and m["payload"]]
 
     def close(self) -> None:
-        self.client.loop_stop()
-        try:
+        try:  # disconnect first: it wakes paho's loop thread, so loop_stop returns at once
             self.client.disconnect()
         except Exception:
             pass
+        self.client.loop_stop()
 
 
 def check_in_order_no_gap(seqs: List[int], first: int = 1) -> List[int]:
