@@ -227,6 +227,13 @@ class Ingest:
             return
         with self._ack_lock:
             self._gen += 1
+            if flags.session_present and self._queue:
+                # The broker kept our session: it sends every unacknowledged message again,
+                # so what the last connection left queued here would only be done twice.
+                dropped = len(self._queue)
+                self._queue.clear()
+                log.info("reconnected: %d queued message(s) left to the broker's resend",
+                         dropped)
         self._connected = True
         self.metrics.broker_connected.set(1)
         log.info("connected to the broker %s:%d (session present: %s)", self._host, self._port,
@@ -254,27 +261,31 @@ class Ingest:
             log.warning("disconnected from the broker (%s); reconnecting", reason)
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
-        q = self._queue
-        q.append((msg._topic, msg.payload, msg.mid, msg.qos, self._gen, time.time()))
-        if len(q) >= self.max_pending:
-            # Last resort (Receive Maximum normally keeps us below): stop reading.
-            with self._space:
-                while len(q) >= self.max_pending and not self._stop.is_set():
-                    self._wake.set()
-                    self._space.wait(0.5)
-        if not self._wake.is_set():
-            self._wake.set()
+        self._on_raw_publish(msg._topic, msg.payload, msg.mid, msg.qos)
 
     def _on_raw_publish(self, topic_b: bytes, payload: bytes, mid: int, qos: int) -> None:
         q = self._queue
         q.append((topic_b, payload, mid, qos, self._gen, time.time()))
         if len(q) >= self.max_pending:
-            with self._space:
-                while len(q) >= self.max_pending and not self._stop.is_set():
-                    self._wake.set()
-                    self._space.wait(0.5)
+            self._backpressure()
         if not self._wake.is_set():
             self._wake.set()
+
+    def _backpressure(self) -> None:
+        """The queue is full (the broker sent more than our Receive Maximum, e.g. when it
+        resends a session's backlog): stop reading for a while. Never longer than a third
+        of the keepalive at a time: this is the network thread, and a broker that hears
+        nothing (our PUBACKs wait for this thread too) for 1.5 keepalives drops us."""
+        q = self._queue
+        deadline = time.monotonic() + max(0.5, self.cfg.mqtt.keepalive / 3.0)
+        with self._space:
+            while len(q) >= self.max_pending and not self._stop.is_set():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    log.warning("ingest queue full (%d messages); reading on", len(q))
+                    return
+                self._wake.set()
+                self._space.wait(min(0.5, left))
 
     @property
     def connected(self) -> bool:
