@@ -2,17 +2,18 @@
 and real VictoriaMetrics.
 
     .venv/bin/python bench/ingest_throughput.py [--schools 1000 --devices-per-school 10]
-        [--rate 12000] [--duration 30] [--store sqlite|postgres] [--collectors 1]
+        [--rate 12000] [--bare-rate 0] [--duration 30] [--store sqlite|postgres] [--collectors 1]
 
-Two phases under the same offered load (same simulated fleet, same rate and duration, a
-fresh broker each):
+Two phases with the same simulated fleet and duration, a fresh broker each:
 
 1. bare: a paho MQTT 5 client in its own process that subscribes to
    ``schoolmon/v1/+/+/+`` at QoS 1 and does nothing with a message — the ceiling for any
-   paho-based consumer on this machine while the publisher and the broker run;
+   paho-based consumer on this machine while the publisher and the broker run. The
+   publisher offers ``--bare-rate`` (default: as fast as it can, to find that ceiling);
 2. collector: ``python -m schoolmon.collector.service`` (one process, or several sharing
    ``$share/bench/...`` with ``--collectors N``), decode → state store → VictoriaMetrics →
-   acknowledgements.
+   acknowledgements, offered ``--rate`` messages/s (default 12,000). The time series are
+   created first (``--no-warm-up`` to skip), as in a province that has been running.
 
 For each it prints messages/s end to end: every message the broker acknowledged to the
 publisher, divided by the time from the first publish until the consumer has it (received
@@ -126,14 +127,14 @@ def wait_ready(proc: subprocess.Popen, timeout: float = 30) -> None:
     raise RuntimeError("consumer did not start")
 
 
-def run_phase(name, args, province, consumer_start, progress, sim_cls):
+def run_phase(name, args, province, consumer_start, progress, sim_cls, rate):
     from tests.servers import Mosquitto
     broker = Mosquitto()
     try:
         procs = consumer_start(broker)
         for d in province.devices:
             d.seq = 0
-        sim = sim_cls(broker.url, province, rate=args.rate or None,
+        sim = sim_cls(broker.url, province, rate=rate or 1e9,
                       duration=args.duration, final_status=False, window=args.window,
                       connections=args.connections, chunk=500)
         cpu_before = {p.pid: proc_cpu(p.pid) for p in procs}
@@ -169,7 +170,11 @@ def main() -> int:
     ap.add_argument("--schools", type=int, default=1000)
     ap.add_argument("--devices-per-school", type=int, default=10)
     ap.add_argument("--rate", type=float, default=12000,
-                    help="offered health messages/s (0: as fast as the publisher can)")
+                    help="health messages/s offered to the collector (0: as fast as the "
+                    "publisher can)")
+    ap.add_argument("--bare-rate", type=float, default=0,
+                    help="health messages/s offered to the bare client (0: as fast as the "
+                    "publisher can, to find the ceiling)")
     ap.add_argument("--duration", type=float, default=30)
     ap.add_argument("--store", choices=("sqlite", "postgres"), default="sqlite")
     ap.add_argument("--collectors", type=int, default=1)
@@ -200,9 +205,10 @@ def main() -> int:
     for d in province.devices:  # the benchmark wants every device publishing
         d.profile = "normal" if d.profile == "offline" else d.profile
     n_dev = len(province.devices)
-    print("fleet: %d schools, %d devices; offered %s health msg/s for %.0f s (+ %d status and "
-          "%d inventory at start)" % (args.schools, n_dev, args.rate or "max", args.duration,
-                                      n_dev, n_dev))
+    print("fleet: %d schools, %d devices; offered %s health msg/s to the collector, %s to the "
+          "bare client, for %.0f s (+ %d status and %d inventory at start)"
+          % (args.schools, n_dev, args.rate or "max", args.bare_rate or "max", args.duration,
+             n_dev, n_dev))
     results = []
 
     # ---------------------------------------------------------------- bare paho client
@@ -219,7 +225,8 @@ def main() -> int:
             return [p]
 
         res, procs, broker = run_phase("bare paho client", args, province, start_bare,
-                                       lambda: read_json(out).get("received", 0), Simulation)
+                                       lambda: read_json(out).get("received", 0), Simulation,
+                                       args.bare_rate)
         for p in procs:
             p.kill()
             p.wait()
@@ -273,7 +280,7 @@ def main() -> int:
 
         vm_cpu0 = proc_cpu(victoria.proc.pid)
         res, procs, broker = run_phase("collector", args, province, start_collectors, handled,
-                                       Simulation)
+                                       Simulation, args.rate)
         res["timeseries_server_cpu_seconds"] = proc_cpu(victoria.proc.pid) - vm_cpu0
         for p in procs:
             p.terminate()
