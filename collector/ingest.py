@@ -29,7 +29,7 @@ import ssl
 import struct
 import threading
 import time
-from typing import Any, Callable, Deque, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Deque, Dict, List, Optional, Sequence, Set, Tuple
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import MQTTErrorCode
@@ -59,8 +59,9 @@ _puback = struct.Struct("!BBH").pack
 
 # A queued item: (topic bytes, payload, mid, qos, connection generation, received_at)
 Item = Tuple[bytes, bytes, int, int, int, float]
-# A decoded batch: (items, received messages, line bodies by id(received) or None)
-Decoded = Tuple[List[Item], List[Received], Optional[Dict[int, List[Any]]]]
+# A decoded batch: (items, received messages, their positions in items, line bodies by
+# id(received) or None)
+Decoded = Tuple[List[Item], List[Received], List[int], Optional[Dict[int, List[Any]]]]
 
 
 class FastClient(mqtt.Client):
@@ -139,6 +140,19 @@ class FastClient(mqtt.Client):
         if qos == 1 and not self._manual_ack:
             return self._send_puback(mid)
         return MQTTErrorCode.MQTT_ERR_SUCCESS
+
+
+def is_outage(exc: BaseException) -> bool:
+    """An error that means "the database is unreachable, try again" (not "this data is
+    wrong"): network and OS errors, SQLAlchemy's operational and disconnection errors."""
+    if isinstance(exc, (OSError, TimeoutError, ConnectionError)):
+        return True
+    try:
+        from sqlalchemy import exc as sa_exc
+    except ImportError:  # pragma: no cover
+        return False
+    return isinstance(exc, (sa_exc.OperationalError, sa_exc.InterfaceError,
+                            sa_exc.DisconnectionError, sa_exc.TimeoutError))
 
 
 def subscription(shared_group: str = "") -> str:
@@ -391,10 +405,10 @@ class Ingest:
                 continue
             try:
                 t0 = time.perf_counter()
-                received = self._decode(batch)
+                received, positions = self._decode(batch)
                 bodies = {id(r): message_bodies(r.message.kind, r.message.payload, r.ts)
                           for r in received} if self.timeseries.enabled else None
-                item = (batch, received, bodies)
+                item = (batch, received, positions, bodies)
                 self.metrics.stage_seconds.inc(time.perf_counter() - t0, stage="decode")
             except Exception:  # pragma: no cover - a bug; the batch is left unacknowledged
                 log.exception("decoding a batch of %d failed", len(batch))
@@ -412,11 +426,11 @@ class Ingest:
     def _run_store(self) -> None:
         while not self._stop.is_set():
             try:
-                batch, received, bodies = self._decoded.get(timeout=0.2)
+                batch, received, positions, bodies = self._decoded.get(timeout=0.2)
             except queue.Empty:
                 continue
             try:
-                self._handle(batch, received, bodies)
+                self._handle(batch, received, positions, bodies)
             except TimeSeriesUnavailable:
                 log.info("stopping with a batch of %d unwritten (left in the broker)", len(batch))
             except Exception:  # pragma: no cover - a bug; keep ingesting
@@ -424,15 +438,16 @@ class Ingest:
             finally:
                 self._done(len(batch))
 
-    def _decode(self, batch: List[Item]) -> List[Received]:
+    def _decode(self, batch: List[Item]) -> Tuple[List[Received], List[int]]:
         m = self.metrics
         m.received.inc(len(batch))
         received: List[Received] = []
+        positions: List[int] = []
         rejected: Dict[str, int] = {}
         skew = {"future": 0, "too_old": 0}
         now_limit_future = self.max_future_skew
         max_age = self.max_age
-        for topic_b, payload, _mid, _qos, _gen, rt in batch:
+        for pos, (topic_b, payload, _mid, _qos, _gen, rt) in enumerate(batch):
             try:
                 topic = topic_b.decode("utf-8")
                 msg = decode(topic, payload)
@@ -445,45 +460,35 @@ class Ingest:
             ts = msg.ts
             if ts > rt + now_limit_future:
                 received.append(Received(msg, rt, rt, "future"))
+                positions.append(pos)
                 skew["future"] += 1
             elif ts < rt - max_age:
                 received.append(Received(msg, rt, rt, "too_old"))
+                positions.append(pos)
                 skew["too_old"] += 1
             else:
                 received.append(Received(msg, rt, ts, None))
+                positions.append(pos)
         for reason, n in rejected.items():
             m.rejected.inc(n, reason=reason)
             log.debug("rejected %d message(s): %s", n, reason)
         for direction, n in skew.items():
             if n:
                 m.clock_skew.inc(n, direction=direction)
-        return received
+        return received, positions
 
-    def _handle(self, batch: List[Item], received: List[Received],
+    def _handle(self, batch: List[Item], received: List[Received], positions: List[int],
                 bodies: Optional[Dict[int, List[Any]]] = None) -> None:
         clock = time.perf_counter
-        stage = self.metrics.stage_seconds
         t0 = clock()
         events: List[Event] = []
+        failed: Set[int] = set()
         if received:
-            plan = self._retry("prepare", lambda: self.store.prepare(received))
-            t1 = clock()
-            stage.inc(t1 - t0, stage="prepare")
-            if plan.accepted:
-                lines = build_lines(plan.accepted, bodies)
-                if lines:
-                    self.timeseries.write_lines(lines, self._stop)
-            t2 = clock()
-            stage.inc(t2 - t1, stage="timeseries")
-            ev = self._retry("commit", lambda: self.store.commit(plan))
-            if ev:
-                events.extend(ev)
-            self._count(plan)
-            stage.inc(clock() - t2, stage="commit")
+            self._store(received, positions, bodies, events, failed)
         t3 = clock()
-        self._ack(batch)
+        self._ack(batch, failed)
         now = time.time()
-        stage.inc(clock() - t3, stage="ack")
+        self.metrics.stage_seconds.inc(clock() - t3, stage="ack")
         lat = [now - item[5] for item in batch]
         self.metrics.latency.observe_many(lat)
         self.recent_latencies.extend(lat)
@@ -494,13 +499,58 @@ class Ingest:
             except Exception:
                 log.exception("event callback failed")
 
+    def _store(self, received: List[Received], positions: List[int],
+               bodies: Optional[Dict[int, List[Any]]], events: List[Event],
+               failed: Set[int]) -> None:
+        """prepare → time series → commit. Outages (database, time-series server) are
+        retried until they end. Anything else (a message the store or the time-series
+        server refuses, or a bug it triggers) splits the batch in halves, down to the one
+        message at fault: that one is logged, counted and left unacknowledged (the broker
+        offers it again after a reconnect), and every other message is stored."""
+        clock = time.perf_counter
+        stage = self.metrics.stage_seconds
+        try:
+            t0 = clock()
+            plan = self._retry("prepare", lambda: self.store.prepare(received))
+            t1 = clock()
+            stage.inc(t1 - t0, stage="prepare")
+            if plan.accepted:
+                lines = build_lines(plan.accepted, bodies)
+                if lines:
+                    self.timeseries.write_lines(lines, self._stop)
+            t2 = clock()
+            stage.inc(t2 - t1, stage="timeseries")
+            ev = self._retry("commit", lambda: self.store.commit(plan))
+            stage.inc(clock() - t2, stage="commit")
+        except TimeSeriesUnavailable:
+            raise
+        except Exception as exc:
+            if len(received) == 1:
+                msg = received[0].message
+                log.error("cannot store %s/%s/%s seq %s (left unacknowledged): %r",
+                          msg.school, msg.device, msg.kind, msg.seq, exc)
+                self.metrics.store_errors.inc()
+                failed.add(positions[0])
+                return
+            log.warning("storing a batch of %d failed (%r); splitting it", len(received), exc)
+            half = len(received) // 2
+            self._store(received[:half], positions[:half], bodies, events, failed)
+            self._store(received[half:], positions[half:], bodies, events, failed)
+            return
+        if ev:
+            events.extend(ev)
+        self._count(plan)
+
     def _retry(self, what: str, fn: Callable[[], Any]) -> Any:
-        """Run a store call, retrying with backoff while it fails (database down)."""
+        """Run a store call, retrying with backoff while the database is unreachable.
+        Other errors are raised at once (see ``_store``)."""
         delay = 0.5
         while True:
             try:
                 return fn()
             except Exception as exc:
+                if not is_outage(exc):
+                    raise
                 if self._stop.is_set():
                     raise TimeSeriesUnavailable("stopping during store %s" % what) from exc
                 log.warning("state store %s failed (%s); retrying in %.1fs", what,
@@ -529,7 +579,7 @@ class Ingest:
         if gaps:
             m.seq_gaps.inc(gaps)
 
-    def _ack(self, batch: List[Item]) -> None:
+    def _ack(self, batch: List[Item], failed: Optional[Set[int]] = None) -> None:
         """PUBACK every QoS 1 message of the batch that came on the current connection,
         in one write (paho's per-message ``ack`` costs a wake-up and a send each)."""
         client = self.client
@@ -538,6 +588,9 @@ class Ingest:
             if not self._connected:
                 return
             mids = [mid for _t, _p, mid, qos, g, _rt in batch if qos == 1 and g == gen]
+            if failed:
+                mids = [item[2] for i, item in enumerate(batch)
+                        if item[3] == 1 and item[4] == gen and i not in failed]
             if not mids:
                 return
             queue_packet = getattr(client, "_packet_queue", None)

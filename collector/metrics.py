@@ -20,6 +20,7 @@ Names (all prefixed ``schoolmon_``)::
     schoolmon_timeseries_write_errors_total      failed write requests
     schoolmon_timeseries_retries_total           write attempts that were retries
     schoolmon_broker_connected                   1 while connected to the broker
+    schoolmon_store_errors_total                 messages the stores refused (not outages)
     schoolmon_ingest_stage_seconds_total{stage}  wall time per stage (where a batch goes)
 """
 import math
@@ -336,6 +337,9 @@ class IngestMetrics:
                                     "Time-series write attempts that were retries.")
         self.broker_connected = r.gauge(p + "broker_connected",
                                         "1 while connected to the MQTT broker.")
+        self.store_errors = r.counter(p + "store_errors_total",
+                                      "Messages the state store or time-series server refused "
+                                      "(not an outage); left unacknowledged.")
         self.stage_seconds = r.counter(p + "ingest_stage_seconds_total",
                                        "Wall time spent per ingest stage (decode, prepare, "
                                        "timeseries, commit, ack).", ("stage",))

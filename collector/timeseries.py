@@ -188,6 +188,14 @@ class TimeSeriesUnavailable(Exception):
     """The write was abandoned because the writer is stopping (nothing acknowledged)."""
 
 
+class TimeSeriesRefused(Exception):
+    """The server refuses these lines for what they are (HTTP 400, 413, 422)."""
+
+
+#: HTTP statuses that refuse the data itself, not the server being unavailable.
+REFUSED_STATUS = (400, 413, 422)
+
+
 class NullTimeSeries:
     """No time-series server configured (``influx.url`` empty): writes nothing."""
 
@@ -291,14 +299,17 @@ class InfluxTimeSeries:
                                       write_precision=self._precision)
             except Exception as exc:
                 status = getattr(exc, "status", None)
-                self._ok = False
                 if self.metrics is not None:
                     self.metrics.ts_errors.inc()
+                if status not in REFUSED_STATUS:
+                    self._ok = False
+                if status in REFUSED_STATUS:
+                    # These lines are refused and always will be (malformed, too large):
+                    # the caller splits the batch to find the message at fault.
+                    raise TimeSeriesRefused("HTTP %s: %s" % (status, str(exc)[:300])) from None
                 if status is not None and 400 <= status < 500 and status not in (408, 429):
-                    # The server refuses these lines and always will: retrying cannot help.
-                    # Our lines are built from validated numbers, so this means a bug or a
-                    # misconfiguration (bucket, token); keep retrying slowly so nothing is
-                    # acknowledged and lost, and say so loudly.
+                    # Bucket, token or permissions: a misconfiguration. Keep retrying
+                    # slowly so nothing is acknowledged and lost, and say so loudly.
                     log.error("time-series server refuses the write (HTTP %s): %s", status,
                               str(exc)[:300])
                 else:

@@ -4,6 +4,7 @@ import threading
 from typing import Dict, List, Optional, Set, Tuple
 
 from schoolmon.collector.state import Accepted, Event, Plan, Received
+from sqlalchemy.exc import OperationalError
 
 
 class FakeStore:
@@ -16,6 +17,8 @@ class FakeStore:
         self.last_seq: Dict[str, int] = {}
         self.devices: Set[str] = set()
         self.fail_times = fail_times
+        #: devices whose messages make prepare() raise (a bug or data the store refuses)
+        self.poison: Set[str] = set()
         self.lock = threading.Lock()
         self.sweeps = 0
         self.maintains = 0
@@ -30,7 +33,10 @@ class FakeStore:
     def prepare(self, batch: List[Received]) -> Plan:
         if self.fail_times > 0:
             self.fail_times -= 1
-            raise RuntimeError("store down (fake)")
+            raise OperationalError("SELECT 1", {}, ConnectionRefusedError("store down (fake)"))
+        for r in batch:
+            if r.message.device in self.poison:
+                raise ValueError("cannot store %s (fake)" % r.message.device)
         plan = Plan()
         seen = set()
         with self.lock:

@@ -11,9 +11,11 @@ from schoolmon.collector import db
 from schoolmon.collector.metrics import Registry
 from schoolmon.collector.service import CollectorService
 from schoolmon.collector.simulate import Simulation, province_fixture
+from schoolmon.collector.timeseries import NullTimeSeries
 from schoolmon.protocol import encode, envelope, topic
 from sqlalchemy import select
 
+from tests.collector.fakes import FakeStore
 from tests.collector.helpers import (
     CollectorProcess,
     config,
@@ -208,6 +210,39 @@ def test_retained_status_properties_and_qos0(mosquitto, victoria, sqlite_url):
         assert svc2.ingest.wait_subscribed(10)
         time.sleep(1.0)
         assert svc2.metrics.received.get() == 0
+    finally:
+        svc2.stop()
+
+
+def test_store_outage_retried_and_poison_message_isolated(mosquitto):
+    """A database outage is waited out (nothing lost); a message the store cannot take
+    is found by splitting the batch, counted and left unacknowledged, and the others in
+    its batch are stored. The broker offers it again to the next connection."""
+    store = FakeStore(fail_times=3)
+    store.poison.add("poison1")
+    cfg = config(mosquitto.url, "sqlite://", client_id="poison-test", batch_wait=0.5)
+    svc = CollectorService(cfg, store=store, timeseries=NullTimeSeries(),
+                           registry=Registry()).start()
+    now = time.time()
+    try:
+        assert svc.ingest.wait_subscribed(10)
+        lines = b"\n".join(health(i, now - 100 + i) for i in range(1, 8)) + b"\n"
+        mosquitto_pub(mosquitto.port, topic("S1", "good1", "health"), lines=lines)
+        mosquitto_pub(mosquitto.port, topic("S1", "poison1", "health"), health(1, now))
+        mosquitto_pub(mosquitto.port, topic("S1", "good2", "health"), health(1, now))
+        wait_until(lambda: len(store.stored()) == 8, timeout=20, what="the good messages")
+        wait_until(lambda: svc.metrics.store_errors.get() == 1, timeout=5, what="one error")
+        assert sorted(r.message.device for r in store.stored()) == ["good1"] * 7 + ["good2"]
+        assert store.fail_times == 0  # the outage was retried
+    finally:
+        svc.stop()
+    # Not acknowledged: the broker delivers it again on the next connection.
+    store2 = FakeStore()
+    svc2 = CollectorService(cfg, store=store2, timeseries=NullTimeSeries(),
+                            registry=Registry()).start()
+    try:
+        wait_until(lambda: [r.message.device for r in store2.stored()] == ["poison1"],
+                   timeout=20, what="the poison message offered again")
     finally:
         svc2.stop()
 
