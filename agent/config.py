@@ -86,6 +86,9 @@ SCHEMA: Schema = {
                              maximum=86400),
         "topic_alias": Key("bool", True, "Use MQTT 5 topic aliases (fewer bytes per "
                            "message) when the broker allows them."),
+        "protocol": Key("choice", "5", "MQTT protocol version: `5` (topic aliases, reason "
+                        "codes) or `3.1.1` for brokers that speak only that (the demo's "
+                        "embedded broker).", choices=("5", "3.1.1")),
     },
     "intervals": {
         "health": Key("int", 60, "Seconds between health reports (±10 % jitter).",

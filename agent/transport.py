@@ -106,6 +106,8 @@ class Transport:
         self.cmd_topic = topic(school, device, "cmd")
         self.hb = int(cfg.intervals.health)
         self.rate = float(cfg.queue.replay_rate)
+        self._v5 = getattr(cfg.mqtt, "protocol", "5") == "5"
+        self._protocol = mqtt.MQTTv5 if self._v5 else mqtt.MQTTv311
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: Optional[threading.Thread] = None
@@ -168,7 +170,7 @@ class Transport:
 
     def _new_client(self) -> mqtt.Client:
         c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self.device,
-                        protocol=mqtt.MQTTv5)
+                        protocol=self._protocol, clean_session=None if self._v5 else True)
         c.username_pw_set(self.username, self.cfg.mqtt.password or None)
         if self.tls:
             c.tls_set(ca_certs=self.cfg.mqtt.ca_file or None,
@@ -197,8 +199,11 @@ class Transport:
         client = self._new_client()
         self._client = client
         try:
-            client.connect(self.host, self.port, keepalive=self.cfg.mqtt.keepalive,
-                           clean_start=True)
+            if self._v5:
+                client.connect(self.host, self.port, keepalive=self.cfg.mqtt.keepalive,
+                               clean_start=True)
+            else:  # MQTT 3.1.1: a clean session is chosen in the Client constructor
+                client.connect(self.host, self.port, keepalive=self.cfg.mqtt.keepalive)
         except (OSError, ssl.SSLError, ValueError) as exc:
             log.warning("cannot reach the broker %s:%d: %s", self.host, self.port,
                         exc.__class__.__name__ + (": " + str(exc) if str(exc) else ""))

@@ -66,10 +66,11 @@ def spool(tmp_path):
     sp.close()
 
 
-def test_status_replay_in_order_and_delete_on_puback(mosquitto, spool):
+@pytest.mark.parametrize("protocol", ["5", "3.1.1"])
+def test_status_replay_in_order_and_delete_on_puback(mosquitto, spool, protocol):
     _fill(spool, 30)  # left over from a previous run
     rec = Recorder(mosquitto.port)
-    t = Transport(_cfg(mosquitto.url), SCHOOL, DEVICE, spool)
+    t = Transport(_cfg(mosquitto.url, protocol=protocol), SCHOOL, DEVICE, spool)
     t.start()
     try:
         wait_for(lambda: len(set(rec.data_seqs())) == 30, 15, "30 replayed messages")
@@ -361,3 +362,38 @@ def test_replay_rate_is_capped(mosquitto, spool):
     finally:
         t.stop()
         rec.close()
+
+
+def test_mqtt_311_mode_works_with_the_demo_broker(spool):
+    """`mqtt.protocol = "3.1.1"` lets the agent use amqtt (the demo's embedded broker, which
+    refuses MQTT 5): status, replay in order, delete on PUBACK."""
+    pytest.importorskip("amqtt")
+    from schoolmon.collector.demo import AmqttBroker
+    broker = AmqttBroker(free_port()).start()
+    rec = None
+    t = None
+    try:
+        got = []
+        watcher = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="watcher",
+                              protocol=mqtt.MQTTv311)
+        watcher.on_message = lambda c, u, m: got.append((m.topic, json.loads(m.payload)))
+        watcher.connect("127.0.0.1", broker.port)
+        watcher.subscribe("schoolmon/v1/#", qos=1)
+        watcher.loop_start()
+        rec = watcher
+        _fill(spool, 5)
+        t = Transport(_cfg(broker.url, protocol="3.1.1"), SCHOOL, DEVICE, spool)
+        t.start()
+        wait_for(lambda: spool.count == 0, 15, "queue delivered through amqtt")
+        seqs = [p["seq"] for name, p in got if name.endswith("/health")]
+        wait_for(lambda: len([1 for n, _ in got if n.endswith("/health")]) >= 5, 5, "5 health")
+        seqs = [p["seq"] for name, p in got if name.endswith("/health")]
+        check_in_order_no_gap(seqs)
+        assert any(p.get("state") == "online" for n, p in got if n.endswith("/status"))
+    finally:
+        if t is not None:
+            t.stop()
+        if rec is not None:
+            rec.loop_stop()
+            rec.disconnect()
+        broker.stop()
