@@ -118,7 +118,7 @@ class CollectorService:
                 next_sweep = now + self.sweep_interval
                 try:
                     self._dispatch(self.store.sweep(time.time()))
-                    self._store_ok = True
+                    self._store_ok = self._ping_store()
                 except Exception:
                     self._store_ok = False
                     log.exception("liveness sweep failed")
@@ -132,17 +132,22 @@ class CollectorService:
                         log.exception("store maintenance failed")
 
     # ---------------------------------------------------------------- readiness
+    def _ping_store(self) -> bool:
+        engine = getattr(self.store, "engine", None)
+        if engine is None:
+            return True
+        try:
+            with engine.connect() as conn:
+                conn.exec_driver_sql("SELECT 1")
+            return True
+        except Exception:
+            return False
+
     def readiness(self) -> Dict[str, Optional[bool]]:
         """``{"broker": bool, "store": bool, "timeseries": bool or None (not configured)}``."""
-        store_ok: Optional[bool]
-        ping = getattr(self.store, "ping", None) or getattr(self.store, "ready", None)
-        if callable(ping):
-            try:
-                store_ok = bool(ping())
-            except Exception:
-                store_ok = False
-        else:
-            store_ok = self._store_ok if self._store_ok is not None else True
+        # The store's state comes from the liveness thread (a sweep and a ``SELECT 1``
+        # every liveness.sweep_interval), so /healthz never waits on a database.
+        store_ok = self._store_ok if self._store_ok is not None else self._ping_store()
         ts_ok = self.timeseries.ready() if self.timeseries is not None else None
         return {"broker": self.ingest.connected, "store": store_ok, "timeseries": ts_ok}
 
