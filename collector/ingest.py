@@ -514,7 +514,7 @@ class Ingest:
             plan = self._retry("prepare", lambda: self.store.prepare(received))
             t1 = clock()
             stage.inc(t1 - t0, stage="prepare")
-            if plan.accepted:
+            if plan.accepted and self.timeseries.enabled:
                 lines = build_lines(plan.accepted, bodies)
                 if lines:
                     self.timeseries.write_lines(lines, self._stop)
