@@ -177,6 +177,7 @@ class Ingest:
         self.cfg = cfg
         self.store = store
         self.timeseries = timeseries if timeseries is not None else NullTimeSeries()
+        self._ts_enabled = bool(getattr(self.timeseries, "enabled", True))
         self.metrics = metrics if metrics is not None else default_metrics()
         self.on_events = on_events
         self.clock = clock
@@ -407,7 +408,7 @@ class Ingest:
                 t0 = time.perf_counter()
                 received, positions = self._decode(batch)
                 bodies = {id(r): message_bodies(r.message.kind, r.message.payload, r.ts)
-                          for r in received} if self.timeseries.enabled else None
+                          for r in received} if self._ts_enabled else None
                 item = (batch, received, positions, bodies)
                 self.metrics.stage_seconds.inc(time.perf_counter() - t0, stage="decode")
             except Exception:  # pragma: no cover - a bug; the batch is left unacknowledged
@@ -514,7 +515,7 @@ class Ingest:
             plan = self._retry("prepare", lambda: self.store.prepare(received))
             t1 = clock()
             stage.inc(t1 - t0, stage="prepare")
-            if plan.accepted and self.timeseries.enabled:
+            if plan.accepted and self._ts_enabled:
                 lines = build_lines(plan.accepted, bodies)
                 if lines:
                     self.timeseries.write_lines(lines, self._stop)
