@@ -35,6 +35,8 @@ SCHEMA: Schema = {
                          "keep it stable: the broker holds the persistent session (messages "
                          "sent while the collector is down) under it."),
         "keepalive": Key("int", 30, "MQTT keepalive, seconds.", minimum=5, maximum=3600),
+        "protocol": Key("choice", "5", "MQTT protocol version: `5`, or `3.1.1` for a broker "
+                        "without MQTT 5 (the demo's embedded amqtt).", choices=("5", "3.1.1")),
     },
     "ingest": {
         "shared_group": Key("str", "", "When set, subscribe as `$share/{group}/...` so several "

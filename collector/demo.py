@@ -4,8 +4,8 @@
   and stopped with it: a Mosquitto child process on a free loopback port when Mosquitto is
   installed (``--broker auto``, the default), or amqtt in-process (``--broker amqtt``).
   amqtt 0.12 speaks MQTT 3.1.1 only (Last Will and retained messages work with paho 3.1.1
-  clients), while the collector and the agent speak MQTT 5: with amqtt they are refused,
-  so ``auto`` uses amqtt only when no Mosquitto is found, and says so.
+  clients), so with amqtt the collector and the agent use ``mqtt.protocol = "3.1.1"``;
+  ``auto`` prefers Mosquitto (MQTT 5, a persistent session that really keeps messages).
 - **State store**: SQLite in the demo folder (``./var/demo/schoolmon.db``, emptied at start).
 - **Registry**: seeded from ``simulate.province_fixture`` (areas of Lào Cai, a few dozen
   schools of every level).
@@ -279,7 +279,7 @@ def _agent_command() -> List[str]:
             "sys.exit(main())"]
 
 
-def _write_agent_config(folder: str, school: str, mqtt_url: str) -> str:
+def _write_agent_config(folder: str, school: str, mqtt_url: str, protocol: str = "5") -> str:
     path = os.path.join(folder, "agent.toml")
     state = os.path.join(folder, "agent")
     os.makedirs(state, exist_ok=True)
@@ -287,9 +287,9 @@ def _write_agent_config(folder: str, school: str, mqtt_url: str) -> str:
         fh.write("# the demo's real agent: this machine, as an office PC of school %s\n"
                  "[agent]\nschool = \"%s\"\nrole = \"office\"\nroom = \"Phòng hành chính\"\n"
                  "state_dir = \"%s\"\nlog_level = \"warning\"\n\n"
-                 "[mqtt]\nurl = \"%s\"\nkeepalive = 15\n\n"
+                 "[mqtt]\nurl = \"%s\"\nkeepalive = 15\nprotocol = \"%s\"\n\n"
                  "[intervals]\nhealth = 15\nstart_delay_min = 0.0\nstart_delay_max = 1.0\n"
-                 % (school, school, state.replace("\\", "/"), mqtt_url))
+                 % (school, school, state.replace("\\", "/"), mqtt_url, protocol))
     return path
 
 
@@ -359,13 +359,13 @@ def run_demo(args: argparse.Namespace) -> int:
                                    "installed; falling back to") if args.broker == "auto"
                                   else ("dùng theo yêu cầu", "using, as asked,"))
                 sys.stderr.write(
-                    "%s: %s amqtt nhúng (chỉ MQTT 3.1.1): collector và agent dùng MQTT 5 nên "
-                    "sẽ không kết nối được. Cài mosquitto (apt-get install mosquitto) hoặc đặt "
-                    "mqtt.url.\n"
-                    "%s: %s embedded amqtt (MQTT 3.1.1 only), which refuses the MQTT 5 "
-                    "collector and agent. Install mosquitto or set mqtt.url.\n"
+                    "%s: %s broker amqtt nhúng (MQTT 3.1.1); collector và agent dùng MQTT 3.1.1. "
+                    "Cài mosquitto để có MQTT 5.\n"
+                    "%s: %s the embedded amqtt broker (MQTT 3.1.1); the collector and the agent "
+                    "use MQTT 3.1.1. Install mosquitto for MQTT 5.\n"
                     % (PROG, why_vi, PROG, why_en))
                 broker = AmqttBroker(port)
+                cfg.mqtt.protocol = "3.1.1"
             try:
                 broker.start()
             except RuntimeError as exc:
@@ -400,7 +400,8 @@ def run_demo(args: argparse.Namespace) -> int:
         # 5. one real agent on this machine
         agent: Optional[subprocess.Popen] = None
         if not args.no_agent:
-            conf = _write_agent_config(folder, agent_school.code, cfg.mqtt.url)
+            conf = _write_agent_config(folder, agent_school.code, cfg.mqtt.url,
+                                       cfg.mqtt.protocol)
             env = {k: v for k, v in os.environ.items() if not k.startswith("SCHOOLMON_")}
             agent = _popen(_agent_command() + ["run", "--config", conf],
                            os.path.join(folder, "agent.log"), env=env)
@@ -466,8 +467,7 @@ def run_demo(args: argparse.Namespace) -> int:
                         sys.stderr.write(
                             "%s: collector chưa kết nối được broker %s / the collector is not "
                             "connected to the broker%s\n"
-                            % (PROG, cfg.mqtt.url, " (amqtt refuses MQTT 5: install mosquitto)"
-                               if isinstance(broker, AmqttBroker) else ""))
+                            % (PROG, cfg.mqtt.url, ""))
                     announced = True
             if deadline is not None and time.monotonic() >= deadline:
                 break

@@ -212,6 +212,8 @@ class Ingest:
         #: latencies (receive → stored) of recent messages, for benchmarks
         self.recent_latencies: Deque[float] = collections.deque(maxlen=200_000)
         self.metrics.pending.set_function(self.pending)
+        self._v5 = getattr(cfg.mqtt, "protocol", "5") == "5"
+        self._protocol = mqtt.MQTTv5 if self._v5 else mqtt.MQTTv311
         self.client = self._make_client()
 
     # ---------------------------------------------------------------- MQTT side
@@ -219,7 +221,9 @@ class Ingest:
         mc = self.cfg.mqtt
         cls = FastClient if self.fast_client else mqtt.Client
         client = cls(callback_api_version=mqtt.CallbackAPIVersion.VERSION2,
-                     client_id=mc.client_id, protocol=mqtt.MQTTv5, manual_ack=True)
+                     client_id=mc.client_id, protocol=self._protocol, manual_ack=True,
+                     # MQTT 3.1.1 keeps the session with clean_session=False (v5: clean_start)
+                     clean_session=None if self._v5 else False)
         if mc.username:
             client.username_pw_set(mc.username, mc.password or None)
         host, port, tls = mqtt_endpoint(mc.url or "mqtt://127.0.0.1:1883")
@@ -255,8 +259,11 @@ class Ingest:
                  flags.session_present)
         # Retain handling 1: retained messages only when the subscription is new, so a
         # reconnect does not replay every retained status.
-        client.subscribe(self.topic_filter,
-                         options=SubscribeOptions(qos=1, retainHandling=1))
+        if self._v5:
+            client.subscribe(self.topic_filter,
+                             options=SubscribeOptions(qos=1, retainHandling=1))
+        else:
+            client.subscribe(self.topic_filter, qos=1)
 
     def _on_subscribe(self, client: mqtt.Client, userdata: Any, mid: int, reason_codes: Any,
                       properties: Any) -> None:
@@ -322,8 +329,11 @@ class Ingest:
                                         daemon=True)
         self._worker.start()
         self._writer.start()
-        self.client.connect_async(self._host, self._port, keepalive=self.cfg.mqtt.keepalive,
-                                  clean_start=False, properties=props)
+        if self._v5:
+            self.client.connect_async(self._host, self._port, keepalive=self.cfg.mqtt.keepalive,
+                                      clean_start=False, properties=props)
+        else:
+            self.client.connect_async(self._host, self._port, keepalive=self.cfg.mqtt.keepalive)
         self.client.loop_start()
 
     def wait_subscribed(self, timeout: float = 10.0) -> bool:
