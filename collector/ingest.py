@@ -470,15 +470,15 @@ class Ingest:
                 continue
             ts = msg.ts
             if ts > rt + now_limit_future:
-                received.append(Received(msg, rt, rt, "future"))
+                received.append(Received(msg, rt, rt, "future", payload))
                 positions.append(pos)
                 skew["future"] += 1
             elif ts < rt - max_age:
-                received.append(Received(msg, rt, rt, "too_old"))
+                received.append(Received(msg, rt, rt, "too_old", payload))
                 positions.append(pos)
                 skew["too_old"] += 1
             else:
-                received.append(Received(msg, rt, ts, None))
+                received.append(Received(msg, rt, ts, None, payload))
                 positions.append(pos)
         for reason, n in rejected.items():
             m.rejected.inc(n, reason=reason)

@@ -23,6 +23,9 @@ class Received(NamedTuple):
     ts: float
     #: None, "future" (ts too far ahead) or "too_old" (older than an agent queue holds)
     skew: Optional[str] = None
+    #: the payload as received (valid JSON, UTF-8): stored as it is instead of serialising
+    #: ``message.payload`` again; None to serialise it
+    raw: Optional[bytes] = None
 
 
 class Accepted(NamedTuple):

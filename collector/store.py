@@ -652,7 +652,8 @@ class StateStore:
         evs.extend(self._school_events(touched_schools, work, time.time()))
         latest_rows = [{"device_id": did, "kind": kind, "ts": r.ts, "seq": r.message.seq,
                         "received_at": r.received_at, "skew": r.skew,
-                        "payload": _json(r.message.payload)}
+                        "payload": (_json(r.message.payload) if r.raw is None
+                                    else r.raw.decode("utf-8"))}
                        for (did, kind), r in latest.items()]  # type: ignore[attr-defined]
         rollup_rows = []
         hours: Set[int] = set()
