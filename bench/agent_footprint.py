@@ -26,7 +26,6 @@ import argparse
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -40,7 +39,7 @@ sys.path.insert(0, ROOT)
 
 import psutil  # noqa: E402
 
-from tests.servers import Mosquitto  # noqa: E402
+from tests.servers import ByteRelay, Mosquitto  # noqa: E402
 
 NAMES = {1: "CONNECT", 2: "CONNACK", 3: "PUBLISH", 4: "PUBACK", 8: "SUBSCRIBE", 9: "SUBACK",
          12: "PINGREQ", 13: "PINGRESP", 14: "DISCONNECT"}
@@ -114,55 +113,6 @@ class MqttMeter:
             self.stats[name][2].append(len(p))
 
 
-class Relay:
-    def __init__(self, target_port: int) -> None:
-        self.target = target_port
-        self.lock = threading.Lock()
-        self.stats: Dict[str, list] = defaultdict(lambda: [0, 0, []])
-        self.total = 0
-        self.srv = socket.socket()
-        self.srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.srv.bind(("127.0.0.1", 0))
-        self.srv.listen(4)
-        self.port = self.srv.getsockname()[1]
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                c, _ = self.srv.accept()
-            except OSError:
-                return
-            b = socket.create_connection(("127.0.0.1", self.target))
-            aliases: Dict[int, str] = {}  # per connection, upstream only
-            threading.Thread(target=self._pipe, daemon=True,
-                             args=(c, b, MqttMeter(self.stats, self.lock, aliases))).start()
-            threading.Thread(target=self._pipe, daemon=True,
-                             args=(b, c, MqttMeter(self.stats, self.lock, {}))).start()
-
-    def _pipe(self, src: socket.socket, dst: socket.socket, meter: MqttMeter) -> None:
-        try:
-            while True:
-                data = src.recv(65536)
-                if not data:
-                    break
-                with self.lock:
-                    self.total += len(data)
-                meter.feed(data)
-                dst.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for s in (src, dst):
-                try:
-                    s.close()
-                except OSError:
-                    pass
-
-    def close(self) -> None:
-        self.srv.close()
-
-
 def _cpu(proc: psutil.Process) -> float:
     t = proc.cpu_times()
     return t.user + t.system + t.children_user + t.children_system
@@ -180,7 +130,10 @@ def main(argv: Optional[list] = None) -> int:
     if not os.path.exists(agent_bin):
         agent_bin = shutil.which("schoolmon-agent") or agent_bin
     broker = Mosquitto()
-    relay = Relay(broker.port)
+    stats: Dict[str, list] = defaultdict(lambda: [0, 0, []])
+    stats_lock = threading.Lock()
+    # one meter per connection and direction (topic aliases are per connection)
+    relay = ByteRelay(broker.port, meter=lambda way: MqttMeter(stats, stats_lock, {}).feed)
     tmp = tempfile.mkdtemp(prefix="schoolmon-bench-")
     cfg = os.path.join(tmp, "agent.toml")
     with open(cfg, "w", encoding="utf-8") as fh:
@@ -220,7 +173,7 @@ def main(argv: Optional[list] = None) -> int:
         log.close()
         relay.close()
         broker.stop()
-    stats = {k: (v[0], v[1], list(v[2])) for k, v in relay.stats.items()}
+    stats = {k: (v[0], v[1], list(v[2])) for k, v in stats.items()}
     shutil.rmtree(tmp, ignore_errors=True)
 
     def get(name: str) -> Tuple[int, int]:

@@ -12,9 +12,10 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 import urllib.request
-from typing import List, Optional
+from typing import Callable, List, Optional
 
 
 def free_port() -> int:
@@ -187,3 +188,68 @@ class Postgres(Server):
                                "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]))
         wait_port(self.port, proc=self.proc)
         time.sleep(0.3)  # accepting TCP comes a moment before accepting logins
+
+
+class ByteRelay:
+    """A TCP relay on loopback in front of ``target_port`` that counts the bytes crossing it
+    each way (what crosses the TCP connection: the MQTT layer, no IP/TCP headers).
+    ``meter(way)`` — way is "up" (client → server) or "down" — may return a callable that
+    is fed every chunk of one connection in that direction (one per connection)."""
+
+    def __init__(self, target_port: int,
+                 meter: Optional[Callable[[str], Callable[[bytes], None]]] = None) -> None:
+        self.target = target_port
+        self.meter = meter
+        self.lock = threading.Lock()
+        self.up = self.down = 0
+        self.closed = False
+        self.srv = socket.socket()
+        self.srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.srv.bind(("127.0.0.1", 0))
+        self.srv.listen(8)
+        self.port = self.srv.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def total(self) -> int:
+        return self.up + self.down
+
+    def _accept(self) -> None:
+        while not self.closed:
+            try:
+                client, _ = self.srv.accept()
+            except OSError:
+                return
+            server = socket.create_connection(("127.0.0.1", self.target))
+            for src, dst, way in ((client, server, "up"), (server, client, "down")):
+                feed = self.meter(way) if self.meter else None
+                threading.Thread(target=self._pipe, args=(src, dst, way, feed),
+                                 daemon=True).start()
+
+    def _pipe(self, src: socket.socket, dst: socket.socket, way: str,
+              feed: Optional[Callable[[bytes], None]]) -> None:
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                with self.lock:
+                    if way == "up":
+                        self.up += len(data)
+                    else:
+                        self.down += len(data)
+                if feed is not None:
+                    feed(data)
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.close()
+                except OSError:
+                    pass
+
+    def close(self) -> None:
+        self.closed = True
+        self.srv.close()

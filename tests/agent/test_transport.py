@@ -7,10 +7,8 @@ import os
 import pwd
 import random
 import shutil
-import socket
 import subprocess
 import tempfile
-import threading
 import time
 
 import paho.mqtt.client as mqtt
@@ -21,7 +19,7 @@ from schoolmon.agent.spool import Spool
 from schoolmon.agent.transport import Transport, backoff_delay
 from schoolmon.protocol import decode, topic
 
-from tests.servers import Mosquitto, free_port
+from tests.servers import ByteRelay, Mosquitto, free_port
 
 from .agenthelp import SCHOOL, Recorder, check_in_order_no_gap, wait_for
 
@@ -137,58 +135,8 @@ def test_default_handler_logs_unknown_commands(mosquitto, spool, caplog):
         t.stop()
 
 
-class Relay:
-    """A TCP relay between agent and broker that counts bytes both ways (MQTT layer:
-    what crosses the TCP connection, without IP/TCP headers)."""
-
-    def __init__(self, target_port):
-        self.target = target_port
-        self.up = self.down = 0
-        self.srv = socket.socket()
-        self.srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.srv.bind(("127.0.0.1", 0))
-        self.srv.listen(8)
-        self.port = self.srv.getsockname()[1]
-        self.closed = False
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self):
-        while not self.closed:
-            try:
-                c, _ = self.srv.accept()
-            except OSError:
-                return
-            b = socket.create_connection(("127.0.0.1", self.target))
-            threading.Thread(target=self._pipe, args=(c, b, "up"), daemon=True).start()
-            threading.Thread(target=self._pipe, args=(b, c, "down"), daemon=True).start()
-
-    def _pipe(self, src, dst, way):
-        try:
-            while True:
-                data = src.recv(65536)
-                if not data:
-                    break
-                if way == "up":
-                    self.up += len(data)
-                else:
-                    self.down += len(data)
-                dst.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for s in (src, dst):
-                try:
-                    s.close()
-                except OSError:
-                    pass
-
-    def close(self):
-        self.closed = True
-        self.srv.close()
-
-
 def _bytes_for(mosquitto, tmp_path, alias, n=40):
-    relay = Relay(mosquitto.port)
+    relay = ByteRelay(mosquitto.port)
     sp = Spool(str(tmp_path / ("q-%s" % alias)))
     _fill(sp, n)
     rec = Recorder(mosquitto.port, topic(SCHOOL, DEVICE, "health"))
