@@ -158,12 +158,7 @@ class Spool:
     def _recover(self, exc: BaseException) -> None:
         """The open file turned out corrupted while running."""
         lost = self.count
-        if self._db is not None:
-            try:
-                self._db.close()
-            except sqlite3.Error:
-                pass
-            self._db = None
+        self._close_db()
         if self._memory:
             log.error("in-memory queue failed (%s): starting it again", exc)
             self.dropped += lost
@@ -475,12 +470,15 @@ class Spool:
     def close(self) -> None:
         with self._lock:
             self._safe_state()
-            if self._db is not None:
-                try:
-                    self._db.close()
-                except sqlite3.Error:
-                    pass
-                self._db = None
+            self._close_db()
+
+    def _close_db(self) -> None:
+        if self._db is not None:
+            try:
+                self._db.close()
+            except sqlite3.Error:
+                pass
+            self._db = None
 
 
 def read_last_seq(folder: str) -> int:

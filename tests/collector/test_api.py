@@ -16,8 +16,8 @@ from schoolmon.collector.api import create_app
 from schoolmon.collector.api.deps import Principal, get_principal
 from schoolmon.collector.state import Received
 from schoolmon.collector.store import StateStore
-from schoolmon.protocol import decode, encode, envelope, topic
 
+from tests.collector.storehelp import received
 from tests.servers import free_port
 
 ADMIN = "adm-" + "a" * 28
@@ -34,16 +34,7 @@ def _cfg(**api: Any) -> SimpleNamespace:
 
 
 def _msg(school: str, device: str, kind: str, seq: int, ts: float, **fields: Any) -> Received:
-    if kind == "health":
-        base: Dict[str, Any] = {"cpu_pct": 10.0, "cpu_n": 4, "mem_pct": 50.0, "up": 1000}
-        base.update(fields)
-        fields = base
-    elif kind == "inventory":
-        base = {"hostname": device, "role": "lab", "os_name": "Windows", "agent": "0.1.0"}
-        base.update(fields)
-        fields = base
-    m = decode(topic(school, device, kind), encode(envelope(kind, fields, seq, ts)))
-    return Received(m, ts + 0.5, ts)
+    return received(school, device, kind, seq, ts, received_at=ts + 0.5, **fields)
 
 
 def _commit(store: StateStore, batch) -> None:
