@@ -110,8 +110,6 @@ def _config_error(exc: Exception) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     import logging
-    import signal
-    import threading
 
     from schoolmon.protocol.settings import ConfigError
 
@@ -125,13 +123,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .api.app import create_app
     from .api.server import ApiServer, split_listen
     from .service import CollectorService
+    from .signals import stop_on_signals
 
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: Any) -> None:
-        stop.set()
-
-    old = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    stop, restore_signals = stop_on_signals()
     service = None
     server = None
     try:
@@ -156,8 +150,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             server.stop()
         if service is not None:
             service.stop()
-        for sig, handler in old.items():
-            signal.signal(sig, handler)
+        restore_signals()
 
 
 def cmd_schools_import(args: argparse.Namespace) -> int:
@@ -216,8 +209,6 @@ def _report_ok(report: Any) -> bool:
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     import logging
-    import signal
-    import threading
 
     from schoolmon.protocol.settings import check_mqtt_url
     problem = check_mqtt_url(args.broker) if args.broker else "must be set"
@@ -233,20 +224,15 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         return 2
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from .signals import stop_on_signals
     from .simulate import run_simulation
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: Any) -> None:
-        stop.set()
-
-    old = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    stop, restore_signals = stop_on_signals()
     try:
         stats = run_simulation(args.broker, schools=args.schools,
                                devices_per_school=args.devices_per_school, rate=args.rate,
                                duration=args.duration, stop_event=stop, seed=args.seed)
     finally:
-        for sig, handler in old.items():
-            signal.signal(sig, handler)
+        restore_signals()
     print("%s simulate: %d messages sent, %d acknowledged by the broker (%d health) in "
           "%.1f s, %.0f msg/s, %d reconnects"
           % (PROG, getattr(stats, "sent", 0), getattr(stats, "acked", 0),

@@ -309,6 +309,7 @@ def run_demo(args: argparse.Namespace) -> int:
     from .api.app import create_app
     from .api.server import ApiServer, port_free, split_listen
     from .config import load_config
+    from .signals import stop_on_signals
     from .simulate import province_fixture, run_simulation
 
     logging.basicConfig(level=logging.WARNING,
@@ -334,12 +335,7 @@ def run_demo(args: argparse.Namespace) -> int:
         cfg.store.url = "sqlite:///" + os.path.join(folder, "schoolmon.db")
     cfg.liveness.sweep_interval = min(cfg.liveness.sweep_interval, 5.0)
 
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: Any) -> None:
-        stop.set()
-
-    old = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    stop, restore_signals = stop_on_signals()
     cleanup: List[Callable[[], None]] = []
     t_start = time.monotonic()
     try:
@@ -485,5 +481,4 @@ def run_demo(args: argparse.Namespace) -> int:
                 fn()
             except Exception as exc:  # keep stopping the rest
                 log.warning("while stopping: %s", exc)
-        for sig, handler in old.items():
-            signal.signal(sig, handler)
+        restore_signals()
