@@ -36,7 +36,7 @@ from paho.mqtt.enums import MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
-from schoolmon.protocol import REASONS, SUBSCRIPTION, ProtocolError, decode
+from schoolmon.protocol import SUBSCRIPTION, ProtocolError, decode
 from schoolmon.protocol.settings import mqtt_endpoint
 
 from .metrics import IngestMetrics, default_metrics
@@ -581,10 +581,7 @@ class Ingest:
                 m.stored.inc(n, kind=k)
         if plan.duplicates:
             m.duplicates.inc(plan.duplicates)
-        for item in plan.rejected:
-            reason = item[1] if isinstance(item, tuple) and len(item) > 1 else "unknown_school"
-            if reason not in REASONS:
-                reason = "unknown_school"
+        for _received, reason in plan.rejected:
             m.rejected.inc(reason=reason)
         gaps = sum(plan.gaps.values()) if plan.gaps else 0
         if gaps:
@@ -598,10 +595,11 @@ class Ingest:
             gen = self._gen
             if not self._connected:
                 return
-            mids = [mid for _t, _p, mid, qos, g, _rt in batch if qos == 1 and g == gen]
             if failed:
                 mids = [item[2] for i, item in enumerate(batch)
                         if item[3] == 1 and item[4] == gen and i not in failed]
+            else:
+                mids = [mid for _t, _p, mid, qos, g, _rt in batch if qos == 1 and g == gen]
             if not mids:
                 return
             queue_packet = getattr(client, "_packet_queue", None)

@@ -8,7 +8,7 @@ drops (device, seq) pairs already committed and time-series points are keyed by
 (measurement, tags, ts), delivering twice changes nothing.
 """
 from dataclasses import dataclass, field
-from typing import Dict, List, NamedTuple, Optional
+from typing import Dict, List, NamedTuple, Optional, Tuple
 
 from schoolmon.protocol import Message
 
@@ -52,8 +52,8 @@ class Event(NamedTuple):
 class Plan:
     accepted: List[Accepted] = field(default_factory=list)
     duplicates: int = 0
-    #: refused by the registry, with the reason (e.g. "unknown_school")
-    rejected: List[tuple] = field(default_factory=list)
+    #: refused by the registry: (Received, reason), reason one of protocol.REASONS
+    rejected: List[Tuple["Received", str]] = field(default_factory=list)
     #: devices seen for the first time (registered as pending on commit)
     new_devices: List[str] = field(default_factory=list)
     #: sequence numbers found missing in this batch (loss), per device
