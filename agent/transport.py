@@ -106,7 +106,7 @@ class Transport:
         self.cmd_topic = topic(school, device, "cmd")
         self.hb = int(cfg.intervals.health)
         self.rate = float(cfg.queue.replay_rate)
-        self._v5 = getattr(cfg.mqtt, "protocol", "5") == "5"
+        self._v5 = cfg.mqtt.protocol == "5"
         self._protocol = mqtt.MQTTv5 if self._v5 else mqtt.MQTTv311
         self._stop = threading.Event()
         self._wake = threading.Event()

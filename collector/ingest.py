@@ -212,7 +212,7 @@ class Ingest:
         #: latencies (receive → stored) of recent messages, for benchmarks
         self.recent_latencies: Deque[float] = collections.deque(maxlen=200_000)
         self.metrics.pending.set_function(self.pending)
-        self._v5 = getattr(cfg.mqtt, "protocol", "5") == "5"
+        self._v5 = cfg.mqtt.protocol == "5"
         self._protocol = mqtt.MQTTv5 if self._v5 else mqtt.MQTTv311
         self.client = self._make_client()
 
