@@ -122,7 +122,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from .api.app import create_app
     from .api.server import ApiServer, split_listen
-    from .service import CollectorService
+    from .service import CollectorService, tune_gc
     from .signals import stop_on_signals
 
     stop, restore_signals = stop_on_signals()
@@ -134,6 +134,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         except ConfigError as exc:
             return _config_error(exc)
         service.start()
+        tune_gc()
         host, port = split_listen(cfg.api.listen)
         try:
             server = ApiServer(create_app(service, cfg), host, port, log_level="info").start()
