@@ -17,6 +17,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 from schoolmon.collector import db  # noqa: E402
 from schoolmon.collector.registry import add_schools  # noqa: E402
 from schoolmon.collector.state import Received  # noqa: E402
+from schoolmon.collector.service import tune_gc  # noqa: E402
 from schoolmon.collector.store import StateStore  # noqa: E402
 from schoolmon.protocol import decode, encode, envelope, topic  # noqa: E402
 
@@ -63,6 +64,7 @@ def main():
         add_schools(engine, [dict(code=s, name="Trường " + s, level="TH", area="Khu %d" % (i % 5),
                                   province="Lào Cai") for i, s in enumerate(schools)])
         store = StateStore(engine)
+        tune_gc()  # as in a collector process
         t0 = time.time() - 86400
         prep, comm = [], []
         for batch in payloads(a.devices, a.batch, a.rounds, schools, t0):

@@ -174,3 +174,66 @@ def test_catalogue_is_well_formed():
 
 def test_reasons_are_unique():
     assert len(REASONS) == len(set(REASONS))
+
+
+def test_deeply_nested_json_is_invalid_not_a_crash():
+    for raw in (b"[" * 30000 + b"]" * 30000, b'{"a":' * 5000 + b"1" + b"}" * 5000):
+        assert reason_of(T, raw) in ("invalid_json", "not_object", "too_large")
+    assert reason_of(T, b'{"v":1,"x":' + b"[" * 30000 + b"]" * 30000 + b"}") == "invalid_json"
+
+
+def _mutations(rng, base):
+    """Payloads near a valid one: byte edits, truncations, odd numbers and strings."""
+    specials = [b"NaN", b"-Infinity", b"1e999", b"-0", b"1" * 30, b"18446744073709551616",
+                b'"\\ud800"', b'"\\u00e9"', b"null", b"true", b"[]", b"{}", b"1.5e3", b'"x"',
+                b"9007199254740993", b"0.1", b"-1"]
+    for _ in range(3000):
+        raw = bytearray(base)
+        op = rng.randrange(5)
+        if op == 0:
+            raw[rng.randrange(len(raw))] = rng.randrange(256)
+        elif op == 1:
+            del raw[rng.randrange(len(raw)):]
+        elif op == 2:  # replace a value (after a colon) by something special
+            colons = [i for i, b in enumerate(raw) if b == 0x3A]
+            i = rng.choice(colons) + 1
+            j = i
+            while j < len(raw) and raw[j] not in b",}]":
+                j += 1
+            raw[i:j] = rng.choice(specials)
+        elif op == 3:
+            i = rng.randrange(len(raw))
+            raw[i:i] = rng.choice(specials + [b",", b'"', b"{", b"\\", b'"a":1,'])
+        else:  # a duplicate key: the last one counts, in both parsers
+            raw[1:1] = b'"cpu_pct":%s,' % rng.choice([b"7", b"500", b'"7"'])
+        yield bytes(raw)
+
+
+def test_accelerated_decode_agrees_with_the_plain_checks(monkeypatch):
+    """orjson (when installed) and the compiled per-family checkers are only shortcuts:
+    on thousands of payloads near a valid one, ``decode`` gives the same message or the
+    same reason with them and without them (the standard parser, the generic checks)."""
+    import random
+
+    from schoolmon.protocol import wire
+    rng = random.Random(5)
+    bases = [encode(health()), encode(envelope("status", {"state": "offline", "reason": "lost",
+                                                          "hb": 60}, 3, 1795356780))]
+    cases = [(T, raw) for raw in _mutations(rng, bases[0])]
+    t_status = topic("79000001", "79000001-lab-pc07-a1b2", "status")
+    cases += [(t_status, raw) for raw in _mutations(rng, bases[1])]
+
+    def outcome(t, raw):
+        try:
+            return decode(t, raw)
+        except ProtocolError as exc:
+            return exc.reason
+
+    fast = [outcome(t, raw) for t, raw in cases]
+    monkeypatch.setattr(wire, "_orjson", None)
+    monkeypatch.setattr(wire, "_FAST", {})
+    plain = [outcome(t, raw) for t, raw in cases]
+    differ = [(raw, a, b) for (_t, raw), a, b in zip(cases, fast, plain) if a != b]
+    assert not differ, differ[:3]
+    kinds = {x if isinstance(x, str) else "ok" for x in plain}
+    assert {"ok", "invalid_json", "wrong_type", "out_of_range"} <= kinds  # the test bites
