@@ -16,8 +16,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 from schoolmon.collector import db  # noqa: E402
 from schoolmon.collector.registry import add_schools  # noqa: E402
-from schoolmon.collector.state import Received  # noqa: E402
 from schoolmon.collector.service import tune_gc  # noqa: E402
+from schoolmon.collector.state import Received  # noqa: E402
 from schoolmon.collector.store import StateStore  # noqa: E402
 from schoolmon.protocol import decode, encode, envelope, topic  # noqa: E402
 
@@ -36,9 +36,9 @@ def payloads(n_devices, batch, rounds, schools, t0):
             fields = {"cpu_pct": 12.5, "cpu_n": 4, "mem_pct": 61.0, "swap_pct": 3.0, "up": 5000,
                       "temp": 55.0, "disks": [{"mnt": "C:", "pct": 70.5, "free": 10 ** 10}],
                       "nics": [{"if": "eth0", "rx": 12000, "tx": 3000}]}
-            m = decode(topic(school, dev, "health"),
-                       encode(envelope("health", fields, seqs[d], ts)))
-            out.append(Received(m, ts + 0.5, ts))
+            raw = encode(envelope("health", fields, seqs[d], ts))
+            m = decode(topic(school, dev, "health"), raw)
+            out.append(Received(m, ts + 0.5, ts, None, raw))  # ingest keeps the bytes
         yield out
 
 
