@@ -138,6 +138,18 @@ class _Bulk:
             get = attrgetter(*[rename.get(k, k) for k in self.keys])
             self._exec(conn, [get(o) for o in objs])
 
+    def run_tuples(self, conn: Connection, rows: List[Tuple[Any, ...]],
+                   columns: Sequence[str]) -> None:
+        """Rows as tuples in ``columns`` order (as fast as it gets when that is the
+        statement's own order)."""
+        if not rows:
+            return
+        if list(columns) != self.keys:
+            at = {c: i for i, c in enumerate(columns)}
+            order = [at[k] for k in self.keys]
+            rows = [tuple([row[i] for i in order]) for row in rows]
+        self._exec(conn, rows)
+
     def run(self, conn: Connection, rows: Sequence[Dict[str, Any]]) -> None:
         if rows:
             keys = self.keys
@@ -247,30 +259,54 @@ def _timeout(hb: Optional[int], default_hb: int) -> float:
     return 3 * (hb or default_hb) + 60
 
 
-def _health_values(p: Dict[str, Any]) -> Dict[str, float]:
-    """The rollup metrics of one health payload (plain loops: this runs per message)."""
-    out: Dict[str, float] = {}
+def _health_values(p: Dict[str, Any]) -> List[Optional[float]]:
+    """The rollup metrics of one health payload, in ``ROLLUP_METRICS`` order (None: not
+    sent). Plain code: this runs for every message."""
     g = p.get
-    for k in ("cpu_pct", "mem_pct", "swap_pct", "temp"):
-        v = g(k)
-        if v is not None:
-            out[k] = float(v)
+    cpu, mem, swap, temp = g("cpu_pct"), g("mem_pct"), g("swap_pct"), g("temp")
+    disk = rx = tx = None
     disks = g("disks")
     if disks:
-        best = disks[0]["pct"]
+        disk = disks[0]["pct"]
         for d in disks:
-            if d["pct"] > best:
-                best = d["pct"]
-        out["disk_pct"] = float(best)
+            if d["pct"] > disk:
+                disk = d["pct"]
     nics = g("nics")
     if nics:
         rx = tx = 0
         for n in nics:
             rx += n["rx"]
             tx += n["tx"]
-        out["rx"] = float(rx)
-        out["tx"] = float(tx)
-    return out
+    return [None if x is None else float(x) for x in (cpu, mem, swap, disk, temp, rx, tx)]
+
+
+# _health_values gives the metrics in this order; db.ROLLUP_METRICS must agree (checked here).
+_HEALTH_VALUE_ORDER = ("cpu_pct", "mem_pct", "swap_pct", "disk_pct", "temp", "rx", "tx")
+if tuple(ROLLUP_METRICS) != _HEALTH_VALUE_ORDER:  # pragma: no cover - a programming error
+    raise RuntimeError("store._health_values is out of step with db.ROLLUP_METRICS")
+
+
+#: A 5-minute rollup being built: [n, then per metric of ROLLUP_METRICS: count, min, max,
+#: sum] — the columns of ``rollup_5m`` after (device_id, bucket_start), in table order.
+_ROLLUP_BLANK = [0] + [0, None, None, None] * len(ROLLUP_METRICS)
+
+
+def _add_to_rollup(agg: List[Any], values: List[Optional[float]]) -> None:
+    agg[0] += 1
+    j = 1
+    for v in values:
+        if v is not None:
+            if agg[j]:
+                agg[j] += 1
+                if v < agg[j + 1]:
+                    agg[j + 1] = v
+                if v > agg[j + 2]:
+                    agg[j + 2] = v
+                agg[j + 3] += v
+            else:
+                agg[j] = 1
+                agg[j + 1] = agg[j + 2] = agg[j + 3] = v
+        j += 4
 
 
 def _os_summary(p: Dict[str, Any]) -> str:
@@ -370,6 +406,7 @@ class StateStore:
         transitions: Dict[str, List[Tuple[float, bool, Optional[str]]]] = {}
         seq_events: List[Event] = []
         latest: Dict[Tuple[str, str], Received] = {}
+        #: (device, 5-minute bucket) -> _ROLLUP_BLANK filled in
         rollups: Dict[Tuple[str, int], List[Any]] = {}
         with self._lock:
             if (any(r.message.school not in self._schools for r in batch)
@@ -442,20 +479,8 @@ class StateStore:
                         key = (m.device, int(r.ts) // BUCKET_5M * BUCKET_5M)
                         agg = rollups.get(key)
                         if agg is None:
-                            agg = rollups[key] = [0, {}]
-                        agg[0] += 1
-                        vals: Dict[str, List[float]] = agg[1]
-                        for k, v in _health_values(m.payload).items():
-                            a = vals.get(k)
-                            if a is None:
-                                vals[k] = [1, v, v, v]
-                            else:
-                                a[0] += 1
-                                if v < a[1]:
-                                    a[1] = v
-                                if v > a[2]:
-                                    a[2] = v
-                                a[3] += v
+                            agg = rollups[key] = _ROLLUP_BLANK[:]
+                        _add_to_rollup(agg, _health_values(m.payload))
                 lk = (m.device, m.kind)
                 prev = latest.get(lk)
                 if prev is None or r.ts >= prev.ts:
@@ -521,6 +546,8 @@ class StateStore:
                             else_=t.c[sm] + ex[sm])
         self._st_rollup = _Bulk(ins.on_conflict_do_update(
             index_elements=["device_id", "bucket_start"], set_=set_), d, rollup_5m)
+        #: the order of a rollup row built by prepare(): (device_id, bucket_start, *agg)
+        self._rollup_cols = [c.name for c in rollup_5m.c]
         ins = db.dialect_insert(d, db.rollup_dirty)
         self._st_dirty = ins.on_conflict_do_nothing(index_elements=["bucket_start"])
         self._st_offline = (update(devices).where(devices.c.id == bindparam("b_id"))
@@ -655,23 +682,13 @@ class StateStore:
                         "payload": (_json(r.message.payload) if r.raw is None
                                     else r.raw.decode("utf-8"))}
                        for (did, kind), r in latest.items()]  # type: ignore[attr-defined]
-        rollup_rows = []
-        hours: Set[int] = set()
-        for (did, bucket), (n, vals) in rollups.items():  # type: ignore[attr-defined]
-            row: Dict[str, Any] = {"device_id": did, "bucket_start": bucket, "n": n}
-            for m in ROLLUP_METRICS:
-                a = vals.get(m)
-                if a is None:
-                    row[m + "_n"] = 0
-                    row[m + "_min"] = row[m + "_max"] = row[m + "_sum"] = None
-                else:
-                    row[m + "_n"], row[m + "_min"], row[m + "_max"], row[m + "_sum"] = a
-            rollup_rows.append(row)
-            hours.add(bucket // BUCKET_1H * BUCKET_1H)
+        rollup_rows = [(did, bucket, *agg)
+                       for (did, bucket), agg in rollups.items()]  # type: ignore[attr-defined]
+        hours = {bucket // BUCKET_1H * BUCKET_1H for _did, bucket in rollups}
         self._st_devices.run_objects(conn, list(work.values()), {"missing": "missing_json"})
         self._st_latest.run(conn, latest_rows)
         if rollup_rows:
-            self._st_rollup.run(conn, rollup_rows)
+            self._st_rollup.run_tuples(conn, rollup_rows, self._rollup_cols)
             conn.execute(self._st_dirty, [{"bucket_start": h} for h in sorted(hours)])
         self._insert_events(conn, evs)
         return evs, work

@@ -360,7 +360,7 @@ def test_failed_commit_leaves_nothing_and_can_be_retried(store, engine, monkeypa
 
     def boom(*a, **kw):
         raise RuntimeError("disk full")
-    monkeypatch.setattr(store._st_rollup, "run", boom)
+    monkeypatch.setattr(store._st_rollup, "run_tuples", boom)
     with pytest.raises(RuntimeError):
         store.commit(plan)
     # Nothing of the batch is stored, the cache did not move.
