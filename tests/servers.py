@@ -253,3 +253,28 @@ class ByteRelay:
     def close(self) -> None:
         self.closed = True
         self.srv.close()
+
+
+def make_test_pki(folder: str, client_cn: Optional[str] = None) -> None:
+    """A throw-away CA, a server certificate for 127.0.0.1 and (with ``client_cn``) a
+    client certificate, as ca.crt, server.crt/.key, client.crt/.key in ``folder``, readable
+    by the broker (which drops root to user mosquitto)."""
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl"] + list(args), cwd=folder, check=True, capture_output=True)
+
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
+            "/CN=test-ca", "-keyout", "ca.key", "-out", "ca.crt")
+    names = [("server", "127.0.0.1")] + ([("client", client_cn)] if client_cn else [])
+    for name, cn in names:
+        openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=%s" % cn,
+                "-keyout", "%s.key" % name, "-out", "%s.csr" % name)
+        ext = os.path.join(folder, "%s.ext" % name)
+        with open(ext, "w") as fh:
+            fh.write("subjectAltName=IP:127.0.0.1\n" if name == "server" else
+                     "extendedKeyUsage=clientAuth\n")
+        openssl("x509", "-req", "-in", "%s.csr" % name, "-CA", "ca.crt", "-CAkey", "ca.key",
+                "-CAcreateserial", "-days", "2", "-out", "%s.crt" % name, "-extfile", ext)
+    for f in os.listdir(folder):
+        os.chmod(os.path.join(folder, f), 0o644)
+    os.chmod(folder, 0o755)
+

@@ -19,7 +19,7 @@ from schoolmon.agent.spool import Spool
 from schoolmon.agent.transport import Transport, backoff_delay
 from schoolmon.protocol import decode, topic
 
-from tests.servers import ByteRelay, Mosquitto, free_port
+from tests.servers import ByteRelay, Mosquitto, free_port, make_test_pki
 
 from .agenthelp import SCHOOL, Recorder, check_in_order_no_gap, wait_for
 
@@ -214,28 +214,10 @@ def test_password_is_used_and_never_logged(tmp_path, broker_files, caplog):
         broker.stop()
 
 
-def _openssl(*args, cwd):
-    subprocess.run(["openssl"] + list(args), cwd=cwd, check=True, capture_output=True)
-
-
 @pytest.mark.skipif(not shutil.which("openssl"), reason="openssl not installed")
 def test_tls_with_ca_file_and_client_certificate(tmp_path, broker_files):
     d = broker_files
-    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
-             "/CN=test-ca", "-keyout", "ca.key", "-out", "ca.crt", cwd=d)
-    for name, cn in (("server", "127.0.0.1"), ("client", DEVICE)):
-        _openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=%s" % cn,
-                 "-keyout", "%s.key" % name, "-out", "%s.csr" % name, cwd=d)
-        ext = os.path.join(d, "%s.ext" % name)
-        with open(ext, "w") as fh:
-            fh.write("subjectAltName=IP:127.0.0.1\n" if name == "server" else
-                     "extendedKeyUsage=clientAuth\n")
-        _openssl("x509", "-req", "-in", "%s.csr" % name, "-CA", "ca.crt", "-CAkey", "ca.key",
-                 "-CAcreateserial", "-days", "2", "-out", "%s.crt" % name, "-extfile",
-                 str(ext), cwd=d)
-    for f in os.listdir(d):
-        os.chmod(os.path.join(d, f), 0o644)
-    os.chmod(d, 0o755)
+    make_test_pki(d, client_cn=DEVICE)
     tls_port = free_port()
     broker = Mosquitto("listener %d 127.0.0.1\ncafile %s/ca.crt\ncertfile %s/server.crt\n"
                        "keyfile %s/server.key\nrequire_certificate true\n"

@@ -1,6 +1,11 @@
 """Ingest behaviour through a real Mosquitto with in-memory stores."""
+import os
+import shutil
+import subprocess
+import tempfile
 import time
 
+import pytest
 from schoolmon.collector.ingest import subscription
 from schoolmon.collector.metrics import Registry
 from schoolmon.collector.service import CollectorService
@@ -9,6 +14,7 @@ from schoolmon.protocol import encode, envelope, topic
 
 from tests.collector.fakes import FakeStore
 from tests.collector.helpers import config, mosquitto_pub, wait_until
+from tests.servers import Mosquitto, free_port, make_test_pki
 
 HEALTH = {"cpu_pct": 1.0, "cpu_n": 2, "mem_pct": 10.0, "up": 60}
 
@@ -62,3 +68,38 @@ def test_events_and_readiness(mosquitto):
     finally:
         svc.stop()
     assert svc.readiness()["broker"] is False
+
+
+@pytest.mark.skipif(not shutil.which("openssl"), reason="openssl not installed")
+def test_tls_broker_every_message_arrives(tmp_path):
+    """``mqtts://`` with a CA file: FastClient's bulk reader on a TLS socket (records of
+    16 KiB, data waiting inside the TLS layer) delivers every message whole and in order."""
+    pki = tempfile.mkdtemp(prefix="schoolmon-pki-")
+    try:
+        make_test_pki(pki)
+        tls_port = free_port()
+        broker = Mosquitto("listener %d 127.0.0.1\ncafile %s/ca.crt\ncertfile %s/server.crt\n"
+                           "keyfile %s/server.key\n" % (tls_port, pki, pki, pki))
+        store = FakeStore()
+        cfg = config("mqtts://127.0.0.1:%d" % tls_port, "sqlite://", client_id="tls-test",
+                     batch_wait=0.05)
+        cfg.mqtt.ca_file = os.path.join(pki, "ca.crt")
+        svc = CollectorService(cfg, store=store, timeseries=NullTimeSeries(), registry=Registry())
+        try:
+            svc.start()
+            assert svc.ingest.wait_subscribed(10)
+            now = time.time()
+            pad = "x" * 3000  # messages that straddle TLS records
+            lines = b"\n".join(encode(envelope("health", dict(HEALTH, pad=pad), i, now - 4000 + i))
+                               for i in range(1, 2001)) + b"\n"
+            subprocess.run(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(tls_port), "--cafile",
+                            os.path.join(pki, "ca.crt"), "-q", "1", "-t",
+                            topic("S1", "tls1", "health"), "-l"], input=lines, check=True,
+                           timeout=60)
+            wait_until(lambda: len(store.stored()) == 2000, timeout=30, what="2000 over TLS")
+            assert [r.message.seq for r in store.stored()] == list(range(1, 2001))
+        finally:
+            svc.stop()
+            broker.stop()
+    finally:
+        shutil.rmtree(pki, ignore_errors=True)

@@ -73,6 +73,8 @@ def test_bad_input_is_counted_and_good_input_kept(mosquitto, victoria, sqlite_ur
             (t_bad, b"{not json", "invalid_json"),
             (t_bad, b"\xff\xfe\x00garbage", "invalid_json"),
             (t_bad, b"[1, 2, 3]", "not_object"),
+            # 60 KB of nesting: deeper than Python's stack, under the size limit
+            (t_bad, b'{"v":1,"x":' + b"[" * 30000 + b"]" * 30000 + b"}", "invalid_json"),
             (t_bad, raw_health(1, now, cpu_pct="high"), "wrong_type"),
             (t_bad, raw_health(1, now, cpu_n=4.5), "wrong_type"),
             (t_bad, json.dumps({"v": 1, "ts": now, "seq": 1}).encode(), "missing_field"),
