@@ -99,8 +99,6 @@ def _compile_health_bodies() -> Callable[[Dict[str, Any], int], List[Body]]:
     (the payload was validated, so every field has its catalogue type): a third faster
     than a loop over the field names, and this runs for every health message."""
     fields = {f.name: f for f in HEALTH.fields}
-    sub = {f.name: f for f in fields["disks"].items or ()}
-    nic = {f.name: f for f in fields["nics"].items or ()}
     L = ["def health_bodies(p, ts):", "    p_get = p.get", "    f = []", "    a = f.append"]
     for name in HEALTH_FIELDS:
         L += _field_code(name, fields[name].type, "p", fields[name].required, "    ")
@@ -109,26 +107,21 @@ def _compile_health_bodies() -> Callable[[Dict[str, Any], int], List[Body]]:
           "        for n, x in zip(%r, load):" % (LOAD_FIELDS,),
           "            a(n + '=' + repr(x))",
           "    suffix = ' %d' % ts",
-          "    out = [('health', ' ' + ','.join(f) + suffix)] if f else []",
-          "    for d in p_get('disks') or ():",
-          "        f = []",
-          "        a = f.append",
-          "        d_get = d.get"]
-    for name in DISK_FIELDS:
-        L += _field_code(name, sub[name].type, "d", sub[name].required, "        ")
-    L += ["        if d['mnt']:  # an empty tag value would make the line invalid",
-          "            out.append(('health_disk', ',mnt=' + escape_tag(str(d['mnt'])) + ' '"
-          " + ','.join(f) + suffix))",
-          "    for n in p_get('nics') or ():",
-          "        f = []",
-          "        a = f.append",
-          "        n_get = n.get"]
-    for name in NIC_FIELDS:
-        L += _field_code(name, nic[name].type, "n", nic[name].required, "        ")
-    L += ["        if n['if']:",
-          "            out.append(('health_nic', ',if=' + escape_tag(str(n['if'])) + ' '"
-          " + ','.join(f) + suffix))",
-          "    return out"]
+          "    out = [('health', ' ' + ','.join(f) + suffix)] if f else []"]
+    # One sub-measurement line per list item, tagged by the item's name field.
+    for listed, measurement, tag, names in (("disks", "health_disk", "mnt", DISK_FIELDS),
+                                            ("nics", "health_nic", "if", NIC_FIELDS)):
+        item = {f.name: f for f in fields[listed].items or ()}
+        L += ["    for o in p_get(%r) or ():" % listed,
+              "        f = []",
+              "        a = f.append",
+              "        o_get = o.get"]
+        for name in names:
+            L += _field_code(name, item[name].type, "o", item[name].required, "        ")
+        L += ["        if o[%r]:  # an empty tag value would make the line invalid" % tag,
+              "            out.append((%r, %r + escape_tag(str(o[%r])) + ' ' + ','.join(f) + suffix))"
+              % (measurement, "," + tag + "=", tag)]
+    L.append("    return out")
     ns: Dict[str, Any] = {"escape_tag": escape_tag}
     exec("\n".join(L), ns)
     fn = ns["health_bodies"]

@@ -11,7 +11,7 @@ from .topics import Topic, parse_topic
 try:  # an optional parser in C (the collector installs it; the agent has no need)
     import orjson as _orjson
 except ImportError:  # pragma: no cover - depends on the environment
-    _orjson = None
+    _orjson = None  # type: ignore[assignment]
 
 
 class Message(NamedTuple):
