@@ -158,3 +158,19 @@ def test_broken_family_is_logged_and_others_continue(tmp_path, caplog):
     _run(rt, 0.7)
     assert "collecting inventory failed" in caplog.text
     assert [k for k, _, _ in _messages(sp)].count("health") >= 3
+
+
+def test_agent_modules_leave_heavy_optional_imports_out():
+    """The agent's memory budget: importing every agent module (and parsing a command,
+    as the transport does) must not pull in what only the collector wants."""
+    import subprocess
+    import sys
+    code = ("import sys, schoolmon.agent.cli, schoolmon.agent.runtime, schoolmon.agent.transport\n"
+            "from schoolmon.protocol import parse_json\n"
+            "parse_json(b'{\"cmd\": \"ping\"}')\n"
+            "heavy = [m for m in ('orjson', 'sqlalchemy', 'fastapi', 'influxdb_client')"
+            " if m in sys.modules]\n"
+            "print(heavy)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=60).stdout
+    assert out.strip() == "[]"
