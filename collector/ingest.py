@@ -141,22 +141,29 @@ class FastClient(mqtt.Client):
                 break
             qos = (cmd >> 1) & 3
             if cmd & 0xF0 == 0x30 and qos < 2 and handler is not None:
-                p = i + 2 + ((buf[i] << 8) | buf[i + 1])
-                topic_b = buf[i + 2:p]
-                mid = 0
-                if qos:
-                    mid = (buf[p] << 8) | buf[p + 1]
-                    p += 2
-                if v5:
-                    plen, mult = 0, 1
-                    while True:  # properties length, a variable byte integer
-                        b = buf[p]
-                        p += 1
-                        plen += (b & 0x7F) * mult
-                        if not b & 0x80:
-                            break
-                        mult <<= 7
-                    p += plen
+                try:
+                    p = i + 2 + ((buf[i] << 8) | buf[i + 1])
+                    topic_b = buf[i + 2:p]
+                    mid = 0
+                    if qos:
+                        mid = (buf[p] << 8) | buf[p + 1]
+                        p += 2
+                    if v5:
+                        plen, mult = 0, 1
+                        while True:  # properties length, a variable byte integer
+                            b = buf[p]
+                            p += 1
+                            plen += (b & 0x7F) * mult
+                            if not b & 0x80:
+                                break
+                            mult <<= 7
+                        p += plen
+                except IndexError:
+                    p = end + 1
+                if p > stop:  # its fields run past its own length: as paho, drop the link
+                    self._easy_log(mqtt.MQTT_LOG_ERR, "malformed PUBLISH packet")
+                    rc = MQTTErrorCode.MQTT_ERR_PROTOCOL
+                    break
                 out.append((topic_b, buf[p:stop], mid, qos))
                 pos = stop
                 continue

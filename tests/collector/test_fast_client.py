@@ -133,3 +133,22 @@ def test_without_batch_handler_paho_delivers_messages():
     finally:
         a.close()
         b.close()
+
+
+@pytest.mark.parametrize("bad", [
+    b"\x32\x01\x00",                      # QoS 1, one byte: no room for a topic length
+    b"\x32\x05\x00\x09abc",               # topic length past the packet's end
+    b"\x30\x04\x00\x01a\x85",             # properties length past the end (MQTT 5)
+])
+def test_malformed_publish_is_a_protocol_error_not_a_crash(bad):
+    client, got, a, b = make_client()
+    lost = []
+    client._loop_rc_handle = lambda rc: lost.append(rc) or rc
+    try:
+        b.sendall(publish(b"ok/1", b"{}", 1, mid=1) + bad + publish(b"ok/2", b"{}", 0))
+        client.loop_read()
+        assert lost == [MQTTErrorCode.MQTT_ERR_PROTOCOL]
+        assert got == [(b"ok/1", b"{}", 1, 1)]  # what came before it is handed over
+    finally:
+        a.close()
+        b.close()
