@@ -23,6 +23,7 @@
   deliver again (and counted as a duplicate then).
 """
 import collections
+import concurrent.futures
 import logging
 import queue
 import ssl
@@ -48,6 +49,15 @@ log = logging.getLogger("schoolmon.collector.ingest")
 #: How long the broker keeps our session (and queues for it) while we are away: 7 days,
 #: as long as an agent's own queue. The broker may cap it (persistent_client_expiration).
 SESSION_EXPIRY = 7 * 86400
+
+#: How long (s) a commit waits inside its transaction for the batch's time-series write
+#: (normally ~0.1–0.3 s); longer, and it rolls back and waits outside (see ``_store``).
+OVERLAP_WAIT = 2.0
+
+
+class _TimeSeriesSlow(Exception):
+    """The time-series write outlasted OVERLAP_WAIT: roll back, wait, commit again."""
+
 
 #: Receive Maximum is a 16-bit field.
 MAX_RECEIVE_MAXIMUM = 65535
@@ -222,7 +232,11 @@ def subscription(shared_group: str = "") -> str:
 
 class StoreLike:  # documentation only: what ingest needs from the state store
     def prepare(self, batch: List[Received]) -> Plan: ...
-    def commit(self, plan: Plan) -> Optional[List[Event]]: ...
+
+    def commit(self, plan: Plan, before_commit: Optional[Callable[[], None]] = None
+               ) -> Optional[List[Event]]:
+        """Write ``plan``; call ``before_commit()`` last, before the transaction
+        commits, and commit nothing if it raises."""
 
 
 class Ingest:
@@ -263,6 +277,8 @@ class Ingest:
         self._subscribed = threading.Event()
         self._worker: Optional[threading.Thread] = None
         self._writer: Optional[threading.Thread] = None
+        #: writes a batch's time series while the store thread writes its rows (start())
+        self._ts_writer: Any = None
         #: decoded batches waiting for the store stage (bounded: backpressure)
         self._decoded: queue.Queue[Decoded] = queue.Queue(maxsize=2)
         #: messages taken from the queue and not yet acknowledged (or given up)
@@ -386,6 +402,8 @@ class Ingest:
         props.SessionExpiryInterval = SESSION_EXPIRY
         props.ReceiveMaximum = self.receive_maximum
         self._stop.clear()
+        self._ts_writer = concurrent.futures.ThreadPoolExecutor(
+            1, thread_name_prefix="schoolmon-ingest-ts")
         self._worker = threading.Thread(target=self._run_decode, name="schoolmon-ingest-decode",
                                         daemon=True)
         self._writer = threading.Thread(target=self._run_store, name="schoolmon-ingest-store",
@@ -422,6 +440,8 @@ class Ingest:
         except Exception:
             pass
         self.client.loop_stop()
+        if self._ts_writer is not None:
+            self._ts_writer.shutdown(wait=False)
         self._connected = False
         self.metrics.broker_connected.set(0)
 
@@ -576,13 +596,20 @@ class Ingest:
     def _store(self, received: List[Received], positions: List[int],
                bodies: Optional[Dict[int, List[Any]]], events: List[Event],
                failed: Set[int]) -> None:
-        """prepare → time series → commit. Outages (database, time-series server) are
-        retried until they end. Anything else (a message the store or the time-series
-        server refuses, or a bug it triggers) splits the batch in halves, down to the one
-        message at fault: that one is logged, counted and left unacknowledged (the broker
-        offers it again after a reconnect), and every other message is stored."""
+        """prepare → (time-series write ∥ state-store writes) → commit. The time-series
+        write runs on its own thread while the store writes the batch's rows in its
+        transaction; the transaction commits only once the time series are written, so a
+        crash or an outage at any point leaves nothing committed whose lines are missing
+        (the broker delivers the batch again; both writes are idempotent).
+
+        Outages (database, time-series server) are retried until they end. Anything else
+        (a message the store or the time-series server refuses, or a bug it triggers)
+        splits the batch in halves, down to the one message at fault: that one is
+        logged, counted and left unacknowledged (the broker offers it again after a
+        reconnect), and every other message is stored."""
         clock = time.perf_counter
         stage = self.metrics.stage_seconds
+        written: Optional[concurrent.futures.Future[int]] = None
         try:
             t0 = clock()
             plan = self._retry("prepare", lambda: self.store.prepare(received))
@@ -591,14 +618,39 @@ class Ingest:
             if plan.accepted and self._ts_enabled:
                 lines = build_lines(plan.accepted, bodies)
                 if lines:
-                    self.timeseries.write_lines(lines, self._stop)
+                    written = self._ts_writer.submit(self.timeseries.write_lines, lines,
+                                                     self._stop)
             t2 = clock()
-            stage.inc(t2 - t1, stage="timeseries")
-            ev = self._retry("commit", lambda: self.store.commit(plan))
-            stage.inc(clock() - t2, stage="commit")
+            waited = [0.0]
+
+            def time_series_written() -> None:
+                if written is not None:
+                    w0 = clock()
+                    try:
+                        written.result(timeout=OVERLAP_WAIT)
+                    except concurrent.futures.TimeoutError:
+                        raise _TimeSeriesSlow() from None
+                    finally:
+                        waited[0] += clock() - w0
+
+            try:
+                ev = self._retry("commit", lambda: self.store.commit(
+                    plan, before_commit=time_series_written))
+            except _TimeSeriesSlow:
+                # The server is slow or down: wait outside the transaction, so the store's
+                # lock (liveness sweeps) and SQLite's write lock (imports) stay free.
+                assert written is not None
+                w0 = clock()
+                written.result()
+                waited[0] += clock() - w0
+                ev = self._retry("commit", lambda: self.store.commit(plan))
+            stage.inc(waited[0], stage="timeseries")
+            stage.inc(clock() - t2 - waited[0], stage="commit")
         except TimeSeriesUnavailable:
             raise
         except Exception as exc:
+            if written is not None:
+                written.exception()  # never two writes of one batch's lines at once
             if len(received) == 1:
                 msg = received[0].message
                 log.error("cannot store %s/%s/%s seq %s (left unacknowledged): %r",

@@ -34,7 +34,7 @@ import re
 import threading
 import time
 from operator import attrgetter
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Set, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
 from sqlalchemy import (
     JSON,
@@ -555,8 +555,11 @@ class StateStore:
                                     offline_reason=bindparam("b_reason"),
                                     rev=bindparam("b_rev")))
 
-    def commit(self, plan: Plan) -> List[Event]:
+    def commit(self, plan: Plan, before_commit: Optional[Callable[[], None]] = None
+               ) -> List[Event]:
         """Write a prepared plan in one transaction; update the cache; return the events.
+        ``before_commit()`` runs last inside the transaction (ingest waits there for the
+        batch's time-series write): if it raises, nothing is committed.
 
         Before writing, the rows of the devices in the plan are read (and on PostgreSQL
         locked, ``FOR UPDATE``): if another process (a second collector, ``device approve``)
@@ -565,6 +568,8 @@ class StateStore:
         (device, seq) is made on the row as committed. ``plan`` is then updated in place
         (accepted, duplicates, gaps ...) to what was actually written."""
         if not plan.private.get("work"):
+            if before_commit is not None:
+                before_commit()
             return list(plan.private.get("seq_events", []))  # type: ignore[call-overload]
         with self._lock:
             with self.engine.begin() as conn:
@@ -581,6 +586,8 @@ class StateStore:
                               "filled", "private"):
                         setattr(plan, f, getattr(fresh, f))
                 evs, work = self._write(conn, plan)
+                if before_commit is not None:
+                    before_commit()
             cache = self._devices
             for did, st in work.items():
                 old = cache.get(did)

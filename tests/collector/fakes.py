@@ -1,7 +1,7 @@
 """An in-memory stand-in for the StateStore (prepare/commit/sweep/maintain), for tests
 of ingest that do not need the real store."""
 import threading
-from typing import Dict, List, Optional, Set, Tuple
+from typing import Callable, Dict, List, Optional, Set, Tuple
 
 from schoolmon.collector.state import Accepted, Event, Plan, Received
 from sqlalchemy.exc import OperationalError
@@ -62,7 +62,10 @@ class FakeStore:
                         plan.gaps[m.device] = plan.gaps.get(m.device, 0) + m.seq - last - 1
         return plan
 
-    def commit(self, plan: Plan) -> List[Event]:
+    def commit(self, plan: Plan, before_commit: Optional[Callable[[], None]] = None
+               ) -> List[Event]:
+        if before_commit is not None:
+            before_commit()
         events = []
         with self.lock:
             for a in plan.accepted:

@@ -2,6 +2,7 @@
 SQLite, time series in a real VictoriaMetrics). Bad messages are published with
 ``mosquitto_pub``, a client none of us wrote."""
 import json
+import sqlite3
 import subprocess
 import threading
 import time
@@ -316,6 +317,15 @@ def test_timeseries_down_then_backlog_written(mosquitto, victoria, sqlite_url):
         wait_until(lambda: svc.metrics.ts_errors.get() >= 2, timeout=10, what="write errors")
         assert svc.metrics.stored.total() == 0
         assert svc.readiness()["timeseries"] is False
+        # Nothing is committed meanwhile, and the store is not held by the waiting batch:
+        # a liveness sweep runs, and another writer gets SQLite's write lock.
+        swept = threading.Event()
+        threading.Thread(target=lambda: (svc.store.sweep(), swept.set()), daemon=True).start()
+        assert swept.wait(10), "a liveness sweep waited for the time-series server"
+        with sqlite3.connect(sqlite_url[len("sqlite:///"):], timeout=10) as db:
+            assert db.execute("SELECT count(*) FROM device_latest").fetchone() == (0,)
+            db.execute("BEGIN IMMEDIATE")
+            db.execute("ROLLBACK")
         time.sleep(max(0.0, 20 - (time.monotonic() - down_at)))  # down for ~20 s
         assert svc.metrics.stored.total() == 0
         assert svc.ingest.pending() > 0
