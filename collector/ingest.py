@@ -16,8 +16,9 @@
   counts rejects by reason (and acknowledges them: they can never become valid), replaces
   a ``ts`` too far in the future or older than ``ingest.max_age`` by the receive time
   (flagged, counted), then runs the flow of ``collector/state.py``: ``store.prepare`` →
-  time-series write (retried with backoff while the server is down, nothing acknowledged
-  meanwhile) → ``store.commit`` → acknowledgements for the whole batch.
+  ``store.commit`` with the time-series write alongside (the transaction commits only after
+  it; retried with backoff while the server is down, nothing acknowledged meanwhile) →
+  acknowledgements for the whole batch.
 - Packet ids belong to the session, but to be safe an acknowledgement is only sent on the
   connection that delivered the message; anything older is left for the broker to
   deliver again (and counted as a duplicate then).
@@ -489,9 +490,9 @@ class Ingest:
                 self._space.notify_all()
 
     # Stage 1 (decode thread): batches, decoding, skew checks and line bodies. Stage 2
-    # (store thread): prepare → time series → commit → acknowledgements, one batch at a
-    # time in arrival order. Decoding the next batch overlaps with the current batch's
-    # waits on the time-series server and the database.
+    # (store thread): prepare → commit with the time-series write alongside →
+    # acknowledgements, one batch at a time in arrival order. Decoding the next batch
+    # overlaps with the current batch's waits on the time-series server and the database.
     def _run_decode(self) -> None:
         while not self._stop.is_set():
             batch = self._take()

@@ -1,8 +1,9 @@
 """The seam between ingest and the state store (interface; implemented by the store).
 
 One batch of validated messages goes through ``prepare`` (decide, in memory, what is new,
-duplicate or refused, and the tags each new message is stored under), then the time-series
-write, then ``commit`` (one transaction), then the MQTT acknowledgements. A crash anywhere
+duplicate or refused, and the tags each new message is stored under), then ``commit`` (one
+transaction) with the time-series write running alongside — the transaction commits only
+after that write succeeded — then the MQTT acknowledgements. A crash anywhere
 before the acknowledgements makes the broker deliver the batch again; because ``prepare``
 drops (device, seq) pairs already committed and time-series points are keyed by
 (measurement, tags, ts), delivering twice changes nothing.
