@@ -84,11 +84,12 @@ class FastClient(mqtt.Client):
     that buffer in one loop. PUBLISH packets at QoS 0/1 (MQTT 5 or 3.1.1) are parsed right
     there (topic, packet id, payload; MQTT 5 properties skipped: we announce no Topic Alias
     Maximum, so none the broker sends changes a message's meaning) and handed over together,
-    in arrival order, to ``on_raw_batch([(topic_bytes, payload, mid, qos), ...])``. Every
+    in arrival order, to ``on_raw_batch([(topic_bytes, payload, mid, qos), ...])``, whose
+    caller acknowledges them (``manual_ack=True``; without it paho's path is taken). Every
     other packet (CONNACK, SUBACK, PINGRESP, QoS 2 flows, DISCONNECT ...) goes to paho's own
     handler exactly as paho would have read it, after the messages before it were handed
-    over. Acknowledgements follow ``manual_ack`` as in paho. A partial packet at the end of
-    the buffer waits for the next read; a new connection starts with an empty buffer.
+    over. A partial packet at the end of the buffer waits for the next read; a new
+    connection starts with an empty buffer.
 
     Everything else (connect, keepalive, reconnect, subscribe, TLS) is paho's.
     """
@@ -123,6 +124,9 @@ class FastClient(mqtt.Client):
     def _parse(self, buf: bytes) -> MQTTErrorCode:
         """Handle every complete packet in ``buf``; keep the rest for the next read."""
         handler = self.on_raw_batch
+        # The bulk path leaves acknowledgements to its caller; without manual_ack (or a
+        # handler) PUBLISHes take paho's own path, which acknowledges them.
+        manual = handler is not None and self._manual_ack
         v5 = self._protocol == mqtt.MQTTv5
         end = len(buf)
         pos = 0
@@ -151,7 +155,7 @@ class FastClient(mqtt.Client):
             if stop > end:
                 break
             qos = (cmd >> 1) & 3
-            if cmd & 0xF0 == 0x30 and qos < 2 and handler is not None:
+            if cmd & 0xF0 == 0x30 and qos < 2 and manual:
                 try:
                     p = i + 2 + ((buf[i] << 8) | buf[i + 1])
                     topic_b = buf[i + 2:p]
@@ -188,10 +192,6 @@ class FastClient(mqtt.Client):
                 break
         if out:
             handler(out)  # type: ignore[misc]
-            if not self._manual_ack:
-                for _t, _p, mid, qos in out:
-                    if qos == 1:
-                        self._send_puback(mid)
         self._rbuf = buf[pos:] if pos < end else b""
         return rc
 

@@ -138,17 +138,10 @@ class _Bulk:
             get = attrgetter(*[rename.get(k, k) for k in self.keys])
             self._exec(conn, [get(o) for o in objs])
 
-    def run_tuples(self, conn: Connection, rows: List[Tuple[Any, ...]],
-                   columns: Sequence[str]) -> None:
-        """Rows as tuples in ``columns`` order (as fast as it gets when that is the
-        statement's own order)."""
-        if not rows:
-            return
-        if list(columns) != self.keys:
-            at = {c: i for i, c in enumerate(columns)}
-            order = [at[k] for k in self.keys]
-            rows = [tuple([row[i] for i in order]) for row in rows]
-        self._exec(conn, rows)
+    def run_tuples(self, conn: Connection, rows: List[Tuple[Any, ...]]) -> None:
+        """Rows as tuples already in ``self.keys`` order (no per-row conversion)."""
+        if rows:
+            self._exec(conn, rows)
 
     def run(self, conn: Connection, rows: Sequence[Dict[str, Any]]) -> None:
         if rows:
@@ -546,8 +539,9 @@ class StateStore:
                             else_=t.c[sm] + ex[sm])
         self._st_rollup = _Bulk(ins.on_conflict_do_update(
             index_elements=["device_id", "bucket_start"], set_=set_), d, rollup_5m)
-        #: the order of a rollup row built by prepare(): (device_id, bucket_start, *agg)
-        self._rollup_cols = [c.name for c in rollup_5m.c]
+        # prepare() builds rollup rows as (device_id, bucket_start, *agg): table order
+        if self._st_rollup.keys != [c.name for c in rollup_5m.c]:  # pragma: no cover
+            raise RuntimeError("rollup_5m upsert does not take its columns in table order")
         ins = db.dialect_insert(d, db.rollup_dirty)
         self._st_dirty = ins.on_conflict_do_nothing(index_elements=["bucket_start"])
         self._st_offline = (update(devices).where(devices.c.id == bindparam("b_id"))
@@ -695,7 +689,7 @@ class StateStore:
         self._st_devices.run_objects(conn, list(work.values()), {"missing": "missing_json"})
         self._st_latest.run(conn, latest_rows)
         if rollup_rows:
-            self._st_rollup.run_tuples(conn, rollup_rows, self._rollup_cols)
+            self._st_rollup.run_tuples(conn, rollup_rows)
             conn.execute(self._st_dirty, [{"bucket_start": h} for h in sorted(hours)])
         self._insert_events(conn, evs)
         return evs, work

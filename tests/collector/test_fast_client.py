@@ -118,16 +118,19 @@ def test_closed_connection_and_bad_length_are_reported():
         a.close()
 
 
-def test_without_batch_handler_paho_delivers_messages():
-    """No ``on_raw_batch``: every packet takes paho's path (on_message, automatic PUBACK)."""
-    client, _got, a, b = make_client()
-    client.on_raw_batch = None
+@pytest.mark.parametrize("with_handler", [False, True])
+def test_without_manual_ack_paho_delivers_messages(with_handler):
+    """No ``on_raw_batch``, or no ``manual_ack``: every packet takes paho's path
+    (on_message, automatic PUBACK)."""
+    client, got, a, b = make_client()
+    if not with_handler:
+        client.on_raw_batch = None
     client._manual_ack = False
     seen = []
     client.on_message = lambda c, u, msg: seen.append((msg.topic, msg.payload, msg.qos))
     try:
         feed(client, b, publish(b"a/b", b"x", 1, mid=3) + publish(b"a/c", b"y", 0), 1000)
-        assert seen == [("a/b", b"x", 1), ("a/c", b"y", 0)]
+        assert seen == [("a/b", b"x", 1), ("a/c", b"y", 0)] and got == []
         client.loop_write()
         assert b.recv(100) == b"\x40\x02\x00\x03"  # paho's PUBACK for mid 3
     finally:
