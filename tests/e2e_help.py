@@ -15,7 +15,7 @@ from typing import Any, Dict, List, Optional
 import httpx
 
 from tests.agent.agenthelp import AgentProcess, agent_config, wait_for
-from tests.servers import Postgres, free_port
+from tests.servers import Postgres, free_port, read_log
 
 BIN = os.path.dirname(sys.executable)
 COLLECTOR = os.path.join(BIN, "schoolmon-collector")
@@ -204,8 +204,4 @@ class Collector:
         self.http.close()
 
     def log(self) -> str:
-        try:
-            with open(self.log_path, "rb") as fh:
-                return fh.read().decode("utf-8", "replace")[-6000:]
-        except OSError:
-            return ""
+        return read_log(self.log_path, last=6000)

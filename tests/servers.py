@@ -73,11 +73,7 @@ class Server:
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def log(self) -> str:
-        try:
-            with open(self.log_path, "rb") as fh:
-                return fh.read().decode("utf-8", "replace")
-        except OSError:
-            return ""
+        return read_log(self.log_path)
 
 
 class Mosquitto(Server):
@@ -278,3 +274,12 @@ def make_test_pki(folder: str, client_cn: Optional[str] = None) -> None:
         os.chmod(os.path.join(folder, f), 0o644)
     os.chmod(folder, 0o755)
 
+
+def read_log(path: str, last: Optional[int] = None) -> str:
+    """A child process's log file as text (its ``last`` characters); "" if there is none."""
+    try:
+        with open(path, "rb") as fh:
+            text = fh.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+    return text[-last:] if last else text

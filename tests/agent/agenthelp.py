@@ -16,6 +16,8 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from schoolmon.agent.config import render_toml
 
+from tests.servers import read_log
+
 AGENT = os.path.join(os.path.dirname(sys.executable), "schoolmon-agent")
 SCHOOL = "79000101"
 
@@ -130,8 +132,7 @@ class AgentProcess:
                                      start_new_session=True)
 
     def log(self) -> str:
-        with open(self.log_path, "rb") as fh:
-            return fh.read().decode("utf-8", "replace")
+        return read_log(self.log_path)
 
     def alive(self) -> bool:
         return self.proc.poll() is None

@@ -9,6 +9,8 @@ from typing import Any, Callable, Dict, Iterable, Optional
 from schoolmon.collector import db, registry
 from schoolmon.collector.config import load_config
 
+from tests.servers import read_log
+
 
 def wait_until(check: Callable[[], Any], timeout: float = 20.0, every: float = 0.1,
                what: Any = "condition") -> Any:
@@ -108,11 +110,7 @@ class CollectorProcess:
         return self.proc.returncode
 
     def log(self) -> str:
-        try:
-            with open(self.log_path, "rb") as fh:
-                return fh.read().decode("utf-8", "replace")[-5000:]
-        except OSError:
-            return ""
+        return read_log(self.log_path, last=5000)
 
 
 def mosquitto_pub(port: int, topic: str, message: Optional[bytes] = None,

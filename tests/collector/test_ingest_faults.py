@@ -258,6 +258,13 @@ def _province(schools, devices):
     return prov
 
 
+def _collector_for(prov, mosquitto, victoria, sqlite_url):
+    """The province's schools in the registry and a running collector (real stores)."""
+    seed_schools(sqlite_url, prov.school_rows())
+    cfg = config(mosquitto.url, sqlite_url, victoria.url, batch_wait=0.1)
+    return prov, CollectorService(cfg, registry=Registry()).start()
+
+
 def _stored_health(victoria, province):
     """Distinct (device, ts) of stored health messages, from VictoriaMetrics."""
     return samples(victoria, "health_up")
@@ -301,10 +308,7 @@ def test_sigkill_collector_loses_nothing(mosquitto, victoria, tmp_path):
 
 
 def test_timeseries_down_then_backlog_written(mosquitto, victoria, sqlite_url):
-    prov = _province(10, 20)  # 200 devices
-    seed_schools(sqlite_url, prov.school_rows())
-    cfg = config(mosquitto.url, sqlite_url, victoria.url, batch_wait=0.1)
-    svc = CollectorService(cfg, registry=Registry()).start()
+    prov, svc = _collector_for(_province(10, 20), mosquitto, victoria, sqlite_url)  # 200 devices
     try:
         assert svc.ingest.wait_subscribed(10)
         victoria.kill()
@@ -341,10 +345,7 @@ def test_timeseries_down_then_backlog_written(mosquitto, victoria, sqlite_url):
 
 
 def test_broker_restart(mosquitto, victoria, sqlite_url):
-    prov = _province(10, 30)  # 300 devices
-    seed_schools(sqlite_url, prov.school_rows())
-    cfg = config(mosquitto.url, sqlite_url, victoria.url, batch_wait=0.1)
-    svc = CollectorService(cfg, registry=Registry()).start()
+    prov, svc = _collector_for(_province(10, 30), mosquitto, victoria, sqlite_url)  # 300 devices
     sim = Simulation(mosquitto.url, prov, rate=150, duration=9, seed=5, final_status=False)
     try:
         assert svc.ingest.wait_subscribed(10)
