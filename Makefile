@@ -46,6 +46,8 @@ demo: venv
 bench: venv servers
 	$(BIN)/python bench/agent_footprint.py
 	$(BIN)/python bench/ingest_throughput.py
+	$(BIN)/python bench/ingest_micro.py
+	$(BIN)/python bench/store_commit.py
 
 clean:
 	rm -rf $(VENV) .venv38 .mypy_cache .ruff_cache build *.egg-info

@@ -249,7 +249,7 @@ class Ingest:
                  clock: Callable[[], float] = time.time, fast_client: bool = True) -> None:
         self.cfg = cfg
         self.store = store
-        wire.use_orjson()  # the collector extra installs it; same results, 3.5x faster
+        wire.use_orjson()  # the collector extra installs it; same results, ~2x faster
         self.timeseries = timeseries if timeseries is not None else NullTimeSeries()
         self._ts_enabled = bool(getattr(self.timeseries, "enabled", True))
         self.metrics = metrics if metrics is not None else default_metrics()

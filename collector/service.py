@@ -23,8 +23,8 @@ MAINTAIN_INTERVAL = 300.0
 #: (700, 10, 10)). Ingest allocates tens of container objects per message (parsed JSON,
 #: tuples, rows) that reference counting frees at once; with the default, a young
 #: collection ran every ~15 messages and a full one (walking the device cache and the
-#: pending queue) every few hundred: 28 % of the collector's CPU in the throughput
-#: benchmark (119 → 86 µs per message with these; docs/benchmarks.md).
+#: pending queue) every few hundred: about a quarter of the collector's CPU in the
+#: throughput benchmark (119 → 89 µs per message with these; docs/benchmarks.md).
 GC_THRESHOLDS = (20000, 10, 10)
 
 
