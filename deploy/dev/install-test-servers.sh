@@ -8,6 +8,9 @@ command -v mosquitto_pub >/dev/null || need+=(mosquitto-clients)
 command -v victoria-metrics >/dev/null || need+=(victoria-metrics)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 command -v chromium >/dev/null || need+=(chromium)
+# TLS tests make their certificates with openssl; the page's script is syntax-checked with node.
+command -v openssl >/dev/null || need+=(openssl)
+command -v node >/dev/null || need+=(nodejs)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ]; then
   echo "The tests need these Debian packages: ${need[*]}" >&2
