@@ -166,8 +166,8 @@ def cmd_schools_import(args: argparse.Namespace) -> int:
     if not os.path.isfile(args.file):
         _err("%s: no such file" % args.file)
         return 2
-    from . import db
-    from .schools_import import import_schools
+    from .store import schema as db
+    from .store.schools_import import import_schools
     engine = db.make_engine(cfg.store.url)
     try:
         db.create_all(engine)

@@ -11,11 +11,11 @@ from typing import Any, Dict, Iterator
 import httpx
 import pytest
 import uvicorn
-from schoolmon.collector import db, registry
 from schoolmon.collector.api import create_app
 from schoolmon.collector.api.deps import Principal, get_principal
 from schoolmon.collector.state import Received
-from schoolmon.collector.store import StateStore
+from schoolmon.collector.store import StateStore, registry
+from schoolmon.collector.store import schema as db
 
 from tests.collector.storehelp import received
 from tests.servers import free_port

@@ -22,8 +22,8 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 from schoolmon.protocol.topics import valid_id
 from sqlalchemy import Engine, select
 
-from .db import schools
 from .registry import LEVELS, ensure_area, fold, normalize_level, upsert_schools
+from .schema import schools
 
 REQUIRED = ("code", "name", "level", "area", "province")
 OPTIONAL = ("students", "isp", "link_type", "contracted_down_mbps", "contracted_up_mbps",

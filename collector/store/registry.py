@@ -15,7 +15,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Set, 
 
 from sqlalchemy import Connection, Engine, func, select, update
 
-from .db import devices, dialect_insert, org_units, school_state, schools
+from .schema import devices, dialect_insert, org_units, schools
 
 #: School levels (cấp học): code -> Vietnamese name.
 LEVELS: Dict[str, str] = {
@@ -228,39 +228,3 @@ def approve_device(engine: Engine, device_id: str, role: Optional[str] = None,
     with engine.begin() as conn:
         res = conn.execute(update(devices).where(devices.c.id == device_id).values(**values))
         return bool(res.rowcount)
-
-
-# --- per-school state (leases, budgets ...) --------------------------------------------
-
-def get_school_state(conn: Connection, school: str, key: str) -> Tuple[Any, int]:
-    """(value, rev) of one per-school state entry; (None, 0) when absent."""
-    row = conn.execute(select(school_state.c.value, school_state.c.rev).where(
-        school_state.c.school_code == school, school_state.c.key == key)).first()
-    return (row.value, int(row.rev)) if row else (None, 0)
-
-
-def set_school_state(conn: Connection, school: str, key: str, value: Any,
-                     expect_rev: Optional[int] = None) -> Optional[int]:
-    """Store a per-school state entry; returns its new rev. With ``expect_rev`` it is a
-    compare-and-set (0 = must not exist yet): None when another process changed it first,
-    so two collectors never both grant, e.g., the same school's speed-test lease."""
-    now = time.time()
-    if expect_rev is None:
-        ins = dialect_insert(conn, school_state).values(
-            school_code=school, key=key, value=value, updated_at=now, rev=1)
-        conn.execute(ins.on_conflict_do_update(
-            index_elements=["school_code", "key"],
-            set_={"value": ins.excluded.value, "updated_at": now,
-                  "rev": school_state.c.rev + 1}))
-        return get_school_state(conn, school, key)[1]
-    if expect_rev == 0:
-        ins = dialect_insert(conn, school_state).values(
-            school_code=school, key=key, value=value, updated_at=now, rev=1)
-        got = conn.execute(ins.on_conflict_do_nothing(index_elements=["school_code", "key"])
-                           .returning(school_state.c.rev)).first()
-        return 1 if got is not None else None
-    res = conn.execute(update(school_state).where(
-        school_state.c.school_code == school, school_state.c.key == key,
-        school_state.c.rev == expect_rev).values(value=value, updated_at=now,
-                                                 rev=expect_rev + 1))
-    return expect_rev + 1 if res.rowcount == 1 else None
