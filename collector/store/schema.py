@@ -19,6 +19,7 @@ Conventions (see docs/state-store.md):
 
 Table and column names only change additively (the API reads them).
 """
+import os
 from typing import Any, Dict, Optional
 
 from sqlalchemy import (
@@ -218,6 +219,17 @@ def create_all(engine: Engine) -> None:
     Every schema change is a revision: never ``metadata.create_all``."""
     from .migrate import upgrade
     upgrade(engine)
+
+
+def database_exists(url: str) -> bool:
+    """False only for a SQLite file that is not there yet (opening it would create it)."""
+    if not url.startswith("sqlite"):
+        return True
+    from sqlalchemy.engine import make_url
+    path = make_url(url).database
+    if not path or path == ":memory:" or "mode=memory" in url:
+        return False
+    return os.path.exists(path)
 
 
 def is_sqlite(engine: Engine) -> bool:
