@@ -136,7 +136,8 @@ class InfluxTimeSeries:
         if gzip:
             _fast_gzip(self._client)
         self._write_api = self._client.write_api(write_options=SYNCHRONOUS)
-        self._precision = WritePrecision.S
+        # WritePrecision holds plain strings; the client's annotation says the class.
+        self._precision: Any = WritePrecision.S
         self._ok: Optional[bool] = None
         #: concurrent write requests for one call of write_lines (1: one after another)
         self.parallel = max(1, int(parallel))

@@ -8,6 +8,13 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 from sqlalchemy import JSON, Boolean, Connection, Engine, Float, Integer
 
 
+def raw_cursor(conn: Connection) -> Any:
+    """A DB-API cursor on the connection's own transaction (close it after use)."""
+    dbapi = conn.connection.dbapi_connection
+    assert dbapi is not None  # the connection is open: it is in a transaction
+    return dbapi.cursor()
+
+
 class BulkStatement:
     """A statement compiled once and run without SQLAlchemy's per-row parameter processing
     (the dominant cost for 5,000-row batches). SQLite: the DB-API's executemany. PostgreSQL:
@@ -56,7 +63,7 @@ class BulkStatement:
             conn.exec_driver_sql(self.sql, tuples)
             return
         columns = [list(c) for c in zip(*tuples)]
-        cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        cur = raw_cursor(conn)
         try:
             cur.execute(self.sql, columns)
         finally:

@@ -12,13 +12,15 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, inspect
+from sqlalchemy import Connection, Engine, inspect, text
 
 MIGRATIONS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "migrations")
 BASELINE = "0001_baseline"
+#: PostgreSQL advisory lock key held while migrating ("schoolmo" in ASCII).
+_LOCK_ID = 0x7363686F6F6C6D6F
 
 
-def _config(conn: Connection) -> Config:
+def _config(conn: Optional[Connection]) -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", MIGRATIONS)
     cfg.attributes["connection"] = conn
@@ -27,7 +29,7 @@ def _config(conn: Connection) -> Config:
 
 def head() -> str:
     """The newest revision this code knows."""
-    script = ScriptDirectory.from_config(_config(None))  # type: ignore[arg-type]
+    script = ScriptDirectory.from_config(_config(None))
     rev = script.get_current_head()
     assert rev is not None
     return rev
@@ -42,6 +44,9 @@ def current(engine: Engine) -> Optional[str]:
 def upgrade(engine: Engine) -> Optional[str]:
     """Bring the database to the newest revision; returns it. Idempotent."""
     with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            # Two collectors starting together: one migrates, the other then finds it done.
+            conn.execute(text("SELECT pg_advisory_xact_lock(%d)" % _LOCK_ID))
         ctx = MigrationContext.configure(conn)
         rev = ctx.get_current_revision()
         if rev == head():

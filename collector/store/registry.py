@@ -88,8 +88,10 @@ def ensure_unit(conn: Connection, code: str, name: str, level: str,
     row = conn.execute(select(org_units.c.id, org_units.c.name, org_units.c.parent_id,
                               org_units.c.level).where(org_units.c.code == code)).first()
     if row is None:
-        return int(conn.execute(org_units.insert().values(
-            code=code, name=name, level=level, parent_id=parent_id)).inserted_primary_key[0])
+        key = conn.execute(org_units.insert().values(
+            code=code, name=name, level=level, parent_id=parent_id)).inserted_primary_key
+        assert key is not None  # an INSERT always has one
+        return int(key[0])
     if (row.name, row.parent_id, row.level) != (name, parent_id, level):
         conn.execute(update(org_units).where(org_units.c.id == row.id)
                      .values(name=name, parent_id=parent_id, level=level))

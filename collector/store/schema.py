@@ -20,7 +20,7 @@ Conventions (see docs/state-store.md):
 Table and column names only change additively (the API reads them).
 """
 import os
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 from sqlalchemy import (
     JSON,
@@ -39,6 +39,7 @@ from sqlalchemy import (
     create_engine,
     event,
 )
+from sqlalchemy.schema import SchemaItem
 
 from ..families.health import ROLLUP_METRICS
 
@@ -124,7 +125,7 @@ device_latest = Table(
 
 
 def _rollup_table(name: str) -> Table:
-    cols = [
+    cols: List[SchemaItem] = [
         Column("device_id", String(64), primary_key=True),
         Column("bucket_start", BigInteger, primary_key=True),  # epoch s, UTC
         Column("n", Integer, nullable=False),

@@ -33,7 +33,7 @@ from sqlalchemy import Connection, Engine, bindparam, select, update
 from ..families import FAMILIES, PLAIN
 from ..state import Accepted, Event, Plan, Received
 from . import liveness, rollups
-from .bulk import BulkStatement, to_json
+from .bulk import BulkStatement, raw_cursor, to_json
 from .devices import DEVICE_COLS, DeviceState, check_seq, state_from_row
 from .events import insert_events
 from .liveness import heartbeat_timeout, school_events
@@ -234,18 +234,18 @@ class StateStore:
         if not plan.private.get("work"):
             if before_commit is not None:
                 before_commit()
-            return list(plan.private.get("seq_events", []))  # type: ignore[call-overload]
+            return list(plan.private.get("seq_events", []))
         with self.lock:
             with self.engine.begin() as conn:
                 for _attempt in range(3):
-                    work: Dict[str, DeviceState] = plan.private["work"]  # type: ignore[assignment]
+                    work: Dict[str, DeviceState] = plan.private["work"]
                     stale = self.stale_devices(conn, work)
                     if not stale:
                         break
                     log.info("state store: %d device row(s) changed by another process; "
                              "re-reading them", len(stale))
                     self.refresh_devices(conn, stale)
-                    fresh = self.prepare(plan.private["batch"])  # type: ignore[arg-type]
+                    fresh = self.prepare(plan.private["batch"])
                     for f in ("accepted", "duplicates", "rejected", "new_devices", "gaps",
                               "filled", "private"):
                         setattr(plan, f, getattr(fresh, f))
@@ -267,7 +267,7 @@ class StateStore:
         if not ids:
             return out
         if self._pg:
-            cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+            cur = raw_cursor(conn)
             try:
                 cur.execute("SELECT id, rev FROM devices WHERE id = ANY(%b::text[]) "
                             "ORDER BY id FOR UPDATE", [ids])
@@ -313,11 +313,11 @@ class StateStore:
                 self.devices_by_school.get(old.school_code, set()).discard(did)
 
     def _write(self, conn: Connection, plan: Plan) -> Tuple[List[Event], Dict[str, DeviceState]]:
-        work: Dict[str, DeviceState] = plan.private.get("work", {})  # type: ignore[assignment]
+        work: Dict[str, DeviceState] = plan.private.get("work", {})
         transitions = plan.private.get("transitions", {})
         latest = plan.private.get("latest", {})
         rollups = plan.private.get("rollups", {})
-        evs: List[Event] = list(plan.private.get("seq_events", []))  # type: ignore[call-overload]
+        evs: List[Event] = list(plan.private.get("seq_events", []))
         cache = self.devices_cache
         new_ids = set(plan.new_devices)
         touched_schools: Set[str] = set()
@@ -333,7 +333,7 @@ class StateStore:
             online = cur.online if cur is not None else False
             changed_at = cur.online_changed_at if cur is not None else None
             reason = cur.offline_reason if cur is not None else None
-            for at, up, why in transitions.get(did, ()):  # type: ignore[attr-defined]
+            for at, up, why in transitions.get(did, ()):
                 if up != online:
                     online = up
                     changed_at = at
@@ -353,9 +353,9 @@ class StateStore:
                         "received_at": r.received_at, "skew": r.skew,
                         "payload": (to_json(r.message.payload) if r.raw is None
                                     else r.raw.decode("utf-8"))}
-                       for (did, kind), r in latest.items()]  # type: ignore[attr-defined]
+                       for (did, kind), r in latest.items()]
         rollup_rows = [(did, bucket, *agg)
-                       for (did, bucket), agg in rollups.items()]  # type: ignore[attr-defined]
+                       for (did, bucket), agg in rollups.items()]
         hours = {bucket // BUCKET_1H * BUCKET_1H for _did, bucket in rollups}
         self._st_devices.run_objects(conn, list(work.values()), {"missing": "missing_json"})
         self._st_latest.run(conn, latest_rows)

@@ -85,3 +85,29 @@ def test_the_fixture_written_by_the_old_code_upgrades_and_reads_back(tmp_path):
         assert store.device("pc-0-0").missing == [[7, 7], [9, 9]]  # type: ignore[union-attr]
     finally:
         engine.dispose()
+
+
+@pytest.fixture
+def pg_engine(postgres, tmp_path):
+    yield from engine_for("postgresql", tmp_path, postgres)
+
+
+def test_two_processes_upgrading_at_once_on_postgresql(pg_engine):
+    """Two collectors starting together on one database: both end at the head."""
+    engine = pg_engine
+    import threading
+    errors = []
+
+    def up():
+        try:
+            migrate.upgrade(engine)
+        except Exception as exc:  # pragma: no cover - the failure this test is about
+            errors.append(exc)
+
+    threads = [threading.Thread(target=up) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == [] and migrate.current(engine) == migrate.head()
+    assert schema_diff(engine) == []
