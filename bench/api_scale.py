@@ -15,9 +15,10 @@ import time
 from types import SimpleNamespace
 
 import httpx
-from schoolmon.collector import db, registry
 from schoolmon.collector.api.app import create_app
 from schoolmon.collector.api.server import ApiServer
+from schoolmon.collector.store import registry
+from schoolmon.collector.store import schema as db
 
 
 def main() -> None:

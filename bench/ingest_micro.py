@@ -5,7 +5,7 @@ the machine is shared):
 
 Prints µs per health message for: parsing with the standard library vs orjson
 (``protocol.wire``), the whole ``decode`` both ways, the time-series line bodies
-(``timeseries.health_bodies``), and the resident memory that importing orjson adds (why
+(``families.health.health_bodies``), and the resident memory that importing orjson adds (why
 the agent never switches it on).
 """
 import argparse
@@ -17,8 +17,8 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
+from schoolmon.collector.families.health import health_bodies  # noqa: E402
 from schoolmon.collector.simulate import health_fields, province_fixture  # noqa: E402
-from schoolmon.collector.timeseries import health_bodies  # noqa: E402
 from schoolmon.protocol import decode, encode, envelope, topic, wire  # noqa: E402
 
 

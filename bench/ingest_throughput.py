@@ -82,9 +82,10 @@ def warm_up_series(url: str, province, store_url: str) -> None:
     that a steady-state collector never pays)."""
     import random
 
-    from schoolmon.collector import db, registry
     from schoolmon.collector.simulate import health_fields
     from schoolmon.collector.state import Accepted, Received
+    from schoolmon.collector.store import registry
+    from schoolmon.collector.store import schema as db
     from schoolmon.collector.timeseries import InfluxTimeSeries, build_lines
     from schoolmon.protocol import Message
     engine = db.make_engine(store_url)

@@ -14,11 +14,11 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-from schoolmon.collector import db  # noqa: E402
-from schoolmon.collector.registry import add_schools  # noqa: E402
 from schoolmon.collector.service import tune_gc  # noqa: E402
 from schoolmon.collector.state import Received  # noqa: E402
 from schoolmon.collector.store import StateStore  # noqa: E402
+from schoolmon.collector.store import schema as db  # noqa: E402
+from schoolmon.collector.store.registry import add_schools  # noqa: E402
 from schoolmon.protocol import decode, encode, envelope, topic  # noqa: E402
 
 

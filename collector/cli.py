@@ -3,6 +3,7 @@
     schoolmon-collector run [--config FILE]        ingest + API + web page (Ctrl-C / SIGTERM stop)
     schoolmon-collector demo [...]                 the whole system on embedded defaults
     schoolmon-collector schools import FILE [--dry-run] [--config FILE]
+    schoolmon-collector db upgrade|current [--config FILE]   the state store's schema revision
     schoolmon-collector simulate --broker URL --schools N --devices-per-school M [--rate R]
 
 ``report``, ``token create``, ``user add|list|disable`` and ``device revoke`` come with
@@ -82,6 +83,16 @@ def build_parser() -> argparse.ArgumentParser:
     si.add_argument("--config", metavar="FILE", help="TOML configuration file (store.url)")
     si.add_argument("--lang", choices=("vi", "en"), default="vi",
                     help="language of the report (default vi)")
+
+    b = sub.add_parser("db", help="the state store's schema (migrations)")
+    bsub = b.add_subparsers(dest="db_command", metavar="ACTION")
+    bsub.required = True
+    for name, text in (("upgrade", "bring the database to the newest schema revision"),
+                       ("current", "print the database's schema revision")):
+        x = bsub.add_parser(name, help=text)
+        x.add_argument("--config", metavar="FILE", help="TOML configuration file (store.url)")
+    x = bsub.add_parser("backup", help="(not available in this version)")
+    x.add_argument("file", metavar="FILE")
 
     m = sub.add_parser("simulate", help="a simulated fleet speaking the real wire format")
     m.add_argument("--broker", required=True, metavar="URL", help="mqtt://host:port")
@@ -166,11 +177,14 @@ def cmd_schools_import(args: argparse.Namespace) -> int:
     if not os.path.isfile(args.file):
         _err("%s: no such file" % args.file)
         return 2
-    from . import db
-    from .schools_import import import_schools
-    engine = db.make_engine(cfg.store.url)
+    from .store import schema as db
+    from .store.schools_import import import_schools
+    # A dry run writes nothing: it neither creates a SQLite file nor upgrades the schema.
+    missing = args.dry_run and not db.database_exists(cfg.store.url)
+    engine = None if missing else db.make_engine(cfg.store.url)
     try:
-        db.create_all(engine)
+        if engine is not None and not args.dry_run:
+            db.create_all(engine)
         report = import_schools(engine, args.file, args.dry_run)
     except ConfigError as exc:
         return _config_error(exc)
@@ -178,11 +192,41 @@ def cmd_schools_import(args: argparse.Namespace) -> int:
         _err("%s: %s" % (args.file, exc))
         return 1
     finally:
-        engine.dispose()
+        if engine is not None:
+            engine.dispose()
     text = _report_text(report, args.lang)
     if text:
         print(text, flush=True)
     return 0 if _report_ok(report) else 1
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    if args.db_command == "backup":
+        _err("`db backup` is not available in this version (use the database's own tools: "
+             "sqlite3 .backup, pg_dump)")
+        return 2
+    from schoolmon.protocol.settings import ConfigError, load
+
+    from .config import SCHEMA
+    try:
+        cfg = load(SCHEMA, args.config)
+    except ConfigError as exc:
+        return _config_error(exc)
+    from .store import migrate
+    from .store import schema as db
+    engine = db.make_engine(cfg.store.url)
+    try:
+        if args.db_command == "upgrade":
+            before = migrate.current(engine)
+            after = migrate.upgrade(engine)
+            print("%s → %s" % (before or "(none)", after), flush=True)
+        else:
+            rev = migrate.current(engine)
+            print("%s%s" % (rev or "(none)", " (head)" if rev == migrate.head() else
+                            " (head: %s)" % migrate.head()), flush=True)
+    finally:
+        engine.dispose()
+    return 0
 
 
 def _report_text(report: Any, lang: str = "vi") -> str:
@@ -263,6 +307,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         return cmd_demo(args)
     if args.command == "schools":
         return cmd_schools_import(args)
+    if args.command == "db":
+        return cmd_db(args)
     if args.command == "simulate":
         return cmd_simulate(args)
     _err("`%s` is not available in this version" % args.command)  # pragma: no cover

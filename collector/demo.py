@@ -296,7 +296,7 @@ def _write_agent_config(folder: str, school: str, mqtt_url: str, protocol: str =
 def _fleet_counts(engine: Any) -> tuple:
     from sqlalchemy import func, select
 
-    from .db import devices
+    from .store.schema import devices
     with engine.connect() as conn:
         seen = conn.execute(select(func.count()).select_from(devices)
                             .where(devices.c.last_seen.is_not(None))).scalar_one()
@@ -372,7 +372,8 @@ def run_demo(args: argparse.Namespace) -> int:
             cfg.mqtt.url = broker.url
 
         # 2. state store and registry, seeded from the simulated province
-        from . import db, registry
+        from .store import registry
+        from .store import schema as db
         province = province_fixture(args.schools, args.devices_per_school, seed=1)
         engine = db.make_engine(cfg.store.url)
         cleanup.append(engine.dispose)

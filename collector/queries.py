@@ -22,8 +22,8 @@ from typing import Any, Dict, FrozenSet, Iterable, List, Optional, Set, Tuple
 
 from sqlalchemy import Connection, and_, case, false, func, literal, or_, select
 
-from .db import ROLLUP_METRICS, device_latest, devices, org_units, rollup_1h, rollup_5m, schools
-from .registry import descendant_units, fold
+from .store.registry import descendant_units, fold
+from .store.schema import ROLLUP_METRICS, device_latest, devices, org_units, rollup_1h, rollup_5m, schools
 
 Scope = Optional[Iterable[Any]]
 

@@ -40,7 +40,7 @@ def tune_gc() -> None:
 
 
 def make_store(cfg: Any) -> Any:
-    """The StateStore for ``cfg.store`` (the store engineer's ``collector/store.py``)."""
+    """The StateStore for ``cfg.store`` (``collector/store/``)."""
     from . import store as store_module
 
     cls = store_module.StateStore

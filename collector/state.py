@@ -9,7 +9,7 @@ drops (device, seq) pairs already committed and time-series points are keyed by
 (measurement, tags, ts), delivering twice changes nothing.
 """
 from dataclasses import dataclass, field
-from typing import Dict, List, NamedTuple, Optional, Tuple
+from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
 from schoolmon.protocol import Message
 
@@ -62,4 +62,4 @@ class Plan:
     #: late messages that filled an earlier gap (loss reduced by this much), per device
     filled: Dict[str, int] = field(default_factory=dict)
     #: store-private bookkeeping applied by commit()
-    private: Dict[str, object] = field(default_factory=dict)
+    private: Dict[str, Any] = field(default_factory=dict)

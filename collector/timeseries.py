@@ -2,9 +2,10 @@
 
 Design (see docs/timeseries.md):
 
-- One measurement per family: ``health`` and ``status``; values that come in lists get a
-  sub-measurement with one extra tag: ``health_disk`` (tag ``mnt``) and ``health_nic``
-  (tag ``if``).
+- One measurement per family; values that come in lists get a sub-measurement with one
+  extra tag (``health_disk``, tag ``mnt``). Each family writes the bodies of its own lines
+  (``collector/families/<kind>.py``, ``line_bodies``); this module puts the tags in front
+  and writes them.
 - Tags: ``province``, ``area``, ``school``, ``device``, ``role`` (from the registry, via
   ``Accepted.tags``) and nothing else that grows: cardinality = devices × disks/NICs.
 - Fields are numeric only. **Every number is written as a float** (no ``i`` suffix): a
@@ -15,7 +16,8 @@ Design (see docs/timeseries.md):
   (measurement, tags, ts), so writing a batch twice (redelivery after a crash) stores
   nothing twice.
 
-The line protocol is built here by plain string formatting (no Point objects: that is
+The line protocol is built by plain string formatting (``collector/line_protocol.py``; no
+Point objects: that is
 about ten times faster) and written with influxdb-client's synchronous write API, gzip,
 ``influx.batch_lines`` lines per request. ``write()`` retries with exponential backoff
 until the server takes the lines or ``stop`` is set: the caller (ingest) does not
@@ -27,123 +29,18 @@ import gzip as gzip_module
 import logging
 import threading
 import time
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence
 
-from schoolmon.protocol.catalogue import HEALTH
-
+from .families import FAMILIES
+from .line_protocol import TAG_KEYS, Body, escape_measurement, escape_tag, tag_prefix
 from .metrics import IngestMetrics
 from .state import Accepted
 
 log = logging.getLogger("schoolmon.collector.timeseries")
 
-#: Tag keys, in the (sorted) order InfluxDB likes best.
-TAG_KEYS = ("area", "device", "province", "role", "school")
-
-#: Scalar health fields written to ``health`` (all numeric on the wire; ``ac`` bool → 1/0).
-HEALTH_FIELDS = ("cpu_pct", "cpu_n", "mem_pct", "swap_pct", "disk_rd", "disk_wr", "temp", "fan",
-                 "batt", "ac", "up", "procs", "users", "q", "q_drop")
-#: ``load`` list → load1, load5, load15.
-LOAD_FIELDS = ("load1", "load5", "load15")
-DISK_FIELDS = ("pct", "free")
-NIC_FIELDS = ("rx", "tx", "err", "drop")
-
-_TAG_ESCAPE = str.maketrans({",": "\\,", "=": "\\=", " ": "\\ ", "\n": "\\ ", "\r": "\\ ",
-                             "\t": "\\ ", "\\": "/"})
-
-
-def escape_tag(value: str) -> str:
-    """Escape a tag key or value (and field keys) for line protocol.
-
-    Commas, equals signs and spaces are backslash-escaped; newlines and tabs become
-    (escaped) spaces; a backslash becomes ``/`` (a Windows ``C:\\`` would otherwise end
-    in an escape character; InfluxDB and VictoriaMetrics disagree on backslashes).
-    """
-    return value.translate(_TAG_ESCAPE)
-
-
-def escape_measurement(value: str) -> str:
-    return value.replace("\\", "/").replace(",", "\\,").replace(" ", "\\ ")
-
-
-def tag_prefix(tags: Dict[str, str]) -> str:
-    """``,area=...,device=...`` (empty values left out: line protocol forbids them)."""
-    parts = []
-    for k in TAG_KEYS:
-        v = tags.get(k)
-        if v:
-            parts.append("," + k + "=" + escape_tag(str(v)))
-    return "".join(parts)
-
-
-#: A line without its tags: (measurement, "[,extra=tag] fields ts"); the full line is
-#: measurement + tag_prefix + rest. Bodies need only the payload, so ingest builds them
-#: while decoding, before the store has said which tags a message gets.
-Body = Tuple[str, str]
-
-
-def _field_code(name: str, field_type: str, source: str, required: bool, indent: str) -> List[str]:
-    """Code appending ``name=value`` for one numeric field of ``source`` to ``a``."""
-    value = "%s[%r]" % (source, name) if required else "%s_get(%r)" % (source, name)
-    code = [indent + "v = " + value]
-    if field_type == "bool":
-        put = "a(%r if v else %r)" % (name + "=1", name + "=0")
-    else:  # int or float on the wire: repr() is exact, and without "i" a float field
-        put = "a(%r %% (v,))" % (name + "=%r")
-    if required:
-        return code + [indent + put]
-    return code + [indent + "if v is not None:", indent + "    " + put]
-
-
-def _compile_health_bodies() -> Callable[[Dict[str, Any], int], List[Body]]:
-    """``health_bodies(payload, ts)`` as straight-line code written from the catalogue
-    (the payload was validated, so every field has its catalogue type): a third faster
-    than a loop over the field names, and this runs for every health message."""
-    fields = {f.name: f for f in HEALTH.fields}
-    L = ["def health_bodies(p, ts):", "    p_get = p.get", "    f = []", "    a = f.append"]
-    for name in HEALTH_FIELDS:
-        L += _field_code(name, fields[name].type, "p", fields[name].required, "    ")
-    L += ["    load = p_get('load')",
-          "    if load:",
-          "        for n, x in zip(%r, load):" % (LOAD_FIELDS,),
-          "            a(n + '=' + repr(x))",
-          "    suffix = ' %d' % ts",
-          "    out = [('health', ' ' + ','.join(f) + suffix)] if f else []"]
-    # One sub-measurement line per list item, tagged by the item's name field.
-    for listed, measurement, tag, names in (("disks", "health_disk", "mnt", DISK_FIELDS),
-                                            ("nics", "health_nic", "if", NIC_FIELDS)):
-        item = {f.name: f for f in fields[listed].items or ()}
-        L += ["    for o in p_get(%r) or ():" % listed,
-              "        f = []",
-              "        a = f.append",
-              "        o_get = o.get"]
-        for name in names:
-            L += _field_code(name, item[name].type, "o", item[name].required, "        ")
-        L += ["        if o[%r]:  # an empty tag value would make the line invalid" % tag,
-              "            out.append((%r, %r + escape_tag(str(o[%r])) + ' ' + ','.join(f) + suffix))"
-              % (measurement, "," + tag + "=", tag)]
-    L.append("    return out")
-    ns: Dict[str, Any] = {"escape_tag": escape_tag}
-    exec("\n".join(L), ns)
-    fn = ns["health_bodies"]
-    fn.__doc__ = "Line bodies of one validated health payload (generated from the catalogue)."
-    return fn  # type: ignore[no-any-return]
-
-
-health_bodies = _compile_health_bodies()
-
-
-def status_bodies(payload: Dict[str, Any], ts: int) -> List[Body]:
-    state = payload.get("state")
-    if state in ("online", "offline"):
-        return [("status", " online=%d %d" % (state == "online", ts))]
-    return []
-
-
-#: kind -> function(payload, ts) giving the line bodies of one message.
+#: kind -> function(payload, ts) giving the line bodies of one message (from the families).
 BUILDERS: Dict[str, Callable[[Dict[str, Any], int], List[Body]]] = {
-    "health": health_bodies,
-    "status": status_bodies,
-}
+    kind: f.line_bodies for kind, f in FAMILIES.items() if f.line_bodies is not None}
 
 _NONE: List[Body] = []
 
@@ -239,7 +136,8 @@ class InfluxTimeSeries:
         if gzip:
             _fast_gzip(self._client)
         self._write_api = self._client.write_api(write_options=SYNCHRONOUS)
-        self._precision = WritePrecision.S
+        # WritePrecision holds plain strings; the client's annotation says the class.
+        self._precision: Any = WritePrecision.S
         self._ok: Optional[bool] = None
         #: concurrent write requests for one call of write_lines (1: one after another)
         self.parallel = max(1, int(parallel))
@@ -363,3 +261,8 @@ def make_timeseries(cfg: Any, metrics: Optional[IngestMetrics] = None
         return NullTimeSeries()
     return InfluxTimeSeries(ic.url, ic.org, ic.bucket, ic.token, batch_lines=ic.batch_lines,
                             gzip=ic.gzip, timeout=ic.timeout, metrics=metrics)
+
+
+__all__ = ["TimeSeriesUnavailable", "TimeSeriesRefused", "NullTimeSeries", "InfluxTimeSeries",
+           "make_timeseries", "build_lines", "message_bodies", "BUILDERS", "REFUSED_STATUS",
+           "TAG_KEYS", "Body", "escape_tag", "escape_measurement", "tag_prefix"]

@@ -176,7 +176,7 @@ class Collector:
 
     def device_row(self, device_id: str) -> Dict[str, Any]:
         """The device's row in the state store itself (PostgreSQL), e.g. ``missing``."""
-        from schoolmon.collector import db
+        from schoolmon.collector.store import schema as db
         from sqlalchemy import select
         engine = db.make_engine(self.store_url)
         try:

@@ -5,7 +5,7 @@ from typing import Annotated, Any, Dict, Optional
 from fastapi import APIRouter, Path, Query
 
 from .. import queries
-from ..db import ROLLUP_METRICS
+from ..store.schema import ROLLUP_METRICS
 from .deps import ApiError, Conn, Lang, Scope, TimeZone
 from .present import parse_time, present
 

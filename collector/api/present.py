@@ -35,7 +35,7 @@ ROLE_LABELS: Dict[str, Dict[str, str]] = {
 }
 
 def _level_labels() -> Dict[str, Dict[str, str]]:
-    from ..registry import LEVEL_NAMES_EN, LEVELS
+    from ..store.registry import LEVEL_NAMES_EN, LEVELS
     table = {code: {"vi": name, "en": LEVEL_NAMES_EN.get(code, name)}
              for code, name in LEVELS.items()}
     # levels of organisation units (data, but these two are the usual ones)

@@ -6,8 +6,9 @@ import sys
 import time
 from typing import Any, Callable, Dict, Iterable, Optional
 
-from schoolmon.collector import db, registry
 from schoolmon.collector.config import load_config
+from schoolmon.collector.store import registry
+from schoolmon.collector.store import schema as db
 
 from tests.servers import read_log
 

@@ -3,8 +3,8 @@ import uuid
 from typing import Any, Iterator, Optional
 
 import psycopg
-from schoolmon.collector import db
 from schoolmon.collector.state import Received
+from schoolmon.collector.store import schema as db
 from schoolmon.protocol import decode, encode, envelope, topic
 from sqlalchemy import Engine
 

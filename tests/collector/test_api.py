@@ -11,11 +11,11 @@ from typing import Any, Dict, Iterator
 import httpx
 import pytest
 import uvicorn
-from schoolmon.collector import db, registry
 from schoolmon.collector.api import create_app
 from schoolmon.collector.api.deps import Principal, get_principal
 from schoolmon.collector.state import Received
-from schoolmon.collector.store import StateStore
+from schoolmon.collector.store import StateStore, registry
+from schoolmon.collector.store import schema as db
 
 from tests.collector.storehelp import received
 from tests.servers import free_port
@@ -544,7 +544,8 @@ def test_web_page_shows_summary_and_schools_in_vietnamese(live, tmp_path):
     import subprocess
     stub = tmp_path / "stub.js"
     stub.write_text(NODE_STUB)
-    script = os.path.join(os.path.dirname(db.__file__), "static", "app.js")
+    from schoolmon.collector.api.app import STATIC_DIR
+    script = os.path.join(STATIC_DIR, "app.js")
     r = subprocess.run(["node", str(stub), live.url, script, READ], capture_output=True,
                        text=True, timeout=30)
     assert r.returncode == 0, r.stderr

@@ -151,7 +151,7 @@ BAD_CSV = GOOD_CSV + "10020002,,Đại học,Xã Bản Vược,Lào Cai,-5\n"
 
 
 def _school_codes(db_path):
-    from schoolmon.collector import db
+    from schoolmon.collector.store import schema as db
     from sqlalchemy import select
     engine = db.make_engine("sqlite:///%s" % db_path)
     try:

@@ -8,10 +8,10 @@ import threading
 import time
 
 import pytest
-from schoolmon.collector import db
 from schoolmon.collector.metrics import Registry
 from schoolmon.collector.service import CollectorService
 from schoolmon.collector.simulate import Simulation, province_fixture
+from schoolmon.collector.store import schema as db
 from schoolmon.collector.timeseries import NullTimeSeries
 from schoolmon.protocol import encode, envelope, topic
 from sqlalchemy import select

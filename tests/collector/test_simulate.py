@@ -4,13 +4,14 @@ import threading
 import time
 
 import paho.mqtt.client as mqtt
-from schoolmon.collector import db, registry
 from schoolmon.collector.simulate import (
     Simulation,
     health_fields,
     health_templates,
     province_fixture,
 )
+from schoolmon.collector.store import registry
+from schoolmon.collector.store import schema as db
 from schoolmon.protocol import SUBSCRIPTION, decode, encode, envelope, topic
 
 from tests.collector.helpers import wait_until

@@ -19,10 +19,10 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from schoolmon.collector import db, registry
 from schoolmon.collector.api import create_app
 from schoolmon.collector.api.server import ApiServer
-from schoolmon.collector.store import StateStore
+from schoolmon.collector.store import StateStore, registry
+from schoolmon.collector.store import schema as db
 
 from tests.collector.storehelp import received
 from tests.servers import free_port

@@ -15,7 +15,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Set, 
 
 from sqlalchemy import Connection, Engine, func, select, update
 
-from .db import devices, dialect_insert, org_units, school_state, schools
+from .schema import devices, dialect_insert, org_units, schools
 
 #: School levels (cấp học): code -> Vietnamese name.
 LEVELS: Dict[str, str] = {
@@ -88,8 +88,10 @@ def ensure_unit(conn: Connection, code: str, name: str, level: str,
     row = conn.execute(select(org_units.c.id, org_units.c.name, org_units.c.parent_id,
                               org_units.c.level).where(org_units.c.code == code)).first()
     if row is None:
-        return int(conn.execute(org_units.insert().values(
-            code=code, name=name, level=level, parent_id=parent_id)).inserted_primary_key[0])
+        key = conn.execute(org_units.insert().values(
+            code=code, name=name, level=level, parent_id=parent_id)).inserted_primary_key
+        assert key is not None  # an INSERT always has one
+        return int(key[0])
     if (row.name, row.parent_id, row.level) != (name, parent_id, level):
         conn.execute(update(org_units).where(org_units.c.id == row.id)
                      .values(name=name, parent_id=parent_id, level=level))
@@ -228,39 +230,3 @@ def approve_device(engine: Engine, device_id: str, role: Optional[str] = None,
     with engine.begin() as conn:
         res = conn.execute(update(devices).where(devices.c.id == device_id).values(**values))
         return bool(res.rowcount)
-
-
-# --- per-school state (leases, budgets ...) --------------------------------------------
-
-def get_school_state(conn: Connection, school: str, key: str) -> Tuple[Any, int]:
-    """(value, rev) of one per-school state entry; (None, 0) when absent."""
-    row = conn.execute(select(school_state.c.value, school_state.c.rev).where(
-        school_state.c.school_code == school, school_state.c.key == key)).first()
-    return (row.value, int(row.rev)) if row else (None, 0)
-
-
-def set_school_state(conn: Connection, school: str, key: str, value: Any,
-                     expect_rev: Optional[int] = None) -> Optional[int]:
-    """Store a per-school state entry; returns its new rev. With ``expect_rev`` it is a
-    compare-and-set (0 = must not exist yet): None when another process changed it first,
-    so two collectors never both grant, e.g., the same school's speed-test lease."""
-    now = time.time()
-    if expect_rev is None:
-        ins = dialect_insert(conn, school_state).values(
-            school_code=school, key=key, value=value, updated_at=now, rev=1)
-        conn.execute(ins.on_conflict_do_update(
-            index_elements=["school_code", "key"],
-            set_={"value": ins.excluded.value, "updated_at": now,
-                  "rev": school_state.c.rev + 1}))
-        return get_school_state(conn, school, key)[1]
-    if expect_rev == 0:
-        ins = dialect_insert(conn, school_state).values(
-            school_code=school, key=key, value=value, updated_at=now, rev=1)
-        got = conn.execute(ins.on_conflict_do_nothing(index_elements=["school_code", "key"])
-                           .returning(school_state.c.rev)).first()
-        return 1 if got is not None else None
-    res = conn.execute(update(school_state).where(
-        school_state.c.school_code == school, school_state.c.key == key,
-        school_state.c.rev == expect_rev).values(value=value, updated_at=now,
-                                                 rev=expect_rev + 1))
-    return expect_rev + 1 if res.rowcount == 1 else None

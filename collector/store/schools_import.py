@@ -17,13 +17,13 @@ import math
 import os
 import re
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
 
 from schoolmon.protocol.topics import valid_id
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, inspect, select
 
-from .db import schools
 from .registry import LEVELS, ensure_area, fold, normalize_level, upsert_schools
+from .schema import schools
 
 REQUIRED = ("code", "name", "level", "area", "province")
 OPTIONAL = ("students", "isp", "link_type", "contracted_down_mbps", "contracted_up_mbps",
@@ -398,25 +398,31 @@ def check_rows(rows: Sequence[Tuple[int, List[Any]]], report: ImportReport
     return out
 
 
-def import_schools(engine: Engine, path: str, dry_run: bool = False) -> ImportReport:
+def import_schools(engine: Optional[Engine], path: str, dry_run: bool = False) -> ImportReport:
     """Check the whole file, then (unless ``dry_run`` or any error) upsert every school in
     one transaction, creating provinces and areas as needed. Raises ValueError when the
-    file cannot be read at all (wrong format, not UTF-8)."""
+    file cannot be read at all (wrong format, not UTF-8). A dry run writes nothing; its
+    ``engine`` may be None (no database yet: every school would be created)."""
     report = ImportReport(path=path, dry_run=dry_run)
     rows = read_rows(path)
     good = check_rows(rows, report)
     if report.errors:
         return report
     codes = [r["code"] for r in good]
-    existing = set()
-    with engine.connect() as conn:
-        for i in range(0, len(codes), 500):
-            existing.update(conn.execute(select(schools.c.code)
-                                         .where(schools.c.code.in_(codes[i:i + 500]))).scalars())
+    existing: Set[str] = set()
+    if engine is not None:
+        with engine.connect() as conn:
+            if inspect(conn).has_table("schools"):  # a dry run against a new database
+                for i in range(0, len(codes), 500):
+                    existing.update(conn.execute(
+                        select(schools.c.code).where(schools.c.code.in_(codes[i:i + 500])))
+                        .scalars())
     report.updated = sum(1 for c in codes if c in existing)
     report.created = len(codes) - report.updated
     if dry_run:
         return report
+    if engine is None:
+        raise ValueError("a database is needed to import (only a dry run goes without)")
     with engine.begin() as conn:
         units: Dict[Tuple[str, str], int] = {}
         recs = []

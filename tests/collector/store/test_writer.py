@@ -1,12 +1,13 @@
 """StateStore against SQLite and the real PostgreSQL: registry, duplicates, loss, liveness,
 rollups."""
 import pytest
-from schoolmon.collector import db
-from schoolmon.collector.registry import add_school, add_schools, approve_device
-from schoolmon.collector.store import StateStore, org_liveness, school_liveness
+from schoolmon.collector import queries
+from schoolmon.collector.store import StateStore
+from schoolmon.collector.store import schema as db
+from schoolmon.collector.store.registry import add_school, add_schools, approve_device
 from sqlalchemy import func, select
 
-from .storehelp import T0, engine_for, health, received, status
+from ..storehelp import T0, engine_for, health, received, status
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -74,8 +75,8 @@ def test_unknown_school_rejected(store, engine):
 
 
 def test_school_added_later_becomes_known(store, engine, monkeypatch):
-    from schoolmon.collector import store as store_mod
-    monkeypatch.setattr(store_mod, "SCHOOL_REFRESH", 0.0)
+    from schoolmon.collector.store import writer
+    monkeypatch.setattr(writer, "SCHOOL_REFRESH", 0.0)
     assert run(store, [health("80000001", "pc-1", 1, T0)])[0].rejected
     add_school(engine, "80000001", "THCS Mới", "THCS", "Huyện Sa Pa", "Lào Cai")
     plan, _ = run(store, [health("80000001", "pc-1", 1, T0)])
@@ -260,27 +261,26 @@ def test_hourly_maintain_and_retention(store, engine):
     assert out["pruned_1h"] == 3
 
 
-def test_liveness_rollups(store, engine):
+def test_liveness_as_the_read_side_sees_it(store, engine):
+    """What the store writes is what the API's read path counts (one liveness rule)."""
     run(store, [status(S, "pc-01", 0, T0), status(S, "pc-02", 0, T0),
                 status(S, "pc-02", 0, T0, state="offline", reason="shutdown"),
                 status("79000702", "pc-03", 0, T0)])
     with engine.connect() as c:
-        live = school_liveness(c)
-        assert live[S] == {"online": 1, "offline": 1, "pending": 2, "total": 2,
-                           "status": "partial"}
-        assert live["79000702"]["status"] == "online"
-        assert live["79000801"]["status"] == "no_devices"
-        assert set(school_liveness(c, [S])) == {S}
-        units = {r.code: r.id for r in c.execute(select(db.org_units))}
-        org = org_liveness(c)
-        prov = org[units["lao-cai"]]
-        assert (prov["online"], prov["total"]) == (2, 3)
-        assert prov["schools"] == {"online": 1, "partial": 1, "offline": 0, "no_devices": 1,
-                                   "total": 3}
-        area = org[units["lao-cai/huyen-bat-xat"]]
-        assert area["schools"]["total"] == 2
-        scoped = org_liveness(c, [units["lao-cai/xa-ta-phin"]])
-        assert set(scoped) == {units["lao-cai/xa-ta-phin"]}
+        assert queries.summary(c, None, now=T0 + 10)["schools"]["by_status"] == {
+            "online": 1, "partial": 1, "offline": 0, "no_devices": 1}
+        school = queries.get_school(c, S, None)
+        assert school is not None and school["status"] == "partial"
+        (prov,) = queries.org_tree(c, None)["roots"]
+        assert prov["code"] == "lao-cai"
+        assert {k: prov["counts"][k] for k in ("devices", "online", "offline", "pending")} == {
+            "devices": 3, "online": 2, "offline": 1, "pending": 3}
+        assert (prov["counts"]["schools_online"], prov["counts"]["schools_partial"],
+                prov["counts"]["schools_no_devices"]) == (1, 1, 1)
+        areas = {a["code"]: a for a in prov["children"]}
+        assert areas["lao-cai/huyen-bat-xat"]["counts"]["schools"] == 2
+        statuses = {k["code"]: k["status"] for a in areas.values() for k in a["children"]}
+        assert statuses == {S: "partial", "79000702": "online", "79000801": "no_devices"}
 
 
 def test_cache_matches_database_after_restart(store, engine):
@@ -324,20 +324,6 @@ def test_approval_survives_running_store(store, engine):
     row = device_row(engine, "pc-01")
     assert row.state == "active" and row.last_seq == 2 and row.role == "office"
     assert store.device("pc-01").state == "active"
-
-
-def test_school_state_compare_and_set(store, engine):
-    from schoolmon.collector.registry import get_school_state, set_school_state
-    with engine.begin() as c:
-        assert get_school_state(c, S, "speedtest_lease") == (None, 0)
-        assert set_school_state(c, S, "speedtest_lease", {"device": "pc-01"}, expect_rev=0) == 1
-        assert set_school_state(c, S, "speedtest_lease", {"device": "pc-02"}, expect_rev=0) is None
-        assert set_school_state(c, S, "speedtest_lease", {"device": "pc-02"}, expect_rev=1) == 2
-        assert set_school_state(c, S, "speedtest_lease", None, expect_rev=1) is None
-        assert get_school_state(c, S, "speedtest_lease") == ({"device": "pc-02"}, 2)
-        assert set_school_state(c, S, "budget_mb", {"left": 900}) == 1
-        assert set_school_state(c, S, "budget_mb", {"left": 870}) == 2
-        assert get_school_state(c, S, "budget_mb") == ({"left": 870}, 2)
 
 
 def test_batch_of_5000_commits_quickly(store, engine):

@@ -2,8 +2,8 @@
 all-or-nothing, dry run; on SQLite and the real PostgreSQL."""
 import openpyxl
 import pytest
-from schoolmon.collector import db
-from schoolmon.collector.registry import (
+from schoolmon.collector.store import schema as db
+from schoolmon.collector.store.registry import (
     add_school,
     descendant_units,
     normalize_level,
@@ -11,10 +11,10 @@ from schoolmon.collector.registry import (
     schools_under,
     slug,
 )
-from schoolmon.collector.schools_import import header_field, import_schools
+from schoolmon.collector.store.schools_import import header_field, import_schools
 from sqlalchemy import func, select
 
-from .storehelp import engine_for
+from ..storehelp import engine_for
 
 HEADER_VI = ["Mã trường", "Tên trường", "Cấp học", "Xã/Phường", "Tỉnh", "Số học sinh",
              "Nhà mạng", "Loại kết nối", "Tốc độ tải xuống (Mbps)", "Tốc độ tải lên (Mbps)",

@@ -19,7 +19,8 @@ Conventions (see docs/state-store.md):
 
 Table and column names only change additively (the API reads them).
 """
-from typing import Any, Dict, Optional
+import os
+from typing import Any, Dict, List, Optional
 
 from sqlalchemy import (
     JSON,
@@ -31,26 +32,18 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
     create_engine,
     event,
-    inspect,
 )
+from sqlalchemy.schema import SchemaItem
+
+from ..families.health import ROLLUP_METRICS
 
 metadata = MetaData()
-
-#: Scalar health metrics kept in rollups: name -> (unit, how it is taken from a health payload).
-ROLLUP_METRICS: Dict[str, str] = {
-    "cpu_pct": "% CPU busy (health.cpu_pct)",
-    "mem_pct": "% memory in use (health.mem_pct)",
-    "swap_pct": "% swap in use (health.swap_pct)",
-    "disk_pct": "% used of the fullest fixed volume (max of health.disks[].pct)",
-    "temp": "°C highest CPU temperature (health.temp)",
-    "rx": "B/s received, all interfaces together (sum of health.nics[].rx)",
-    "tx": "B/s sent, all interfaces together (sum of health.nics[].tx)",
-}
 
 #: Device states: "pending" (seen, not yet enrolled/approved), "active".
 DEVICE_STATES = ("pending", "active")
@@ -114,6 +107,9 @@ devices = Table(
     #: row version, +1 on every write (by any process): a store whose cached copy has another
     #: rev re-reads the row before it decides anything about this device
     Column("rev", BigInteger, nullable=True, default=0),
+    #: a seq more than MAX_JUMP above last_seq, held (the mark stays) until the device's
+    #: next message confirms the jump: one stray seq cannot silence a device (0003)
+    Column("seq_jump", BigInteger, nullable=True),
 )
 
 device_latest = Table(
@@ -129,7 +125,7 @@ device_latest = Table(
 
 
 def _rollup_table(name: str) -> Table:
-    cols = [
+    cols: List[SchemaItem] = [
         Column("device_id", String(64), primary_key=True),
         Column("bucket_start", BigInteger, primary_key=True),  # epoch s, UTC
         Column("n", Integer, nullable=False),
@@ -158,6 +154,23 @@ school_state = Table(
     Column("value", JSON),
     Column("updated_at", Float, nullable=False),
     Column("rev", BigInteger, nullable=False, default=1),
+)
+
+#: Messages refused for good (kept aside, acknowledged): an administrator inspects and
+#: counts them. Written by ingest; revision 0002.
+dead_letters = Table(
+    "dead_letters", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("received_at", Float, nullable=False),  # UTC epoch s
+    Column("topic", String(512), nullable=False),
+    Column("payload", LargeBinary, nullable=False),  # raw bytes as received
+    #: a protocol reject reason, or store_refused / timeseries_refused
+    Column("reason", String(64), nullable=False),
+    Column("detail", String(1000), nullable=True),
+    Column("device_id", String(128), nullable=True),
+    Column("school_code", String(64), nullable=True),
+    Index("ix_dead_letters_received_at", "received_at"),
+    Index("ix_dead_letters_reason", "reason"),
 )
 
 events = Table(
@@ -203,18 +216,21 @@ def make_engine(url: str, echo: bool = False, **kw: Any) -> Engine:
 
 
 def create_all(engine: Engine) -> None:
-    """Create every table that does not exist yet, and add columns that were added to a
-    table after it was created (nullable ones only: changes here are additive)."""
-    metadata.create_all(engine)
-    insp = inspect(engine)
-    with engine.begin() as conn:
-        for table in metadata.sorted_tables:
-            have = {c["name"] for c in insp.get_columns(table.name)}
-            for col in table.columns:
-                if col.name not in have and col.nullable:
-                    ddl = col.type.compile(dialect=engine.dialect)
-                    conn.exec_driver_sql('ALTER TABLE %s ADD COLUMN %s %s'
-                                         % (table.name, col.name, ddl))
+    """Bring the database to the newest schema revision (Alembic; see ``store/migrate.py``).
+    Every schema change is a revision: never ``metadata.create_all``."""
+    from .migrate import upgrade
+    upgrade(engine)
+
+
+def database_exists(url: str) -> bool:
+    """False only for a SQLite file that is not there yet (opening it would create it)."""
+    if not url.startswith("sqlite"):
+        return True
+    from sqlalchemy.engine import make_url
+    path = make_url(url).database
+    if not path or path == ":memory:" or "mode=memory" in url:
+        return False
+    return os.path.exists(path)
 
 
 def is_sqlite(engine: Engine) -> bool:
