@@ -8,7 +8,7 @@ import signal
 import time
 
 import pytest
-from schoolmon.collector import db
+from schoolmon.collector.store import schema as db
 from schoolmon.collector.simulate import Simulation, province_fixture
 from schoolmon.collector.store import StateStore
 from sqlalchemy import func, select
