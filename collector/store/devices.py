@@ -18,6 +18,14 @@ from .bulk import to_json
 MAX_MISSING_RANGES = 64
 #: A seq jump larger than this is implausible as loss (an agent queue holds 7 days).
 MAX_JUMP = 1_000_000
+#: An ``online`` status with a seq below the mark is a counter reset (the agent lost its
+#: state) only if it was measured this much later than the device's newest data message.
+#: Without the margin a status merely delivered late looks like a reset: agents and the
+#: simulator give ``ts`` to the second or coarser, so the data message sent right after
+#: the status can carry an earlier ``ts`` than the status itself, and with two collectors
+#: (or a redelivery) the status can be handled after it. A real reset needs a restart of
+#: the agent, far longer than this.
+RESET_MIN_LATER = 2.0
 
 DEVICE_COLS = ("school_code", "role", "room", "state", "first_seen", "last_seen", "online",
                "online_changed_at", "offline_reason", "hb", "hostname", "os", "agent",

@@ -34,7 +34,7 @@ from ..families import FAMILIES, PLAIN
 from ..state import Accepted, Event, Plan, Received
 from . import liveness, rollups
 from .bulk import BulkStatement, raw_cursor, to_json
-from .devices import DEVICE_COLS, DeviceState, check_seq, state_from_row
+from .devices import DEVICE_COLS, RESET_MIN_LATER, DeviceState, check_seq, state_from_row
 from .events import insert_events
 from .liveness import heartbeat_timeout, school_events
 from .registry import school_tags
@@ -159,7 +159,8 @@ class StateStore:
                     up, why = fam.reported_state(p) if fam.reported_state else (True, None)
                     if up:
                         if (st.last_seq is not None and m.seq < st.last_seq and not skewed
-                                and st.last_ts is not None and m.ts > st.last_ts):
+                                and st.last_ts is not None
+                                and m.ts > st.last_ts + RESET_MIN_LATER):
                             seq_events.append(Event(r.received_at, "seq_reset", m.school, m.device,
                                                     {"from": st.last_seq, "to": m.seq}))
                             st.last_seq = m.seq
@@ -283,8 +284,29 @@ class StateStore:
                 out[did] = rev or 0
         return out
 
+    def _lock_new_devices(self, conn: Connection, ids: List[str]) -> None:
+        """PostgreSQL: a transaction-scoped advisory lock per device this store has no row
+        for. ``FOR UPDATE`` cannot lock a row that does not exist yet, so two collectors
+        seeing a device's first messages at once would both insert it, the later upsert
+        overwriting the other's bookkeeping (a seq stored by one and counted missing by the
+        other). With the lock the second waits for the first's commit, then finds the row
+        and prepares again. Locks are taken in key order, before any row lock, so two
+        writers cannot wait on each other."""
+        if not ids:
+            return
+        cur = raw_cursor(conn)
+        try:
+            cur.execute("SELECT pg_advisory_xact_lock(k) FROM (SELECT DISTINCT "
+                        "hashtextextended(x, 0) AS k FROM unnest(%b::text[]) AS x ORDER BY k) s",
+                        [ids])
+            cur.fetchall()
+        finally:
+            cur.close()
+
     def stale_devices(self, conn: Connection, work: Dict[str, DeviceState]) -> List[str]:
         """Devices whose row differs from the cached copy the plan was made from."""
+        if self._pg:
+            self._lock_new_devices(conn, [did for did in work if did not in self.devices_cache])
         revs = self._fetch_revs(conn, list(work))
         cache = self.devices_cache
         stale = []

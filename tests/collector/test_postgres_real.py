@@ -8,9 +8,9 @@ import signal
 import time
 
 import pytest
-from schoolmon.collector.store import schema as db
 from schoolmon.collector.simulate import Simulation, province_fixture
 from schoolmon.collector.store import StateStore
+from schoolmon.collector.store import schema as db
 from sqlalchemy import func, select
 
 from tests.collector.helpers import CollectorProcess, seed_schools, wait_until, write_config

@@ -167,6 +167,20 @@ def test_counter_reset_detected(store, engine):
     assert "seq_reset" in kinds
 
 
+def test_late_status_is_not_a_counter_reset(store, engine):
+    """A connect sends inventory (seq 1), then ``online`` (carrying seq 1), then health (seq 2,
+    its ts in whole seconds, so earlier than theirs). Handled out of order (two collectors,
+    a redelivery), the ``online`` is newer than the device's last ts by a fraction of a
+    second: not a counter reset. Found by two collector processes on one PostgreSQL
+    (tests/collector/test_postgres_real.py)."""
+    run(store, [received(S, "pc-01", "inventory", 1, T0 + 0.84), health(S, "pc-01", 2, T0)])
+    plan, evs = run(store, [status(S, "pc-01", 1, T0 + 0.85)])
+    assert not [e for e in evs if e.kind == "seq_reset"]
+    run(store, [health(S, "pc-01", 3, T0 + 60)])
+    row = device_row(engine, "pc-01")
+    assert row.last_seq == 3 and row.missing == [] and row.lost_total == 0 and row.resets == 0
+
+
 def test_seq_jump_not_counted_as_loss(store, engine):
     plan, evs = run(store, [health(S, "pc-01", 1, T0), health(S, "pc-01", 5_000_000, T0 + 60)])
     assert not plan.gaps and [e.kind for e in evs if e.kind == "seq_jump"] == ["seq_jump"]
