@@ -20,6 +20,8 @@ from typing import Any, Callable, Optional
 
 from schoolmon.protocol.topics import valid_id
 
+from .files import write_atomic
+
 log = logging.getLogger("schoolmon.agent.identity")
 
 ID_FILE = "device_id"
@@ -116,14 +118,8 @@ def _read_kept(path: str) -> Optional[str]:
 
 
 def _keep(path: str, value: str) -> None:
-    folder = os.path.dirname(path)
-    os.makedirs(folder, exist_ok=True)
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(value + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    write_atomic(path, value + "\n")
 
 
 def device_id(school: str, state_dir: str, configured: str = "", runner: Any = None,

@@ -66,8 +66,6 @@ def _is_loopback(name: str, stats: Any) -> bool:
 
 
 class HealthFamily:
-    kind = "health"
-
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         self._cpu_pct = 0.0
