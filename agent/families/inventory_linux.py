@@ -9,6 +9,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import psutil
 
+from .netif import if_addrs, if_stats
 from .values import clean, disk_key, put, read_text, to_int
 
 # Block devices that are not physical disks (loop = snaps/images, dm/md = layers on top of
@@ -56,8 +57,8 @@ def collect_linux(sys_root: str, proc_root: str, etc_root: str) -> Dict[str, Any
 
 def _linux_nics(sys_root: str) -> List[Dict[str, Any]]:
     try:
-        addrs = psutil.net_if_addrs()
-        stats = psutil.net_if_stats()
+        addrs = if_addrs(sys_root)
+        stats = if_stats(sys_root)
     except Exception:
         return []
     net_dir = os.path.join(sys_root, "class/net")
