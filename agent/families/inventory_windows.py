@@ -117,7 +117,8 @@ def _mac(value: Any) -> Optional[str]:
 
 
 def map_windows(d: Dict[str, Any]) -> Dict[str, Any]:
-    """The PowerShell document (MODERN_SCRIPT's JSON or parse_legacy's) → catalogue fields."""
+    """The PowerShell document (the modern script's JSON or the legacy one's, parsed) →
+    catalogue fields."""
     out: Dict[str, Any] = {}
     os_ = (as_list(d.get("os")) or [{}])[0]
     cs = (as_list(d.get("cs")) or [{}])[0]
