@@ -209,6 +209,9 @@ class Runtime:
         except ProtocolError as exc:
             log.error("%s message not sent: %s", kind, exc)
             return None
+        except (TypeError, ValueError) as exc:  # a value JSON cannot carry: the family's bug
+            log.error("%s message not sent: %s: %s", kind, exc.__class__.__name__, exc)
+            return None
         self.queued[kind] = self.queued.get(kind, 0) + 1
         log.debug("%s queued as seq %d (%d waiting)", kind, seq, self.spool.count)
         self.notify()

@@ -129,6 +129,35 @@ def test_runtime_keeps_reporting_with_bad_names(tmp_path):
         assert decode(row.topic, row.payload).payload["nics"][0]["if"] == "eth" + REPLACEMENT
 
 
+def test_runtime_survives_a_value_json_cannot_carry(tmp_path, caplog):
+    class Odd:
+        def __init__(self):
+            self.calls = 0
+
+        def collect(self):
+            self.calls += 1
+            fields = dict(_BadNames().collect())
+            if self.calls == 1:
+                fields["extra"] = {1, 2}  # unknown to the catalogue, and not JSON
+            return fields
+
+    cfg = load_config(None, env={})
+    cfg.intervals.health = 0.05
+    cfg.intervals.start_delay_min = cfg.intervals.start_delay_max = 0.0
+    spool = Spool(str(tmp_path))
+    odd = Odd()
+    rt = Runtime(cfg, "79000101", "d-1", {"health": odd}, spool, rand=random.Random(1))
+    t = threading.Thread(target=rt.run)
+    t.start()
+    try:
+        wait_for(lambda: spool.count >= 2, 30, "health after the broken one")
+    finally:
+        rt.request_stop()
+        t.join(10)
+    assert "health message not sent" in caplog.text
+    assert [r.seq for r in spool.peek()][:2] == [1, 2], "the broken one took no seq"
+
+
 def test_collect_prints_valid_text(monkeypatch, capsys, tmp_path):
     monkeypatch.setenv("SCHOOLMON_AGENT_STATE_DIR", str(tmp_path))
     _fake_os_with_bad_names(monkeypatch)
