@@ -12,7 +12,8 @@ write ``agent/families/security.py`` with the class (Windows facts through
 ``agent/windows/cim.py``, commands through ``agent/runner.py``); in its entry below give
 ``build`` (a small function importing the module lazily) and its own config keys.
 """
-from typing import Any, Callable, Dict, NamedTuple, Optional, Tuple
+from types import MappingProxyType
+from typing import Any, Callable, Dict, Mapping, NamedTuple, Optional, Tuple
 
 from schoolmon.protocol.settings import Key
 
@@ -71,7 +72,8 @@ def _inventory(cfg: Any, runner: Any) -> Family:
     return InventoryFamily(cfg.agent.role, cfg.agent.room, runner=runner)
 
 
-SPECS: Dict[str, FamilySpec] = {s.kind: s for s in (
+#: Every kind of the contract, read-only: the one place how a family runs is declared.
+SPECS: Mapping[str, FamilySpec] = MappingProxyType({s.kind: s for s in (
     FamilySpec("health", INTERVAL, period_key="intervals.health", keys=(
         ("intervals.health", Key("int", 60, "Seconds between health reports (±10 % jitter).",
                                  minimum=1, maximum=86400)),), build=_health),
@@ -86,7 +88,7 @@ SPECS: Dict[str, FamilySpec] = {s.kind: s for s in (
     FamilySpec("speedtest", ON_COMMAND, slow=True, cheap=False),
     FamilySpec("router", INTERVAL, slow=True),
     FamilySpec("status", ON_CONNECT),
-)}
+)})
 
 
 def config_keys() -> Dict[str, Dict[str, Key]]:
