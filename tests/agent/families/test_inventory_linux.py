@@ -211,3 +211,17 @@ def test_build_families():
     for kind, fam in fams.items():
         validate(kind, envelope(kind, fam.collect(), 1, time.time()))
     assert fams["inventory"].collect()["room"] == "P1"
+
+
+def test_linux_never_imports_the_windows_modules():
+    """The agent's memory budget: what only Windows needs stays out of a Linux agent."""
+    import subprocess
+    import sys
+    code = ("import sys\n"
+            "from schoolmon.agent.families.inventory import InventoryFamily\n"
+            "InventoryFamily('lab', platform_name='linux').collect()\n"
+            "print(sorted(m for m in sys.modules if m.startswith('schoolmon.agent.windows')"
+            " or m.endswith('inventory_windows')))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=60).stdout
+    assert out.strip() == "[]"
