@@ -4,8 +4,7 @@ machines), turned into catalogue fields by ``map_windows``."""
 import re
 from typing import Any, Dict, List, Optional, Tuple
 
-from ..runner import as_list
-from ..windows.cim import CimReader, Query, RegistryQuery
+from ..windows.cim import CimReader, Query, RegistryQuery, as_list
 from .values import clean, disk_key, put, to_int
 
 # What the Windows inventory asks for. MSFT_PhysicalDisk (HDD/SSD) lives in the Storage

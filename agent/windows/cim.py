@@ -32,15 +32,57 @@ does with ``map_windows``), and recordings of both scripts' output from real mac
 A class or namespace missing on a machine costs only its section (errors are silenced per
 call); array properties must be named in ``Query.arrays`` for the legacy parser.
 """
+import json
 import logging
 from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
-from ..runner import CommandError, CommandRunner, powershell, powershell_json
+from ..runner import CommandError, CommandFailed, CommandRunner
 
 log = logging.getLogger(__name__)
 
 #: Seconds PowerShell may take: WMI on a 10-year-old lab PC can be slow on first use.
 PS_TIMEOUT = 90.0
+
+
+POWERSHELL = ["powershell.exe", "-NoProfile", "-NonInteractive", "-ExecutionPolicy", "Bypass",
+              "-Command"]
+
+
+def powershell(runner: CommandRunner, script: str, timeout: float) -> str:
+    """Run a PowerShell script; its stdout, or CommandError when it failed."""
+    argv = POWERSHELL + [script]
+    res = runner.run(argv, timeout)
+    if res.rc != 0:
+        first = (res.stderr or res.stdout).strip().splitlines()
+        raise CommandFailed(argv, "exit code %d%s" % (res.rc, ": " + first[0][:200]
+                                                      if first else ""), res.rc)
+    return res.stdout
+
+
+def powershell_json(runner: CommandRunner, script: str, timeout: float) -> Any:
+    """Run a script that ends in ConvertTo-Json; the parsed document (None when the script
+    printed nothing). Garbage output raises CommandFailed."""
+    # [Text.Encoding]::UTF8 writes a byte-order mark first on some hosts
+    out = powershell(runner, script, timeout).lstrip("\ufeff").strip()
+    if not out:
+        return None
+    try:
+        return json.loads(out)
+    except ValueError as exc:
+        raise CommandFailed(POWERSHELL + [script], "output is not JSON (%s): %r"
+                            % (exc, out[:80])) from None
+
+
+def as_list(value: Any) -> List[Any]:
+    """ConvertTo-Json writes one item as a bare object and several as a list; Windows
+    PowerShell 5.1 sometimes wraps arrays as {"value": [...], "Count": n}. Always a list."""
+    if value is None:
+        return []
+    if isinstance(value, dict) and set(value) == {"value", "Count"}:
+        value = value["value"]
+    if isinstance(value, list):
+        return [v for v in value if v is not None]
+    return [value]
 
 
 class Query(NamedTuple):

@@ -9,13 +9,8 @@ import pytest
 from schoolmon.agent import __version__
 from schoolmon.agent.families.inventory import InventoryFamily
 from schoolmon.agent.families.inventory_windows import map_windows, reader
-from schoolmon.agent.runner import (
-    POWERSHELL,
-    CommandResult,
-    CommandTimeout,
-    RecordedRunner,
-    command_key,
-)
+from schoolmon.agent.runner import CommandResult, CommandTimeout, RecordedRunner, command_key
+from schoolmon.agent.windows.cim import POWERSHELL
 from schoolmon.protocol import encode, envelope, validate
 
 FIXTURES = os.path.join(os.path.dirname(os.path.dirname(__file__)), "fixtures", "windows")

@@ -1,17 +1,24 @@
 """The PowerShell/CIM machinery every Windows family uses (agent/windows/cim.py), with a
 small made-up family's questions and replayed outputs (no Windows needed)."""
+import sys
+
 import pytest
 from schoolmon.agent.runner import (
-    POWERSHELL,
     CommandFailed,
     CommandResult,
     CommandTimeout,
     RecordedRunner,
-    as_list,
+    SubprocessRunner,
     command_key,
+)
+from schoolmon.agent.windows.cim import (
+    POWERSHELL,
+    CimReader,
+    Query,
+    RegistryQuery,
+    as_list,
     powershell_json,
 )
-from schoolmon.agent.windows.cim import CimReader, Query, RegistryQuery
 
 QUERIES = (
     Query("os", "Win32_OperatingSystem", ("Caption",), single=True),
@@ -104,3 +111,9 @@ def test_as_list_normalises_convertto_json_shapes():
     assert as_list({"value": [{"a": 1}, {"a": 2}], "Count": 2}) == [{"a": 1}, {"a": 2}]
 
 
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="needs a machine without PowerShell")
+def test_powershell_json_without_powershell_fails_cleanly():
+    with pytest.raises(CommandFailed, match="exit code 127"):
+        powershell_json(SubprocessRunner(), "#schoolmon:x\n1", timeout=5)
