@@ -22,6 +22,7 @@ from .config import default_config_path, load_config, require_run_keys
 from .families import SPECS, build_families
 from .files import write_atomic
 from .message import build_message, status_fields
+from .runner import CommandRunner, SubprocessRunner
 
 log = logging.getLogger("schoolmon.agent")
 
@@ -40,9 +41,7 @@ def _fail(message: str, status: int = 2) -> int:
     return status
 
 
-def _runner() -> Any:
-    from .runner import SubprocessRunner
-
+def _runner() -> CommandRunner:
     return SubprocessRunner()
 
 
