@@ -19,9 +19,11 @@ go first. Faults never stop the agent:
   dropped;
 - disk full (SQLite FULL, ENOSPC): the oldest messages are dropped (counted), the file
   gives the space back to the file system (incremental vacuum) and the write is retried;
-  if even an empty queue cannot take the message, the message itself is dropped and
-  counted;
-- a queue that cannot be opened at all: an in-memory queue until the next start.
+  if even an empty queue file cannot take the message, the queue goes on in memory until
+  the next start (a message is dropped and counted only if memory cannot take it);
+- a queue that cannot be opened at all, a full disk at start included: an in-memory queue
+  until the next start; the state file is retried with every message, so the agent
+  starts and reports whatever the disk does.
 
 Thread safety: one lock around the connection (the runtime puts, the transport reads
 and acknowledges).
