@@ -14,18 +14,18 @@ import sys
 import time
 from typing import Any, Dict, List, Optional
 
-from schoolmon.protocol import ProtocolError, encode, envelope, sanitize, topic, validate
+from schoolmon.protocol import ProtocolError, topic
 from schoolmon.protocol.settings import ConfigError
 
 from . import __version__
 from .config import default_config_path, load_config, require_run_keys
+from .families import SPECS, build_families
+from .files import write_atomic
+from .message import build_message, status_fields
+from .runner import CommandRunner, SubprocessRunner
 
 log = logging.getLogger("schoolmon.agent")
 
-#: Every family of the contract; the ones this version does not build yet say so.
-CONTRACT_FAMILIES = ("health", "inventory", "security", "probe", "speedtest", "router",
-                     "status")
-EXPENSIVE = ("speedtest",)
 UNIT_NAME = "schoolmon-agent.service"
 UNIT_DIR = "/etc/systemd/system"
 
@@ -41,16 +41,8 @@ def _fail(message: str, status: int = 2) -> int:
     return status
 
 
-def _runner() -> Any:
-    from .runner import SubprocessRunner
-
+def _runner() -> CommandRunner:
     return SubprocessRunner()
-
-
-def _families(cfg: Any) -> Dict[str, Any]:
-    from .families import build_families  # psutil and friends only when measuring
-
-    return build_families(cfg.agent.role, cfg.agent.room, runner=_runner())
 
 
 # --- collect ----------------------------------------------------------------------------
@@ -58,10 +50,10 @@ def _families(cfg: Any) -> Dict[str, Any]:
 def cmd_collect(args: argparse.Namespace) -> int:
     cfg = load_config(args.config)
     _setup_logging("warning")
-    wanted: List[str] = args.family or [k for k in CONTRACT_FAMILIES if k not in EXPENSIVE]
+    wanted: List[str] = args.family or [k for k, s in SPECS.items() if s.cheap]
     for kind in wanted:
-        if kind not in CONTRACT_FAMILIES:
-            return _fail("unknown family %r (known: %s)" % (kind, ", ".join(CONTRACT_FAMILIES)))
+        if kind not in SPECS:
+            return _fail("unknown family %r (known: %s)" % (kind, ", ".join(SPECS)))
     from .identity import device_id
     from .spool import read_last_seq
 
@@ -72,16 +64,15 @@ def cmd_collect(args: argparse.Namespace) -> int:
     device = device_id(school, cfg.agent.state_dir, cfg.agent.device_id or cfg.mqtt.username,
                        runner=_runner(), persist=False)
     seq = read_last_seq(cfg.queue.dir)
-    families = _families(cfg)
+    families = build_families(cfg, runner=_runner())
     missing = [k for k in wanted if k != "status" and k not in families]
     if args.family and missing:
         return _fail("family %s is not available in this version" % ", ".join(missing))
     for kind in wanted:
-        if kind == "status":
-            fields: Dict[str, Any] = {"state": "online", "agent": __version__}
-            if cfg.intervals.health >= 5:
-                fields["hb"] = cfg.intervals.health
-            msg = envelope("status", fields, seq, int(time.time()))
+        if kind == "status":  # as the transport publishes it on connect
+            fields: Dict[str, Any] = status_fields("online", __version__,
+                                                   hb=cfg.intervals.health)
+            msg_seq, ts = seq, time.time()
         elif kind in families:
             ts = time.time()
             fields = dict(families[kind].collect())
@@ -89,13 +80,11 @@ def cmd_collect(args: argparse.Namespace) -> int:
                 fields["q"] = 0
                 fields["q_drop"] = 0
             seq += 1
-            msg = envelope(kind, fields, seq, int(ts))
+            msg_seq = seq
         else:
             continue
         try:
-            msg = sanitize(kind, msg, log)
-            validate(kind, msg)
-            raw = encode(msg)
+            raw = build_message(kind, fields, msg_seq, ts, log)
         except ProtocolError as exc:
             print("schoolmon-agent: %s message would not be sent: %s" % (kind, exc),
                   file=sys.stderr)
@@ -119,9 +108,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     runner = _runner()
     device = device_id(cfg.agent.school, cfg.agent.state_dir,
                        cfg.agent.device_id or cfg.mqtt.username, runner=runner)
-    from .families import build_families
-
-    families = build_families(cfg.agent.role, cfg.agent.room, runner=runner)
+    families = build_families(cfg, runner=runner)
     lock = _single_instance(cfg.queue.dir)
     if lock is False:
         return _fail("another schoolmon-agent is already running with the queue %s"
@@ -231,10 +218,7 @@ def cmd_service(args: argparse.Namespace) -> int:
         require_run_keys(cfg)
         exe = shutil.which("schoolmon-agent") or os.path.abspath(sys.argv[0])
         os.makedirs(args.unit_dir, exist_ok=True)
-        tmp = unit_path + ".tmp"
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(unit_text(config_path, exe))
-        os.replace(tmp, unit_path)
+        write_atomic(unit_path, unit_text(config_path, exe))
         print("wrote %s" % unit_path)
         if args.no_systemctl:
             return 0

@@ -8,12 +8,14 @@ naming the key; the CLI turns it into exit status 2. ``write_config`` lets a com
 """
 import os
 import sys
-import tempfile
 from types import SimpleNamespace
 from typing import Any, Dict, Mapping, Optional
 
 from schoolmon.protocol.settings import ConfigError, Key, Schema, check_mqtt_url, load
 from schoolmon.protocol.topics import valid_id
+
+from .families import config_keys
+from .files import write_atomic
 
 ROLES = ("lab", "office", "server", "router")
 
@@ -91,10 +93,8 @@ SCHEMA: Schema = {
                         "embedded broker).", choices=("5", "3.1.1")),
     },
     "intervals": {
-        "health": Key("int", 60, "Seconds between health reports (±10 % jitter).",
-                      minimum=1, maximum=86400),
-        "inventory": Key("int", 3600, "Seconds between inventory change checks; inventory "
-                         "is sent at start and when it changed.", minimum=1, maximum=604800),
+        # each family's period first (declared with the family: agent/families)
+        **config_keys().get("intervals", {}),
         "start_delay_min": Key("float", 5.0, "Shortest random delay before the first "
                                "report, seconds.", minimum=0, maximum=3600),
         "start_delay_max": Key("float", 30.0, "Longest random delay before the first "
@@ -210,20 +210,5 @@ def write_config(path: str, updates: Dict[str, Dict[str, Any]]) -> None:
                 raise ConfigError("unknown key %s.%s" % (section, name))
             _convert(SCHEMA[section][name], "%s.%s" % (section, name), value, "update")
             current.setdefault(section, {})[name] = value
-    text = render_toml(current)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".agent-", suffix=".toml", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    write_atomic(path, render_toml(current), mode=0o600)  # it holds the MQTT password

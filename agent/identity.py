@@ -16,9 +16,12 @@ import re
 import secrets
 import socket
 import sys
-from typing import Any, Callable, Optional
+from typing import Callable, List, Optional, Tuple
 
 from schoolmon.protocol.topics import valid_id
+
+from .files import write_atomic
+from .runner import CommandError, CommandRunner
 
 log = logging.getLogger("schoolmon.agent.identity")
 
@@ -39,25 +42,17 @@ def clean_part(text: str) -> str:
     return text.strip("-._")
 
 
-def _run_text(runner: Any, argv: list) -> Optional[str]:
+def _run_text(runner: CommandRunner, argv: List[str]) -> Optional[str]:
     """Output of ``argv`` through the command-runner seam (``agent/runner.py``)."""
     try:
-        out = runner.run(argv, 15.0)  # runner.CommandRunner
-    except Exception as exc:  # a missing command, a timeout: no machine id
+        return runner.run(argv, 15.0).stdout
+    except CommandError as exc:  # a timeout: no machine id
         log.debug("runner could not run %s: %s", argv[0], exc)
         return None
-    if out is None:
-        return None
-    for attr in ("stdout", "output", "text"):
-        if hasattr(out, attr):
-            out = getattr(out, attr)
-            break
-    if isinstance(out, bytes):
-        out = out.decode("utf-8", "replace")
-    return out if isinstance(out, str) else None
 
 
-def machine_key(runner: Any = None, files=_MACHINE_ID_FILES) -> Optional[str]:
+def machine_key(runner: Optional[CommandRunner] = None,
+                files: Tuple[str, ...] = _MACHINE_ID_FILES) -> Optional[str]:
     """The OS's stable machine id, or None."""
     if sys.platform.startswith("win"):
         if runner is not None:
@@ -116,17 +111,12 @@ def _read_kept(path: str) -> Optional[str]:
 
 
 def _keep(path: str, value: str) -> None:
-    folder = os.path.dirname(path)
-    os.makedirs(folder, exist_ok=True)
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(value + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    write_atomic(path, value + "\n")
 
 
-def device_id(school: str, state_dir: str, configured: str = "", runner: Any = None,
+def device_id(school: str, state_dir: str, configured: str = "",
+              runner: Optional[CommandRunner] = None,
               hostname: Optional[str] = None, persist: bool = True,
               key_source: Optional[Callable[[], Optional[str]]] = None) -> str:
     """The device id: ``configured`` if set, else the kept one, else a new one (kept when

@@ -1,10 +1,10 @@
 """The command-runner seam: every external command the agent runs goes through here.
 
-Windows facts (WMI, registry) are read by PowerShell, which we cannot run in CI. So the
-families take a ``CommandRunner``: ``SubprocessRunner`` on a real PC, ``RecordedRunner``
-in tests, replaying outputs recorded from real machines (tests/agent/fixtures/windows).
+Windows facts (WMI, registry) are read by PowerShell (agent/windows/cim.py), which we cannot
+run in CI. So the families take a ``CommandRunner``: ``SubprocessRunner`` on a real PC,
+``RecordedRunner`` in tests, replaying outputs recorded from real machines
+(tests/agent/fixtures/windows).
 """
-import json
 import locale
 import os
 import signal
@@ -165,44 +165,3 @@ def command_key(argv: List[str]) -> str:
         if arg.startswith(TAG):
             return arg.split("\n", 1)[0][len(TAG):].strip()
     return " ".join(argv)
-
-
-POWERSHELL = ["powershell.exe", "-NoProfile", "-NonInteractive", "-ExecutionPolicy", "Bypass",
-              "-Command"]
-
-
-def powershell(runner: CommandRunner, script: str, timeout: float) -> str:
-    """Run a PowerShell script; its stdout, or CommandError when it failed."""
-    argv = POWERSHELL + [script]
-    res = runner.run(argv, timeout)
-    if res.rc != 0:
-        first = (res.stderr or res.stdout).strip().splitlines()
-        raise CommandFailed(argv, "exit code %d%s" % (res.rc, ": " + first[0][:200]
-                                                      if first else ""), res.rc)
-    return res.stdout
-
-
-def powershell_json(runner: CommandRunner, script: str, timeout: float) -> Any:
-    """Run a script that ends in ConvertTo-Json; the parsed document (None when the script
-    printed nothing). Garbage output raises CommandFailed."""
-    # [Text.Encoding]::UTF8 writes a byte-order mark first on some hosts
-    out = powershell(runner, script, timeout).lstrip("\ufeff").strip()
-    if not out:
-        return None
-    try:
-        return json.loads(out)
-    except ValueError as exc:
-        raise CommandFailed(POWERSHELL + [script], "output is not JSON (%s): %r"
-                            % (exc, out[:80])) from None
-
-
-def as_list(value: Any) -> List[Any]:
-    """ConvertTo-Json writes one item as a bare object and several as a list; Windows
-    PowerShell 5.1 sometimes wraps arrays as {"value": [...], "Count": n}. Always a list."""
-    if value is None:
-        return []
-    if isinstance(value, dict) and set(value) == {"value", "Count"}:
-        value = value["value"]
-    if isinstance(value, list):
-        return [v for v in value if v is not None]
-    return [value]

@@ -4,34 +4,32 @@
   ``inventory`` checked every ``intervals.inventory`` and queued only at start and when it
   changed (retained). The first reports come after a random ``start_delay_min`` ..
   ``start_delay_max`` seconds, so a lab's PCs switched on together do not report together.
-  A family object may carry its own ``interval``, ``timeout`` and ``slow`` attributes
-  (the seam for the roadmap's security, probe and router families).
+  How each family runs (trigger, period key, timeout, slow or not) is its declared spec in
+  ``agent/families`` (``SPECS``); families triggered by a command are not scheduled.
 - Families never run on the main loop's thread. Each cheap family has its own worker
   thread; slow families share one slow-probe worker. A collection that overruns its
   timeout is abandoned for that round (logged; its late result is thrown away) and the
   family is skipped until its worker is free again — nothing a family does can stall
   ``health`` or the loop.
-- The core adds the envelope (``v``, ``ts``, ``seq``), adds ``q``/``q_drop`` to health,
-  sanitizes against the catalogue, validates, encodes and puts the message in the spool;
-  the transport sends it.
+- The core adds ``q``/``q_drop`` to health, builds the message (``agent/message.py``:
+  envelope, valid text, sanitize, validate, encode) and puts it in the spool; the
+  transport sends it.
 """
 import logging
 import queue
 import random
 import threading
 import time
-from typing import Any, Callable, Dict, NamedTuple, Optional
+from typing import Any, Callable, Dict, Mapping, NamedTuple, Optional
 
-from schoolmon.protocol import FAMILIES, ProtocolError, encode, envelope, sanitize, topic, validate
+from schoolmon.protocol import FAMILIES, ProtocolError, topic
 
+from .families import INTERVAL, ON_CHANGE, SPECS, Family, FamilySpec, config_value
+from .message import build_message
 from .spool import Spool
 
 log = logging.getLogger("schoolmon.agent.runtime")
 
-#: Kinds that are slow by nature (share the slow-probe worker) unless the family says.
-SLOW_KINDS = ("security", "probe", "speedtest", "router")
-#: Kinds sent only when their fields changed.
-ON_CHANGE_KINDS = ("inventory",)
 JITTER = 0.10
 #: How often the age bound of the queue is applied.
 EXPIRE_EVERY = 600.0
@@ -95,9 +93,10 @@ class Schedule:
 
 
 class Runtime:
-    def __init__(self, cfg: Any, school: str, device: str, families: Dict[str, Any],
+    def __init__(self, cfg: Any, school: str, device: str, families: Mapping[str, Family],
                  spool: Spool, notify: Callable[[], None] = lambda: None,
-                 rand: Optional[random.Random] = None) -> None:
+                 rand: Optional[random.Random] = None,
+                 specs: Mapping[str, FamilySpec] = SPECS) -> None:
         self.cfg = cfg
         self.school = school
         self.device = device
@@ -113,15 +112,16 @@ class Runtime:
         log.info("first report in %.1f s", delay)
         self.schedules: Dict[str, Schedule] = {}
         for kind, family in families.items():
-            if kind not in FAMILIES:
+            spec = specs.get(kind)
+            if kind not in FAMILIES or spec is None:
                 log.warning("family %s is not in this wire format version: not scheduled", kind)
                 continue
-            interval = getattr(family, "interval", None) or (
-                cfg.intervals.inventory if kind == "inventory" else cfg.intervals.health)
-            timeout = getattr(family, "timeout", None) or cfg.intervals.timeout
-            slow = bool(getattr(family, "slow", kind in SLOW_KINDS))
+            if spec.trigger not in (INTERVAL, ON_CHANGE):
+                continue  # collected when a command asks for it
+            interval = config_value(cfg, spec.period_key)
+            timeout = spec.timeout or cfg.intervals.timeout
             self.schedules[kind] = Schedule(kind, family, float(interval), float(timeout),
-                                            slow, kind in ON_CHANGE_KINDS, now + delay)
+                                            spec.slow, spec.trigger == ON_CHANGE, now + delay)
 
     # --- control ------------------------------------------------------------------------
 
@@ -194,7 +194,7 @@ class Runtime:
         self.queue_message(result.kind, result.fields, result.ts)
 
     def queue_message(self, kind: str, fields: Dict[str, Any], ts: float) -> Optional[int]:
-        """Envelope, sanitize, validate, encode and queue one message; returns its seq."""
+        """Build and queue one message; returns its seq (None when it cannot be sent)."""
         fields = dict(fields)
         if kind == "health":
             fields["q"] = self.spool.count
@@ -202,14 +202,15 @@ class Runtime:
         name = topic(self.school, self.device, kind)
 
         def build(seq: int) -> bytes:
-            msg = sanitize(kind, envelope(kind, fields, seq, int(ts)), log)
-            validate(kind, msg)
-            return encode(msg)
+            return build_message(kind, fields, seq, ts, log)
 
         try:
             seq = self.spool.put(name, build, retain=FAMILIES[kind].retained)
         except ProtocolError as exc:
             log.error("%s message not sent: %s", kind, exc)
+            return None
+        except (TypeError, ValueError) as exc:  # a value JSON cannot carry: the family's bug
+            log.error("%s message not sent: %s: %s", kind, exc.__class__.__name__, exc)
             return None
         self.queued[kind] = self.queued.get(kind, 0) + 1
         log.debug("%s queued as seq %d (%d waiting)", kind, seq, self.spool.count)

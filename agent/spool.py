@@ -19,9 +19,11 @@ go first. Faults never stop the agent:
   dropped;
 - disk full (SQLite FULL, ENOSPC): the oldest messages are dropped (counted), the file
   gives the space back to the file system (incremental vacuum) and the write is retried;
-  if even an empty queue cannot take the message, the message itself is dropped and
-  counted;
-- a queue that cannot be opened at all: an in-memory queue until the next start.
+  if even an empty queue file cannot take the message, the queue goes on in memory until
+  the next start (a message is dropped and counted only if memory cannot take it);
+- a queue that cannot be opened at all, a full disk at start included: an in-memory queue
+  until the next start; the state file is retried with every message, so the agent
+  starts and reports whatever the disk does.
 
 Thread safety: one lock around the connection (the runtime puts, the transport reads
 and acknowledges).
@@ -34,6 +36,8 @@ import sqlite3
 import threading
 import time
 from typing import Callable, List, NamedTuple, Optional, Sequence
+
+from .files import write_atomic
 
 log = logging.getLogger("schoolmon.agent.spool")
 
@@ -104,7 +108,9 @@ class Spool:
                     self._fallback_memory(exc2)
         except OSError as exc:
             self._fallback_memory(exc)
-        self._write_state()
+        # A full disk must not stop the agent from starting (a service manager restarting
+        # it would loop): the state file is written again with every message.
+        self._safe_state()
 
     def _connect(self, path: str) -> None:
         db = sqlite3.connect(path, timeout=5, isolation_level=None, check_same_thread=False)
@@ -189,19 +195,10 @@ class Spool:
 
     def _write_state(self) -> bool:
         data = json.dumps({"seq": self.seq, "q_drop": self.dropped, "pending": self.count})
-        tmp = self.state_path + ".tmp"
         try:
-            with open(tmp, "w", encoding="utf-8") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.state_path)
+            write_atomic(self.state_path, data)
             return True
         except OSError as exc:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
             if _is_full(exc):
                 raise _Full(str(exc)) from None
             log.warning("cannot write %s: %s", self.state_path, exc)
@@ -304,9 +301,21 @@ class Spool:
             payload = build(seq)
             self.seq = seq
             size = len(payload) + len(topic.encode("utf-8"))
-            self._with_space(lambda: self._write_state(), "state file")
+            if self._memory:  # dropping queued messages frees no disk for the state file
+                self._safe_state()
+            else:
+                self._with_space(lambda: self._write_state(), "state file")
             stored = self._with_space(lambda: self._insert(seq, topic, payload, retain, size),
                                       "message %d" % seq)
+            if not stored and not self._memory and self.count == 0:
+                # The disk is full and even an empty queue file cannot grow: keep
+                # reporting from memory until the next start rather than drop everything.
+                self._close_db()
+                self._fallback_memory(_Full("no room for message %d in an empty queue file"
+                                            % seq))
+                stored = self._with_space(
+                    lambda: self._insert(seq, topic, payload, retain, size),
+                    "message %d" % seq)
             if not stored:
                 self.dropped += 1
                 log.error("queue: no room even in an empty queue, message seq %d dropped",

@@ -38,18 +38,11 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
-from schoolmon.protocol import (
-    ProtocolError,
-    encode,
-    envelope,
-    parse_json,
-    sanitize,
-    topic,
-    validate,
-)
+from schoolmon.protocol import ProtocolError, parse_json, topic
 from schoolmon.protocol.settings import mqtt_endpoint
 
 from . import __version__
+from .message import build_message, status_fields
 from .spool import Spool
 
 log = logging.getLogger("schoolmon.agent.transport")
@@ -75,16 +68,7 @@ def backoff_delay(attempt: int, low: float, high: float,
 
 def status_payload(state: str, seq: int, ts: float, reason: str = "",
                    hb: Optional[int] = None) -> bytes:
-    fields: Dict[str, Any] = {"state": state}
-    if reason:
-        fields["reason"] = reason
-    if state == "online":
-        fields["agent"] = __version__
-        if hb is not None and hb >= 5:  # the catalogue's range; a test agent may go faster
-            fields["hb"] = hb
-    msg = sanitize("status", envelope("status", fields, seq, int(ts)))
-    validate("status", msg)
-    return encode(msg)
+    return build_message("status", status_fields(state, __version__, reason, hb), seq, ts)
 
 
 def default_command_handler(cmd: Dict[str, Any]) -> None:

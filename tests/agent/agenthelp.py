@@ -166,3 +166,20 @@ def state_file(tmp: str) -> Dict[str, Any]:
             return json.load(fh)
     except FileNotFoundError:
         return {"seq": 0, "q_drop": 0, "pending": 0}
+
+
+def fill_disk(folder: str) -> None:
+    """Fill the file system holding ``folder`` to the last byte (a file ``filler``)."""
+    import errno
+
+    with open(os.path.join(folder, "filler"), "wb", buffering=0) as fh:
+        block = b"\0" * 4096
+        while True:
+            try:
+                fh.write(block)
+            except OSError as exc:
+                if exc.errno != errno.ENOSPC:
+                    raise
+                if len(block) == 1:
+                    break
+                block = block[: len(block) // 2]

@@ -1,11 +1,11 @@
 """The store-and-forward queue against the real file system (and a real tiny tmpfs)."""
 import json
 import os
-import subprocess
-import tempfile
 
 import pytest
 from schoolmon.agent.spool import DB_NAME, STATE_NAME, Spool, read_last_seq
+
+from .agenthelp import fill_disk
 
 
 def _payload(size=100):
@@ -111,26 +111,6 @@ def test_state_file_corrupt_uses_db_counter(tmp_path):
     assert Spool(str(tmp_path)).put("t", _payload()) == 4
 
 
-def _mount_tmpfs(path, size="256k"):
-    if os.geteuid() != 0:
-        return False
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=%s" % size, "tmpfs", path],
-                       capture_output=True)
-    return r.returncode == 0
-
-
-@pytest.fixture
-def tiny_fs():
-    """A real 256 KiB file system (tmpfs); needs root and permission to mount."""
-    path = tempfile.mkdtemp(prefix="schoolmon-tinyfs-")
-    if not _mount_tmpfs(path):
-        os.rmdir(path)
-        pytest.skip("cannot mount a tmpfs here (not root or not permitted)")
-    yield path
-    subprocess.run(["umount", "-l", path], check=False)
-    os.rmdir(path)
-
-
 def test_disk_full_drops_oldest_counts_and_keeps_going(tiny_fs, caplog):
     # max_bytes far above the file system's size: only the disk can run out.
     sp = Spool(tiny_fs, max_bytes=100 * 1024 * 1024)
@@ -162,3 +142,34 @@ def test_counters_match_the_file_after_mixed_operations(tmp_path):
     sp._recount()
     assert (sp.count, sp.bytes) == kept
     assert sp.bytes <= 20000
+
+
+def test_a_full_disk_at_start_keeps_the_queue_in_memory(tiny_fs, caplog):
+    fill_disk(tiny_fs)
+    sp = Spool(os.path.join(tiny_fs, "queue"))  # must not raise
+    assert "in memory" in caplog.text
+    assert [sp.put("t", _payload(1000)) for _ in range(3)] == [1, 2, 3]
+    assert sp.count == 3 and sp.dropped == 0
+    assert [r.seq for r in sp.peek()] == [1, 2, 3]
+    sp.ack([1, 2])
+    assert sp.count == 1
+    sp.close()
+
+
+def test_a_disk_filled_under_an_existing_queue(tiny_fs, caplog):
+    folder = os.path.join(tiny_fs, "queue")
+    sp = Spool(folder, max_bytes=100 * 1024 * 1024)
+    sp.put("t", _payload(1000))
+    sp.ack([1])
+    sp.close()
+    fill_disk(tiny_fs)
+    # the file opens, its state file cannot be written: that must not stop the start
+    sp = Spool(folder, max_bytes=100 * 1024 * 1024)
+    assert sp.seq == 1
+    for _ in range(20):
+        sp.put("t", _payload(1000))
+    assert sp.seq == 21
+    seqs = [r.seq for r in sp.peek(limit=100)]
+    assert seqs and seqs[-1] == 21, "the newest message is kept"
+    assert sp.dropped + len(seqs) == 20, "every message is either queued or counted"
+    sp.close()

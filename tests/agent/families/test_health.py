@@ -5,12 +5,13 @@ import time
 from collections import namedtuple
 
 import psutil
-from schoolmon.agent import health as health_mod
-from schoolmon.agent.health import HealthFamily
+from schoolmon.agent.families import health as health_mod
+from schoolmon.agent.families.health import HealthFamily
 from schoolmon.protocol import encode, envelope, validate
 
 Part = namedtuple("Part", "device mountpoint fstype opts")
 Usage = namedtuple("Usage", "total used free percent")
+Swap = namedtuple("Swap", "total used free percent sin sout")
 Temp = namedtuple("Temp", "label current high critical")
 Fan = namedtuple("Fan", "label current")
 Batt = namedtuple("Batt", "percent secsleft power_plugged")
@@ -77,13 +78,21 @@ def test_health_payload_size_on_this_machine():
 
 
 def test_health_runs_no_subprocess(monkeypatch):
+    # Recorded, not raised: the family catches its own errors, so a raise would be hidden.
     import subprocess
 
-    def refuse(*a, **k):
-        raise AssertionError("the health path must not start processes")
+    started = []
+    real = subprocess.Popen
 
-    monkeypatch.setattr(subprocess, "Popen", refuse)
-    HealthFamily().collect()
+    def record(*a, **k):
+        started.append(a[0] if a else k.get("args"))
+        return real(*a, **k)
+
+    monkeypatch.setattr(subprocess, "Popen", record)
+    fam = HealthFamily()
+    fam.collect()
+    fam.collect()
+    assert started == [], "the health path must not start processes"
 
 
 # -- faked psutil: sensors ------------------------------------------------------------------
@@ -96,7 +105,7 @@ def test_missing_sensors_leave_fields_out(monkeypatch):
                                                                      Fan("fan2", 0)]},
                         raising=False)
     monkeypatch.setattr(psutil, "sensors_battery", lambda: None, raising=False)
-    monkeypatch.setattr(psutil, "swap_memory", lambda: psutil._common.sswap(0, 0, 0, 0, 0, 0))
+    monkeypatch.setattr(psutil, "swap_memory", lambda: Swap(0, 0, 0, 0, 0, 0))
     h = HealthFamily().collect()
     for key in ("temp", "fan", "batt", "ac", "swap_pct"):
         assert key not in h

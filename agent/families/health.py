@@ -12,6 +12,8 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import psutil
 
+from .netif import if_stats
+
 # Anything above this per second is a counter glitch, not traffic (catalogue bound).
 _MAX_RATE = 100 * 10 ** 9 // 8
 
@@ -66,8 +68,6 @@ def _is_loopback(name: str, stats: Any) -> bool:
 
 
 class HealthFamily:
-    kind = "health"
-
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         self._cpu_pct = 0.0
@@ -205,7 +205,7 @@ class HealthFamily:
     def _nics(self, net: Dict[str, Tuple[int, int, int, int]], dt: float
               ) -> List[Dict[str, Any]]:
         try:
-            stats = psutil.net_if_stats()
+            stats = if_stats()
         except Exception:
             return []
         nics = []

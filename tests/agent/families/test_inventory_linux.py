@@ -9,8 +9,9 @@ from collections import namedtuple
 import psutil
 import pytest
 from schoolmon.agent import __version__
+from schoolmon.agent.config import load_config
 from schoolmon.agent.families import build_families
-from schoolmon.agent.inventory import InventoryFamily
+from schoolmon.agent.families.inventory import InventoryFamily
 from schoolmon.protocol import encode, envelope, validate
 
 Addr = namedtuple("Addr", "family address netmask broadcast ptp")
@@ -205,9 +206,22 @@ def test_real_machine_inventory_validates_and_is_stable():
 
 
 def test_build_families():
-    fams = build_families("lab", "P1")
+    fams = build_families(load_config(None, env={"SCHOOLMON_AGENT_ROOM": "P1"}))
     assert sorted(fams) == ["health", "inventory"]
     for kind, fam in fams.items():
-        assert fam.kind == kind
         validate(kind, envelope(kind, fam.collect(), 1, time.time()))
     assert fams["inventory"].collect()["room"] == "P1"
+
+
+def test_linux_never_imports_the_windows_modules():
+    """The agent's memory budget: what only Windows needs stays out of a Linux agent."""
+    import subprocess
+    import sys
+    code = ("import sys\n"
+            "from schoolmon.agent.families.inventory import InventoryFamily\n"
+            "InventoryFamily('lab', platform_name='linux').collect()\n"
+            "print(sorted(m for m in sys.modules if m.startswith('schoolmon.agent.windows')"
+            " or m.endswith('inventory_windows')))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=60).stdout
+    assert out.strip() == "[]"

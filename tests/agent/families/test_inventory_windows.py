@@ -7,20 +7,15 @@ import time
 import psutil
 import pytest
 from schoolmon.agent import __version__
-from schoolmon.agent.inventory import LEGACY_SCRIPT, MODERN_SCRIPT, InventoryFamily, parse_legacy
-from schoolmon.agent.runner import (
-    POWERSHELL,
-    CommandFailed,
-    CommandResult,
-    CommandTimeout,
-    RecordedRunner,
-    as_list,
-    command_key,
-    powershell_json,
-)
+from schoolmon.agent.families.inventory import InventoryFamily
+from schoolmon.agent.families.inventory_windows import map_windows, reader
+from schoolmon.agent.runner import CommandResult, CommandTimeout, RecordedRunner, command_key
+from schoolmon.agent.windows.cim import POWERSHELL
 from schoolmon.protocol import encode, envelope, validate
 
-FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures", "windows")
+FIXTURES = os.path.join(os.path.dirname(os.path.dirname(__file__)), "fixtures", "windows")
+MODERN_SCRIPT = reader().modern
+LEGACY_SCRIPT = reader().legacy_script
 
 
 def _family(recordings, room="P.Tin 1"):
@@ -61,7 +56,7 @@ def test_windows_10_22h2_pro_single_objects():
     })
     assert inv == expected
     assert runner.calls == ["inventory-cim"]  # ONE PowerShell call
-    assert fam.legacy is False
+    assert fam.cim.legacy is False
     _valid(inv)
 
 
@@ -126,7 +121,7 @@ def test_windows_7_sp1_through_the_powershell_2_fallback(modern_fails):
     })
     assert inv == expected
     assert runner.calls == ["inventory-cim", "inventory-wmi"]
-    assert fam.legacy is True
+    assert fam.cim.legacy is True
     # remembered: the next hourly check goes straight to the legacy script
     assert fam.collect() == expected
     assert runner.calls == ["inventory-cim", "inventory-wmi", "inventory-wmi"]
@@ -176,47 +171,13 @@ def test_passing_fault_after_success_does_not_switch_to_legacy():
     inv = fam.collect()
     assert "os_version" not in inv
     assert runner.calls == ["inventory-cim", "inventory-cim"]
-    assert fam.legacy is False
+    assert fam.cim.legacy is False
 
 
 # -- the seam's helpers ---------------------------------------------------------------------
-def test_as_list_normalises_convertto_json_shapes():
-    assert as_list(None) == []
-    assert as_list({"a": 1}) == [{"a": 1}]
-    assert as_list([{"a": 1}, None]) == [{"a": 1}]
-    # Windows PowerShell 5.1's ETS-wrapped array
-    assert as_list({"value": [{"a": 1}, {"a": 2}], "Count": 2}) == [{"a": 1}, {"a": 2}]
-
-
-def test_powershell_json_errors_are_command_errors():
-    runner = RecordedRunner({"inventory-cim": CommandResult(0, "not json", "")})
-    with pytest.raises(CommandFailed, match="not JSON"):
-        powershell_json(runner, MODERN_SCRIPT, 5)
-    runner.recordings["inventory-cim"] = CommandResult(2, "", "boom")
-    with pytest.raises(CommandFailed, match="exit code 2: boom"):
-        powershell_json(runner, MODERN_SCRIPT, 5)
-    runner.recordings["inventory-cim"] = CommandResult(0, '\ufeff{"a": 1}\r\n', "")
-    assert powershell_json(runner, MODERN_SCRIPT, 5) == {"a": 1}
-
-
-def test_scripts_are_tagged_and_free_of_double_quotes():
+def test_inventory_scripts_are_tagged():
     assert command_key(POWERSHELL + [MODERN_SCRIPT]) == "inventory-cim"
     assert command_key(POWERSHELL + [LEGACY_SCRIPT]) == "inventory-wmi"
-    assert command_key(["uname", "-a"]) == "uname -a"
-    # powershell.exe -Command mangles embedded double quotes from CreateProcess
-    assert '"' not in MODERN_SCRIPT and '"' not in LEGACY_SCRIPT
-    # PowerShell 2.0 has neither of these: the legacy script must not use them
-    for word in ("Get-CimInstance", "ConvertTo-Json", "[ordered]", "[pscustomobject]"):
-        assert word not in LEGACY_SCRIPT
-    assert "ConvertTo-Json" in MODERN_SCRIPT
-
-
-def test_parse_legacy_shapes():
-    doc = parse_legacy("WARNING: something\r\nos\t0\tCaption\tX\r\n"
-                       "nic\t0\tIPAddress\t1.2.3.4\r\nnic\t0\tIPAddress\tfe80::1\r\n"
-                       "nic\t1\tIndex\t3\r\nbroken line\r\n")
-    assert doc == {"os": {"Caption": "X"},
-                   "nic": [{"IPAddress": ["1.2.3.4", "fe80::1"]}, {"Index": "3"}]}
 
 
 @pytest.mark.parametrize("os_, reg, expected", [
@@ -240,6 +201,5 @@ def test_parse_legacy_shapes():
       "os_display": "24H2", "arch": "ARM64"}),
 ])
 def test_windows_version_mapping(os_, reg, expected):
-    from schoolmon.agent.inventory import map_windows
     out = map_windows({"os": os_, "reg": reg})
     assert {k: out.get(k) for k in expected} == expected

@@ -1,0 +1,118 @@
+"""The agent's message families: the ``Family`` protocol and one declared spec per family.
+
+A family is a class with one method, ``collect()`` (as in prometheus_client's Collector),
+returning only its own fields (described in protocol/catalogue.py); the agent's core adds
+the envelope, makes the text valid, sanitizes against the catalogue and queues it
+(``agent/message.py``). How a family is run is not up to the class but declared here, once,
+in ``SPECS``: the runtime reads it (schedule, worker, timeout), the CLI (``collect``'s
+default set and its "not available"), and the configuration schema (each family's keys).
+
+Adding a family (``security`` for example): describe its fields in protocol/catalogue.py;
+write ``agent/families/security.py`` with the class (Windows facts through
+``agent/windows/cim.py``, commands through ``agent/runner.py``); in its entry below give
+``build`` (a small function importing the module lazily) and its own config keys.
+"""
+from types import MappingProxyType
+from typing import Any, Callable, Dict, Mapping, NamedTuple, Optional, Tuple
+
+from schoolmon.protocol.settings import Key
+
+try:  # Protocol is in typing from 3.8
+    from typing import Protocol
+except ImportError:  # pragma: no cover
+    Protocol = object  # type: ignore
+
+#: Collected every period (±10 % jitter) and always queued.
+INTERVAL = "interval"
+#: Collected every period, queued only when its fields changed (and at start).
+ON_CHANGE = "on_change"
+#: Collected only when the collector asks (a command), never on a timer.
+ON_COMMAND = "on_command"
+#: Not collected: the transport publishes it on every (re)connect and stop (``status``).
+ON_CONNECT = "on_connect"
+
+
+class Family(Protocol):
+    def collect(self) -> Dict[str, Any]:
+        """Measure now and return the family's fields. Must not raise for a missing sensor:
+        leave the field out instead."""
+        ...
+
+
+#: Builds a family from the configuration and the command runner (agent/runner.py).
+Builder = Callable[[Any, Any], Family]
+
+
+class FamilySpec(NamedTuple):
+    kind: str
+    trigger: str
+    #: slow families share one slow-probe worker; cheap ones each have their own thread
+    slow: bool = False
+    #: longest one collection may take, seconds; None: ``intervals.timeout``
+    timeout: Optional[float] = None
+    #: the config key holding the period (``section.name``) of interval/on_change families
+    period_key: str = ""
+    #: the family's own config keys: (``section.name``, Key), in the order the docs list them
+    keys: Tuple[Tuple[str, Key], ...] = ()
+    #: in ``collect``'s default set (a speed test costs data: not without asking)
+    cheap: bool = True
+    #: None: not built in this version (``collect --family`` says "not available")
+    build: Optional[Builder] = None
+
+
+def _health(cfg: Any, runner: Any) -> Family:
+    from .health import HealthFamily  # psutil only once the agent measures
+
+    return HealthFamily()
+
+
+def _inventory(cfg: Any, runner: Any) -> Family:
+    from .inventory import InventoryFamily
+
+    return InventoryFamily(cfg.agent.role, cfg.agent.room, runner=runner)
+
+
+#: Every kind of the contract, read-only: the one place how a family runs is declared.
+SPECS: Mapping[str, FamilySpec] = MappingProxyType({s.kind: s for s in (
+    FamilySpec("health", INTERVAL, period_key="intervals.health", keys=(
+        ("intervals.health", Key("int", 60, "Seconds between health reports (±10 % jitter).",
+                                 minimum=1, maximum=86400)),), build=_health),
+    FamilySpec("inventory", ON_CHANGE, period_key="intervals.inventory", keys=(
+        ("intervals.inventory", Key("int", 3600, "Seconds between inventory change checks; "
+                                    "inventory is sent at start and when it changed.",
+                                    minimum=1, maximum=604800)),), build=_inventory),
+    # Defined by the issues that build them: declared here so the CLI, the runtime and the
+    # docs already agree on how they will run.
+    FamilySpec("security", INTERVAL, slow=True),
+    FamilySpec("probe", INTERVAL, slow=True),
+    FamilySpec("speedtest", ON_COMMAND, slow=True, cheap=False),
+    FamilySpec("router", INTERVAL, slow=True),
+    FamilySpec("status", ON_CONNECT),
+)})
+
+
+def config_keys() -> Dict[str, Dict[str, Key]]:
+    """Every family's own config keys by section, for the agent's configuration schema."""
+    out: Dict[str, Dict[str, Key]] = {}
+    for spec in SPECS.values():
+        for dotted, key in spec.keys:
+            section, name = dotted.split(".", 1)
+            out.setdefault(section, {})[name] = key
+    return out
+
+
+def config_value(cfg: Any, dotted: str) -> Any:
+    """The value of ``section.name`` in a loaded configuration."""
+    section, name = dotted.split(".", 1)
+    return getattr(getattr(cfg, section), name)
+
+
+def build_families(cfg: Any, runner: Any = None) -> Dict[str, Family]:
+    """Every family this version builds, by kind (the runtime and ``collect`` call this).
+    ``runner`` is the command runner (a RecordedRunner in tests); the real one by default."""
+    if runner is None:
+        from ..runner import SubprocessRunner
+
+        runner = SubprocessRunner()
+    return {kind: spec.build(cfg, runner) for kind, spec in SPECS.items()
+            if spec.build is not None}

@@ -1,0 +1,1 @@
+"""What only Windows needs: reading WMI/CIM and the registry through PowerShell (``cim``)."""
