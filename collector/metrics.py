@@ -21,6 +21,7 @@ Names (all prefixed ``schoolmon_``)::
     schoolmon_timeseries_retries_total           write attempts that were retries
     schoolmon_broker_connected                   1 while connected to the broker
     schoolmon_store_errors_total                 messages the stores refused (not outages)
+    schoolmon_dead_letters_total{reason}         refused for good: kept aside, acknowledged
     schoolmon_ingest_stage_seconds_total{stage}  wall time per stage (where a batch goes)
 """
 import math
@@ -339,7 +340,12 @@ class IngestMetrics:
                                         "1 while connected to the MQTT broker.")
         self.store_errors = r.counter(p + "store_errors_total",
                                       "Messages the state store or time-series server refused "
-                                      "(not an outage); left unacknowledged.")
+                                      "(not an outage); kept aside as dead letters.")
+        self.dead_letters = r.counter(p + "dead_letters_total",
+                                      "Messages refused for good, kept aside in the dead-letter "
+                                      "table and acknowledged, by reason.", ("reason",))
+        for reason in ("store_refused", "timeseries_refused"):
+            self.dead_letters.precreate(reason=reason)
         self.stage_seconds = r.counter(p + "ingest_stage_seconds_total",
                                        "Wall time spent per ingest stage (decode, prepare, "
                                        "timeseries, commit, ack).", ("stage",))

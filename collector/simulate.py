@@ -40,6 +40,8 @@ from urllib.parse import urlsplit
 
 from schoolmon.protocol import encode, envelope, topic
 
+from .mqtt.codec import connect_packet, publish_packet, string
+
 log = logging.getLogger("schoolmon.collector.simulate")
 
 AGENT_VERSION = "0.1.0-sim"
@@ -301,50 +303,6 @@ def health_templates(d: SimDevice, rng: random.Random, variants: int = 8) -> Lis
     return out
 
 
-# ------------------------------------------------------------------------ MQTT 3.1.1
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        if n:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return bytes(out)
-
-
-def _str(s: Any) -> bytes:
-    b = s.encode("utf-8") if isinstance(s, str) else s
-    return struct.pack("!H", len(b)) + b
-
-
-def connect_packet(client_id: str, keepalive: int = 60, username: str = "", password: str = "",
-                   will: Optional[Tuple[str, bytes]] = None, clean: bool = True) -> bytes:
-    flags = 0x02 if clean else 0
-    payload = _str(client_id)
-    if will:
-        flags |= 0x04 | (1 << 3) | 0x20  # will, will QoS 1, will retain
-        payload += _str(will[0]) + _str(will[1])
-    if username:
-        flags |= 0x80
-        payload += _str(username)
-        if password:
-            flags |= 0x40
-            payload += _str(password)
-    var = b"\x00\x04MQTT\x04" + bytes([flags]) + struct.pack("!H", keepalive)
-    body = var + payload
-    return b"\x10" + _varint(len(body)) + body
-
-
-def publish_packet(topic_b: bytes, payload: bytes, mid: int, retain: bool = False,
-                   dup: bool = False) -> bytes:
-    """PUBLISH at QoS 1 (``topic_b`` is the topic with its 2-byte length prefix)."""
-    header = 0x32 | (0x01 if retain else 0) | (0x08 if dup else 0)
-    n = len(topic_b) + 2 + len(payload)
-    return bytes([header]) + _varint(n) + topic_b + struct.pack("!H", mid) + payload
-
-
 # ------------------------------------------------------------------------ simulation
 @dataclass
 class SimStats:
@@ -377,7 +335,7 @@ class _Conn(threading.Thread):
         self.sim, self.idx, self.devices, self.rate = sim, idx, devices, rate
         self.online = [d for d in devices if d.online]
         self.rng = random.Random(sim.seed * 1000 + idx)
-        self.topics = {d.id: {k: _str(topic(d.school, d.id, k))
+        self.topics = {d.id: {k: string(topic(d.school, d.id, k))
                               for k in ("health", "status", "inventory")} for d in devices}
         self.templates = {d.id: health_templates(d, self.rng) for d in self.online}
         self.boot = {d.id: int(time.time()) - self.rng.randint(600, 8 * 3600) for d in devices}
