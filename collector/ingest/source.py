@@ -93,7 +93,8 @@ class Source:
     # ---------------------------------------------------------------- lifecycle
     def start(self) -> None:
         """Claim the client id (raises ClientIdTaken), connect in the background."""
-        self._claim = mqtt_client.claim_client_id(self.mqtt_cfg.client_id)
+        self._claim = mqtt_client.claim_client_id(self.mqtt_cfg.client_id,
+                                                  "%s:%d" % (self.host, self.port))
         if self._claim.client_id != self.client_id:
             log.info("client id %s is used by another collector process on this host; "
                      "using %s", self.client_id, self._claim.client_id)

@@ -6,7 +6,7 @@ Why the client id is claimed: the broker keeps a persistent session per client i
 drops the older connection when a second one arrives with the same id. The default id is
 ``schoolmon-collector-{host name}``, so two collector processes on one host (e.g. sharing a
 subscription with ``ingest.shared_group``) would take each other's session, back and forth.
-``claim_client_id`` holds an exclusive lock per id on this host: the default id gets the
+``claim_client_id`` holds an exclusive lock per (broker, id) on this host: the default id gets the
 first free ``-2``, ``-3`` ... suffix (stable across restarts: the first process takes the
 plain id again), and an id set explicitly in ``mqtt.client_id`` that another process
 already holds is refused.
@@ -65,10 +65,10 @@ class ClientIdClaim:
             self._handle = None
 
 
-def _try_lock(client_id: str, lock_dir: str) -> Optional[IO[bytes]]:
+def _try_lock(client_id: str, broker: str, lock_dir: str) -> Optional[IO[bytes]]:
     import fcntl
 
-    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in client_id)
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in broker + "_" + client_id)
     fh = open(os.path.join(lock_dir, safe + ".lock"), "ab")  # noqa: SIM115 - held until release()
     try:
         fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -78,16 +78,17 @@ def _try_lock(client_id: str, lock_dir: str) -> Optional[IO[bytes]]:
     return fh
 
 
-def claim_client_id(configured: str, lock_dir: str = LOCK_DIR) -> ClientIdClaim:
-    """Claim ``configured`` (or the default id when it is the default or empty) for this
-    process. Raises ClientIdTaken when an explicitly configured id is held elsewhere."""
+def claim_client_id(configured: str, broker: str, lock_dir: str = LOCK_DIR) -> ClientIdClaim:
+    """Claim ``configured`` (or the default id when it is the default or empty) on the
+    broker ``broker`` ("host:port") for this process. Raises ClientIdTaken when an
+    explicitly configured id is held by another process."""
     base = configured or default_client_id()
     try:
         import fcntl  # noqa: F401  (POSIX only; elsewhere ids are not checked)
         os.makedirs(lock_dir, exist_ok=True)
     except (ImportError, OSError):
         return ClientIdClaim(base, None)
-    handle = _try_lock(base, lock_dir)
+    handle = _try_lock(base, broker, lock_dir)
     if handle is not None:
         return ClientIdClaim(base, handle)
     if base != default_client_id():
@@ -96,7 +97,7 @@ def claim_client_id(configured: str, lock_dir: str = LOCK_DIR) -> ClientIdClaim:
                             "session per id and would switch between them)" % base)
     for n in range(2, 1000):
         cid = "%s-%d" % (base, n)
-        handle = _try_lock(cid, lock_dir)
+        handle = _try_lock(cid, broker, lock_dir)
         if handle is not None:
             return ClientIdClaim(cid, handle)
     raise ClientIdTaken("mqtt.client_id: no free id %s-N on this host" % base)
