@@ -122,6 +122,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from .api.app import create_app
     from .api.server import ApiServer, split_listen
+    from .mqtt import ClientIdTaken
     from .service import CollectorService, tune_gc
     from .signals import stop_on_signals
 
@@ -131,9 +132,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         try:
             service = CollectorService(cfg)
-        except ConfigError as exc:
+            service.start()
+        except (ConfigError, ClientIdTaken) as exc:
+            service = None
             return _config_error(exc)
-        service.start()
         tune_gc()
         host, port = split_listen(cfg.api.listen)
         try:
@@ -236,9 +238,11 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         restore_signals()
     print("%s simulate: %d messages sent, %d acknowledged by the broker (%d health) in "
           "%.1f s, %.0f msg/s, %d reconnects"
-          % (PROG, getattr(stats, "sent", 0), getattr(stats, "acked", 0),
-             getattr(stats, "health_sent", 0), getattr(stats, "elapsed", 0.0),
-             getattr(stats, "rate", 0.0), getattr(stats, "reconnects", 0)), flush=True)
+          % (PROG, stats.sent, stats.acked, stats.health_sent, stats.elapsed, stats.rate,
+             stats.reconnects), flush=True)
+    if not stats.connected:
+        _err("could not connect to the broker %s (%s)" % (args.broker, stats.connect_error))
+        return 1
     return 0
 
 

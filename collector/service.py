@@ -135,7 +135,11 @@ class CollectorService:
     # ---------------------------------------------------------------- lifecycle
     def start(self) -> "CollectorService":
         self._stop.clear()
-        self.ingest.start()
+        if self.cfg.mqtt.url:
+            self.ingest.start()
+        else:
+            log.warning("mqtt.url is not set: ingest is off, no message will be received "
+                        "(set mqtt.url, e.g. \"mqtt://127.0.0.1:1883\")")
         self._liveness = threading.Thread(target=self._liveness_loop, name="schoolmon-liveness",
                                           daemon=True)
         self._liveness.start()
@@ -145,7 +149,7 @@ class CollectorService:
     def stop(self, timeout: float = 10.0) -> None:
         """Stop cleanly: finish and acknowledge the batch in hand, join the threads."""
         self._stop.set()
-        if self.started:
+        if self.started and self.cfg.mqtt.url:
             self.ingest.stop(timeout)
         if self._liveness is not None:
             self._liveness.join(timeout)
@@ -228,9 +232,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     import json
     import os
     import signal
+    import sys
 
     from .config import load_config
     from .metrics import Registry as _Registry
+    from .mqtt import ClientIdTaken
 
     ap = argparse.ArgumentParser(prog="python -m schoolmon.collector.service")
     ap.add_argument("--config", help="TOML configuration file")
@@ -249,7 +255,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    service.start()
+    try:
+        service.start()
+    except ClientIdTaken as exc:
+        print("configuration error: %s" % exc, file=sys.stderr, flush=True)
+        return 2
     tune_gc()
     print("ready", flush=True)
 

@@ -35,7 +35,7 @@ import struct
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Set, Tuple
 from urllib.parse import urlsplit
 
 from schoolmon.protocol import encode, envelope, topic
@@ -317,6 +317,10 @@ class SimStats:
     acked_upto: Dict[str, int] = field(default_factory=dict)
     #: per device: the first health seq of this run
     first_seq: Dict[str, int] = field(default_factory=dict)
+    #: the last error connecting to the broker (None: every connection got through)
+    connect_error: Optional[str] = None
+    #: connections that reached the broker at least once
+    connected: int = 0
 
     @property
     def rate(self) -> float:
@@ -351,7 +355,7 @@ class _Conn(threading.Thread):
     def _connect(self) -> None:
         sim = self.sim
         delay = 0.2
-        while not sim.stop_event.is_set():
+        while not sim.stop_event.is_set() and not sim.past_deadline():
             try:
                 s = socket.create_connection((sim.host, sim.port), timeout=10)
                 if sim.tls:
@@ -375,10 +379,16 @@ class _Conn(threading.Thread):
                 s.setblocking(True)
                 self.sock = s
                 self.buf = b""
+                sim._count_connected(self)
                 return
             except OSError as exc:
-                log.debug("simulator connection %d: %s; retrying", self.idx, exc)
-                if sim.stop_event.wait(delay):
+                # The first failure is said plainly; retries only at debug level.
+                if sim._connect_failed(self, exc):
+                    log.warning("simulator cannot connect to the broker %s:%d: %s; retrying",
+                                sim.host, sim.port, exc)
+                else:
+                    log.debug("simulator connection %d: %s; retrying", self.idx, exc)
+                if sim.stop_event.wait(min(delay, sim.time_left())):
                     return
                 delay = min(delay * 2, 5.0)
 
@@ -641,6 +651,7 @@ class Simulation:
         rates = [self.rate * sum(1 for d in s if d.online) / max(1, len(online)) for s in share]
         self.conns = [_Conn(self, i, s, r) for i, (s, r) in enumerate(zip(share, rates)) if s]
         self._t0 = 0.0
+        self._ever_connected: Set[int] = set()
 
     def _count_sent(self, n: int, health: int) -> None:
         with self._lock:
@@ -656,6 +667,26 @@ class Simulation:
         if device not in self.stats.first_seq:
             with self._lock:
                 self.stats.first_seq.setdefault(device, seq)
+
+    def _count_connected(self, conn: "_Conn") -> None:
+        with self._lock:
+            if conn.idx not in self._ever_connected:
+                self._ever_connected.add(conn.idx)
+                self.stats.connected += 1
+
+    def _connect_failed(self, conn: "_Conn", exc: BaseException) -> bool:
+        """Record a failed connection; True for the first failure of this run."""
+        with self._lock:
+            first = self.stats.connect_error is None
+            self.stats.connect_error = "%s:%d: %s" % (self.host, self.port, exc)
+            return first
+
+    def past_deadline(self) -> bool:
+        return self.deadline is not None and time.monotonic() >= self.deadline
+
+    def time_left(self) -> float:
+        """Seconds to the deadline (a large number without one)."""
+        return 3600.0 if self.deadline is None else max(0.0, self.deadline - time.monotonic())
 
     def _count_reconnect(self) -> None:
         with self._lock:

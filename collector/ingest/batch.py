@@ -99,7 +99,8 @@ class BatchWriter:
         self.keep_aside = keep_aside if keep_aside is not None else log_only
         self._ts_writer: Optional[concurrent.futures.ThreadPoolExecutor] = None
         self._unknown_schools: Set[str] = set()
-        self._unknown_logged_at = 0.0
+        self._unknown_said: Set[str] = set()
+        self._unknown_logged_at = time.monotonic()
 
     def start(self) -> None:
         self._ts_writer = concurrent.futures.ThreadPoolExecutor(
@@ -284,7 +285,7 @@ class BatchWriter:
             m.duplicates.inc(plan.duplicates)
         for received, reason in plan.rejected:
             m.rejected.inc(reason=reason)
-            if reason == "unknown_school" and len(self._unknown_schools) < 1000:
+            if reason == "unknown_school" and len(self._unknown_said) < 1000:
                 self._unknown_schools.add(received.message.school)
         if self._unknown_schools:
             self._log_unknown_schools()
@@ -293,19 +294,21 @@ class BatchWriter:
             m.seq_gaps.inc(gaps)
 
     def _log_unknown_schools(self) -> None:
-        """Agents started before their school was imported: say which codes, at most once
-        a minute (the count is in /metrics)."""
+        """Agents started before their school was imported: say which codes (the count
+        is in /metrics) — a code at once the first time, repeats at most once a minute."""
         now = time.monotonic()
-        if self._unknown_logged_at and now - self._unknown_logged_at < UNKNOWN_SCHOOL_LOG_INTERVAL:
-            return
-        codes = sorted(self._unknown_schools)
+        if now - self._unknown_logged_at >= UNKNOWN_SCHOOL_LOG_INTERVAL:
+            self._unknown_said.clear()
+            self._unknown_logged_at = now
+        codes = sorted(self._unknown_schools - self._unknown_said)
         self._unknown_schools.clear()
-        self._unknown_logged_at = now
+        if not codes:
+            return
+        self._unknown_said.update(codes)
         shown = ", ".join(codes[:20]) + (" (+%d more)" % (len(codes) - 20) if len(codes) > 20
                                          else "")
         log.warning("messages from %d school code(s) not in the registry were refused "
                     "(unknown_school; import the schools): %s", len(codes), shown)
-
 
 
 def log_only(letters: List[DeadLetter]) -> int:

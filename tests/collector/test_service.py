@@ -156,3 +156,37 @@ def test_healthz_ingest_not_progressing(mosquitto):
     finally:
         store.gate.set()
         svc.stop()
+
+
+def test_no_mqtt_url_says_ingest_is_off(tmp_path, caplog):
+    import logging
+    cfg = config("", "sqlite:///%s" % (tmp_path / "state.db"), client_id="no-url")
+    with caplog.at_level(logging.WARNING, logger="schoolmon.collector.service"):
+        svc = CollectorService(cfg, registry=Registry()).start()
+        try:
+            assert "mqtt.url is not set: ingest is off" in caplog.text
+            assert svc.readiness()["broker"] == {"ok": False}
+        finally:
+            svc.stop()
+
+
+def test_unknown_school_codes_are_logged(mosquitto, tmp_path, caplog):
+    """Agents started before their school was imported: the log names the codes (the
+    count alone is in /metrics)."""
+    import logging
+    url = "sqlite:///%s" % (tmp_path / "state.db")
+    seed_schools(url, [school_row("S1")])
+    cfg = config(mosquitto.url, url, client_id="unknown", batch_wait=0.05)
+    with caplog.at_level(logging.WARNING, logger="schoolmon.collector.ingest"):
+        svc = CollectorService(cfg, registry=Registry()).start()
+        try:
+            assert svc.ingest.wait_subscribed(10)
+            now = time.time()
+            mosquitto_pub(mosquitto.port, topic("NEW-77", "u1", "health"), health(1, now))
+            mosquitto_pub(mosquitto.port, topic("NEW-78", "u2", "health"), health(1, now))
+            wait_until(lambda: svc.metrics.rejected.get(reason="unknown_school") == 2,
+                       timeout=20, what="two unknown_school rejects")
+            wait_until(lambda: "NEW-78" in caplog.text, timeout=20, what="the log line")
+            assert "NEW-77" in caplog.text and "unknown_school" in caplog.text
+        finally:
+            svc.stop()
