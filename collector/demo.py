@@ -77,6 +77,11 @@ def _popen(argv: List[str], log_path: str, **kw: Any) -> subprocess.Popen:
                                 else None, **kw)
 
 
+def _program(proc: "subprocess.Popen[bytes]") -> str:
+    args = proc.args
+    return str(args[0]) if isinstance(args, (list, tuple)) and args else str(args)
+
+
 def _signal_group(proc: subprocess.Popen, sig: int) -> None:
     """Signal the child's process group (it leads its own session), so that commands it
     started go too; fall back to the child alone."""
@@ -99,7 +104,7 @@ def stop_process(proc: Optional[subprocess.Popen], timeout: float = 10.0) -> Non
         try:
             proc.wait(timeout)
         except subprocess.TimeoutExpired:
-            log.warning("%s did not stop in %.0f s: killing it", proc.args[0], timeout)
+            log.warning("%s did not stop in %.0f s: killing it", _program(proc), timeout)
             _signal_group(proc, signal.SIGKILL)
             proc.wait(5)
     else:

@@ -331,6 +331,11 @@ class SimStats:
         return sum(max(0, hi - self.first_seq.get(d, 1) + 1) for d, hi in self.acked_upto.items())
 
 
+#: A message to publish: (topic with its length prefix, payload, retain, (device, health
+#: seq) or None for other kinds).
+Packet = Tuple[bytes, bytes, bool, Optional[Tuple[str, int]]]
+
+
 class _Conn(threading.Thread):
     """One raw MQTT connection publishing for a share of the devices."""
 
@@ -406,7 +411,7 @@ class _Conn(threading.Thread):
         self.mid = self.mid % 65535 + 1
         return self.mid
 
-    def _send(self, packets: List[Tuple[bytes, bytes, bool, Optional[Tuple[str, int]]]]) -> None:
+    def _send(self, packets: List["Packet"]) -> None:
         """Queue (topic, payload, retain, (device, health seq) or None) and send them."""
         out = []
         for topic_b, payload, retain, key in packets:
@@ -487,7 +492,7 @@ class _Conn(threading.Thread):
 
     # -- messages
     def _status(self, d: SimDevice, state: str, reason: Optional[str] = None,
-                ts: Optional[float] = None) -> Tuple[bytes, bytes, bool, None]:
+                ts: Optional[float] = None) -> "Packet":
         f: Dict[str, Any] = {"state": state, "agent": AGENT_VERSION, "hb": d.hb}
         if reason:
             f["reason"] = reason

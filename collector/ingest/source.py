@@ -185,7 +185,7 @@ class Source:
             log.warning("disconnected from the broker (%s); reconnecting", reason)
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
-        self._on_raw_batch([(msg._topic, msg.payload, msg.mid, msg.qos)])
+        self._on_raw_batch([(msg._topic, bytes(msg.payload), msg.mid, msg.qos)])
 
     def _on_raw_batch(self, msgs: List[RawMessage]) -> None:
         q = self.queue

@@ -151,7 +151,7 @@ def test_poisoned_messages_are_kept_aside_acknowledged_and_ingest_goes_on(
         assert series(victoria, "tspoison") == set()
         assert svc.metrics.dead_letters.get(reason="store_refused") == 1
         assert svc.metrics.dead_letters.get(reason="timeseries_refused") == 1
-        assert 'schoolmon_dead_letters_total{reason="timeseries_refused"} 1' in \
+        assert 'schoolmon_dead_letters_total{reason="timeseries_refused"} 1.0' in \
             svc.metrics.render()
         # Ingest goes on.
         mosquitto_pub(mosquitto.port, topic("S1", "good2", "health"), health(2, now + 1))
