@@ -15,7 +15,7 @@ it can say clearly that the collector needs Python 3.11 or newer.
 import argparse
 import os
 import sys
-from typing import Any, List, Optional
+from typing import List, Optional
 
 PROG = "schoolmon-collector"
 NOT_YET = ("report", "token", "user", "device")
@@ -181,33 +181,10 @@ def cmd_schools_import(args: argparse.Namespace) -> int:
         return 1
     finally:
         engine.dispose()
-    text = _report_text(report, args.lang)
+    text = report.text(args.lang)
     if text:
         print(text, flush=True)
-    return 0 if _report_ok(report) else 1
-
-
-def _report_text(report: Any, lang: str = "vi") -> str:
-    for attr in ("text", "format", "render"):
-        fn = getattr(report, attr, None)
-        if callable(fn):
-            try:
-                return str(fn(lang))
-            except TypeError:
-                return str(fn())
-    if isinstance(report, str):
-        return report
-    return str(report)
-
-
-def _report_ok(report: Any) -> bool:
-    for attr in ("ok", "accepted", "success"):
-        value = getattr(report, attr, None)
-        if value is not None:
-            return bool(value() if callable(value) else value)
-    if isinstance(report, dict):
-        return bool(report.get("ok"))
-    return bool(report)
+    return 0 if report.ok else 1
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:

@@ -15,6 +15,7 @@ import time
 from types import SimpleNamespace
 from typing import Callable, Deque, List, Optional, Sequence
 
+import paho.mqtt.client as mqtt
 from schoolmon.protocol import wire
 
 from ..dead_letters import DeadLetter
@@ -57,7 +58,7 @@ class Ingest:
         self.metrics.pending.set_function(self.pending)
 
     @property
-    def client(self):  # type: ignore[no-untyped-def]
+    def client(self) -> mqtt.Client:
         return self.source.client
 
     @property
