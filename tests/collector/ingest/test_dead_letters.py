@@ -202,3 +202,39 @@ def test_lone_surrogate_never_stops_ingest(mosquitto, victoria, tmp_path):
     finally:
         svc.stop()
         engine.dispose()
+
+
+def test_nul_in_a_hostname_never_stops_ingest_on_postgresql(mosquitto, postgres, tmp_path):
+    """A NUL in an inventory string, which PostgreSQL text cannot hold: whether the wire
+    format refuses it or the database does (then it is a dead letter), it is settled and
+    the messages after it are stored."""
+    from schoolmon.collector import registry
+    gen = engine_for("postgresql", tmp_path, postgres)
+    engine = next(gen)
+    try:
+        db.create_all(engine)
+        registry.add_schools(engine, [school_row("S1")])
+        url = engine.url.render_as_string(hide_password=False)
+        cfg = config(mosquitto.url, url, "", client_id="nul-host", batch_wait=0.2)
+        svc = CollectorService(cfg, store=StateStore(engine), registry=Registry(),
+                               stall_after=600).start()
+        now = time.time()
+        try:
+            assert svc.ingest.wait_subscribed(10)
+            poison = (b'{"v":1,"ts":%.3f,"seq":1,"hostname":"pc\\u0000x","role":"lab",'
+                      b'"os_name":"Windows","agent":"0.1.0"}' % now)
+            mosquitto_pub(mosquitto.port, topic("S1", "nul1", "inventory"), poison)
+            mosquitto_pub(mosquitto.port, topic("S1", "after2", "health"), health(1, now))
+            wait_until(lambda: svc.ingest.pending() == 0 and svc.metrics.received.get() == 2,
+                       timeout=30, what="both settled")
+            settled = (svc.metrics.rejected.total()
+                       + svc.metrics.dead_letters.get(reason="store_refused"))
+            assert settled == 1
+            assert svc.store.device("after2").last_seq == 1
+            if svc.metrics.dead_letters.get(reason="store_refused"):
+                letter = dead_letters.recent(engine)[0]
+                assert letter["device_id"] == "nul1" and letter["payload"] == poison
+        finally:
+            svc.stop()
+    finally:
+        next(gen, None)
