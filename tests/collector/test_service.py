@@ -43,7 +43,7 @@ def test_max_pending_bounds_what_the_broker_sends(mosquitto):
     40); then the collector's own bound (it stops reading while its queue is full) is
     what holds memory."""
     store = GatedStore()
-    cfg = config(mosquitto.url, "sqlite://", client_id="backpressure", max_pending=40,
+    cfg = config(mosquitto.url, "sqlite://", client_id="backpressure", max_pending=100,
                  batch_size=10, batch_wait=0.05)
     svc = CollectorService(cfg, store=store, timeseries=NullTimeSeries(),
                            registry=Registry()).start()
@@ -61,17 +61,17 @@ def test_max_pending_bounds_what_the_broker_sends(mosquitto):
     try:
         assert svc.ingest.wait_subscribed(10)
         mosquitto_pub(mosquitto.port, topic("S1", "bp1", "health"),
-                      lines=b"\n".join(health(i, now - 500 + i) for i in range(1, 401)) + b"\n")
-        wait_until(lambda: svc.ingest.pending() == 40, timeout=20, what="40 messages held")
-        assert highest[0] <= 40
+                      lines=b"\n".join(health(i, now - 500 + i) for i in range(1, 1001)) + b"\n")
+        wait_until(lambda: svc.ingest.pending() == 100, timeout=20, what="100 messages held")
+        assert highest[0] <= 100
         store.gate.set()
-        wait_until(lambda: len(store.stored()) == 400, timeout=60, what="all 400 stored")
+        wait_until(lambda: len(store.stored()) == 1000, timeout=60, what="all 1000 stored")
         wait_until(lambda: svc.ingest.pending() == 0, timeout=20, what="nothing pending")
     finally:
         watching.set()
         store.gate.set()
         svc.stop()
-    assert sorted(r.message.seq for r in store.stored()) == list(range(1, 401))
+    assert sorted(r.message.seq for r in store.stored()) == list(range(1, 1001))
 
 
 def test_device_goes_offline_by_heartbeat_timeout(mosquitto, tmp_path):
