@@ -189,6 +189,8 @@ class Source:
 
     def _on_raw_batch(self, msgs: List[RawMessage]) -> None:
         q = self.queue
+        if not q and not self._in_flight:  # waiting starts now, not at the last ack
+            self._progress_at = time.monotonic()
         gen, now = self._gen, time.time()
         q.extend([(t, p, mid, qos, gen, now) for t, p, mid, qos in msgs])
         if len(q) >= self.max_pending:

@@ -33,8 +33,11 @@ SESSION_EXPIRY = 7 * 86400
 #: Receive Maximum is a 16-bit field.
 MAX_RECEIVE_MAXIMUM = 65535
 
-#: Where the client-id locks live (one empty file per id, locked while a process uses it).
-LOCK_DIR = os.path.join(tempfile.gettempdir(), "schoolmon-collector-client-ids")
+#: Where the client-id locks live (one empty file per broker and id, locked while a
+#: process uses it); one folder per user, so no user can block another's files.
+LOCK_DIR = os.path.join(tempfile.gettempdir(),
+                        "schoolmon-collector-client-ids-%d" % (os.getuid()
+                                                               if hasattr(os, "getuid") else 0))
 
 
 def default_client_id() -> str:
