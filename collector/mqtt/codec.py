@@ -55,6 +55,21 @@ def publish_packet(topic_b: bytes, payload: bytes, mid: int, retain: bool = Fals
     return bytes([header]) + varint(n) + topic_b + struct.pack("!H", mid) + payload
 
 
+def header_length(pkt: bytes) -> int:
+    """Bytes of a packet's fixed header: the type byte and the remaining-length varint."""
+    i = 1
+    while pkt[i] & 0x80:
+        i += 1
+    return i + 1
+
+
+def redeliver_packet(pkt: bytes, mid: int) -> bytes:
+    """A QoS 1 PUBLISH sent again: DUP set, under packet id ``mid``."""
+    at = header_length(pkt)
+    at += 2 + struct.unpack("!H", pkt[at:at + 2])[0]  # past the topic
+    return bytes([pkt[0] | 0x08]) + pkt[1:at] + struct.pack("!H", mid) + pkt[at + 2:]
+
+
 def puback_packets(mids: List[int]) -> bytes:
     """PUBACKs for ``mids``, back to back (one write acknowledges a whole batch)."""
     pack = _puback

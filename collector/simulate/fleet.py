@@ -23,7 +23,6 @@ import logging
 import random
 import socket
 import ssl
-import struct
 import threading
 import time
 from dataclasses import dataclass, field
@@ -32,7 +31,7 @@ from urllib.parse import urlsplit
 
 from schoolmon.protocol import encode, envelope, topic
 
-from ..mqtt.codec import connect_packet, publish_packet, string
+from ..mqtt.codec import connect_packet, publish_packet, redeliver_packet, string
 from .fixture import AGENT_VERSION, Province, SimDevice, province_fixture
 from .payloads import health_templates, inventory_fields
 
@@ -218,9 +217,7 @@ class _Conn(threading.Thread):
         for _old, pkt, key in pending:
             mid = self._next_mid()
             # Rewrite the packet id (the two bytes after the topic) and set DUP.
-            tlen = struct.unpack("!H", pkt[_hdr_len(pkt):_hdr_len(pkt) + 2])[0]
-            at = _hdr_len(pkt) + 2 + tlen
-            new = bytes([pkt[0] | 0x08]) + pkt[1:at] + struct.pack("!H", mid) + pkt[at + 2:]
+            new = redeliver_packet(pkt, mid)
             self.inflight.append((mid, new, key))
             out.append(new)
         self._sendall(b"".join(out))
@@ -347,13 +344,6 @@ class _Conn(threading.Thread):
             except OSError:
                 pass
             self.sock = None
-
-
-def _hdr_len(pkt: bytes) -> int:
-    i = 1
-    while pkt[i] & 0x80:
-        i += 1
-    return i + 1
 
 
 class Simulation:
