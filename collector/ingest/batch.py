@@ -1,8 +1,9 @@
 """Ingest's batch side: decode → prepare → (time-series write ∥ state-store writes) →
 commit, with retries for outages and bisection for everything else.
 
-- Decoding uses the one wire-format definition; rejects are counted by reason (and
-  settled: they can never become valid). A ``ts`` too far in the future or older than
+- Decoding uses the one wire-format definition; rejects are counted by reason, kept
+  aside as dead letters (up to ``MAX_REJECTS_KEPT`` a batch) and settled: they can never
+  become valid. A ``ts`` too far in the future or older than
   ``ingest.max_age`` is replaced by the receive time (flagged, counted).
 - The time-series write runs on its own thread while the store writes the batch's rows in
   its transaction; the transaction commits only once the time series are written, so a
@@ -23,7 +24,7 @@ import threading
 import time
 from typing import Any, Callable, Dict, List, NamedTuple, Optional, Set, Tuple, TypeVar
 
-from schoolmon.protocol import ProtocolError, decode
+from schoolmon.protocol import MAX_PAYLOAD_BYTES, ProtocolError, decode
 
 from ..dead_letters import STORE_REFUSED, TIMESERIES_REFUSED, DeadLetter
 from ..metrics import IngestMetrics
@@ -37,6 +38,10 @@ log = logging.getLogger("schoolmon.collector.ingest")
 #: How long (s) a commit waits inside its transaction for the batch's time-series write
 #: (normally ~0.1–0.3 s); longer, and it rolls back and waits outside.
 OVERLAP_WAIT = 2.0
+
+#: Wire-format rejects kept as dead letters per batch; more are only counted (a broken
+#: agent version sending garbage must not become database load).
+MAX_REJECTS_KEPT = 100
 
 #: Seconds between log lines naming school codes rejected as unknown (per process).
 UNKNOWN_SCHOOL_LOG_INTERVAL = 60.0
@@ -55,6 +60,8 @@ class Decoded(NamedTuple):
     #: the position in ``items`` of each of ``received``
     positions: List[int]
     bodies: Bodies
+    #: wire-format rejects to keep aside: (position, reason, detail)
+    rejects: List[Tuple[int, str, str]]
 
 
 class Outcome(NamedTuple):
@@ -117,6 +124,7 @@ class BatchWriter:
         received: List[Received] = []
         positions: List[int] = []
         rejected: Dict[str, int] = {}
+        rejects: List[Tuple[int, str, str]] = []
         skew = {"future": 0, "too_old": 0}
         now_limit_future = self.max_future_skew
         max_age = self.max_age
@@ -126,9 +134,13 @@ class BatchWriter:
                 msg = decode(topic, payload)
             except ProtocolError as exc:
                 rejected[exc.reason] = rejected.get(exc.reason, 0) + 1
+                if len(rejects) < MAX_REJECTS_KEPT:
+                    rejects.append((pos, exc.reason, exc.detail))
                 continue
             except UnicodeDecodeError:
                 rejected["bad_topic"] = rejected.get("bad_topic", 0) + 1
+                if len(rejects) < MAX_REJECTS_KEPT:
+                    rejects.append((pos, "bad_topic", "topic is not UTF-8"))
                 continue
             ts = msg.ts
             if ts > rt + now_limit_future:
@@ -150,7 +162,7 @@ class BatchWriter:
                 m.clock_skew.inc(n, direction=direction)
         bodies = {id(r): message_bodies(r.message.kind, r.message.payload, r.ts)
                   for r in received} if self.ts_enabled else None
-        return Decoded(batch, received, positions, bodies)
+        return Decoded(batch, received, positions, bodies, rejects)
 
     # ---------------------------------------------------------------- store thread
     def write(self, d: Decoded) -> Outcome:
@@ -161,6 +173,9 @@ class BatchWriter:
             self._store(d.received, d.positions, d.bodies, out.events, refused)
         if refused:
             self._keep_aside(d.items, refused, out.unsettled)
+        if d.rejects:
+            # Settled whether or not they can be kept: they are counted already.
+            self._keep_aside(d.items, d.rejects, set())
         return out
 
     def _store(self, received: List[Received], positions: List[int], bodies: Bodies,
@@ -234,6 +249,10 @@ class BatchWriter:
         letters = []
         for pos, reason, detail in refused:
             topic_b, payload, _mid, _qos, _gen, rt = items[pos]
+            if len(payload) > MAX_PAYLOAD_BYTES:  # too_large: keep its head
+                detail = "%s (first %d of %d bytes kept)" % (detail, MAX_PAYLOAD_BYTES,
+                                                             len(payload))
+                payload = payload[:MAX_PAYLOAD_BYTES]
             parts = topic_b.split(b"/")
             letters.append(DeadLetter(
                 received_at=rt, topic=topic_b.decode("utf-8", "backslashreplace"),

@@ -238,3 +238,31 @@ def test_nul_in_a_hostname_never_stops_ingest_on_postgresql(mosquitto, postgres,
             svc.stop()
     finally:
         next(gen, None)
+
+
+def test_wire_format_rejects_are_kept_aside_under_their_reason(mosquitto, tmp_path):
+    from schoolmon.collector import registry
+    from schoolmon.protocol import MAX_PAYLOAD_BYTES
+    url = "sqlite:///%s" % (tmp_path / "state.db")
+    engine = db.make_engine(url)
+    db.create_all(engine)
+    registry.add_schools(engine, [school_row("S1")])
+    cfg = config(mosquitto.url, url, "", client_id="rejects", batch_wait=0.2)
+    svc = CollectorService(cfg, registry=Registry()).start()
+    big = b'{"v":1,' + b" " * (MAX_PAYLOAD_BYTES + 10) + b"}"
+    try:
+        assert svc.ingest.wait_subscribed(10)
+        mosquitto_pub(mosquitto.port, topic("S1", "bad1", "health"), b"{not json")
+        mosquitto_pub(mosquitto.port, topic("S1", "big1", "health"), big)
+        wait_until(lambda: dead_letters.count_by_reason(engine) == {"invalid_json": 1,
+                                                                    "too_large": 1},
+                   timeout=30, what="two dead letters")
+        letters = {x["reason"]: x for x in dead_letters.recent(engine)}
+        assert letters["invalid_json"]["payload"] == b"{not json"
+        assert letters["invalid_json"]["device_id"] == "bad1"
+        assert letters["too_large"]["payload"] == big[:MAX_PAYLOAD_BYTES]
+        assert "of %d bytes kept" % len(big) in letters["too_large"]["detail"]
+        wait_until(lambda: svc.ingest.pending() == 0, timeout=20, what="settled")
+    finally:
+        svc.stop()
+        engine.dispose()
