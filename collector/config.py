@@ -53,9 +53,6 @@ SCHEMA: Schema = {
                                minimum=0),
         "max_age": Key("float", 7 * 86400, "A `ts` older than this (seconds; an agent queue "
                        "holds 7 days) is replaced by the receive time and flagged.", minimum=60),
-        "stall_after": Key("float", 120, "Seconds messages may wait with nothing "
-                           "acknowledged before /healthz reports ingest down.", minimum=1,
-                           maximum=86400),
     },
     "store": {
         "url": Key("str", "sqlite:///schoolmon.db", "State store, an SQLAlchemy URL: SQLite "

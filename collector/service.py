@@ -43,6 +43,12 @@ def tune_gc() -> None:
     gc.set_threshold(*GC_THRESHOLDS)
 
 
+#: Seconds messages may wait with nothing acknowledged before /healthz says ingest is
+#: stuck (a batch normally takes well under a second; a store's outage also shows as that
+#: store being down).
+STALL_AFTER = 120.0
+
+
 class ServiceStore(Store, Protocol):
     """The state store as the service uses it: ingest's seam plus the periodic work."""
 
@@ -72,7 +78,7 @@ class CollectorService:
                  timeseries: Optional[TimeSeries] = None,
                  registry: Optional[Registry] = None,
                  maintain_interval: float = MAINTAIN_INTERVAL,
-                 stall_after: Optional[float] = None,
+                 stall_after: float = STALL_AFTER,
                  keep_aside: Optional[Callable[[List[dead_letters.DeadLetter]], int]] = None
                  ) -> None:
         self.cfg = cfg
@@ -93,8 +99,7 @@ class CollectorService:
                              on_events=self._dispatch, keep_aside=keep_aside)
         self.sweep_interval = float(cfg.liveness.sweep_interval)
         self.maintain_interval = float(maintain_interval)
-        self.stall_after = float(stall_after if stall_after is not None
-                                 else cfg.ingest.stall_after)
+        self.stall_after = float(stall_after)
         self._stop = threading.Event()
         self._liveness: Optional[threading.Thread] = None
         self._store_ok: Optional[bool] = None
