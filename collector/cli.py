@@ -16,7 +16,7 @@ it can say clearly that the collector needs Python 3.11 or newer.
 import argparse
 import os
 import sys
-from typing import Any, List, Optional
+from typing import List, Optional
 
 PROG = "schoolmon-collector"
 NOT_YET = ("report", "token", "user", "device")
@@ -133,6 +133,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from .api.app import create_app
     from .api.server import ApiServer, split_listen
+    from .mqtt import ClientIdTaken
     from .service import CollectorService, tune_gc
     from .signals import stop_on_signals
 
@@ -142,9 +143,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         try:
             service = CollectorService(cfg)
-        except ConfigError as exc:
+            service.start()
+        except (ConfigError, ClientIdTaken) as exc:
+            service = None
             return _config_error(exc)
-        service.start()
         tune_gc()
         host, port = split_listen(cfg.api.listen)
         try:
@@ -194,10 +196,10 @@ def cmd_schools_import(args: argparse.Namespace) -> int:
     finally:
         if engine is not None:
             engine.dispose()
-    text = _report_text(report, args.lang)
+    text = report.text(args.lang)
     if text:
         print(text, flush=True)
-    return 0 if _report_ok(report) else 1
+    return 0 if report.ok else 1
 
 
 def cmd_db(args: argparse.Namespace) -> int:
@@ -229,29 +231,6 @@ def cmd_db(args: argparse.Namespace) -> int:
     return 0
 
 
-def _report_text(report: Any, lang: str = "vi") -> str:
-    for attr in ("text", "format", "render"):
-        fn = getattr(report, attr, None)
-        if callable(fn):
-            try:
-                return str(fn(lang))
-            except TypeError:
-                return str(fn())
-    if isinstance(report, str):
-        return report
-    return str(report)
-
-
-def _report_ok(report: Any) -> bool:
-    for attr in ("ok", "accepted", "success"):
-        value = getattr(report, attr, None)
-        if value is not None:
-            return bool(value() if callable(value) else value)
-    if isinstance(report, dict):
-        return bool(report.get("ok"))
-    return bool(report)
-
-
 def cmd_simulate(args: argparse.Namespace) -> int:
     import logging
 
@@ -280,9 +259,11 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         restore_signals()
     print("%s simulate: %d messages sent, %d acknowledged by the broker (%d health) in "
           "%.1f s, %.0f msg/s, %d reconnects"
-          % (PROG, getattr(stats, "sent", 0), getattr(stats, "acked", 0),
-             getattr(stats, "health_sent", 0), getattr(stats, "elapsed", 0.0),
-             getattr(stats, "rate", 0.0), getattr(stats, "reconnects", 0)), flush=True)
+          % (PROG, stats.sent, stats.acked, stats.health_sent, stats.elapsed, stats.rate,
+             stats.reconnects), flush=True)
+    if not stats.connected:
+        _err("could not connect to the broker %s (%s)" % (args.broker, stats.connect_error))
+        return 1
     return 0
 
 

@@ -7,11 +7,14 @@ can share one broker subscription (``ingest.shared_group``) and one PostgreSQL s
 import logging
 import threading
 import time
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from types import SimpleNamespace
+from typing import Any, Callable, Dict, List, Optional, Protocol, Sequence, TypedDict
 
 from .ingest import Ingest
+from .ingest.seam import Store, TimeSeries
 from .metrics import IngestMetrics, Registry, default_metrics
 from .state import Event
+from .store import StateStore, dead_letters
 from .timeseries import make_timeseries
 
 log = logging.getLogger("schoolmon.collector.service")
@@ -39,39 +42,69 @@ def tune_gc() -> None:
     gc.set_threshold(*GC_THRESHOLDS)
 
 
-def make_store(cfg: Any) -> Any:
-    """The StateStore for ``cfg.store`` (``collector/store/``)."""
-    from . import store as store_module
+#: Seconds messages may wait with nothing acknowledged before /healthz says ingest is
+#: stuck (a batch normally takes well under a second; a store's outage also shows as that
+#: store being down).
+STALL_AFTER = 120.0
 
-    cls = store_module.StateStore
-    factory = getattr(cls, "from_config", None)
-    if callable(factory):
-        return factory(cfg)
-    return cls(cfg.store.url)
+
+class ServiceStore(Store, Protocol):
+    """The state store as the service uses it: ingest's seam plus the periodic work."""
+
+    def sweep(self, now: float) -> List[Event]: ...
+
+    def maintain(self, now: float) -> Any: ...
+
+
+class Check(TypedDict, total=False):
+    """One dependency's readiness as /healthz shows it."""
+
+    ok: bool
+    #: False: not configured (and so not needed)
+    configured: bool
+    detail: str
+
+
+def make_store(cfg: SimpleNamespace) -> StateStore:
+    """The StateStore for ``cfg.store``."""
+    return StateStore.from_config(cfg)
 
 
 class CollectorService:
     """Builds and runs the collector's parts; ``start()`` / ``stop()``."""
 
-    def __init__(self, cfg: Any, store: Any = None, timeseries: Any = None,
+    def __init__(self, cfg: SimpleNamespace, store: Optional[ServiceStore] = None,
+                 timeseries: Optional[TimeSeries] = None,
                  registry: Optional[Registry] = None,
-                 maintain_interval: float = MAINTAIN_INTERVAL) -> None:
+                 maintain_interval: float = MAINTAIN_INTERVAL,
+                 stall_after: float = STALL_AFTER,
+                 keep_aside: Optional[Callable[[List[dead_letters.DeadLetter]], int]] = None
+                 ) -> None:
         self.cfg = cfg
         self.metrics: IngestMetrics = (IngestMetrics(registry) if registry is not None
                                        else default_metrics())
-        self.store = store if store is not None else make_store(cfg)
-        self.timeseries = (timeseries if timeseries is not None
-                           else make_timeseries(cfg, self.metrics))
+        self.store: ServiceStore = store if store is not None else make_store(cfg)
+        self.timeseries: TimeSeries = (timeseries if timeseries is not None
+                                       else make_timeseries(cfg, self.metrics))
         self._callbacks: List[Callable[[Event], None]] = []
         self._cb_lock = threading.Lock()
+        if keep_aside is None and isinstance(self.store, StateStore):
+            engine = self.store.engine
+
+            def keep_in_store(letters: List[dead_letters.DeadLetter]) -> int:
+                return dead_letters.keep(engine, letters)
+            keep_aside = keep_in_store
         self.ingest = Ingest(cfg, self.store, self.timeseries, self.metrics,
-                             on_events=self._dispatch)
+                             on_events=self._dispatch, keep_aside=keep_aside)
         self.sweep_interval = float(cfg.liveness.sweep_interval)
         self.maintain_interval = float(maintain_interval)
+        self.stall_after = float(stall_after)
         self._stop = threading.Event()
         self._liveness: Optional[threading.Thread] = None
         self._store_ok: Optional[bool] = None
         self.started = False
+        #: completed maintenance runs (rollups, retention), for /metrics-free checks
+        self.maintained = 0
 
     # ---------------------------------------------------------------- events
     def on_event(self, callback: Callable[[Event], None]) -> Callable[[], None]:
@@ -101,7 +134,11 @@ class CollectorService:
     # ---------------------------------------------------------------- lifecycle
     def start(self) -> "CollectorService":
         self._stop.clear()
-        self.ingest.start()
+        if self.cfg.mqtt.url:
+            self.ingest.start()
+        else:
+            log.warning("mqtt.url is not set: ingest is off, no message will be received "
+                        "(set mqtt.url, e.g. \"mqtt://127.0.0.1:1883\")")
         self._liveness = threading.Thread(target=self._liveness_loop, name="schoolmon-liveness",
                                           daemon=True)
         self._liveness.start()
@@ -111,7 +148,7 @@ class CollectorService:
     def stop(self, timeout: float = 10.0) -> None:
         """Stop cleanly: finish and acknowledge the batch in hand, join the threads."""
         self._stop.set()
-        if self.started:
+        if self.started and self.cfg.mqtt.url:
             self.ingest.stop(timeout)
         if self._liveness is not None:
             self._liveness.join(timeout)
@@ -143,32 +180,46 @@ class CollectorService:
                     log.exception("liveness sweep failed")
             if now >= next_maintain:
                 next_maintain = now + self.maintain_interval
-                maintain = getattr(self.store, "maintain", None)
-                if maintain is not None:
-                    try:
-                        maintain(time.time())
-                    except Exception:
-                        log.exception("store maintenance failed")
+                try:
+                    self.store.maintain(time.time())
+                    self.maintained += 1
+                except Exception:
+                    log.exception("store maintenance failed")
 
     # ---------------------------------------------------------------- readiness
     def _ping_store(self) -> bool:
-        engine = getattr(self.store, "engine", None)
-        if engine is None:
-            return True
+        if not isinstance(self.store, StateStore):
+            return True  # a store without a database of its own (tests)
         try:
-            with engine.connect() as conn:
+            with self.store.engine.connect() as conn:
                 conn.exec_driver_sql("SELECT 1")
             return True
         except Exception:
             return False
 
-    def readiness(self) -> Dict[str, Optional[bool]]:
-        """``{"broker": bool, "store": bool, "timeseries": bool or None (not configured)}``."""
+    def readiness(self) -> Dict[str, Check]:
+        """Every dependency's readiness: ``broker``, ``store``, ``timeseries`` (not
+        configured: ok), and ``ingest`` (not ok while messages wait and nothing has been
+        acknowledged for ``stall_after`` seconds)."""
         # The store's state comes from the liveness thread (a sweep and a ``SELECT 1``
         # every liveness.sweep_interval), so /healthz never waits on a database.
         store_ok = self._store_ok if self._store_ok is not None else self._ping_store()
-        ts_ok = self.timeseries.ready() if self.timeseries is not None else None
-        return {"broker": self.ingest.connected, "store": store_ok, "timeseries": ts_ok}
+        ts_ok = self.timeseries.ready()
+        checks: Dict[str, Check] = {
+            "broker": {"ok": self.ingest.connected},
+            "store": {"ok": bool(store_ok)},
+            "timeseries": {"ok": True, "configured": False} if ts_ok is None
+            else {"ok": bool(ts_ok)},
+        }
+        stalled = self.ingest.stalled_for()
+        if stalled >= self.stall_after:
+            waiting = self.ingest.pending()
+            checks["ingest"] = {"ok": False, "detail": (
+                "%d tin nhắn đang chờ, không có xác nhận nào trong %d giây (%d messages "
+                "waiting, none acknowledged for %d s)" % (waiting, stalled, waiting, stalled))}
+        else:
+            checks["ingest"] = {"ok": True}
+        return checks
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -180,9 +231,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     import json
     import os
     import signal
+    import sys
 
     from .config import load_config
     from .metrics import Registry as _Registry
+    from .mqtt import ClientIdTaken
 
     ap = argparse.ArgumentParser(prog="python -m schoolmon.collector.service")
     ap.add_argument("--config", help="TOML configuration file")
@@ -201,7 +254,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    service.start()
+    try:
+        service.start()
+    except ClientIdTaken as exc:
+        print("configuration error: %s" % exc, file=sys.stderr, flush=True)
+        return 2
     tune_gc()
     print("ready", flush=True)
 

@@ -200,6 +200,10 @@ class InfluxTimeSeries:
                 status = getattr(exc, "status", None)
                 if self.metrics is not None:
                     self.metrics.ts_errors.inc()
+                if status is None and isinstance(exc, (ValueError, TypeError)):
+                    # Not an outage: lines that cannot even be sent (e.g. a lone surrogate
+                    # UTF-8 cannot encode). Refused, so the caller isolates the message.
+                    raise TimeSeriesRefused("cannot send the lines: %r" % exc) from None
                 if status not in REFUSED_STATUS:
                     self._ok = False
                 if status in REFUSED_STATUS:

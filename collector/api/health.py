@@ -2,18 +2,21 @@
 watchdogs and Prometheus), and revealing no school or device.
 
 ``/healthz`` answers 200 when every dependency is ready and 503 naming those that are not:
-``broker`` (MQTT connection), ``store`` (state store) and ``timeseries`` (InfluxDB, only
-when configured).
+``broker`` (MQTT connection), ``store`` (state store), ``timeseries`` (InfluxDB, only
+when configured) and ``ingest`` (messages waiting with nothing acknowledged for a while:
+ingest is stuck even though every dependency answers).
 """
 import logging
 import time
-from typing import Any, Dict
+from typing import Any, Dict, Mapping, Optional, Protocol, Union
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
+from sqlalchemy import Engine
 from sqlalchemy import text as sql_text
 
 from .. import __version__
+from ..metrics import IngestMetrics
 from .deps import Lang
 from .present import iso_utc
 from .present import text as msg
@@ -21,42 +24,36 @@ from .present import text as msg
 router = APIRouter(tags=["health"])
 log = logging.getLogger("schoolmon.collector.api")
 
+#: A dependency's readiness as a service reports it: a Check dict ({"ok": ..., "detail":
+#: ..., "configured": ...}), a bool, or None (not configured).
+Reported = Union[None, bool, Mapping[str, Any]]
 
-def _normalize(raw: Any) -> Dict[str, Dict[str, Any]]:
-    """Accept what a readiness() may return: {name: bool or None (not configured)},
-    {name: {"ok": ..}}, {name: (ok, detail)} or an object with a ``checks`` mapping."""
-    if raw is None:
-        return {}
-    if hasattr(raw, "checks") and not isinstance(raw, dict):
-        raw = raw.checks
-    if isinstance(raw, tuple) and len(raw) == 2 and isinstance(raw[1], dict):
-        raw = raw[1]
+
+class HealthSource(Protocol):
+    """What /healthz and /metrics read from the running service (CollectorService)."""
+
+    metrics: IngestMetrics
+
+    def readiness(self) -> Mapping[str, Reported]: ...
+
+
+def _normalize(raw: Mapping[str, Reported]) -> Dict[str, Dict[str, Any]]:
     out: Dict[str, Dict[str, Any]] = {}
-    for name, value in dict(raw).items():
+    for name, value in raw.items():
         if value is None:  # e.g. the time-series store when not configured
             out[name] = {"ok": True, "configured": False}
         elif isinstance(value, bool):
             out[name] = {"ok": value}
-        elif isinstance(value, dict):
-            entry = dict(value)
-            if "ok" not in entry:
-                state = entry.get("status") or entry.get("state")
-                entry["ok"] = state in ("ok", "up", "ready", "connected", "disabled",
-                                        "not_configured")
-            entry["ok"] = bool(entry["ok"])
-            out[name] = entry
-        elif isinstance(value, (tuple, list)) and value:
-            out[name] = {"ok": bool(value[0])}
-            if len(value) > 1 and value[1] is not None:
-                out[name]["detail"] = str(value[1])
         else:
-            out[name] = {"ok": bool(value)}
+            entry = dict(value)
+            entry["ok"] = bool(entry.get("ok"))
+            out[name] = entry
     return out
 
 
-def _store_check(request: Request) -> Dict[str, Any]:
+def _store_check(engine: Engine) -> Dict[str, Any]:
     try:
-        with request.app.state.engine.connect() as conn:
+        with engine.connect() as conn:
             conn.execute(sql_text("SELECT 1"))
         return {"ok": True}
     except Exception as exc:  # any failure means "not ready"
@@ -65,18 +62,22 @@ def _store_check(request: Request) -> Dict[str, Any]:
         return {"ok": False, "detail": type(exc).__name__}
 
 
+def _service(request: Request) -> Optional[HealthSource]:
+    service: Optional[HealthSource] = request.app.state.service
+    return service
+
+
 def readiness(request: Request) -> Dict[str, Dict[str, Any]]:
-    service = request.app.state.service
+    service = _service(request)
     checks: Dict[str, Dict[str, Any]] = {}
-    fn = getattr(service, "readiness", None) if service is not None else None
-    if callable(fn):
+    if service is not None:
         try:
-            checks = _normalize(fn())
+            checks = _normalize(service.readiness())
         except Exception as exc:
             log.warning("readiness check failed: %s", exc)
             checks = {"service": {"ok": False, "detail": type(exc).__name__}}
     if "store" not in checks:
-        checks["store"] = _store_check(request)
+        checks["store"] = _store_check(request.app.state.engine)
     return checks
 
 
@@ -106,7 +107,6 @@ def metrics(request: Request) -> PlainTextResponse:
     rejects by reason, loss (sequence gaps), pending queue, write latency and errors.
     Open without a token: counts only, no school or device names."""
     from .. import metrics as metrics_mod
-    service = request.app.state.service
-    m = getattr(service, "metrics", None) if service is not None else None
-    body = m.render() if m is not None and hasattr(m, "render") else metrics_mod.render()
+    service = _service(request)
+    body = service.metrics.render() if service is not None else metrics_mod.render()
     return PlainTextResponse(body, media_type=metrics_mod.CONTENT_TYPE)

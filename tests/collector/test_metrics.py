@@ -12,28 +12,36 @@ def test_render_prometheus_text():
     m.pending.set(7)
     m.batch_seconds.observe(0.02)
     text = m.render()
-    assert "schoolmon_messages_received_total 3\n" in text
-    assert 'schoolmon_rejected_total{reason="invalid_json"} 1\n' in text
+    assert "schoolmon_messages_received_total 3.0\n" in text
+    assert 'schoolmon_rejected_total{reason="invalid_json"} 1.0\n' in text
     for reason in REASONS:
         assert 'schoolmon_rejected_total{reason="%s"}' % reason in text
-    assert 'schoolmon_messages_stored_total{kind="health"} 2\n' in text
-    assert "schoolmon_pending_messages 7\n" in text
-    assert 'schoolmon_batch_seconds_bucket{le="0.025"} 1\n' in text
-    assert 'schoolmon_batch_seconds_bucket{le="+Inf"} 1\n' in text
-    assert "schoolmon_batch_seconds_count 1\n" in text
+    assert 'schoolmon_messages_stored_total{kind="health"} 2.0\n' in text
+    assert "schoolmon_pending_messages 7.0\n" in text
+    assert 'schoolmon_batch_seconds_bucket{le="0.025"} 1.0\n' in text
+    assert 'schoolmon_batch_seconds_bucket{le="+Inf"} 1.0\n' in text
+    assert "schoolmon_batch_seconds_count 1.0\n" in text
     assert "# TYPE schoolmon_batch_seconds histogram" in text
-    assert "schoolmon_broker_connected 0\n" in text
+    assert "schoolmon_broker_connected 0.0\n" in text
 
 
 def test_label_escaping_and_function_gauge():
+    from schoolmon.collector.metrics import Counter, Gauge
     r = Registry()
-    c = r.counter("schoolmon_x_total", "x", ("a",))
+    c = Counter(r, "schoolmon_x_total", "x", ("a",))
     c.inc(a='q"u\\o\nte')
-    g = r.gauge("schoolmon_q", "q", function=lambda: 5)
+    g = Gauge(r, "schoolmon_q", "q", function=lambda: 5)
     assert g.get() == 5
-    text = r.render()
-    assert 'schoolmon_x_total{a="q\\"u\\\\o\\nte"} 1' in text
-    assert "schoolmon_q 5" in text
+    text = render(r)
+    assert 'schoolmon_x_total{a="q\\"u\\\\o\\nte"} 1.0' in text
+    assert "schoolmon_q 5.0" in text
+
+
+def test_the_process_registry_has_process_and_platform_metrics():
+    text = render()
+    assert "schoolmon_messages_received_total" in text
+    assert "process_resident_memory_bytes" in text and "python_info" in text
+    assert "_created" not in text
 
 
 def test_thread_safe_counts():

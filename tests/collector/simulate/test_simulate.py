@@ -131,3 +131,22 @@ def test_simulator_survives_broker_restart(mosquitto):
     stats = sim.join(30)
     assert stats.reconnects >= 1
     assert stats.acked == stats.sent
+
+
+def test_simulate_against_an_unreachable_broker_says_so_and_stops(tmp_path):
+    """No broker listens: a clear error naming it, and the run still ends at --duration
+    (exit 1), instead of retrying silently for ever."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.servers import free_port
+    port = free_port()
+    script = os.path.join(os.path.dirname(sys.executable), "schoolmon-collector")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SCHOOLMON_")}
+    r = subprocess.run([script, "simulate", "--broker", "mqtt://127.0.0.1:%d" % port,
+                        "--schools", "1", "--devices-per-school", "2", "--duration", "2"],
+                       capture_output=True, text=True, env=env, timeout=120)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "could not connect to the broker mqtt://127.0.0.1:%d" % port in r.stderr
+    assert "cannot connect to the broker 127.0.0.1:%d" % port in r.stderr  # said at once

@@ -7,7 +7,7 @@ import struct
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import MQTTErrorCode
-from schoolmon.collector.ingest import FastClient
+from schoolmon.collector.mqtt import FastClient
 
 
 def varint(n: int) -> bytes:

@@ -6,8 +6,8 @@ import tempfile
 import time
 
 import pytest
-from schoolmon.collector.ingest import subscription
 from schoolmon.collector.metrics import Registry
+from schoolmon.collector.mqtt import subscription
 from schoolmon.collector.service import CollectorService
 from schoolmon.collector.timeseries import NullTimeSeries
 from schoolmon.protocol import encode, envelope, topic
@@ -55,7 +55,7 @@ def test_events_and_readiness(mosquitto):
                            store=store, timeseries=NullTimeSeries(), registry=Registry())
     seen = []
     svc.on_event(seen.append)
-    assert svc.readiness()["broker"] is False
+    assert svc.readiness()["broker"]["ok"] is False
     svc.start()
     try:
         assert svc.ingest.wait_subscribed(10)
@@ -63,11 +63,12 @@ def test_events_and_readiness(mosquitto):
                       encode(envelope("health", HEALTH, 1, time.time())))
         wait_until(lambda: seen, timeout=10, what="a device_registered event")
         assert seen[0].kind == "device_registered" and seen[0].device == "new1"
-        assert svc.readiness() == {"broker": True, "store": True, "timeseries": None}
+        assert svc.readiness() == {"broker": {"ok": True}, "store": {"ok": True}, "ingest": {"ok": True},
+                                   "timeseries": {"ok": True, "configured": False}}
         wait_until(lambda: store.sweeps >= 1, timeout=5, what="a liveness sweep")
     finally:
         svc.stop()
-    assert svc.readiness()["broker"] is False
+    assert svc.readiness()["broker"]["ok"] is False
 
 
 @pytest.mark.skipif(not shutil.which("openssl"), reason="openssl not installed")

@@ -1,13 +1,5 @@
-"""A simulated province that speaks the real wire format (demo, tests and benchmarks).
-
-``province_fixture(schools, devices_per_school, seed)`` makes a believable province:
-areas (former districts of Lào Cai), schools of every level with Vietnamese names, ISPs,
-link types and contracted speeds, and devices with roles, rooms and operating systems —
-some never online, some old Windows 7 lab PCs, some slow or nearly out of disk. The demo
-seeds the registry from the same object (``Province.school_rows()``).
-
-``run_simulation(broker_url, schools, devices_per_school, rate, ...)`` publishes, for
-every device, a retained ``inventory`` and ``status`` and then ``health`` at QoS 1.
+"""The fleet runner: publishes a simulated province to a broker over raw MQTT 3.1.1
+sockets.
 
 Publisher design (why not paho): a benchmark needs ≥ 10,000 msg/s from this process
 while Mosquitto, the collector and the time-series server share two cores. paho spends
@@ -31,321 +23,21 @@ import logging
 import random
 import socket
 import ssl
-import struct
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Set, Tuple
 from urllib.parse import urlsplit
 
 from schoolmon.protocol import encode, envelope, topic
 
+from ..mqtt.codec import connect_packet, publish_packet, redeliver_packet, string
+from .fixture import AGENT_VERSION, Province, SimDevice, province_fixture
+from .payloads import health_templates, inventory_fields
+
 log = logging.getLogger("schoolmon.collector.simulate")
 
-AGENT_VERSION = "0.1.0-sim"
 
-AREAS = ("Thành phố Lào Cai", "Huyện Bát Xát", "Huyện Mường Khương", "Huyện Si Ma Cai",
-         "Huyện Bắc Hà", "Huyện Bảo Thắng", "Huyện Bảo Yên", "Thị xã Sa Pa", "Huyện Văn Bàn")
-NAMESAKES = ("Kim Đồng", "Nguyễn Du", "Lê Quý Đôn", "Trần Phú", "Lê Lợi", "Quang Trung",
-             "Nguyễn Trãi", "Chu Văn An", "Võ Thị Sáu", "Lý Tự Trọng", "Hoa Sen", "Hoa Mai",
-             "Sơn Ca", "Họa Mi", "Bình Minh", "Ngô Quyền", "Hoàng Hoa Thám", "Tô Hiệu",
-             "Nguyễn Huệ", "Phan Chu Trinh", "Lương Thế Vinh", "Đinh Tiên Hoàng", "Tuổi Thơ",
-             "Hoàng Văn Thụ", "Ngọc Lâm", "Bắc Cường", "Cốc Lếu", "Duyên Hải", "Pom Hán")
-COMMUNES = ("Bản Vược", "Y Tý", "Pha Long", "Lùng Phình", "Bảo Nhai", "Phố Lu", "Xuân Quang",
-            "Bảo Hà", "Tả Phìn", "Võ Lao", "Nậm Chày", "Tả Van", "Cam Đường", "Gia Phú")
-LEVELS = (("MN", "Trường Mầm non", 0.28), ("TH", "Trường Tiểu học", 0.34),
-          ("THCS", "Trường THCS", 0.24), ("THPT", "Trường THPT", 0.08),
-          ("LIEN-CAP", "Trường PTDTBT TH&THCS", 0.04), ("GDNN-GDTX", "Trung tâm GDNN-GDTX", 0.02))
-ISPS = (("VNPT", 0.5), ("Viettel", 0.38), ("FPT", 0.08), ("MobiFone", 0.04))
-LINKS = (("fiber", 0.82, (30, 50, 80, 100, 150, 200)), ("adsl", 0.04, (8, 12, 16)),
-         ("4g", 0.10, (10, 20, 30)), ("3g", 0.04, (2, 4, 6)))
-SURNAMES = ("Nguyễn", "Trần", "Lê", "Phạm", "Hoàng", "Vũ", "Đặng", "Bùi", "Đỗ", "Lò", "Giàng")
-GIVEN = ("Văn Hùng", "Thị Lan", "Thị Hoa", "Văn Minh", "Thị Thu", "Đức Anh", "Thị Mai",
-         "Văn Tú", "Thị Hằng", "Quốc Bảo", "Seo Mỉ", "Thị Dung")
-
-#: OS mixes (name, version, build, edition, display, weight).
-OSES = (("Windows", "10", "19045.4170", "Pro", "22H2", 0.45),
-        ("Windows", "11", "22631.3296", "Education", "23H2", 0.12),
-        ("Windows", "7", "7601", "Professional", "SP1", 0.22),
-        ("Windows", "8.1", "9600", "Pro", "", 0.05),
-        ("Linux", "22.04", "5.15.0-101-generic", "Ubuntu 22.04.4 LTS", "", 0.10),
-        ("Linux", "20.04", "5.4.0-173-generic", "Ubuntu 20.04.6 LTS", "", 0.06))
-CPUS = (("Intel(R) Core(TM) i3-10100 CPU @ 3.60GHz", 4, 8),
-        ("Intel(R) Pentium(R) CPU G2020 @ 2.90GHz", 2, 2),
-        ("Intel(R) Core(TM) i5-4570 CPU @ 3.20GHz", 4, 4),
-        ("AMD Ryzen 3 3200G with Radeon Vega Graphics", 4, 4),
-        ("Intel(R) Celeron(R) CPU J1800 @ 2.41GHz", 2, 2))
-
-#: Device profiles: what the simulated device does.
-PROFILES = ("normal", "offline", "old", "slow", "busy")
-
-
-def _pick(rng: random.Random, items: Any, wi: int = -1) -> Any:
-    """One of ``items`` (tuples), weighted by the number at index ``wi`` of each."""
-    x = rng.random() * sum(it[wi] for it in items)
-    for it in items:
-        x -= it[wi]
-        if x <= 0:
-            return it
-    return items[-1]
-
-
-@dataclass
-class SimSchool:
-    code: str
-    name: str
-    level: str
-    area: str
-    province: str
-    students: int
-    isp: str
-    link_type: str
-    contracted_down_mbps: float
-    contracted_up_mbps: float
-    address: str
-    lat: float
-    lon: float
-    contact_name: str
-    contact_phone: str
-    contact_email: str
-
-    def row(self) -> Dict[str, Any]:
-        """The school as a row for ``registry.add_schools`` / a schools import file."""
-        return dict(self.__dict__)
-
-
-@dataclass
-class SimDevice:
-    id: str
-    school: str
-    role: str
-    room: str
-    hostname: str
-    profile: str
-    os: Tuple[str, str, str, str, str]
-    cpu: Tuple[str, int, int]
-    ram: int
-    disk_size: int
-    disk_ssd: bool
-    hb: int = 60
-    #: last seq given out (a real agent persists it across restarts)
-    seq: int = 0
-
-    @property
-    def online(self) -> bool:
-        return self.profile != "offline"
-
-
-@dataclass
-class Province:
-    code: str
-    name: str
-    areas: List[str]
-    schools: List[SimSchool]
-    devices: List[SimDevice]
-
-    def school_rows(self) -> List[Dict[str, Any]]:
-        return [s.row() for s in self.schools]
-
-
-def province_fixture(schools: int = 30, devices_per_school: int = 10, seed: int = 1,
-                     province: str = "Lào Cai", province_code: str = "10") -> Province:
-    """A believable province: ``schools`` schools spread over areas, each with
-    ``devices_per_school`` devices (lab PCs mostly, office PCs, a server in bigger schools,
-    the router). Deterministic for a given ``seed``."""
-    rng = random.Random(seed)
-    n_areas = max(1, min(len(AREAS), (schools + 5) // 6))
-    areas = list(AREAS[:n_areas])
-    out_schools: List[SimSchool] = []
-    devices: List[SimDevice] = []
-    used_names = set()
-    for i in range(schools):
-        area = areas[i % n_areas]
-        level, prefix, _w = _pick(rng, LEVELS)
-        for _ in range(20):
-            namesake = rng.choice(NAMESAKES + COMMUNES)
-            name = "%s %s" % (prefix, namesake)
-            if name not in used_names:
-                break
-            name = "%s số %d %s" % (prefix, rng.randint(1, 4), area.split(" ", 1)[-1])
-        used_names.add(name)
-        code = "%s%02d%04d" % (province_code, areas.index(area) + 1, i + 1)
-        link, _lw, speeds = _pick(rng, LINKS, 1)
-        down = float(rng.choice(speeds))
-        up = down if link == "fiber" else round(down / 4, 1)
-        students = {"MN": 150, "TH": 450, "THCS": 500, "THPT": 900, "LIEN-CAP": 350,
-                    "GDNN-GDTX": 300}[level]
-        students = int(students * rng.uniform(0.4, 1.8))
-        contact = "%s %s" % (rng.choice(SURNAMES), rng.choice(GIVEN))
-        out_schools.append(SimSchool(
-            code=code, name=name, level=level, area=area, province=province,
-            students=students, isp=_pick(rng, ISPS)[0], link_type=link,
-            contracted_down_mbps=down, contracted_up_mbps=up,
-            address="%s, %s, tỉnh %s" % (rng.choice(COMMUNES), area, province),
-            lat=round(rng.uniform(21.9, 22.7), 5), lon=round(rng.uniform(103.5, 104.6), 5),
-            contact_name=contact, contact_phone="09%08d" % rng.randint(0, 99_999_999),
-            contact_email="c%s@laocai.edu.vn" % code))
-        devices.extend(_school_devices(rng, code, devices_per_school, level))
-    return Province(province_code, province, areas, out_schools, devices)
-
-
-def _school_devices(rng: random.Random, school: str, n: int, level: str) -> List[SimDevice]:
-    out = []
-    roles: List[Tuple[str, str]] = []
-    if n >= 1:
-        roles.append(("router", ""))
-    if n >= 2:
-        roles.append(("office", "Văn phòng"))
-    if n >= 12 and level in ("THCS", "THPT", "LIEN-CAP"):
-        roles.append(("server", "Phòng máy chủ"))
-    if n >= 6:
-        roles.append(("office", "Phòng hiệu trưởng"))
-    while len(roles) < n:
-        roles.append(("lab", "Phòng tin học %d" % (1 + (len(roles) // 25))))
-    counts: Dict[str, int] = {}
-    for role, room in roles[:n]:
-        counts[role] = counts.get(role, 0) + 1
-        dev_id = "%s-%s%02d" % (school, role, counts[role])
-        r = rng.random()
-        if role == "router":
-            profile = "offline" if r < 0.03 else "normal"
-        elif role == "lab":
-            profile = ("offline" if r < 0.15 else "old" if r < 0.35 else "slow" if r < 0.45
-                       else "busy" if r < 0.5 else "normal")
-        else:
-            profile = "offline" if r < 0.05 else "slow" if r < 0.15 else "normal"
-        if role == "router":
-            os_ = ("Linux", "OpenWrt 21.02", "5.4.179", "OpenWrt", "")
-            cpu = ("MediaTek MT7621", 2, 4)
-        elif profile == "old":
-            os_ = OSES[2][:5]
-            cpu = CPUS[1] if rng.random() < 0.6 else CPUS[4]
-        else:
-            os_ = _pick(rng, OSES)[:5]
-            cpu = rng.choice(CPUS)
-        ram = {"router": 256, "old": 2048}.get(role if role == "router" else profile,
-                                              rng.choice((4096, 8192, 8192, 16384)))
-        out.append(SimDevice(
-            id=dev_id, school=school, role=role, room=room,
-            hostname=("PC-%s-%02d" % (role.upper(), counts[role])) if role != "router"
-            else "router", profile=profile, os=os_, cpu=cpu, ram=ram * 2 ** 20,
-            disk_size=rng.choice((120, 250, 500, 1000)) * 10 ** 9,
-            disk_ssd=profile not in ("old",) and rng.random() < 0.5))
-    return out
-
-
-# ------------------------------------------------------------------------ payloads
-def inventory_fields(d: SimDevice) -> Dict[str, Any]:
-    os_name, os_version, os_build, os_edition, os_display = d.os
-    f: Dict[str, Any] = {
-        "hostname": d.hostname, "role": d.role, "os_name": os_name, "os_version": os_version,
-        "os_build": os_build, "os_edition": os_edition,
-        "arch": "AMD64" if os_name == "Windows" else "x86_64",
-        "cpu_model": d.cpu[0], "cpu_cores": d.cpu[1], "cpu_threads": d.cpu[2], "ram": d.ram,
-        "disks": [{"model": "Simulated Disk", "size": d.disk_size,
-                   "kind": "ssd" if d.disk_ssd else "hdd"}],
-        "nics": [{"if": "Ethernet", "mac": "02:00:%02x:%02x:%02x:%02x" % tuple(
-            (hash(d.id) >> s) & 0xFF for s in (0, 8, 16, 24)), "speed": 1000, "up": True}],
-        "agent": AGENT_VERSION, "python": "3.8.10",
-    }
-    if os_display:
-        f["os_display"] = os_display
-    if d.room:
-        f["room"] = d.room
-    return f
-
-
-def health_fields(d: SimDevice, rng: random.Random, up: int) -> Dict[str, Any]:
-    p = d.profile
-    cpu = {"busy": rng.uniform(70, 100), "slow": rng.uniform(40, 95), "old": rng.uniform(20, 80)
-           }.get(p, rng.uniform(1, 35))
-    mem = {"slow": rng.uniform(85, 99), "old": rng.uniform(70, 95)}.get(p, rng.uniform(25, 70))
-    disk_pct = {"slow": rng.uniform(92, 99.5)}.get(p, rng.uniform(20, 80))
-    n = d.cpu[2]
-    f: Dict[str, Any] = {
-        "cpu_pct": round(cpu, 1), "cpu_n": n,
-        "load": [round(cpu / 100 * n * x, 2) for x in (1.0, 0.9, 0.8)],
-        "mem_pct": round(mem, 1), "swap_pct": round(mem / 3, 1),
-        "disks": [{"mnt": "C:" if d.os[0] == "Windows" else "/", "pct": round(disk_pct, 1),
-                   "free": int(d.disk_size * (1 - disk_pct / 100))}],
-        "disk_rd": rng.randint(0, 5_000_000), "disk_wr": rng.randint(0, 2_000_000),
-        "nics": [{"if": "Ethernet", "rx": rng.randint(0, 2_000_000),
-                  "tx": rng.randint(0, 500_000), "err": 0, "drop": rng.randint(0, 3)}],
-        "up": up, "procs": rng.randint(60, 250), "users": 1 if d.role != "router" else 0, "q": 0,
-    }
-    if d.role != "router":
-        f["temp"] = round(rng.uniform(38, 85 if p in ("busy", "slow") else 65), 1)
-    return f
-
-
-# Sentinels the real encoder writes where the fast path substitutes numbers.
-_TS_SENTINEL = 4000000001
-_SEQ_SENTINEL = 8000000000000001
-_UP_SENTINEL = 7000000000000001
-
-
-def health_templates(d: SimDevice, rng: random.Random, variants: int = 8) -> List[bytes]:
-    """Payload templates made by ``envelope`` + ``encode`` with ``%d`` holes for ts, seq
-    and up (in that order): ``template % (ts, seq, up)`` equals the encoded payload."""
-    out = []
-    for _ in range(variants):
-        raw = encode(envelope("health", health_fields(d, rng, _UP_SENTINEL), _SEQ_SENTINEL,
-                              _TS_SENTINEL))
-        t = raw.replace(b"%", b"%%")
-        for s in (_TS_SENTINEL, _SEQ_SENTINEL, _UP_SENTINEL):
-            assert t.count(str(s).encode()) == 1
-        t = t.replace(str(_TS_SENTINEL).encode(), b"%d", 1)
-        t = t.replace(str(_SEQ_SENTINEL).encode(), b"%d", 1)
-        t = t.replace(str(_UP_SENTINEL).encode(), b"%d", 1)
-        out.append(t)
-    return out
-
-
-# ------------------------------------------------------------------------ MQTT 3.1.1
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        if n:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return bytes(out)
-
-
-def _str(s: Any) -> bytes:
-    b = s.encode("utf-8") if isinstance(s, str) else s
-    return struct.pack("!H", len(b)) + b
-
-
-def connect_packet(client_id: str, keepalive: int = 60, username: str = "", password: str = "",
-                   will: Optional[Tuple[str, bytes]] = None, clean: bool = True) -> bytes:
-    flags = 0x02 if clean else 0
-    payload = _str(client_id)
-    if will:
-        flags |= 0x04 | (1 << 3) | 0x20  # will, will QoS 1, will retain
-        payload += _str(will[0]) + _str(will[1])
-    if username:
-        flags |= 0x80
-        payload += _str(username)
-        if password:
-            flags |= 0x40
-            payload += _str(password)
-    var = b"\x00\x04MQTT\x04" + bytes([flags]) + struct.pack("!H", keepalive)
-    body = var + payload
-    return b"\x10" + _varint(len(body)) + body
-
-
-def publish_packet(topic_b: bytes, payload: bytes, mid: int, retain: bool = False,
-                   dup: bool = False) -> bytes:
-    """PUBLISH at QoS 1 (``topic_b`` is the topic with its 2-byte length prefix)."""
-    header = 0x32 | (0x01 if retain else 0) | (0x08 if dup else 0)
-    n = len(topic_b) + 2 + len(payload)
-    return bytes([header]) + _varint(n) + topic_b + struct.pack("!H", mid) + payload
-
-
-# ------------------------------------------------------------------------ simulation
 @dataclass
 class SimStats:
     """What a simulation did. ``acked`` messages were taken by the broker (PUBACK)."""
@@ -359,6 +51,10 @@ class SimStats:
     acked_upto: Dict[str, int] = field(default_factory=dict)
     #: per device: the first health seq of this run
     first_seq: Dict[str, int] = field(default_factory=dict)
+    #: the last error connecting to the broker (None: every connection got through)
+    connect_error: Optional[str] = None
+    #: connections that reached the broker at least once
+    connected: int = 0
 
     @property
     def rate(self) -> float:
@@ -369,6 +65,11 @@ class SimStats:
         return sum(max(0, hi - self.first_seq.get(d, 1) + 1) for d, hi in self.acked_upto.items())
 
 
+#: A message to publish: (topic with its length prefix, payload, retain, (device, health
+#: seq) or None for other kinds).
+Packet = Tuple[bytes, bytes, bool, Optional[Tuple[str, int]]]
+
+
 class _Conn(threading.Thread):
     """One raw MQTT connection publishing for a share of the devices."""
 
@@ -377,7 +78,7 @@ class _Conn(threading.Thread):
         self.sim, self.idx, self.devices, self.rate = sim, idx, devices, rate
         self.online = [d for d in devices if d.online]
         self.rng = random.Random(sim.seed * 1000 + idx)
-        self.topics = {d.id: {k: _str(topic(d.school, d.id, k))
+        self.topics = {d.id: {k: string(topic(d.school, d.id, k))
                               for k in ("health", "status", "inventory")} for d in devices}
         self.templates = {d.id: health_templates(d, self.rng) for d in self.online}
         self.boot = {d.id: int(time.time()) - self.rng.randint(600, 8 * 3600) for d in devices}
@@ -393,7 +94,7 @@ class _Conn(threading.Thread):
     def _connect(self) -> None:
         sim = self.sim
         delay = 0.2
-        while not sim.stop_event.is_set():
+        while not sim.stop_event.is_set() and not sim.past_deadline():
             try:
                 s = socket.create_connection((sim.host, sim.port), timeout=10)
                 if sim.tls:
@@ -417,10 +118,16 @@ class _Conn(threading.Thread):
                 s.setblocking(True)
                 self.sock = s
                 self.buf = b""
+                sim._count_connected(self)
                 return
             except OSError as exc:
-                log.debug("simulator connection %d: %s; retrying", self.idx, exc)
-                if sim.stop_event.wait(delay):
+                # The first failure is said plainly; retries only at debug level.
+                if sim._connect_failed(self, exc):
+                    log.warning("simulator cannot connect to the broker %s:%d: %s; retrying",
+                                sim.host, sim.port, exc)
+                else:
+                    log.debug("simulator connection %d: %s; retrying", self.idx, exc)
+                if sim.stop_event.wait(min(delay, sim.time_left())):
                     return
                 delay = min(delay * 2, 5.0)
 
@@ -438,7 +145,7 @@ class _Conn(threading.Thread):
         self.mid = self.mid % 65535 + 1
         return self.mid
 
-    def _send(self, packets: List[Tuple[bytes, bytes, bool, Optional[Tuple[str, int]]]]) -> None:
+    def _send(self, packets: List["Packet"]) -> None:
         """Queue (topic, payload, retain, (device, health seq) or None) and send them."""
         out = []
         for topic_b, payload, retain, key in packets:
@@ -510,16 +217,14 @@ class _Conn(threading.Thread):
         for _old, pkt, key in pending:
             mid = self._next_mid()
             # Rewrite the packet id (the two bytes after the topic) and set DUP.
-            tlen = struct.unpack("!H", pkt[_hdr_len(pkt):_hdr_len(pkt) + 2])[0]
-            at = _hdr_len(pkt) + 2 + tlen
-            new = bytes([pkt[0] | 0x08]) + pkt[1:at] + struct.pack("!H", mid) + pkt[at + 2:]
+            new = redeliver_packet(pkt, mid)
             self.inflight.append((mid, new, key))
             out.append(new)
         self._sendall(b"".join(out))
 
     # -- messages
     def _status(self, d: SimDevice, state: str, reason: Optional[str] = None,
-                ts: Optional[float] = None) -> Tuple[bytes, bytes, bool, None]:
+                ts: Optional[float] = None) -> "Packet":
         f: Dict[str, Any] = {"state": state, "agent": AGENT_VERSION, "hb": d.hb}
         if reason:
             f["reason"] = reason
@@ -641,13 +346,6 @@ class _Conn(threading.Thread):
             self.sock = None
 
 
-def _hdr_len(pkt: bytes) -> int:
-    i = 1
-    while pkt[i] & 0x80:
-        i += 1
-    return i + 1
-
-
 class Simulation:
     """A running simulated fleet; ``start()``, ``stop()``, ``join()``, ``stats``."""
 
@@ -683,6 +381,7 @@ class Simulation:
         rates = [self.rate * sum(1 for d in s if d.online) / max(1, len(online)) for s in share]
         self.conns = [_Conn(self, i, s, r) for i, (s, r) in enumerate(zip(share, rates)) if s]
         self._t0 = 0.0
+        self._ever_connected: Set[int] = set()
 
     def _count_sent(self, n: int, health: int) -> None:
         with self._lock:
@@ -698,6 +397,26 @@ class Simulation:
         if device not in self.stats.first_seq:
             with self._lock:
                 self.stats.first_seq.setdefault(device, seq)
+
+    def _count_connected(self, conn: "_Conn") -> None:
+        with self._lock:
+            if conn.idx not in self._ever_connected:
+                self._ever_connected.add(conn.idx)
+                self.stats.connected += 1
+
+    def _connect_failed(self, conn: "_Conn", exc: BaseException) -> bool:
+        """Record a failed connection; True for the first failure of this run."""
+        with self._lock:
+            first = self.stats.connect_error is None
+            self.stats.connect_error = "%s:%d: %s" % (self.host, self.port, exc)
+            return first
+
+    def past_deadline(self) -> bool:
+        return self.deadline is not None and time.monotonic() >= self.deadline
+
+    def time_left(self) -> float:
+        """Seconds to the deadline (a large number without one)."""
+        return 3600.0 if self.deadline is None else max(0.0, self.deadline - time.monotonic())
 
     def _count_reconnect(self) -> None:
         with self._lock:

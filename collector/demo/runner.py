@@ -1,32 +1,10 @@
-"""``schoolmon-collector demo`` (what ``make demo`` runs): the whole system on this machine.
-
-- **Broker**: ``mqtt.url`` when configured; otherwise an embedded one, private to the demo
-  and stopped with it: a Mosquitto child process on a free loopback port when Mosquitto is
-  installed (``--broker auto``, the default), or amqtt in-process (``--broker amqtt``).
-  amqtt 0.12 speaks MQTT 3.1.1 only (Last Will and retained messages work with paho 3.1.1
-  clients), so with amqtt the collector and the agent use ``mqtt.protocol = "3.1.1"``;
-  ``auto`` prefers Mosquitto (MQTT 5, a persistent session that really keeps messages).
-- **State store**: SQLite in the demo folder (``./var/demo/schoolmon.db``, emptied at start).
-- **Registry**: seeded from ``simulate.province_fixture`` (areas of Lào Cai, a few dozen
-  schools of every level).
-- **Collector service** and the **API + web page** on ``api.listen`` (127.0.0.1:8080, or a
-  free port when that one is taken).
-- **One real agent**: ``schoolmon-agent run`` as a child process, reporting this machine
-  as an office PC of the first school.
-- **Simulator**: the province's devices (some offline, old Windows 7, slow, nearly full)
-  publishing the real wire format.
-
-Demo mode is the only place a default admin token is accepted: ``demo-admin-token``
-unless ``api.admin_token`` is set. Ctrl-C (or SIGTERM) stops everything in order and waits
-for every child process.
-"""
+"""The demo itself: folder, registry seeded from the simulated province, broker, collector
+service, API and web page, one real agent, the simulated fleet; stopped in order."""
 import argparse
-import asyncio
 import logging
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -35,206 +13,15 @@ from typing import Any, Callable, List, Optional
 
 from schoolmon.protocol.settings import ConfigError
 
+from .brokers import PIDFILE, AmqttBroker, MosquittoBroker, find_mosquitto
+from .processes import free_port, popen_logged, stop_process
+
 log = logging.getLogger("schoolmon.collector.demo")
 
 DEMO_TOKEN = "demo-admin-token"
 PROG = "schoolmon-collector demo"
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port: int, timeout: float, proc: Optional[subprocess.Popen] = None) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError("exited with status %s before listening" % proc.returncode)
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError("nothing listens on 127.0.0.1:%d after %.0f s" % (port, timeout))
-
-
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child
-    """Linux: the child gets SIGTERM if the demo dies without cleaning up (SIGKILL)."""
-    try:
-        import ctypes
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except Exception:
-        pass
-
-
-def _popen(argv: List[str], log_path: str, **kw: Any) -> subprocess.Popen:
-    with open(log_path, "ab") as out:  # the child keeps its own copy of the descriptor
-        return subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True,
-                                preexec_fn=_die_with_parent if sys.platform.startswith("linux")
-                                else None, **kw)
-
-
-def _signal_group(proc: subprocess.Popen, sig: int) -> None:
-    """Signal the child's process group (it leads its own session), so that commands it
-    started go too; fall back to the child alone."""
-    try:
-        os.killpg(proc.pid, sig)
-    except (ProcessLookupError, PermissionError, OSError):
-        try:
-            proc.send_signal(sig)
-        except (ProcessLookupError, OSError):
-            pass
-
-
-def stop_process(proc: Optional[subprocess.Popen], timeout: float = 10.0) -> None:
-    """SIGTERM to the child's process group, wait, then SIGKILL; always reaps the child
-    and leaves nothing of its group behind."""
-    if proc is None:
-        return
-    if proc.poll() is None:
-        _signal_group(proc, signal.SIGTERM)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            log.warning("%s did not stop in %.0f s: killing it", proc.args[0], timeout)
-            _signal_group(proc, signal.SIGKILL)
-            proc.wait(5)
-    else:
-        proc.wait()
-    # stragglers of its session (e.g. a command the agent was running)
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError, OSError):
-        pass
-
-
-# --- embedded brokers ------------------------------------------------------------------------
-
-def find_mosquitto() -> Optional[str]:
-    for candidate in (shutil.which("mosquitto"), "/usr/sbin/mosquitto",
-                      "/usr/local/sbin/mosquitto", "/opt/homebrew/sbin/mosquitto"):
-        if candidate and os.path.isfile(candidate) and os.access(candidate, os.X_OK):
-            return candidate
-    return None
-
-
-class MosquittoBroker:
-    """A private Mosquitto (child process) on a loopback port."""
-
-    kind = "Mosquitto"
-
-    def __init__(self, binary: str, folder: str, port: int) -> None:
-        self.binary, self.folder, self.port = binary, folder, port
-        self.proc: Optional[subprocess.Popen] = None
-
-    @property
-    def url(self) -> str:
-        return "mqtt://127.0.0.1:%d" % self.port
-
-    def start(self) -> "MosquittoBroker":
-        os.makedirs(self.folder, exist_ok=True)
-        conf = os.path.join(self.folder, "mosquitto.conf")
-        with open(conf, "w") as fh:
-            fh.write("# written by schoolmon-collector demo; private to the demo\n"
-                     "listener %d 127.0.0.1\n"
-                     "allow_anonymous true\n"
-                     "persistence false\n"
-                     "max_queued_messages 100000\n"
-                     "log_dest stdout\n"
-                     "log_type error\nlog_type warning\n" % self.port)
-        if os.geteuid() == 0:
-            try:  # mosquitto drops root to its own user: let it read its folder
-                import pwd
-                os.chown(self.folder, pwd.getpwnam("mosquitto").pw_uid, -1)
-                os.chown(conf, pwd.getpwnam("mosquitto").pw_uid, -1)
-            except (KeyError, OSError):
-                pass
-        self.proc = _popen([self.binary, "-c", conf], os.path.join(self.folder, "mosquitto.log"))
-        # Mosquitto started as root drops to its own user, which clears the parent-death
-        # signal: note its pid so that the next demo can stop one a killed demo left behind.
-        with open(os.path.join(self.folder, PIDFILE), "w") as fh:
-            fh.write("%d\n" % self.proc.pid)
-        wait_port(self.port, 15, self.proc)
-        return self
-
-    def stop(self) -> None:
-        stop_process(self.proc)
-        self.proc = None
-
-
-class AmqttBroker:
-    """amqtt in this process, on its own event loop in a thread (MQTT 3.1.1 only)."""
-
-    kind = "amqtt (in-process, MQTT 3.1.1)"
-
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.loop: Optional[asyncio.AbstractEventLoop] = None
-        self.broker: Any = None
-        self.thread: Optional[threading.Thread] = None
-        self._ready = threading.Event()
-        self._error: Optional[BaseException] = None
-
-    @property
-    def url(self) -> str:
-        return "mqtt://127.0.0.1:%d" % self.port
-
-    def _run(self) -> None:
-        from amqtt.broker import Broker
-        loop = self.loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(loop)
-        # amqtt reports clients that vanish (and its own shutdown) as unhandled errors:
-        # keep them out of the demo's console
-        loop.set_exception_handler(lambda lp, ctx: log.debug("amqtt: %s", ctx.get("message")))
-
-        async def boot() -> None:
-            self.broker = Broker({
-                "listeners": {"default": {"type": "tcp", "bind": "127.0.0.1:%d" % self.port}},
-                "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin":
-                            {"allow_anonymous": True}},
-            })
-            await self.broker.start()
-
-        try:
-            loop.run_until_complete(boot())
-        except BaseException as exc:
-            self._error = exc
-            self._ready.set()
-            loop.close()
-            return
-        self._ready.set()
-        loop.run_forever()
-        loop.close()
-
-    def start(self) -> "AmqttBroker":
-        for name in ("amqtt", "transitions"):
-            logging.getLogger(name).setLevel(logging.CRITICAL)
-        self.thread = threading.Thread(target=self._run, name="amqtt-broker", daemon=True)
-        self.thread.start()
-        self._ready.wait(15)
-        if self._error is not None:
-            raise RuntimeError("amqtt did not start: %s" % self._error)
-        wait_port(self.port, 15)
-        return self
-
-    def stop(self) -> None:
-        if self.loop is None or self.broker is None:
-            return
-        try:
-            asyncio.run_coroutine_threadsafe(self.broker.shutdown(), self.loop).result(10)
-        except Exception:
-            pass
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        if self.thread is not None:
-            self.thread.join(10)
-
-
-# --- the demo --------------------------------------------------------------------------------
-
-PIDFILE = "broker.pid"
 
 
 def stop_stale_broker(folder: str) -> None:
@@ -296,7 +83,7 @@ def _write_agent_config(folder: str, school: str, mqtt_url: str, protocol: str =
 def _fleet_counts(engine: Any) -> tuple:
     from sqlalchemy import func, select
 
-    from .store.schema import devices
+    from ..store.schema import devices
     with engine.connect() as conn:
         seen = conn.execute(select(func.count()).select_from(devices)
                             .where(devices.c.last_seen.is_not(None))).scalar_one()
@@ -306,11 +93,11 @@ def _fleet_counts(engine: Any) -> tuple:
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    from .api.app import create_app
-    from .api.server import ApiServer, port_free, split_listen
-    from .config import load_config
-    from .signals import stop_on_signals
-    from .simulate import province_fixture, run_simulation
+    from ..api.app import create_app
+    from ..api.server import ApiServer, port_free, split_listen
+    from ..config import load_config
+    from ..signals import stop_on_signals
+    from ..simulate import province_fixture, run_simulation
 
     logging.basicConfig(level=logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -372,8 +159,8 @@ def run_demo(args: argparse.Namespace) -> int:
             cfg.mqtt.url = broker.url
 
         # 2. state store and registry, seeded from the simulated province
-        from .store import registry
-        from .store import schema as db
+        from ..store import registry
+        from ..store import schema as db
         province = province_fixture(args.schools, args.devices_per_school, seed=1)
         engine = db.make_engine(cfg.store.url)
         cleanup.append(engine.dispose)
@@ -382,7 +169,7 @@ def run_demo(args: argparse.Namespace) -> int:
         agent_school = province.schools[0]
 
         # 3. the collector service
-        from .service import CollectorService
+        from ..service import CollectorService
         service = CollectorService(cfg)
         service.start()
         cleanup.append(service.stop)
@@ -400,7 +187,7 @@ def run_demo(args: argparse.Namespace) -> int:
             conf = _write_agent_config(folder, agent_school.code, cfg.mqtt.url,
                                        cfg.mqtt.protocol)
             env = {k: v for k, v in os.environ.items() if not k.startswith("SCHOOLMON_")}
-            agent = _popen(_agent_command() + ["run", "--config", conf],
+            agent = popen_logged(_agent_command() + ["run", "--config", conf],
                            os.path.join(folder, "agent.log"), env=env)
             cleanup.append(lambda: stop_process(agent))
 

@@ -173,7 +173,8 @@ def test_bad_input_is_counted_and_good_input_kept(mosquitto, victoria, sqlite_ur
         mosquitto_pub(mosquitto.port, t_good, health(good_seq + 1, now))
         wait_until(lambda: svc.store.device("good1").last_seq == good_seq + 1, timeout=10,
                    what="a good message after the bad ones")
-        assert svc.readiness() == {"broker": True, "store": True, "timeseries": True}
+        assert svc.readiness() == {"broker": {"ok": True}, "store": {"ok": True},
+                                   "timeseries": {"ok": True}, "ingest": {"ok": True}}
         text = m.render()
         assert 'schoolmon_rejected_total{reason="too_large"} 1' in text
     finally:
@@ -206,26 +207,32 @@ def test_retained_status_properties_and_qos0(mosquitto, victoria, sqlite_url):
         assert samples(victoria, 'status_online{device="ret1"}') == {("ret1", int(now)): 1}
     finally:
         svc.stop()
-    # The broker holds nothing unacknowledged for the collector's session.
+    # The broker holds nothing unacknowledged for the collector's session: after a
+    # reconnect, the first message to arrive is one published after it.
     cfg2 = config(mosquitto.url, sqlite_url, victoria.url, batch_wait=0.05)
     svc2 = CollectorService(cfg2, registry=Registry()).start()
     try:
         assert svc2.ingest.wait_subscribed(10)
-        time.sleep(1.0)
-        assert svc2.metrics.received.get() == 0
+        mosquitto_pub(mosquitto.port, topic("S1", "marker", "health"), health(1, now))
+        wait_until(lambda: svc2.metrics.received.get() >= 1 and svc2.ingest.pending() == 0,
+                   timeout=15, what="the marker message")
+        assert svc2.metrics.received.get() == 1
+        assert svc2.store.device("marker").last_seq == 1
     finally:
         svc2.stop()
 
 
 def test_store_outage_retried_and_poison_message_isolated(mosquitto):
     """A database outage is waited out (nothing lost); a message the store cannot take
-    is found by splitting the batch, counted and left unacknowledged, and the others in
-    its batch are stored. The broker offers it again to the next connection."""
+    is found by splitting the batch, counted, kept aside and acknowledged, and the others
+    in its batch are stored. The broker does not offer it again."""
     store = FakeStore(fail_times=3)
     store.poison.add("poison1")
+    letters = []
     cfg = config(mosquitto.url, "sqlite://", client_id="poison-test", batch_wait=0.5)
     svc = CollectorService(cfg, store=store, timeseries=NullTimeSeries(),
-                           registry=Registry()).start()
+                           registry=Registry(), keep_aside=lambda xs: letters.extend(xs) or len(xs)
+                           ).start()
     now = time.time()
     try:
         assert svc.ingest.wait_subscribed(10)
@@ -234,18 +241,25 @@ def test_store_outage_retried_and_poison_message_isolated(mosquitto):
         mosquitto_pub(mosquitto.port, topic("S1", "poison1", "health"), health(1, now))
         mosquitto_pub(mosquitto.port, topic("S1", "good2", "health"), health(1, now))
         wait_until(lambda: len(store.stored()) == 8, timeout=20, what="the good messages")
-        wait_until(lambda: svc.metrics.store_errors.get() == 1, timeout=5, what="one error")
+        wait_until(lambda: svc.metrics.dead_letters.get(reason="store_refused") == 1,
+                   timeout=10, what="one dead letter")
+        assert svc.metrics.store_errors.get() == 1
         assert sorted(r.message.device for r in store.stored()) == ["good1"] * 7 + ["good2"]
         assert store.fail_times == 0  # the outage was retried
+        assert [(x.reason, x.device_id, x.payload) for x in letters] == [
+            ("store_refused", "poison1", health(1, now))]
+        wait_until(lambda: svc.ingest.pending() == 0, timeout=10, what="all settled")
     finally:
         svc.stop()
-    # Not acknowledged: the broker delivers it again on the next connection.
+    # Acknowledged: after a reconnect, the first message is one published after it.
     store2 = FakeStore()
     svc2 = CollectorService(cfg, store=store2, timeseries=NullTimeSeries(),
                             registry=Registry()).start()
     try:
-        wait_until(lambda: [r.message.device for r in store2.stored()] == ["poison1"],
-                   timeout=20, what="the poison message offered again")
+        assert svc2.ingest.wait_subscribed(10)
+        mosquitto_pub(mosquitto.port, topic("S1", "marker", "health"), health(1, now))
+        wait_until(lambda: store2.stored(), timeout=20, what="the marker message")
+        assert [r.message.device for r in store2.stored()] == ["marker"]
     finally:
         svc2.stop()
 
@@ -320,7 +334,7 @@ def test_timeseries_down_then_backlog_written(mosquitto, victoria, sqlite_url):
         # Nothing is committed or acknowledged while it is down; the writer retries.
         wait_until(lambda: svc.metrics.ts_errors.get() >= 2, timeout=10, what="write errors")
         assert svc.metrics.stored.total() == 0
-        assert svc.readiness()["timeseries"] is False
+        assert svc.readiness()["timeseries"]["ok"] is False
         # Nothing is committed meanwhile, and the store is not held by the waiting batch:
         # a liveness sweep runs, and another writer gets SQLite's write lock.
         swept = threading.Event()
@@ -339,7 +353,7 @@ def test_timeseries_down_then_backlog_written(mosquitto, victoria, sqlite_url):
                    what="backlog committed")
         assert len(_stored_health(victoria, prov)) == want
         assert svc.metrics.ts_retries.get() >= 1
-        assert svc.readiness()["timeseries"] is True
+        assert svc.readiness()["timeseries"]["ok"] is True
     finally:
         svc.stop()
 
