@@ -73,12 +73,6 @@ def test_two_collector_processes_share_a_group_on_one_host(mosquitto, postgres, 
     try:
         for p in procs:
             p.start()
-        now = time.time()
-        n = 200
-        mosquitto_pub(mosquitto.port, topic("S1", "d1", "health"),
-                      lines=b"\n".join(encode(envelope("health", HEALTH, i, now - n + i))
-                                       for i in range(1, n + 1)) + b"\n")
-
         def stats():
             out = []
             for i in range(2):
@@ -88,6 +82,18 @@ def test_two_collector_processes_share_a_group_on_one_host(mosquitto, postgres, 
                 except (OSError, ValueError):
                     return None
             return out
+
+        now = time.time()
+        n = 200
+        # The device's first message first: seqs below the first one a store ever saw are
+        # taken for duplicates (a known limit with two collectors, docs/state-store.md).
+        mosquitto_pub(mosquitto.port, topic("S1", "d1", "health"),
+                      encode(envelope("health", HEALTH, 1, now - n)))
+        wait_until(lambda: stats() and sum(s["stored"] for s in stats()) == 1, timeout=60,
+                   what="the device's first message stored")
+        mosquitto_pub(mosquitto.port, topic("S1", "d1", "health"),
+                      lines=b"\n".join(encode(envelope("health", HEALTH, i, now - n + i))
+                                       for i in range(2, n + 1)) + b"\n")
 
         wait_until(lambda: stats() and sum(s["stored"] + s["duplicates"] for s in stats()) >= n
                    and all(s["pending"] == 0 for s in stats()),
