@@ -459,9 +459,16 @@ def test_metrics_prometheus_text(engine):
         r = httpx.get(srv.url + "/metrics")
         assert r.status_code == 200
         assert r.headers["content-type"].startswith("text/plain; version=0.0.4")
-        line = re.compile(r'^[a-zA-Z_:][a-zA-Z0-9_:]*(\{[^}]*\})? [-+0-9.eE]+|NaN|[+-]Inf$')
+        # name, optional labels, one value (a number, NaN or ±Inf), optional timestamp
+        line = re.compile(r'^[a-zA-Z_:][a-zA-Z0-9_:]*(\{[^}]*\})? '
+                          r'([-+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]+)?|NaN|[+-]Inf)'
+                          r'( -?[0-9]+)?$')
         for ln in r.text.splitlines():
             assert ln.startswith("# HELP ") or ln.startswith("# TYPE ") or line.match(ln), ln
+        # the pattern itself refuses what is not a sample line
+        for wrong in ("schoolmon_x 5 6 7", "schoolmon_x{a=\"b\"}", "x 1.2.3", "NaN",
+                      "schoolmon_x five", "a b NaN"):
+            assert not line.match(wrong), wrong
         assert "schoolmon_messages_received_total 5" in r.text
         assert 'schoolmon_rejected_total{reason="invalid_json"} 2' in r.text
     finally:
