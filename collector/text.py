@@ -116,6 +116,13 @@ VALIDATION_MESSAGES: Dict[str, Dict[str, str]] = {
     "string_too_long": {"vi": "Chuỗi quá dài.", "en": "String is too long"},
     "literal_error": {"vi": "Không phải một trong các giá trị cho phép.",
                       "en": "Input is not one of the allowed values"},
+    "enum": {"vi": "Không phải một trong các giá trị cho phép.",
+             "en": "Input is not one of the allowed values"},
+    "string_pattern_mismatch": {"vi": "Không đúng định dạng.",
+                                "en": "String does not match the expected format"},
+    "duplicate": {"vi": "Tham số chỉ được có một giá trị.", "en": "Given more than once"},
+    "unknown_parameter": {"vi": "Đường dẫn này không có tham số này.",
+                          "en": "This path has no such parameter"},
     "invalid": {"vi": "Giá trị không hợp lệ.", "en": "Invalid value"},
 }
 

@@ -23,7 +23,15 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from .. import __version__
 from ..text import message, pick_lang, validation_message
 from . import devices, health, org, schools, summary
-from .deps import ERROR_RESPONSES, ApiError, api_settings, error_body, get_principal, token_table
+from .deps import (
+    ERROR_RESPONSES,
+    ApiError,
+    api_settings,
+    error_body,
+    get_principal,
+    strict_query,
+    token_table,
+)
 
 STATIC_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "static")
 
@@ -96,7 +104,7 @@ def create_app(source: AppSource, cfg: Any) -> FastAPI:
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
-        return JSONResponse(error_body(exc.code, _request_lang(request), exc.detail),
+        return JSONResponse(error_body(exc.code, _request_lang(request), exc.detail, exc.errors),
                             status_code=exc.status, headers=exc.headers)
 
     @app.exception_handler(StarletteHTTPException)
@@ -135,9 +143,10 @@ def create_app(source: AppSource, cfg: Any) -> FastAPI:
                          "base-uri 'none'; form-action 'self'")
         return response
 
-    app.include_router(health.router)
+    app.include_router(health.router, dependencies=[Depends(strict_query)])
 
-    api = APIRouter(prefix="/api/v1", dependencies=[Depends(get_principal)],
+    # authentication first: a caller without a token learns nothing about parameters
+    api = APIRouter(prefix="/api/v1", dependencies=[Depends(get_principal), Depends(strict_query)],
                     responses=ERROR_RESPONSES)
     for module in (summary, org, schools, devices):
         api.include_router(module.router)

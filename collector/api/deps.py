@@ -11,6 +11,9 @@ import hmac
 from typing import Annotated, Any, Dict, FrozenSet, Iterator, List, NamedTuple, Optional, Tuple
 
 from fastapi import Depends, Header, Query, Request
+from fastapi.dependencies.models import Dependant
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 from sqlalchemy.engine import Connection
@@ -73,6 +76,7 @@ class ValidationErrorBody(BaseModel):
 
     error: str
     message: str
+    detail: Optional[str] = None
     errors: List[ParameterProblem]
 
 
@@ -93,8 +97,10 @@ class ApiError(Exception):
     """An error answered as ``{"error": code, "message": <localized>}``."""
 
     def __init__(self, status: int, code: str, headers: Optional[Dict[str, str]] = None,
-                 detail: Optional[str] = None):
+                 detail: Optional[str] = None,
+                 errors: Optional[List[Dict[str, Any]]] = None) -> None:
         super().__init__(code)
+        self.errors = errors
         self.status = status
         self.code = code
         self.headers = headers
@@ -104,6 +110,41 @@ class ApiError(Exception):
 _bearer = HTTPBearer(auto_error=False, description=(
     "`api.admin_token` (quản trị / admin) hoặc một trong `api.read_tokens` (chỉ xem / "
     "read-only)."))
+
+
+def _query_names(dependant: Dependant) -> FrozenSet[str]:
+    names = {f.alias for f in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _query_names(sub)
+    return frozenset(names)
+
+
+def _declared_query(route: APIRoute) -> FrozenSet[str]:
+    names: Optional[FrozenSet[str]] = getattr(route, "_schoolmon_query", None)
+    if names is None:
+        names = _query_names(route.dependant)
+        setattr(route, "_schoolmon_query", names)  # noqa: B010 - computed once per route
+    return names
+
+
+def strict_query(request: Request) -> None:
+    """Only the query parameters a route documents, each once: a misspelt filter
+    (``?stauts=offline``) or ``?lang=vi&lang=en`` is refused (422) instead of silently
+    ignored or decided by the last value."""
+    route = request.scope.get("route")
+    declared = _declared_query(route) if isinstance(route, APIRoute) else None
+    seen = set()
+    problems: List[Dict[str, Any]] = []
+    for key, _ in request.query_params.multi_items():
+        if declared is not None and key not in declared:
+            problems.append({"type": "unknown_parameter", "loc": ("query", key),
+                             "msg": "unknown parameter", "input": None})
+        elif key in seen:
+            problems.append({"type": "duplicate", "loc": ("query", key),
+                             "msg": "given more than once", "input": None})
+        seen.add(key)
+    if problems:
+        raise RequestValidationError(problems)
 
 
 def get_lang(request: Request,
@@ -197,9 +238,13 @@ def get_five_min_days(request: Request) -> int:
 FiveMinDays = Annotated[int, Depends(get_five_min_days)]
 
 
-def error_body(code: str, lang: str, detail: Optional[str] = None) -> Dict[str, str]:
-    """The body of an error answer (:class:`ErrorBody`)."""
-    body = {"error": code, "message": message(code, lang)}
+def error_body(code: str, lang: str, detail: Optional[str] = None,
+               errors: Optional[List[Dict[str, Any]]] = None) -> Dict[str, Any]:
+    """The body of an error answer (:class:`ErrorBody`; with ``errors``, a 422's
+    :class:`ValidationErrorBody`)."""
+    body: Dict[str, Any] = {"error": code, "message": message(code, lang)}
     if detail:
         body["detail"] = detail
+    if errors is not None:
+        body["errors"] = errors
     return body

@@ -69,3 +69,16 @@ def test_time_zone_is_checked_when_the_app_is_made(engine):  # noqa: F811
                           province=SimpleNamespace(timezone="Mars/Olympus"))
     with pytest.raises(KeyError):
         create_app(engine, cfg)
+
+
+def test_unknown_and_repeated_query_parameters_are_refused(live):  # noqa: F811
+    c = client(live)
+    r = c.get("/api/v1/schools", params={"stauts": "offline"})  # a typo, not "every school"
+    assert r.status_code == 422
+    assert r.json()["errors"] == [{"loc": ["query", "stauts"], "type": "unknown_parameter",
+                                   "msg": "Đường dẫn này không có tham số này."}]
+    r = c.get("/api/v1/summary?lang=vi&lang=en")
+    assert r.status_code == 422 and r.json()["errors"][0]["type"] == "duplicate"
+    assert c.get("/api/v1/schools", params={"status": "offline", "lang": "en"}).status_code == 200
+    # without a token the answer is 401, whatever the parameters
+    assert client(live, token="").get("/api/v1/schools", params={"x": "1"}).status_code == 401

@@ -326,6 +326,9 @@ def test_series_from_rollups(live):
                       "to": "2026-01-01T00:00:00Z"})
     assert r.status_code == 400 and r.json()["error"] == "bad_range"
     r = c.get("/api/v1/devices/d01a/series", params={"metric": "cpu_pct", "from": "soon"})
+    assert r.status_code == 422 and r.json()["errors"][0]["loc"] == ["query", "from"]
+    r = c.get("/api/v1/devices/d01a/series", params={"metric": "cpu_pct",
+                                                     "from": "2026-02-29"})  # a common year
     assert r.status_code == 400 and r.json()["error"] == "bad_time"
     r = c.get("/api/v1/devices/d01a/series", params={"metric": "nope"})
     assert r.status_code == 422 and r.json()["error"] == "metric_unknown"
