@@ -13,7 +13,7 @@ Vietnamese one, never to a key.
 """
 import datetime as _dt
 import unicodedata
-from typing import Any, Dict, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from zoneinfo import ZoneInfo
 
@@ -198,8 +198,8 @@ def sort_key(text: str) -> Tuple[Tuple[Tuple[str, int], ...], Tuple[int, ...], s
     """Key for Vietnamese alphabetical order (a ă â b c d đ e ê ... o ô ơ ... u ư ...),
     case and tones as tie-breakers: ``sorted(names, key=sort_key)`` puts "Bảo Thắng" before
     "Bát Xát" and "Đồng" after every "D..."."""
-    letters = []
-    tones = []
+    letters: List[Tuple[str, int]] = []
+    tones: List[int] = []
     for ch in unicodedata.normalize("NFD", text):
         if ch in _LETTER_MARKS and letters:
             base, _ = letters[-1]

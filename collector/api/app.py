@@ -1,6 +1,6 @@
 """The FastAPI application factory.
 
-``create_app(service_or_store, cfg)`` takes the running ``CollectorService`` (for
+``create_app(source, cfg)`` takes the running ``CollectorService`` (for
 readiness and metrics), or just a state store / SQLAlchemy engine (tests, tools), and the
 collector configuration (``api.admin_token``, ``api.read_tokens``, ``province.timezone``).
 

@@ -82,7 +82,7 @@ def org_tree(conn: Connection, scope: Scope, include_schools: bool = True) -> Di
         nd["children"].sort(key=lambda c: (c["type"] != "unit", sort_key(c["name"]),
                                            c.get("code") or ""))
     total = _zero_counts()
-    for r in roots:
+    for root in roots:
         for k in total:
-            total[k] += r["counts"][k]
+            total[k] += root["counts"][k]
     return {"roots": roots, "counts": total, "below_baseline": baseline_note()}

@@ -135,9 +135,9 @@ def list_schools(conn: Connection, scope: Scope, area: Optional[str] = None,
     # The order is Vietnamese (SQL collations are not, and differ between SQLite and
     # PostgreSQL): sort the matching codes here, then read one page of rows.
     worst = case((st == "offline", 0), (st == "partial", 1), (st == "online", 2), else_=3)
-    keys = conn.execute(select(schools.c.code, worst.label("worst"),
-                               area_u.c.name.label("area_name"), schools.c.name)
-                        .select_from(base).where(where)).all()
+    keys = list(conn.execute(select(schools.c.code, worst.label("worst"),
+                                    area_u.c.name.label("area_name"), schools.c.name)
+                             .select_from(base).where(where)))
     keys.sort(key=lambda r: (r.worst, sort_key(r.area_name or ""), sort_key(r.name), r.code))
     total = len(keys)
     page_codes = [r.code for r in keys[(page - 1) * per_page: page * per_page]]
