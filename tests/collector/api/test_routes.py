@@ -524,8 +524,10 @@ function mk(tag) { return { tag, children: [], className: "", hidden: false, _te
   set textContent(v) { this._text = String(v); this.children = []; },
   get textContent() { return this._text + this.children.map(c => c.textContent).join("|"); },
   appendChild(c) { this.children.push(c); return c; },
-  addEventListener(ev, fn) { (this._l = this._l || {})[ev] = fn; } }; }
-global.document = { getElementById: id => els[id] || (els[id] = mk(id)), createElement: mk };
+  addEventListener(ev, fn) { (this._l = this._l || {})[ev] = fn; },
+  setAttribute(k, v) { (this.attrs = this.attrs || {})[k] = String(v); } }; }
+global.document = { getElementById: id => els[id] || (els[id] = mk(id)), createElement: mk,
+  body: mk("body") };
 const store = {};
 global.sessionStorage = { getItem: k => store[k] || null, setItem: (k, v) => { store[k] = v; },
   removeItem: k => { delete store[k]; } };
