@@ -12,6 +12,7 @@ A table entry is ``{"vi": ..., "en": ...}``; a missing English text falls back t
 Vietnamese one, never to a key.
 """
 import datetime as _dt
+import functools
 import unicodedata
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
@@ -194,6 +195,7 @@ _TONE_MARKS = {"\u0300": 2, "\u0309": 3, "\u0303": 4, "\u0301": 5, "\u0323": 6}
 #: Tone order: none, huyền (grave), hỏi (hook), ngã (tilde), sắc (acute), nặng (dot below).
 
 
+@functools.lru_cache(maxsize=65536)  # the same few thousand names, sorted on every list
 def sort_key(text: str) -> Tuple[Tuple[Tuple[str, int], ...], Tuple[int, ...], str]:
     """Key for Vietnamese alphabetical order (a ă â b c d đ e ê ... o ô ơ ... u ư ...),
     case and tones as tie-breakers: ``sorted(names, key=sort_key)`` puts "Bảo Thắng" before
