@@ -14,7 +14,7 @@ from schoolmon.collector import db
 from schoolmon.collector.api import create_app
 from schoolmon.collector.api.server import ApiServer
 
-from tests.collector.api.test_routes import ADMIN, _cfg, seed
+from tests.collector.api.apihelp import ADMIN, _cfg, seed
 from tests.servers import free_port
 
 AUTH = {"Authorization": "Bearer " + ADMIN}
@@ -96,22 +96,45 @@ def test_api_answers_as_its_schema_says(api_url, api_schema, method, path):
 
 
 def _sent_query_is_plain(url, case):
-    """True when the query as sent has each key once and only keys the operation
-    documents (the generator's "invalid" query then differs only before serialization)."""
+    """True when the query as sent is valid by the schema: each key once, only keys the
+    operation documents, each value (the string the server sees, read as the number or
+    boolean the schema asks for) valid. The generator's "invalid" query then differed
+    only before serialization (a one-item list, an object, a number for a string)."""
     from urllib.parse import parse_qsl, urlsplit
+
     pairs = parse_qsl(urlsplit(url).query, keep_blank_values=True)
     keys = [k for k, _v in pairs]
-    declared = {p.name for p in case.operation.query}
-    return len(keys) == len(set(keys)) and set(keys) <= declared and not _wrong_values(case)
+    params = {p.name: p.definition.get("schema", {}) for p in case.operation.query}
+    if len(keys) != len(set(keys)) or not set(keys) <= set(params):
+        return False
+    for key, text in pairs:
+        schema = params[key]
+        if not any(_valid(option, text)
+                   for option in schema.get("anyOf", [schema])):
+            return False
+    return True
 
 
-def _wrong_values(case):
-    """Whether the generated query has a scalar that is not a string (a number or an
-    object the server would see differently); lists of one string count as plain."""
-    for value in (case.query or {}).values():
-        if isinstance(value, list):
-            if len(value) != 1 or not isinstance(value[0], str):
-                return True
-        elif value is not None and not isinstance(value, str):
-            return True
-    return False
+def _valid(schema, text):
+    """``text`` as the server reads it against one parameter schema of this API (the
+    keywords FastAPI writes for query parameters)."""
+    import re
+    kind = schema.get("type")
+    if kind == "null":
+        return False
+    if kind == "boolean":
+        return text in ("true", "false")
+    if kind in ("integer", "number"):
+        try:
+            value = int(text) if kind == "integer" else float(text)
+        except ValueError:
+            return False
+        return (schema.get("minimum", value) <= value <= schema.get("maximum", value)
+                and schema.get("exclusiveMinimum", value - 1) < value
+                and value < schema.get("exclusiveMaximum", value + 1))
+    if "enum" in schema and text not in schema["enum"]:
+        return False
+    if len(text) > schema.get("maxLength", len(text)) or \
+            len(text) < schema.get("minLength", 0):
+        return False
+    return "pattern" not in schema or re.search(schema["pattern"], text) is not None
