@@ -115,7 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _config_error(exc: Exception) -> int:
-    _err("configuration error: %s" % exc)
+    _err("lỗi cấu hình / configuration error: %s" % exc)
     return 2
 
 

@@ -16,6 +16,7 @@ from schoolmon.protocol.settings import (
     check_mqtt_url,
     load,
 )
+from zoneinfo import ZoneInfo
 
 #: Tokens seen in examples and tutorials; refused outside demo mode.
 KNOWN_DEFAULT_TOKENS = frozenset({
@@ -23,6 +24,53 @@ KNOWN_DEFAULT_TOKENS = frozenset({
     "test", "my-token", "my-super-secret-auth-token", "demo-admin-token",
 })
 MIN_TOKEN_LENGTH = 16
+#: Fewer different characters than this is no secret ("aaaa...", "0000...", "abab...").
+MIN_TOKEN_DISTINCT = 6
+
+#: State-store back ends the collector is built and tested for.
+STORE_BACKENDS = ("sqlite", "postgresql")
+
+
+def check_store_url(value: Any) -> Optional[str]:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+    try:
+        url = make_url(value)
+    except (ArgumentError, ValueError):
+        return ("không phải URL SQLAlchemy / is not an SQLAlchemy URL "
+                "(sqlite:///FILE or postgresql+psycopg://user:pass@host/db)")
+    shown = url.render_as_string(hide_password=True)
+    if url.get_backend_name() not in STORE_BACKENDS:
+        return ("phải là SQLite hoặc PostgreSQL / must be SQLite or PostgreSQL, got %r" % shown)
+    try:
+        url.get_dialect()
+    except NoSuchModuleError:
+        return "trình điều khiển không có / no such database driver: %r" % shown
+    return None
+
+
+def check_timezone(value: Any) -> Optional[str]:
+    try:
+        ZoneInfo(value)
+    except (KeyError, ValueError):  # ZoneInfoNotFoundError is a KeyError
+        return ("không phải múi giờ IANA / is not an IANA time zone (e.g. Asia/Ho_Chi_Minh), "
+                "got %r" % value)
+    return None
+
+
+def token_problem(token: str) -> Optional[str]:
+    """Why ``token`` is no secret, or None. The text never shows the token."""
+    if token != token.strip() or any(ch.isspace() for ch in token):
+        return "chứa khoảng trắng / contains white space"
+    if token.lower() in KNOWN_DEFAULT_TOKENS:
+        return "là giá trị mặc định đã biết / is a known default"
+    if len(token) < MIN_TOKEN_LENGTH:
+        return "ngắn hơn %d ký tự / is shorter than %d characters" % (
+            MIN_TOKEN_LENGTH, MIN_TOKEN_LENGTH)
+    if len(set(token)) < MIN_TOKEN_DISTINCT:
+        return ("quá ít ký tự khác nhau (dễ đoán) / has fewer than %d different characters "
+                "(guessable)" % MIN_TOKEN_DISTINCT)
+    return None
 
 SCHEMA: Schema = {
     "mqtt": {
@@ -56,7 +104,8 @@ SCHEMA: Schema = {
     },
     "store": {
         "url": Key("str", "sqlite:///schoolmon.db", "State store, an SQLAlchemy URL: SQLite "
-                   "(default) or `postgresql+psycopg://user:pass@host/db`."),
+                   "(default) or `postgresql+psycopg://user:pass@host/db`.",
+                   check=check_store_url),
         "rollup_5m_days": Key("int", 30, "Days of 5-minute rollups kept.", minimum=1),
         "rollup_1h_days": Key("int", 365, "Days of hourly rollups kept.", minimum=1),
     },
@@ -88,9 +137,12 @@ SCHEMA: Schema = {
         "code": Key("str", "", "Code of the province (tỉnh) this collector serves."),
         "name": Key("str", "", "Name of the province, shown at the root of the tree."),
         "timezone": Key("str", "Asia/Ho_Chi_Minh", "Time zone in which times are shown "
-                        "(always stored in UTC)."),
+                        "(always stored in UTC).", check=check_timezone),
     },
 }
+
+
+GENERATE_TOKEN = "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
 
 
 def check_secure(cfg: SimpleNamespace, demo: bool = False) -> None:
@@ -99,15 +151,16 @@ def check_secure(cfg: SimpleNamespace, demo: bool = False) -> None:
         return
     token = cfg.api.admin_token
     if not token:
-        raise ConfigError("api.admin_token: must be set (a long random secret; "
-                          "e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`)")
-    if token.lower() in KNOWN_DEFAULT_TOKENS or len(token) < MIN_TOKEN_LENGTH:
-        raise ConfigError("api.admin_token: is a known default or shorter than %d characters"
-                          % MIN_TOKEN_LENGTH)
-    for t in cfg.api.read_tokens:
-        if t.lower() in KNOWN_DEFAULT_TOKENS or len(t) < MIN_TOKEN_LENGTH:
-            raise ConfigError("api.read_tokens: a token is a known default or shorter than %d "
-                              "characters" % MIN_TOKEN_LENGTH)
+        raise ConfigError("api.admin_token: phải được đặt / must be set (a long random secret; "
+                          "e.g. `%s`)" % GENERATE_TOKEN)
+    problem = token_problem(token)
+    if problem:
+        raise ConfigError("api.admin_token: %s; tạo mã mới / make a new one: `%s`"
+                          % (problem, GENERATE_TOKEN))
+    for i, t in enumerate(cfg.api.read_tokens):
+        problem = token_problem(t)
+        if problem:
+            raise ConfigError("api.read_tokens[%d]: %s" % (i, problem))
 
 
 def load_config(path: Optional[str] = None, env: Optional[Mapping[str, str]] = None,

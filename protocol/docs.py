@@ -3,7 +3,7 @@ import sys
 from typing import List, Tuple
 
 from .catalogue import ENVELOPE, FAMILIES, MAX_PAYLOAD_BYTES, Field
-from .errors import REASONS
+from .errors import REASON_MEANINGS
 from .topics import CMD_KIND, PREFIX, UP_KINDS
 
 HEADER = """# schoolmon wire format (v1)
@@ -71,7 +71,7 @@ def render() -> str:
     out = [HEADER.format(prefix=PREFIX, up=", ".join("`%s`" % k for k in UP_KINDS),
                          cmd=CMD_KIND, limit=MAX_PAYLOAD_BYTES,
                          limit_kib=MAX_PAYLOAD_BYTES // 1024,
-                         reasons="\n".join("- `%s`" % r for r in REASONS))]
+                         reasons="\n".join("- `%s`: %s" % kv for kv in REASON_MEANINGS.items()))]
     table = ["| field | type | unit | required | range | meaning |",
              "|---|---|---|---|---|---|"]
     out.append("## Envelope (every family)\n")

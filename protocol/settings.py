@@ -5,6 +5,7 @@ so the rules are the same on both sides: unknown sections and keys, wrong types 
 values raise ConfigError naming the key and its source; the CLIs turn that into exit 2.
 The environment wins over the file. Secrets are never echoed in messages.
 """
+import math
 import os
 import sys
 from types import SimpleNamespace
@@ -38,36 +39,65 @@ class Key(NamedTuple):
 Schema = Dict[str, Dict[str, Key]]
 
 
+def redact_url(value: str) -> str:
+    """A URL fit for an error message or a log: any password replaced by ``***``."""
+    try:
+        parts = urlsplit(value)
+        password = parts.password
+    except ValueError:  # unparseable (e.g. a broken [IPv6] host): hide all userinfo
+        head, at, tail = value.rpartition("@")
+        return ("%s://***@%s" % (head.partition("://")[0], tail)) if at else value
+    if not password:
+        return value
+    user = parts.username or ""
+    host = parts.netloc.rpartition("@")[2]
+    return parts._replace(netloc="%s:***@%s" % (user, host)).geturl()
+
+
 def check_mqtt_url(value: Any) -> Optional[str]:
     if not value:
         return None
-    parts = urlsplit(value)
+    shown = redact_url(value)
+    try:
+        parts = urlsplit(value)
+        host = parts.hostname
+    except ValueError:
+        return "không phải URL hợp lệ / is not a valid URL: %r" % shown
     if parts.scheme not in ("mqtt", "mqtts"):
-        return "must start with mqtt:// or mqtts://, got %r" % value
+        return "phải bắt đầu bằng mqtt:// hoặc mqtts:// / must start with mqtt:// or mqtts://, " \
+               "got %r" % shown
     try:
         port = parts.port
     except ValueError:
-        return "has a port that is not a number: %r" % value
-    if not parts.hostname:
-        return "has no host: %r" % value
+        return "cổng không phải số 1-65535 / has a port that is not a number 1-65535: %r" % shown
+    if not host:
+        return "thiếu tên máy / has no host: %r" % shown
     if port is not None and not 0 < port < 65536:
-        return "port must be 1-65535"
+        return "cổng phải từ 1 đến 65535 / port must be 1-65535: %r" % shown
     return None
 
 
 def check_http_url(value: Any) -> Optional[str]:
     if not value:
         return None
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return "must be an http:// or https:// URL with a host, got %r" % value
+    shown = redact_url(value)
+    try:
+        parts = urlsplit(value)
+        host = parts.hostname
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        return "không phải URL hợp lệ / is not a valid URL: %r" % shown
+    if parts.scheme not in ("http", "https") or not host:
+        return "phải là URL http:// hoặc https:// có tên máy / must be an http:// or " \
+               "https:// URL with a host, got %r" % shown
     return None
 
 
 def check_listen(value: Any) -> Optional[str]:
     host, sep, port = str(value).rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        return "must be host:port, got %r" % value
+    if not sep or not host or not port.isascii() or not port.isdigit() \
+            or not 0 < int(port) < 65536:
+        return "phải có dạng host:cổng / must be host:port, got %r" % value
     return None
 
 
@@ -103,6 +133,11 @@ def _convert(key: Key, name: str, value: Any, source: str) -> Any:
                 raise ConfigError("%s: must be %s, got %s"
                                   % (where, "an integer" if t == "int" else "a number",
                                      _shown(key, value)))
+            # nan passes every comparison with a bound, and inf as a timeout or an
+            # interval means "never": neither is a setting anyone means.
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ConfigError("%s: phải là một số hữu hạn / must be a finite number, got %s"
+                                  % (where, _shown(key, value)))
             if key.minimum is not None and value < key.minimum:
                 raise ConfigError("%s: must be at least %s, got %s" % (where, key.minimum, value))
             if key.maximum is not None and value > key.maximum:
@@ -119,7 +154,10 @@ def _convert(key: Key, name: str, value: Any, source: str) -> Any:
         raise ConfigError("%s: must be one of %s, got %s"
                           % (where, ", ".join(key.choices), _shown(key, value)))
     if key.check is not None:
-        problem = key.check(value)
+        try:
+            problem = key.check(value)
+        except Exception:  # a check that trips over odd input still names the key
+            problem = "không hợp lệ / is not valid"
         if problem:
             raise ConfigError("%s: %s" % (where, "is not valid" if key.secret else problem))
     return value

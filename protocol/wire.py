@@ -1,6 +1,7 @@
 """Encoding, decoding and validating payloads: the one definition both sides use."""
 import json
 import math
+import re
 import sys
 from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple
 
@@ -50,9 +51,16 @@ def _refuse_constant(name: str) -> Any:
 
 
 def encode(payload: Dict[str, Any]) -> bytes:
-    """Compact JSON (no spaces), UTF-8, refusing NaN/Infinity and anything over the limit."""
+    """Compact JSON (no spaces), UTF-8, refusing NaN/Infinity, text the receiver would refuse
+    (``invalid_text``) and anything over the limit."""
     data = json.dumps(payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-    raw = data.encode("utf-8")
+    try:
+        raw = data.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate, e.g. from an OS name that is not UTF-8
+        _check_text(payload, "")
+        raise
+    if _ESCAPE_OF_BAD_TEXT.search(raw) is not None:
+        _check_text(payload, "")
     if len(raw) > MAX_PAYLOAD_BYTES:
         raise ProtocolError("too_large", "payload of %d bytes is over the %d-byte limit"
                             % (len(raw), MAX_PAYLOAD_BYTES))
@@ -72,7 +80,8 @@ def parse_json(raw: bytes) -> Dict[str, Any]:
     surrogates, nesting under 1024), and where both succeed they give equal objects; so
     whenever orjson refuses, the standard parser decides, and the result and any error
     reason are exactly what they would be without orjson (tests/protocol/test_wire.py
-    holds the two paths to that)."""
+    holds the two paths to that). Strings and keys carrying NUL or a lone surrogate are
+    refused (``invalid_text``) on both paths."""
     if len(raw) > MAX_PAYLOAD_BYTES:
         raise ProtocolError("too_large", "payload of %d bytes is over the %d-byte limit"
                             % (len(raw), MAX_PAYLOAD_BYTES))
@@ -86,7 +95,39 @@ def parse_json(raw: bytes) -> Dict[str, Any]:
         obj = _parse_json_stdlib(raw)
     if type(obj) is not dict:
         raise ProtocolError("not_object", "payload is JSON %s, not an object" % type(obj).__name__)
+    # Text JSON allows but nothing downstream can store: NUL (PostgreSQL refuses it) and
+    # lone surrogates (no UTF-8 encoding). Raw bytes cannot carry either (the UTF-8 decoder
+    # and both parsers refuse them), only a \u escape can: one scan of the bytes for such an
+    # escape, and the object is walked only when one is there.
+    if _ESCAPE_OF_BAD_TEXT.search(raw) is not None:
+        _check_text(obj, "")
     return obj
+
+
+#: A \u escape that may denote NUL or a surrogate (valid pairs too: the walk decides).
+#: A false hit (an escaped backslash before "u0000") only costs the walk.
+_ESCAPE_OF_BAD_TEXT = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")
+#: NUL or any surrogate code point in a decoded str (valid pairs were joined by the parser).
+_BAD_TEXT = re.compile("[\x00\ud800-\udfff]")
+
+
+def _check_text(value: Any, path: str) -> None:
+    """Raise invalid_text naming the first key or string that carries NUL or a lone
+    surrogate."""
+    if isinstance(value, str):
+        if _BAD_TEXT.search(value) is not None:
+            raise ProtocolError("invalid_text", "%s carries NUL or a lone surrogate"
+                                % (path or "the payload"))
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            name = "%s.%s" % (path, key) if path else str(key)
+            if isinstance(key, str) and _BAD_TEXT.search(key) is not None:
+                raise ProtocolError("invalid_text", "a key under %s carries NUL or a lone "
+                                    "surrogate" % (path or "the payload"))
+            _check_text(item, name)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _check_text(item, "%s[%d]" % (path, i))
 
 
 def _parse_json_stdlib(raw: bytes) -> Any:

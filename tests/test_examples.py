@@ -10,7 +10,7 @@ DEPLOY = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))
 
 def test_collector_example_loads_with_a_token_from_the_environment():
     cfg = load_collector(os.path.join(DEPLOY, "collector.example.toml"),
-                         env={"SCHOOLMON_API_ADMIN_TOKEN": "x" * 40})
+                         env={"SCHOOLMON_API_ADMIN_TOKEN": "k3J9-a-long-random-example-token"})
     assert cfg.ingest.shared_group == "collectors"
     assert cfg.store.url.startswith("postgresql")
 

@@ -1,6 +1,6 @@
 """The FastAPI application factory.
 
-``create_app(service_or_store, cfg)`` takes the running ``CollectorService`` (for
+``create_app(source, cfg)`` takes the running ``CollectorService`` (for
 readiness and metrics), or just a state store / SQLAlchemy engine (tests, tools), and the
 collector configuration (``api.admin_token``, ``api.read_tokens``, ``province.timezone``).
 
@@ -10,19 +10,28 @@ the router carries the authentication dependency, so a route added to it cannot 
 at ``/`` (static files; it asks for the token).
 """
 import os
-from typing import Any
+from typing import Any, Awaitable, Callable, Dict, List, Mapping, Optional, Protocol, Union, runtime_checkable
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__
+from ..text import message, pick_lang, validation_message
 from . import devices, health, org, schools, summary
-from .deps import ApiError, error_body, get_principal, token_table
-from .present import pick_lang
+from .deps import (
+    ERROR_RESPONSES,
+    ApiError,
+    api_settings,
+    error_body,
+    get_principal,
+    strict_query,
+    token_table,
+)
 
 STATIC_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "static")
 
@@ -43,48 +52,82 @@ API của schoolmon cho Sở GD&ĐT: tổng quan, cây đơn vị, trường và
 """
 
 
-def _engine_of(obj: Any) -> Engine:
-    if isinstance(obj, Engine):
-        return obj
-    for candidate in (obj, getattr(obj, "store", None)):
-        eng = getattr(candidate, "engine", None)
-        if isinstance(eng, Engine):
-            return eng
-    raise TypeError("create_app needs a CollectorService, a StateStore or an Engine, got %r"
-                    % type(obj).__name__)
+class HasEngine(Protocol):
+    """A state store, as far as the API goes: its SQLAlchemy engine (``StateStore``)."""
+
+    @property
+    def engine(self) -> Engine: ...
 
 
-def create_app(service_or_store: Any, cfg: Any) -> FastAPI:
-    engine = _engine_of(service_or_store)
-    service = service_or_store if hasattr(service_or_store, "readiness") else None
+@runtime_checkable
+class RunningService(Protocol):
+    """The running collector (``CollectorService``), as far as the API goes: its store,
+    readiness for ``/healthz`` (and metrics for ``/metrics``, read by api/health.py)."""
+
+    @property
+    def store(self) -> Any: ...
+
+    def readiness(self) -> Mapping[str, Any]: ...
+
+
+AppSource = Union[Engine, HasEngine, RunningService]
+
+
+def _request_lang(request: Request) -> str:
+    return pick_lang(request.query_params.get("lang"), request.headers.get("accept-language"))
+
+
+def create_app(source: AppSource, cfg: Any) -> FastAPI:
+    """The app over ``source`` (a running service, a state store or an engine) with the
+    settings of ``cfg`` (the collector's configuration: ``api.*``, ``province.timezone``,
+    ``store.rollup_5m_days``)."""
+    service: Optional[RunningService] = None
+    if isinstance(source, Engine):
+        engine = source
+    elif isinstance(source, RunningService):
+        service = source
+        engine = source.store.engine
+    else:
+        engine = source.engine
+    if not isinstance(engine, Engine):
+        raise TypeError("create_app needs a CollectorService, a StateStore or an Engine, "
+                        "got %r" % type(source).__name__)
+    settings = api_settings(cfg)
     app = FastAPI(title="schoolmon collector", version=__version__, description=DESCRIPTION,
                   docs_url=None, redoc_url=None, openapi_url="/openapi.json")
     app.state.engine = engine
     app.state.service = service
     app.state.cfg = cfg
-    app.state.tokens = token_table(cfg)
-    province = getattr(cfg, "province", None)
-    app.state.timezone = getattr(province, "timezone", None) or "Asia/Ho_Chi_Minh"
+    app.state.settings = settings
+    app.state.tokens = token_table(settings)
+    app.state.timezone = settings.timezone
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
-        lang = pick_lang(request.query_params.get("lang"),
-                         request.headers.get("accept-language"))
-        return JSONResponse(error_body(exc.code, lang, exc.detail), status_code=exc.status,
-                            headers=exc.headers)
+        return JSONResponse(error_body(exc.code, _request_lang(request), exc.detail, exc.errors),
+                            status_code=exc.status, headers=exc.headers)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        # Unknown paths and methods answer like every other error, in the caller's language.
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return JSONResponse(error_body(code, _request_lang(request)),
+                            status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        lang = pick_lang(request.query_params.get("lang"),
-                         request.headers.get("accept-language"))
-        msg = ("Tham số không hợp lệ." if lang == "vi" else "Invalid parameters.")
-        errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg"), "type": e.get("type")}
-                  for e in exc.errors()]
-        return JSONResponse({"error": "invalid_request", "message": msg, "errors": errors},
-                            status_code=422)
+        lang = _request_lang(request)
+        errors: List[Dict[str, Any]] = [
+            {"loc": [str(x) for x in e.get("loc", ())],
+             "msg": validation_message(str(e.get("type", "")), lang),
+             "type": str(e.get("type", ""))}
+            for e in exc.errors()]
+        return JSONResponse({"error": "invalid_request", "message": message("invalid_request", lang),
+                             "errors": errors}, status_code=422)
 
     @app.middleware("http")
-    async def _headers(request: Request, call_next: Any) -> Any:
+    async def _headers(request: Request,
+                       call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         response = await call_next(request)
         h = response.headers
         h.setdefault("X-Content-Type-Options", "nosniff")
@@ -100,10 +143,11 @@ def create_app(service_or_store: Any, cfg: Any) -> FastAPI:
                          "base-uri 'none'; form-action 'self'")
         return response
 
-    app.include_router(health.router)
+    app.include_router(health.router, dependencies=[Depends(strict_query)])
 
-    from fastapi import APIRouter
-    api = APIRouter(prefix="/api/v1", dependencies=[Depends(get_principal)])
+    # authentication first: a caller without a token learns nothing about parameters
+    api = APIRouter(prefix="/api/v1", dependencies=[Depends(get_principal), Depends(strict_query)],
+                    responses=ERROR_RESPONSES)
     for module in (summary, org, schools, devices):
         api.include_router(module.router)
     app.include_router(api)

@@ -3,9 +3,10 @@ from typing import Annotated, Any, Dict
 
 from fastapi import APIRouter, Query
 
-from .. import queries
+from ..read import org as read
+from ..text import message
 from .deps import Conn, Lang, Scope, TimeZone
-from .present import present, text
+from .present import present
 
 router = APIRouter(tags=["org"])
 
@@ -19,6 +20,6 @@ def get_org(conn: Conn, scope: Scope, lang: Lang, tz: TimeZone,
     """Units (Sở / province, area — whatever level the province uses) and their schools,
     each with counts of schools and devices by status, summed up the tree. Only the
     caller's units appear."""
-    body = queries.org_tree(conn, scope, include_schools=schools)
-    body["below_baseline"]["note"] = text("baseline_not_evaluated", lang)
+    body = read.org_tree(conn, scope, include_schools=schools)
+    body["below_baseline"]["note"] = message("baseline_not_evaluated", lang)
     return present(body, lang, tz)

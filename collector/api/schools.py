@@ -3,9 +3,10 @@ from typing import Annotated, Any, Dict, Literal, Optional
 
 from fastapi import APIRouter, Path, Query
 
-from .. import queries
-from .deps import ApiError, Conn, Lang, Scope, TimeZone
-from .present import present, text
+from ..read import schools as read
+from ..text import message
+from .deps import NOT_FOUND, ApiError, Conn, Lang, Scope, TimeZone
+from .present import present
 
 router = APIRouter(tags=["schools"])
 
@@ -33,19 +34,20 @@ def list_schools(
 ) -> Dict[str, Any]:
     """Schools the caller may see, worst status first (mất kết nối, một phần, trực tuyến,
     chưa có thiết bị), then by area and name; `total` and `pages` for paging."""
-    body = queries.list_schools(conn, scope, area=area, status=status, baseline=baseline,
+    body = read.list_schools(conn, scope, area=area, status=status, baseline=baseline,
                                 page=page, per_page=per_page, q=q)
     if baseline is not None:
-        body["baseline_note"] = text("baseline_not_evaluated", lang)
+        body["baseline_note"] = message("baseline_not_evaluated", lang)
     return present(body, lang, tz)
 
 
-@router.get("/schools/{code}", summary="Một trường và thiết bị / one school")
+@router.get("/schools/{code}", summary="Một trường và thiết bị / one school",
+            responses=NOT_FOUND)
 def get_school(conn: Conn, scope: Scope, lang: Lang, tz: TimeZone,
                code: Annotated[str, Path(max_length=64)]) -> Dict[str, Any]:
     """A school with its area, contract, status and every device. 404 when it does not
     exist or is outside the caller's units (the same answer, so codes do not leak)."""
-    body = queries.get_school(conn, code, scope)
+    body = read.get_school(conn, code, scope)
     if body is None:
         raise ApiError(404, "school_not_found")
     return present(body, lang, tz)

@@ -14,7 +14,10 @@ def split_listen(listen: str) -> Tuple[str, int]:
 
 
 def port_free(host: str, port: int) -> bool:
+    """True when a server could listen on host:port now. SO_REUSEADDR as uvicorn sets it:
+    connections of a stopped server lingering in TIME_WAIT do not make the port busy."""
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((host, port))
         except OSError:

@@ -2,7 +2,10 @@
 "use strict";
 (function () {
   var KEY = "schoolmon.token";
-  var state = { page: 1, perPage: 50, timer: null, areasLoaded: false };
+  // seq: number of the latest refresh asked for; an answer to an earlier one is dropped, so
+  // a slow answer to an old filter never overwrites a newer one. data-settled on <body>
+  // says whether what is shown answers the latest request (tests wait for it).
+  var state = { page: 1, perPage: 50, timer: null, areasLoaded: false, seq: 0 };
   var $ = function (id) { return document.getElementById(id); };
 
   function token() { return sessionStorage.getItem(KEY); }
@@ -110,7 +113,11 @@
     (org.roots || []).forEach(function (u) { add(u, 0); });
   }
 
+  function settled(yes) { document.body.setAttribute("data-settled", yes ? "1" : "0"); }
+
   function refresh() {
+    var mine = ++state.seq;
+    settled(false);
     var qs = "?page=" + state.page + "&per_page=" + state.perPage;
     var st = $("f-status").value, q = $("f-q").value.trim(), area = $("f-area").value;
     if (area) { qs += "&area=" + encodeURIComponent(area); }
@@ -118,12 +125,16 @@
     if (q) { qs += "&q=" + encodeURIComponent(q); }
     return Promise.all([api("/api/v1/summary"), api("/api/v1/schools" + qs)])
       .then(function (r) {
+        if (mine !== state.seq) { return; }  // a later request is under way: it decides
         $("login").hidden = true; $("app").hidden = false; $("logout").hidden = false;
         renderSummary(r[0]); renderSchools(r[1]);
+        settled(true);
       })
       .catch(function (e) {
+        if (mine !== state.seq) { return; }
         if (e.message === "auth") { showLogin("Mã truy cập không đúng hoặc đã hết hạn."); }
         else { $("updated").textContent = "lỗi tải dữ liệu (" + e.message + ")"; }
+        settled(true);
       });
   }
 

@@ -10,39 +10,21 @@ say ``engine``; those open their own transaction.
 """
 import re
 import time
-import unicodedata
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
 
 from sqlalchemy import Connection, Engine, func, select, update
 
+from ..text import SCHOOL_LEVELS, fold
 from .schema import devices, dialect_insert, org_units, schools
 
-#: School levels (cấp học): code -> Vietnamese name.
-LEVELS: Dict[str, str] = {
-    "MN": "Mầm non",
-    "TH": "Tiểu học",
-    "THCS": "Trung học cơ sở",
-    "THPT": "Trung học phổ thông",
-    "GDNN-GDTX": "Giáo dục nghề nghiệp - Giáo dục thường xuyên",
-    "LIEN-CAP": "Liên cấp",
-}
-LEVEL_NAMES_EN: Dict[str, str] = {
-    "MN": "Preschool", "TH": "Primary", "THCS": "Lower secondary", "THPT": "Upper secondary",
-    "GDNN-GDTX": "Vocational / continuing education centre", "LIEN-CAP": "Multi-level",
-}
+#: School levels (cấp học): code -> Vietnamese name, and -> English name (text.SCHOOL_LEVELS).
+LEVELS: Dict[str, str] = {code: names["vi"] for code, names in SCHOOL_LEVELS.items()}
+LEVEL_NAMES_EN: Dict[str, str] = {code: names["en"] for code, names in SCHOOL_LEVELS.items()}
 
 #: Optional school columns that can be set through add_school / import.
 SCHOOL_FIELDS = ("address", "lat", "lon", "isp", "link_type", "contracted_down_mbps",
                  "contracted_up_mbps", "students", "contact_name", "contact_phone",
                  "contact_email")
-
-
-def fold(text: str) -> str:
-    """Lower case without Vietnamese diacritics (đ → d), spaces collapsed."""
-    text = text.replace("đ", "d").replace("Đ", "D")
-    text = unicodedata.normalize("NFD", text)
-    text = "".join(ch for ch in text if unicodedata.category(ch) != "Mn")
-    return " ".join(text.lower().split())
 
 
 def slug(text: str) -> str:

@@ -144,7 +144,15 @@ def screenshot(p: Any, path: Any) -> None:
                         os.path.join(extra, os.path.basename(str(path))))
 
 
+def settle(p: Any) -> None:
+    """Wait until the page shows the answer to its latest request (the page marks it):
+    assertions then read the final state, never one an answer still in flight replaces."""
+    from playwright.sync_api import expect
+    expect(p.locator("body")).to_have_attribute("data-settled", "1", timeout=30000)
+
+
 def table_rows(p: Any) -> List[List[str]]:
+    settle(p)
     return p.eval_on_selector_all(
         "#schools tr", "trs => trs.map(tr => [...tr.cells].map(td => td.innerText.trim()))")
 
@@ -177,6 +185,7 @@ def test_page_login_summary_schools_filters(live, page, tmp_path):
     expect(p.locator("#app")).to_be_visible()
     expect(p.locator("#login")).to_be_hidden()
     expect(p.locator("#schools tr")).to_have_count(4)
+    settle(p)
     cards = dict(p.eval_on_selector_all(
         "#cards .card", "cs => cs.map(c => [c.querySelector('.k').innerText,"
                         " c.querySelector('.v').innerText])"))
@@ -204,22 +213,28 @@ def test_page_login_summary_schools_filters(live, page, tmp_path):
     sapa = [v for v, t in options if "Sa Pa" in t]
     assert len(sapa) == 1 and any("Bát Xát (2 trường)" in t for _, t in options), options
     p.select_option("#f-area", sapa[0])
+    settle(p)
     expect(p.locator("#pageinfo")).to_have_text("Trang 1 / 1 · 2 trường")
     assert sorted(r[0] for r in table_rows(p)) == ["SP-HH", "SP-LQD"]
     p.select_option("#f-status", "online")
+    settle(p)
     expect(p.locator("#pageinfo")).to_have_text("Trang 1 / 1 · 1 trường")
     assert [r[0] for r in table_rows(p)] == ["SP-LQD"]
     p.select_option("#f-status", "")
     p.select_option("#f-area", "")
+    settle(p)
     expect(p.locator("#pageinfo")).to_have_text("Trang 1 / 1 · 4 trường")
 
     # search without diacritics finds the school written with them
     p.fill("#f-q", "kim dong")
+    settle(p)
     expect(p.locator("#pageinfo")).to_have_text("Trang 1 / 1 · 1 trường")
     assert [r[1] for r in table_rows(p)] == ["Trường Tiểu học Kim Đồng"]
     p.fill("#f-q", "khong co truong nay")
+    settle(p)
     expect(p.locator("#schools")).to_have_text("Không có trường nào.")
     p.fill("#f-q", "")
+    settle(p)
     expect(p.locator("#schools tr")).to_have_count(4)
 
     # nothing English or broken in what a teacher reads (the brand, API and token aside)
@@ -269,3 +284,57 @@ def test_every_page_request_is_recorded(live, page):
     p.wait_for_timeout(200)
     with pytest.raises(AssertionError, match="example.invalid"):
         assert_loopback_only(page.requests)
+
+
+class HoldOneAnswer:
+    """ASGI wrapper: once ``armed``, holds the answer to a school list filtered by
+    ``status=offline`` until a later school list (another filter) has been answered, so
+    the earlier request's answer reaches the page last, every time, without any timing."""
+
+    def __init__(self, app: Any) -> None:
+        import threading
+        self.app = app
+        self.armed = False
+        self.later_answered = threading.Event()
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        import asyncio
+        schools = scope.get("type") == "http" and scope.get("path") == "/api/v1/schools"
+        if not (self.armed and schools):
+            await self.app(scope, receive, send)
+            return
+        if b"status=offline" in scope.get("query_string", b""):
+            await asyncio.get_running_loop().run_in_executor(
+                None, self.later_answered.wait, 30)
+            await self.app(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+            self.later_answered.set()
+
+
+def test_an_earlier_filter_answered_last_does_not_overwrite_a_later_one(page, tmp_path):
+    from playwright.sync_api import expect
+    engine = db.make_engine("sqlite:///%s" % (tmp_path / "state.db"))
+    cfg = SimpleNamespace(api=SimpleNamespace(admin_token=ADMIN, read_tokens=[READ]),
+                          province=SimpleNamespace(timezone="Asia/Ho_Chi_Minh"))
+    held = HoldOneAnswer(create_app(seed(engine), cfg))
+    server = ApiServer(held, "127.0.0.1", free_port()).start()
+    try:
+        p = page.page
+        p.goto(server.url + "/")
+        p.fill("#token", READ)
+        p.press("#token", "Enter")
+        expect(p.locator("#pageinfo")).to_have_text("Trang 1 / 1 · 4 trường")
+        settle(p)
+        held.armed = True
+        with p.expect_response(lambda r: "status=offline" in r.url) as slow:
+            p.select_option("#f-status", "offline")  # answered last (held)
+            p.select_option("#f-status", "")         # answered first
+        assert slow.value.ok and held.later_answered.is_set()
+        slow.value.finished()  # the page has the late answer in hand
+        settle(p)
+        expect(p.locator("#pageinfo")).to_have_text("Trang 1 / 1 · 4 trường")
+        assert len(table_rows(p)) == 4
+    finally:
+        server.stop()
+        engine.dispose()

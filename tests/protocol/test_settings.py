@@ -95,3 +95,46 @@ def test_endpoint_and_reference():
     assert mqtt_endpoint("mqtt://127.0.0.1:2000") == ("127.0.0.1", 2000, False)
     table = reference(SCHEMA)
     assert "`SCHOOLMON_MQTT_URL`" in table and "| `mqtt.password` |" in table
+
+
+FLOATS = {"timing": {
+    "wait": Key("float", 0.2, "Seconds.", minimum=0.001, maximum=60),
+    "sweep": Key("float", 15.0, "Seconds.", minimum=0.1),
+}}
+
+
+@pytest.mark.parametrize("text", ["[timing]\nwait = nan\n", "[timing]\nwait = -nan\n",
+                                  "[timing]\nsweep = inf\n", "[timing]\nsweep = +inf\n"])
+def test_nan_and_infinity_are_refused_in_a_file(tmp_path, text):
+    with pytest.raises(ConfigError) as exc:
+        load(FLOATS, write(tmp_path, text), env={})
+    assert "timing." in str(exc.value) and "finite" in str(exc.value)
+
+
+@pytest.mark.parametrize("value", ["nan", "NaN", "inf", "-Infinity", "1e999"])
+def test_nan_and_infinity_are_refused_from_the_environment(value):
+    with pytest.raises(ConfigError) as exc:
+        load(FLOATS, None, env={"SCHOOLMON_TIMING_SWEEP": value})
+    assert "timing.sweep" in str(exc.value) and "SCHOOLMON_TIMING_SWEEP" in str(exc.value)
+
+
+@pytest.mark.parametrize("url", [
+    "mqtt://dev:hunter2-secret@broker:99999", "mqtt://dev:hunter2-secret@broker:port",
+    "http://dev:hunter2-secret@broker", "mqtt://dev:hunter2-secret@[::1:1883",
+    "mqtt://:hunter2-secret@", "ftp://dev:hunter2-secret@broker/x",
+])
+def test_an_invalid_url_never_shows_its_password(tmp_path, url):
+    for source in ("file", "env"):
+        with pytest.raises(ConfigError) as exc:
+            if source == "file":
+                load(SCHEMA, write(tmp_path, '[mqtt]\nurl = "%s"\n' % url), env={})
+            else:
+                load(SCHEMA, None, env={"SCHOOLMON_MQTT_URL": url})
+        assert "mqtt.url" in str(exc.value)
+        assert "hunter2" not in str(exc.value), str(exc.value)
+
+
+def test_listen_refuses_non_ascii_digits():
+    from schoolmon.protocol.settings import check_listen
+    assert check_listen("127.0.0.1:8080") is None
+    assert check_listen("127.0.0.1:²") and check_listen("127.0.0.1:８０")

@@ -149,6 +149,47 @@ def test_encode_refuses_oversized_and_non_finite():
         encode(health(temp=math.nan))
 
 
+@pytest.mark.parametrize("fragment", [
+    b'"hostname":"pc\\ud800"', b'"hostname":"\\uDFFF"', b'"hostname":"\\uDbFf x"',
+    b'"hostname":"a\\u0000b"', b'"\\u0000":1', b'"pc\\ud800":1', b'"x":{"y":["\\udc00"]}',
+    b'"hostname":"\\ude00\\ud83d"',  # a pair in the wrong order is two lone halves
+])
+@pytest.mark.parametrize("accelerated", [False, True])
+def test_text_that_is_not_valid_unicode_or_carries_nul_is_refused(monkeypatch, fragment,
+                                                                  accelerated):
+    from schoolmon.protocol import wire
+    monkeypatch.setattr(wire, "_orjson", None)
+    if accelerated and not wire.use_orjson():
+        pytest.skip("orjson not installed (the Python 3.8 agent environment)")
+    raw = encode(health())
+    raw = raw[:-1] + b"," + fragment + b"}"
+    json.loads(raw)  # valid JSON grammar: the standard parser takes it
+    assert reason_of(T, raw) == "invalid_text"
+    assert reason_of(topic("79000001", "79000001-lab-pc07-a1b2", "inventory"),
+                     raw.replace(b'"hostname"', b'"host"')) == "invalid_text"
+
+
+@pytest.mark.parametrize("accelerated", [False, True])
+def test_valid_escapes_and_escaped_backslashes_pass(monkeypatch, accelerated):
+    from schoolmon.protocol import wire
+    monkeypatch.setattr(wire, "_orjson", None)
+    if accelerated and not wire.use_orjson():
+        pytest.skip("orjson not installed (the Python 3.8 agent environment)")
+    raw = encode(health())[:-1] + (b',"a":"\\ud83d\\ude00 \\u00e9","b":"\\\\u0000",'
+                                   b'"c":"\\\\ud800"}')
+    msg = decode(T, raw)
+    assert msg.payload["a"] == "\U0001F600 \u00e9"
+    assert msg.payload["b"] == "\\u0000" and msg.payload["c"] == "\\ud800"
+
+
+def test_encode_refuses_text_the_receiver_would_refuse():
+    for bad in ("pc\ud800", "a\x00b"):
+        for payload in (health(host=bad), health(**{bad: 1}), health(x=[{"y": bad}])):
+            with pytest.raises(ProtocolError) as exc:
+                encode(payload)
+            assert exc.value.reason == "invalid_text"
+
+
 def test_sanitize_drops_bad_optional_fields_and_items_only():
     clean = sanitize("health", health(temp=999.0, fan=None, disks=[
         {"mnt": "C:", "pct": 101, "free": 1}, {"mnt": "D:", "pct": 5.0, "free": 10}]))
@@ -186,7 +227,8 @@ def _mutations(rng, base):
     """Payloads near a valid one: byte edits, truncations, odd numbers and strings."""
     specials = [b"NaN", b"-Infinity", b"1e999", b"-0", b"1" * 30, b"18446744073709551616",
                 b'"\\ud800"', b'"\\u00e9"', b"null", b"true", b"[]", b"{}", b"1.5e3", b'"x"',
-                b"9007199254740993", b"0.1", b"-1"]
+                b"9007199254740993", b"0.1", b"-1", b'"\\u0000"', b'"a\\udfff"',
+                b'"\\ud83d\\ude00"', b'"\\\\u0000"']
     for _ in range(3000):
         raw = bytearray(base)
         op = rng.randrange(5)
@@ -238,4 +280,4 @@ def test_accelerated_decode_agrees_with_the_plain_checks(monkeypatch):
     differ = [(raw, a, b) for (_t, raw), a, b in zip(cases, fast, plain) if a != b]
     assert not differ, differ[:3]
     kinds = {x if isinstance(x, str) else "ok" for x in plain}
-    assert {"ok", "invalid_json", "wrong_type", "out_of_range"} <= kinds  # the test bites
+    assert {"ok", "invalid_json", "invalid_text", "wrong_type", "out_of_range"} <= kinds

@@ -7,7 +7,7 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from schoolmon.collector import queries
+from schoolmon.collector.read import schools as read_schools
 from schoolmon.collector.store import StateStore, migrate
 from schoolmon.collector.store import schema as db
 from sqlalchemy import inspect, select, text
@@ -70,7 +70,7 @@ def test_the_fixture_written_by_the_old_code_upgrades_and_reads_back(tmp_path):
         off = store.device("pc-1-2")
         assert off is not None and not off.online and off.offline_reason == "shutdown"
         with engine.connect() as conn:
-            school = queries.get_school(conn, "79000102", None)
+            school = read_schools.get_school(conn, "79000102", None)
             assert school is not None and school["name"] == "Trường THCS Bảo Thắng"
             assert school["status"] == "partial"
             assert conn.execute(select(db.rollup_1h)).first() is not None

@@ -1,7 +1,7 @@
 """StateStore against SQLite and the real PostgreSQL: registry, duplicates, loss, liveness,
 rollups."""
 import pytest
-from schoolmon.collector import queries
+from schoolmon.collector.read import org, schools, summary
 from schoolmon.collector.store import StateStore
 from schoolmon.collector.store import schema as db
 from schoolmon.collector.store.registry import add_school, add_schools, approve_device
@@ -281,11 +281,11 @@ def test_liveness_as_the_read_side_sees_it(store, engine):
                 status(S, "pc-02", 0, T0, state="offline", reason="shutdown"),
                 status("79000702", "pc-03", 0, T0)])
     with engine.connect() as c:
-        assert queries.summary(c, None, now=T0 + 10)["schools"]["by_status"] == {
+        assert summary.summary(c, None, now=T0 + 10)["schools"]["by_status"] == {
             "online": 1, "partial": 1, "offline": 0, "no_devices": 1}
-        school = queries.get_school(c, S, None)
+        school = schools.get_school(c, S, None)
         assert school is not None and school["status"] == "partial"
-        (prov,) = queries.org_tree(c, None)["roots"]
+        (prov,) = org.org_tree(c, None)["roots"]
         assert prov["code"] == "lao-cai"
         assert {k: prov["counts"][k] for k in ("devices", "online", "offline", "pending")} == {
             "devices": 3, "online": 2, "offline": 1, "pending": 3}

@@ -2,125 +2,26 @@
 real state store (SQLite; one run on PostgreSQL) seeded through the registry and the
 StateStore's own prepare/commit with messages built by the wire format."""
 import re
-import threading
 import time
 import uuid
-from types import SimpleNamespace
-from typing import Any, Dict, Iterator
+from typing import Dict
 
 import httpx
 import pytest
-import uvicorn
 from schoolmon.collector.api import create_app
 from schoolmon.collector.api.deps import Principal, get_principal
-from schoolmon.collector.state import Received
-from schoolmon.collector.store import StateStore, registry
+from schoolmon.collector.store import StateStore
 from schoolmon.collector.store import schema as db
 
-from tests.collector.storehelp import received
-from tests.servers import free_port
-
-ADMIN = "adm-" + "a" * 28
-READ = "read-" + "r" * 27
-PROVINCE = "Lào Cai"
-
-
-def _cfg(**api: Any) -> SimpleNamespace:
-    values = {"admin_token": ADMIN, "read_tokens": [READ], "listen": "127.0.0.1:0"}
-    values.update(api)
-    return SimpleNamespace(api=SimpleNamespace(**values),
-                           province=SimpleNamespace(timezone="Asia/Ho_Chi_Minh", name=PROVINCE,
-                                                    code=""))
-
-
-def _msg(school: str, device: str, kind: str, seq: int, ts: float, **fields: Any) -> Received:
-    return received(school, device, kind, seq, ts, received_at=ts + 0.5, **fields)
-
-
-def _commit(store: StateStore, batch) -> None:
-    store.commit(store.prepare(batch))
-
-
-def seed(engine) -> StateStore:
-    """Seven schools in two areas; devices online, offline, pending; an hour of health."""
-    rows = []
-    for i, area in ((1, "Bát Xát"), (2, "Bát Xát"), (3, "Bát Xát"), (4, "Bát Xát"),
-                    (5, "Sa Pa"), (6, "Sa Pa"), (7, "Sa Pa")):
-        rows.append({"code": "S%02d" % i, "name": "Trường %d" % i,
-                     "level": ("TH", "THCS", "THPT")[i % 3], "area": area,
-                     "province": PROVINCE, "students": 100 * i})
-    db.create_all(engine)
-    registry.add_schools(engine, rows)
-    store = StateStore(engine)
-    now = time.time()
-    online = {"S01": ["d01a", "d01b"], "S02": ["d02a"], "S05": ["d05a"]}
-    offline = {"S02": ["d02b"], "S03": ["d03a"], "S06": ["d06a"]}
-    batch = []
-    for school, devs in list(online.items()) + list(offline.items()):
-        for d in devs:
-            batch.append(_msg(school, d, "inventory", 1, now - 3600, hostname="pc-" + d,
-                              role="office" if d.endswith("b") else "lab"))
-    _commit(store, batch)
-    # an hour of health from d01a, one message every five minutes
-    _commit(store, [_msg("S01", "d01a", "health", 2 + i, now - 3300 + 300 * i,
-                         cpu_pct=float(10 * (i % 10)))
-                    for i in range(11)])
-    _commit(store, [_msg(s, d, "status", 0, now - 10, state="online", hb=60)
-                    for s, devs in online.items() for d in devs])
-    _commit(store, [_msg(s, d, "status", 0, now - 5, state="offline", reason="lost")
-                    for s, devs in offline.items() for d in devs])
-    registry.approve_device(engine, "d05a")
-    store.maintain(now)
-    return store
-
-
-class LiveServer:
-    """uvicorn serving ``app`` in a thread on a free loopback port."""
-
-    def __init__(self, app) -> None:
-        self.port = free_port()
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port,
-                                                    log_level="warning", lifespan="off"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            if time.monotonic() > deadline:
-                raise TimeoutError("uvicorn did not start")
-            time.sleep(0.01)
-        self.url = "http://127.0.0.1:%d" % self.port
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
-
-
-@pytest.fixture
-def engine(tmp_path):
-    e = db.make_engine("sqlite:///%s" % (tmp_path / "state.db"))
-    yield e
-    e.dispose()
-
-
-@pytest.fixture
-def app(engine):
-    store = seed(engine)
-    return create_app(store, _cfg())
-
-
-@pytest.fixture
-def live(app) -> Iterator[LiveServer]:
-    srv = LiveServer(app)
-    yield srv
-    srv.stop()
-
-
-def client(live: LiveServer, token: str = ADMIN, **headers: str) -> httpx.Client:
-    h = dict(headers)
-    if token:
-        h["Authorization"] = "Bearer " + token
-    return httpx.Client(base_url=live.url, headers=h, timeout=10)
-
+from tests.collector.api.apihelp import (
+    ADMIN,
+    PROVINCE,
+    READ,
+    LiveServer,
+    _cfg,
+    client,
+    seed,
+)
 
 # --- authentication -----------------------------------------------------------------------
 
@@ -326,6 +227,9 @@ def test_series_from_rollups(live):
                       "to": "2026-01-01T00:00:00Z"})
     assert r.status_code == 400 and r.json()["error"] == "bad_range"
     r = c.get("/api/v1/devices/d01a/series", params={"metric": "cpu_pct", "from": "soon"})
+    assert r.status_code == 422 and r.json()["errors"][0]["loc"] == ["query", "from"]
+    r = c.get("/api/v1/devices/d01a/series", params={"metric": "cpu_pct",
+                                                     "from": "2026-02-29"})  # a common year
     assert r.status_code == 400 and r.json()["error"] == "bad_time"
     r = c.get("/api/v1/devices/d01a/series", params={"metric": "nope"})
     assert r.status_code == 422 and r.json()["error"] == "metric_unknown"
@@ -459,9 +363,16 @@ def test_metrics_prometheus_text(engine):
         r = httpx.get(srv.url + "/metrics")
         assert r.status_code == 200
         assert r.headers["content-type"].startswith("text/plain; version=0.0.4")
-        line = re.compile(r'^[a-zA-Z_:][a-zA-Z0-9_:]*(\{[^}]*\})? [-+0-9.eE]+|NaN|[+-]Inf$')
+        # name, optional labels, one value (a number, NaN or ±Inf), optional timestamp
+        line = re.compile(r'^[a-zA-Z_:][a-zA-Z0-9_:]*(\{[^}]*\})? '
+                          r'([-+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]+)?|NaN|[+-]Inf)'
+                          r'( -?[0-9]+)?$')
         for ln in r.text.splitlines():
             assert ln.startswith("# HELP ") or ln.startswith("# TYPE ") or line.match(ln), ln
+        # the pattern itself refuses what is not a sample line
+        for wrong in ("schoolmon_x 5 6 7", "schoolmon_x{a=\"b\"}", "x 1.2.3", "NaN",
+                      "schoolmon_x five", "a b NaN"):
+            assert not line.match(wrong), wrong
         assert "schoolmon_messages_received_total 5" in r.text
         assert 'schoolmon_rejected_total{reason="invalid_json"} 2' in r.text
     finally:
@@ -514,8 +425,10 @@ function mk(tag) { return { tag, children: [], className: "", hidden: false, _te
   set textContent(v) { this._text = String(v); this.children = []; },
   get textContent() { return this._text + this.children.map(c => c.textContent).join("|"); },
   appendChild(c) { this.children.push(c); return c; },
-  addEventListener(ev, fn) { (this._l = this._l || {})[ev] = fn; } }; }
-global.document = { getElementById: id => els[id] || (els[id] = mk(id)), createElement: mk };
+  addEventListener(ev, fn) { (this._l = this._l || {})[ev] = fn; },
+  setAttribute(k, v) { (this.attrs = this.attrs || {})[k] = String(v); } }; }
+global.document = { getElementById: id => els[id] || (els[id] = mk(id)), createElement: mk,
+  body: mk("body") };
 const store = {};
 global.sessionStorage = { getItem: k => store[k] || null, setItem: (k, v) => { store[k] = v; },
   removeItem: k => { delete store[k]; } };

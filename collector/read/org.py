@@ -1,0 +1,88 @@
+"""The organisation tree, province → area → school, with counts summed up the tree
+(``GET /api/v1/org``)."""
+from typing import Any, Dict, List, Optional, Set
+
+from sqlalchemy import Connection, func, select
+
+from ..store import school_status
+from ..store.schema import schools
+from ..text import sort_key
+from .schools import baseline_note, device_counts, units_by_id
+from .scope import Scope, resolve_scope, school_filter
+
+
+def _zero_counts() -> Dict[str, int]:
+    return {"schools": 0, "devices": 0, "online": 0, "offline": 0, "pending": 0,
+            "schools_online": 0, "schools_partial": 0, "schools_offline": 0,
+            "schools_no_devices": 0}
+
+
+def org_tree(conn: Connection, scope: Scope, include_schools: bool = True) -> Dict[str, Any]:
+    """Province → area → school with rollup counts, each level in Vietnamese order (units
+    first, then schools). With a scope, only the schools in it and the units above them
+    appear, and counts cover only those schools. ``include_schools=False`` leaves the
+    schools out (units and their counts only)."""
+    visible = resolve_scope(conn, scope)
+    units = units_by_id(conn)
+    agg = device_counts()
+    q = (select(schools.c.code, schools.c.name, schools.c.level, schools.c.org_unit_id,
+                func.coalesce(agg.c.n, 0).label("n"),
+                func.coalesce(agg.c.online, 0).label("online"),
+                func.coalesce(agg.c.pending, 0).label("pending"),
+                agg.c.last_seen)
+         .select_from(schools.outerjoin(agg, agg.c.school_code == schools.c.code))
+         .where(school_filter(schools.c.code, visible)))
+    nodes: Dict[int, Dict[str, Any]] = {}
+
+    def node(uid: int) -> Dict[str, Any]:
+        if uid not in nodes:
+            u = units[uid]
+            nodes[uid] = {"type": "unit", "id": u.id, "code": u.code, "name": u.name,
+                          "level": u.level, "parent_id": u.parent_id,
+                          "counts": _zero_counts(), "children": []}
+        return nodes[uid]
+
+    for r in conn.execute(q):
+        n, on = int(r.n), int(r.online)
+        st = school_status(on, n)
+        leaf = {"type": "school", "code": r.code, "name": r.name, "level": r.level,
+                "status": st, "last_seen": r.last_seen,
+                "counts": {"devices": n, "online": on, "offline": n - on,
+                           "pending": int(r.pending)}}
+        uid: Optional[int] = r.org_unit_id
+        if uid not in units:
+            continue
+        if include_schools:
+            node(uid)["children"].append(leaf)
+        else:
+            node(uid)
+        seen: Set[int] = set()
+        while uid is not None and uid in units and uid not in seen:
+            seen.add(uid)
+            c = node(uid)["counts"]
+            c["schools"] += 1
+            c["devices"] += n
+            c["online"] += on
+            c["offline"] += n - on
+            c["pending"] += int(r.pending)
+            c["schools_" + st] += 1
+            uid = units[uid].parent_id
+    if visible is None:  # show empty units too when the caller sees everything
+        for uid in units:
+            node(uid)
+    roots: List[Dict[str, Any]] = []
+    for uid in sorted(nodes, key=lambda i: (sort_key(units[i].name), i)):
+        nd = nodes[uid]
+        parent = nd["parent_id"]
+        if parent is not None and parent in nodes and parent != uid:
+            nodes[parent]["children"].append(nd)
+        else:
+            roots.append(nd)
+    for nd in nodes.values():  # units first, then schools, each in Vietnamese order
+        nd["children"].sort(key=lambda c: (c["type"] != "unit", sort_key(c["name"]),
+                                           c.get("code") or ""))
+    total = _zero_counts()
+    for root in roots:
+        for k in total:
+            total[k] += root["counts"][k]
+    return {"roots": roots, "counts": total, "below_baseline": baseline_note()}

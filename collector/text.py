@@ -1,0 +1,274 @@
+"""What people read, in Vietnamese first and English on request: the one vi/en text module.
+
+- Languages: :data:`LANGS`, :func:`pick_lang` (``?lang=`` / ``Accept-Language``).
+- Labels of codes (statuses, roles, school and unit levels): :func:`label`.
+- Messages (errors, notes): :data:`MESSAGES`, :func:`message`.
+- Vietnamese text: :func:`fold` (case and diacritics ignored, for search and codes) and
+  :func:`sort_key` (Vietnamese alphabetical order: "Bảo Thắng" before "Bát Xát").
+- Times: stored in UTC; :func:`iso_utc` and :func:`iso_local` render them
+  (the province's zone, ``Asia/Ho_Chi_Minh`` by default), :func:`parse_time` reads them.
+
+A table entry is ``{"vi": ..., "en": ...}``; a missing English text falls back to the
+Vietnamese one, never to a key.
+"""
+import datetime as _dt
+import functools
+import unicodedata
+from typing import Any, Dict, List, Mapping, Optional, Tuple
+
+from zoneinfo import ZoneInfo
+
+LANGS = ("vi", "en")
+DEFAULT_LANG = "vi"
+DEFAULT_TIMEZONE = "Asia/Ho_Chi_Minh"
+
+Texts = Mapping[str, Mapping[str, str]]
+
+# --- labels of codes ------------------------------------------------------------------------
+
+#: Status codes of devices and schools (Vietnamese first).
+STATUS_LABELS: Dict[str, Dict[str, str]] = {
+    "online": {"vi": "trực tuyến", "en": "online"},
+    "offline": {"vi": "mất kết nối", "en": "offline"},
+    "pending": {"vi": "chờ duyệt", "en": "pending approval"},
+    "unknown": {"vi": "chưa có dữ liệu", "en": "no data yet"},
+    "partial": {"vi": "một phần mất kết nối", "en": "partly offline"},
+    "no_devices": {"vi": "chưa có thiết bị", "en": "no devices"},
+    "revoked": {"vi": "đã thu hồi", "en": "revoked"},
+    "active": {"vi": "đang hoạt động", "en": "active"},
+    "not_evaluated": {"vi": "chưa đánh giá", "en": "not evaluated yet"},
+}
+
+#: Device roles.
+ROLE_LABELS: Dict[str, Dict[str, str]] = {
+    "lab": {"vi": "máy phòng máy", "en": "lab PC"},
+    "office": {"vi": "máy văn phòng", "en": "office PC"},
+    "server": {"vi": "máy chủ", "en": "server"},
+    "router": {"vi": "bộ định tuyến", "en": "router"},
+}
+
+#: School levels (cấp học) by code: the one definition (the registry's LEVELS derive from it).
+SCHOOL_LEVELS: Dict[str, Dict[str, str]] = {
+    "MN": {"vi": "Mầm non", "en": "Preschool"},
+    "TH": {"vi": "Tiểu học", "en": "Primary"},
+    "THCS": {"vi": "Trung học cơ sở", "en": "Lower secondary"},
+    "THPT": {"vi": "Trung học phổ thông", "en": "Upper secondary"},
+    "GDNN-GDTX": {"vi": "Giáo dục nghề nghiệp - Giáo dục thường xuyên",
+                  "en": "Vocational / continuing education centre"},
+    "LIEN-CAP": {"vi": "Liên cấp", "en": "Multi-level"},
+}
+
+#: Levels of school and organisation units (the unit levels are data; these are the usual).
+LEVEL_LABELS: Dict[str, Dict[str, str]] = dict(SCHOOL_LEVELS, **{
+    "province": {"vi": "Tỉnh / thành phố", "en": "Province"},
+    "area": {"vi": "Khu vực", "en": "Area"},
+})
+
+# --- messages -------------------------------------------------------------------------------
+
+#: Messages of the API (errors, notes), by code.
+MESSAGES: Dict[str, Dict[str, str]] = {
+    "auth_required": {
+        "vi": "Cần xác thực: gửi tiêu đề Authorization: Bearer <mã truy cập>.",
+        "en": "Authentication required: send Authorization: Bearer <token>.",
+    },
+    "auth_invalid": {"vi": "Mã truy cập không hợp lệ.", "en": "The token is not valid."},
+    "admin_required": {"vi": "Thao tác này cần quyền quản trị.",
+                       "en": "This needs an admin token."},
+    "school_not_found": {"vi": "Không tìm thấy trường.", "en": "School not found."},
+    "device_not_found": {"vi": "Không tìm thấy thiết bị.", "en": "Device not found."},
+    "not_found": {"vi": "Không tìm thấy đường dẫn này.", "en": "No such path."},
+    "method_not_allowed": {"vi": "Đường dẫn này không nhận phương thức này.",
+                           "en": "This path does not accept this method."},
+    "http_error": {"vi": "Yêu cầu không được xử lý.", "en": "The request was not handled."},
+    "invalid_request": {"vi": "Tham số không hợp lệ.", "en": "Invalid parameters."},
+    "metric_unknown": {
+        "vi": "Chỉ số không có trong dữ liệu lưu trữ của thiết bị.",
+        "en": "The metric is not kept for this device.",
+    },
+    "bad_range": {
+        "vi": "Khoảng thời gian không hợp lệ: 'from' phải trước 'to'.",
+        "en": "Invalid time range: 'from' must be before 'to'.",
+    },
+    "bad_time": {
+        "vi": "Thời gian không hợp lệ: dùng ISO 8601 (ví dụ 2026-01-31T08:00:00Z) "
+              "hoặc số giây Unix.",
+        "en": "Invalid time: use ISO 8601 (e.g. 2026-01-31T08:00:00Z) or Unix seconds.",
+    },
+    "baseline_not_evaluated": {
+        "vi": "Chưa đánh giá: bộ tiêu chí (chuẩn) chưa được áp dụng trong phiên bản này.",
+        "en": "Not evaluated yet: no baseline is applied in this version.",
+    },
+    "dependency_down": {"vi": "Một thành phần phụ thuộc không sẵn sàng.",
+                        "en": "A dependency is not ready."},
+}
+
+#: What a validation error says about one parameter, by pydantic error type (the English
+#: is pydantic's own wording, kept for ``lang=en``); other types fall back to "invalid".
+VALIDATION_MESSAGES: Dict[str, Dict[str, str]] = {
+    "missing": {"vi": "Thiếu tham số bắt buộc.", "en": "Field required"},
+    "int_parsing": {"vi": "Phải là một số nguyên.",
+                    "en": "Input should be a valid integer"},
+    "int_from_float": {"vi": "Phải là một số nguyên.",
+                       "en": "Input should be a valid integer"},
+    "bool_parsing": {"vi": "Phải là true hoặc false.", "en": "Input should be a valid boolean"},
+    "greater_than_equal": {"vi": "Giá trị quá nhỏ.", "en": "Input is too small"},
+    "less_than_equal": {"vi": "Giá trị quá lớn.", "en": "Input is too large"},
+    "string_too_long": {"vi": "Chuỗi quá dài.", "en": "String is too long"},
+    "literal_error": {"vi": "Không phải một trong các giá trị cho phép.",
+                      "en": "Input is not one of the allowed values"},
+    "enum": {"vi": "Không phải một trong các giá trị cho phép.",
+             "en": "Input is not one of the allowed values"},
+    "string_pattern_mismatch": {"vi": "Không đúng định dạng.",
+                                "en": "String does not match the expected format"},
+    "duplicate": {"vi": "Tham số chỉ được có một giá trị.", "en": "Given more than once"},
+    "unknown_parameter": {"vi": "Đường dẫn này không có tham số này.",
+                          "en": "This path has no such parameter"},
+    "invalid": {"vi": "Giá trị không hợp lệ.", "en": "Invalid value"},
+}
+
+
+def pick_lang(query_lang: Optional[str], accept_language: Optional[str]) -> str:
+    """``?lang=`` wins; else the first of vi/en in Accept-Language by weight; else vi."""
+    if query_lang:
+        low = query_lang.strip().lower()[:2]
+        if low in LANGS:
+            return low
+    if accept_language:
+        best, best_q = None, -1.0
+        for i, part in enumerate(accept_language.split(",")):
+            tag, _, params = part.strip().partition(";")
+            primary = tag.strip().lower().split("-")[0]
+            q = 1.0
+            for p in params.split(";"):
+                k, _, v = p.strip().partition("=")
+                if k == "q":
+                    try:
+                        q = float(v)
+                    except ValueError:
+                        q = 0.0
+            q -= i * 1e-6  # earlier entries win ties
+            if primary in LANGS and q > best_q:
+                best, best_q = primary, q
+        if best and best_q > 0:
+            return best
+    return DEFAULT_LANG
+
+
+def _pick(entry: Mapping[str, str], lang: str) -> str:
+    return entry.get(lang) or entry[DEFAULT_LANG]
+
+
+def message(code: str, lang: str) -> str:
+    """The message ``code`` in ``lang`` (the code itself when there is none)."""
+    entry = MESSAGES.get(code)
+    return code if entry is None else _pick(entry, lang)
+
+
+def label(table: Texts, code: Optional[str], lang: str) -> Optional[str]:
+    """The label of ``code`` in ``table`` (the code itself when the table has none)."""
+    if code is None:
+        return None
+    entry = table.get(code)
+    return code if entry is None else _pick(entry, lang)
+
+
+def validation_message(error_type: str, lang: str) -> str:
+    entry = VALIDATION_MESSAGES.get(error_type) or VALIDATION_MESSAGES["invalid"]
+    return _pick(entry, lang)
+
+
+# --- Vietnamese text ------------------------------------------------------------------------
+
+def fold(text: str) -> str:
+    """Lower case without Vietnamese diacritics (đ → d), spaces collapsed."""
+    text = text.replace("đ", "d").replace("Đ", "D")
+    text = unicodedata.normalize("NFD", text)
+    text = "".join(ch for ch in text if unicodedata.category(ch) != "Mn")
+    return " ".join(text.lower().split())
+
+
+#: Marks that make a letter of its own in the Vietnamese alphabet (a ă â, o ô ơ, u ư, e ê),
+#: ranked after the plain letter; the five tone marks only break ties (secondary order).
+_LETTER_MARKS = {"\u0306": 1, "\u0302": 2, "\u031b": 3}  # breve, circumflex, horn
+_TONE_MARKS = {"\u0300": 2, "\u0309": 3, "\u0303": 4, "\u0301": 5, "\u0323": 6}
+#: Tone order: none, huyền (grave), hỏi (hook), ngã (tilde), sắc (acute), nặng (dot below).
+
+
+@functools.lru_cache(maxsize=65536)  # the same few thousand names, sorted on every list
+def sort_key(text: str) -> Tuple[Tuple[Tuple[str, int], ...], Tuple[int, ...], str]:
+    """Key for Vietnamese alphabetical order (a ă â b c d đ e ê ... o ô ơ ... u ư ...),
+    case and tones as tie-breakers: ``sorted(names, key=sort_key)`` puts "Bảo Thắng" before
+    "Bát Xát" and "Đồng" after every "D..."."""
+    letters: List[Tuple[str, int]] = []
+    tones: List[int] = []
+    for ch in unicodedata.normalize("NFD", text):
+        if ch in _LETTER_MARKS and letters:
+            base, _ = letters[-1]
+            letters[-1] = (base, _LETTER_MARKS[ch])
+        elif ch in _TONE_MARKS:
+            if tones:
+                tones[-1] = _TONE_MARKS[ch]
+        elif unicodedata.category(ch) == "Mn":
+            continue
+        else:
+            low = ch.lower()
+            if low == "đ":
+                letters.append(("d", 9))
+            else:
+                letters.append((low, 0))
+            tones.append(1)
+    return tuple(letters), tuple(tones), text
+
+
+# --- times ----------------------------------------------------------------------------------
+
+def to_datetime(value: Any) -> Optional[_dt.datetime]:
+    """UTC epoch seconds, an aware datetime or a naive one (taken as UTC) → aware UTC."""
+    if value is None:
+        return None
+    if isinstance(value, _dt.datetime):
+        if value.tzinfo is None:
+            return value.replace(tzinfo=_dt.timezone.utc)
+        return value.astimezone(_dt.timezone.utc)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return _dt.datetime.fromtimestamp(float(value), _dt.timezone.utc)
+    if isinstance(value, str):
+        return parse_time(value)
+    raise TypeError("not a time: %r" % (value,))
+
+
+def parse_time(value: str) -> _dt.datetime:
+    """ISO 8601 (``Z`` or an offset; naive taken as UTC) or Unix seconds → aware UTC.
+    ValueError (or OverflowError/OSError for seconds out of range) when it is neither."""
+    s = value.strip()
+    if s.isascii():  # float() also reads "١٢" and "１２"; a time is written in ASCII
+        try:
+            return _dt.datetime.fromtimestamp(float(s), _dt.timezone.utc)
+        except ValueError:
+            pass
+    else:
+        raise ValueError("not a time: %r" % value)
+    if s.endswith(("Z", "z")):
+        s = s[:-1] + "+00:00"
+    d = _dt.datetime.fromisoformat(s)
+    if d.tzinfo is None:
+        d = d.replace(tzinfo=_dt.timezone.utc)
+    return d.astimezone(_dt.timezone.utc)
+
+
+def iso_utc(value: Any) -> Optional[str]:
+    """``2026-11-22T14:00:00Z`` (seconds; None stays None)."""
+    d = to_datetime(value)
+    if d is None:
+        return None
+    return d.replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def iso_local(value: Any, tz: str = DEFAULT_TIMEZONE) -> Optional[str]:
+    """The same moment in the province's time zone, ISO 8601 with its offset
+    (e.g. ``2026-11-22T21:00:00+07:00``)."""
+    d = to_datetime(value)
+    if d is None:
+        return None
+    return d.astimezone(ZoneInfo(tz)).replace(microsecond=0).isoformat()
