@@ -6,8 +6,8 @@ collector configuration (``api.admin_token``, ``api.read_tokens``, ``province.ti
 
 Routes: ``/healthz`` and ``/metrics`` (open), ``/api/v1/...`` (bearer token, every one:
 the router carries the authentication dependency, so a route added to it cannot be open),
-``/docs`` (OpenAPI; Swagger UI served from ``static/swagger/``, no CDN), and the web page
-at ``/`` (static files; it asks for the token).
+``/docs`` (OpenAPI; Swagger UI served from ``static/swagger/``, no CDN), and the web pages
+(api/pages.py: one shell at every page address, scripts and styles under ``/static/``).
 """
 import os
 from typing import Any, Awaitable, Callable, Dict, List, Mapping, Optional, Protocol, Union, runtime_checkable
@@ -15,14 +15,16 @@ from typing import Any, Awaitable, Callable, Dict, List, Mapping, Optional, Prot
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import Response as AnyResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.gzip import GZipMiddleware
 
 from .. import __version__
 from ..text import message, pick_lang, validation_message
-from . import devices, health, org, schools, summary
+from . import devices, health, org, pages, schools, summary
 from .deps import (
     ERROR_RESPONSES,
     ApiError,
@@ -33,7 +35,10 @@ from .deps import (
     token_table,
 )
 
-STATIC_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "static")
+STATIC_DIR = pages.STATIC_DIR
+#: The pages' Content-Security-Policy: no inline script, nothing from another origin.
+PAGE_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+            "img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
 
 DESCRIPTION = """\
 API của schoolmon cho Sở GD&ĐT: tổng quan, cây đơn vị, trường và thiết bị.
@@ -108,7 +113,9 @@ def create_app(source: AppSource, cfg: Any) -> FastAPI:
                             status_code=exc.status, headers=exc.headers)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> AnyResponse:
+        if exc.status_code == 404 and pages.wants_page(request):
+            return pages.shell(404)  # the page says "not found" in the user's language
         # Unknown paths and methods answer like every other error, in the caller's language.
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return JSONResponse(error_body(code, _request_lang(request)),
@@ -135,12 +142,9 @@ def create_app(source: AppSource, cfg: Any) -> FastAPI:
         path = request.url.path
         if path.startswith("/api/"):
             h["Cache-Control"] = "no-store"  # school data stays out of shared caches
-        if path == "/" or path.startswith("/static/"):
+        elif path != "/docs":  # Swagger UI's own page has an inline script
             h.setdefault("X-Frame-Options", "DENY")
-            h.setdefault("Content-Security-Policy",
-                         "default-src 'self'; script-src 'self'; style-src 'self'; "
-                         "connect-src 'self'; img-src 'self' data:; frame-ancestors 'none'; "
-                         "base-uri 'none'; form-action 'self'")
+            h.setdefault("Content-Security-Policy", PAGE_CSP)
         return response
 
     app.include_router(health.router, dependencies=[Depends(strict_query)])
@@ -152,12 +156,7 @@ def create_app(source: AppSource, cfg: Any) -> FastAPI:
         api.include_router(module.router)
     app.include_router(api)
 
-    index = os.path.join(STATIC_DIR, "index.html")
-
-    @app.get("/", include_in_schema=False)
-    def web_index() -> FileResponse:
-        return FileResponse(index, media_type="text/html; charset=utf-8",
-                            headers={"Cache-Control": "no-cache"})
+    app.include_router(pages.router)
 
     # Swagger UI from our own files (static/swagger/): a Sở server may have no Internet.
     @app.get("/docs", include_in_schema=False)
@@ -171,4 +170,6 @@ def create_app(source: AppSource, cfg: Any) -> FastAPI:
 
     if os.path.isdir(STATIC_DIR):
         app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    # a provincial link is slow: pages, scripts and JSON go compressed
+    app.add_middleware(GZipMiddleware, minimum_size=1000)
     return app

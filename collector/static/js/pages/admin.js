@@ -1,0 +1,54 @@
+// Administrators' pages: users (/users) and the audit log (/audit).
+import { api, dash, h, localTime, num, qs, t } from "../core.js";
+import { current, rewrite, settled } from "../nav.js";
+
+function table(id, heads, rows, emptyKey) {
+  if (!rows.length) { rows = [h("tr", {}, h("td", { colspan: heads.length }, t(emptyKey)))]; }
+  return h("div", { class: "scroll" }, h("table", { id: id, class: "list" },
+    h("thead", {}, h("tr", {}, heads.map((k) => h("th", {}, t(k))))), h("tbody", {}, rows)));
+}
+
+export async function renderUsers(root, gen) {
+  const r = await api("/api/v1/users");
+  if (!current(gen)) { return; }
+  document.title = t("nav.users") + " — schoolmon";
+  const users = Array.isArray(r) ? r : (r.items || []);
+  root.textContent = "";
+  root.appendChild(h("h2", { id: "page-title" }, t("nav.users")));
+  root.appendChild(table("users", ["col.status", "col.user", "col.role", "col.units", "users.last_login"],
+    users.map((u) => h("tr", {},
+      h("td", {}, h("span", { class: "st " + (u.disabled ? "offline" : "online") }, u.disabled ? t("users.disabled") : t("users.active"))),
+      h("td", {}, u.name),
+      h("td", {}, u.role_label || t("role." + u.role)),
+      h("td", {}, (u.units || []).map((x) => (typeof x === "string" ? x : (x.name || x.code))).join(", ") || t("users.all_units")),
+      h("td", {}, localTime(u.last_login_local)))), "users.none"));
+  root.appendChild(h("p", { class: "muted" }, t("users.cli_hint")));
+}
+
+export async function renderAudit(root, gen, args, params) {
+  const state = { action: params.get("action") || "", actor: params.get("actor") || "", page: params.get("page") || "" };
+  document.title = t("nav.audit") + " — schoolmon";
+  root.textContent = "";
+  root.appendChild(h("h2", { id: "page-title" }, t("nav.audit")));
+  const out = h("div", { id: "audit-list" });
+  const info = h("p", { class: "pager", id: "pageinfo" });
+  root.append(out, info);
+  async function refresh() {
+    settled(false);
+    rewrite("/audit" + qs(state));
+    const r = await api("/api/v1/audit" + qs(Object.assign({}, state, { per_page: 100 })));
+    if (!current(gen)) { return; }
+    const items = Array.isArray(r) ? r : (r.items || []);
+    out.textContent = "";
+    out.appendChild(table("audit", ["audit.at", "col.user", "audit.action", "audit.target", "audit.detail"],
+      items.map((e) => h("tr", {},
+        h("td", {}, localTime(e.at_local || e.ts_local)),
+        h("td", {}, dash(e.actor)),
+        h("td", {}, e.action_label || e.action),
+        h("td", {}, dash(e.target)),
+        h("td", {}, typeof e.detail === "object" && e.detail !== null ? JSON.stringify(e.detail) : dash(e.detail)))), "audit.none"));
+    info.textContent = r.total !== undefined ? t("pager.entries", { total: num(r.total) }) : "";
+    settled(true);
+  }
+  await refresh();
+}

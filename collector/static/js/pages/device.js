@@ -1,0 +1,141 @@
+// The device page (/devices/{id}): inventory, current health, charts of CPU, memory, disk,
+// temperature and network for 24 h / 7 d / 30 d from the collector's rollups, message
+// counts (received, lost, duplicates), status history; approve / move room / retire for the
+// roles that may. ?range=7d keeps the chosen range in the address.
+import { api, bytes, dash, h, link, localTime, may, num, pct, qs, statusBadge, t } from "../core.js";
+import { current, go, rewrite, settled } from "../nav.js";
+import { timeChart } from "../chart.js";
+
+const RANGES = { "24h": 86400, "7d": 7 * 86400, "30d": 30 * 86400 };
+const CHARTS = [
+  ["cpu_pct", "chart.cpu", "%", [0, 100]],
+  ["mem_pct", "chart.mem", "%", [0, 100]],
+  ["disk_pct", "chart.disk", "%", [0, 100]],
+  ["temp", "chart.temp", "°C", null],
+];
+
+function dl(pairs) {
+  return h("dl", { class: "facts" }, pairs.filter((p) => p).map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)]));
+}
+
+async function series(id, metric, from, to) {
+  const r = await api("/api/v1/devices/" + encodeURIComponent(id) + "/series" + qs({ metric: metric, from: from, to: to }));
+  return r.points.map((p) => [Date.parse(p.ts) / 1000, p.mean]);
+}
+
+async function drawCharts(box, d, range, still) {
+  const to = Math.floor(Date.now() / 1000);
+  const from = to - RANGES[range];
+  const metrics = CHARTS.map((c) => c[0]).concat(["rx", "tx"]);
+  const got = await Promise.all(metrics.map((m) => series(d.id, m, from, to).catch((e) => {
+    if (e.status === 422) { return []; }  // a metric this device does not keep (a router's temperature)
+    throw e;
+  })));
+  if (!still()) { return false; }  // a later range (or page) was asked for: it draws
+  const by = Object.fromEntries(metrics.map((m, i) => [m, got[i]]));
+  box.textContent = "";
+  for (const [m, key, unit, yRange] of CHARTS) {
+    box.appendChild(timeChart("chart-" + m, t(key), unit, [{ label: t(key), points: by[m] }], { yRange: yRange }));
+  }
+  const kbit = (pts) => pts.map(([x, v]) => [x, v === null ? null : Math.round(v * 8 / 1000)]);
+  box.appendChild(timeChart("chart-net", t("chart.net"), "kbit/s",
+    [{ label: t("chart.rx"), points: kbit(by.rx) }, { label: t("chart.tx"), points: kbit(by.tx) }]));
+  return true;
+}
+
+function actions(d) {
+  const out = h("p", { class: "actions", id: "device-actions" });
+  const msg = h("span", { class: "muted", role: "status", id: "action-msg" });
+  const act = (id, label, path, body, confirmText) => {
+    const b = h("button", { type: "button", id: id, class: id === "approve" ? "primary" : "" }, label);
+    b.addEventListener("click", async () => {
+      if (confirmText && !window.confirm(confirmText)) { return; }
+      let payload = body;
+      if (typeof body === "function") { payload = body(); if (payload === null) { return; } }
+      b.disabled = true;
+      try {
+        await api("/api/v1/devices/" + encodeURIComponent(d.id) + "/" + path, { method: "POST", body: payload });
+        go(location.pathname + location.search, true);
+      } catch (e) { msg.textContent = e.message; b.disabled = false; }
+    });
+    out.append(b, " ");
+  };
+  if (d.state === "pending" && may("approve")) { act("approve", t("device.approve"), "approve"); }
+  if (d.state !== "retired" && may("move")) {
+    act("move", t("device.move"), "move", () => {
+      const room = window.prompt(t("device.move_prompt"), d.room || "");
+      return room === null || !room.trim() ? null : { room: room.trim() };
+    });
+  }
+  if (d.state !== "retired" && may("retire")) {
+    act("retire", t("device.retire"), "retire", undefined, t("device.retire_confirm", { id: d.hostname || d.id }));
+  }
+  out.appendChild(msg);
+  return out.childElementCount > 1 ? out : null;
+}
+
+function historyTable(events) {
+  const rows = (events || []).map((e) => h("tr", {},
+    h("td", {}, statusBadge(e.status || e.state, e.status_label || e.state_label)),
+    h("td", {}, localTime(e.ts_local || e.at_local || e.since_local)),
+    h("td", {}, dash(e.reason_label || e.reason))));
+  if (!rows.length) { rows.push(h("tr", {}, h("td", { colspan: 3 }, t("device.no_history")))); }
+  return h("div", { class: "scroll" }, h("table", { id: "history", class: "list" },
+    h("thead", {}, h("tr", {}, h("th", {}, t("col.status")), h("th", {}, t("device.at")), h("th", {}, t("device.reason")))),
+    h("tbody", {}, rows)));
+}
+
+export async function render(root, gen, args, params) {
+  const id = args[0];
+  const d = await api("/api/v1/devices/" + encodeURIComponent(id));
+  if (!current(gen)) { return; }
+  document.title = (d.hostname || d.id) + " — schoolmon";
+  const latest = d.latest || {};
+  const hp = (latest.health && latest.health.payload) || {};
+  const inv = (latest.inventory && latest.inventory.payload) || {};
+  const msgs = d.messages || {};
+  root.textContent = "";
+  root.appendChild(h("nav", { class: "crumbs" }, link("/", t("nav.overview")), " › ",
+    d.school ? link("/schools/" + encodeURIComponent(d.school.code), d.school.name) : null, " › ", d.hostname || d.id));
+  root.appendChild(h("h2", { id: "page-title" }, d.hostname || d.id, " ", statusBadge(d.status, d.status_label),
+    d.state === "pending" || d.state === "retired" ? [" ", statusBadge(d.state, d.state_label)] : null));
+  const a = actions(d);
+  if (a) { root.appendChild(a); }
+  const disk = (hp.disks || []).map((x) => x.mnt + " " + pct(x.pct)).join(", ");
+  root.appendChild(h("div", { class: "two" },
+    h("section", {}, h("h3", {}, t("device.inventory")), dl([
+      [t("col.device"), d.id], [t("col.school"), d.school ? link("/schools/" + encodeURIComponent(d.school.code), d.school.name) : "—"],
+      [t("col.role"), dash(d.role_label)], [t("col.room"), dash(d.room)], [t("col.os"), dash(d.os)],
+      [t("device.cpu_model"), dash(inv.cpu_model)], [t("col.ram"), bytes(inv.ram)],
+      [t("device.disks"), (inv.disks || []).map((x) => bytes(x.size) + (x.kind ? " " + x.kind.toUpperCase() : "")).join(", ") || "—"],
+      [t("device.agent"), dash(d.agent)], [t("device.first_seen"), localTime(d.first_seen_local)],
+    ])),
+    h("section", {}, h("h3", {}, t("device.health")), dl([
+      [t("col.status"), [statusBadge(d.status, d.status_label), " ", t("device.since", { time: localTime(d.status_since_local) })]],
+      [t("col.last_seen"), localTime(d.last_seen_local)],
+      ["CPU", pct(hp.cpu_pct)], [t("col.ram"), pct(hp.mem_pct)], [t("col.disk"), disk || "—"],
+      [t("chart.temp"), hp.temp === undefined || hp.temp === null ? "—" : num(hp.temp) + " °C"],
+      [t("device.messages"), t("device.message_counts", { received: num(msgs.received), lost: num(msgs.lost), duplicates: num(msgs.duplicates) })],
+    ]))));
+  let range = RANGES[params.get("range")] ? params.get("range") : "24h";
+  let chartSeq = 0;
+  const draw = (r) => { const mine = ++chartSeq; return drawCharts(charts, d, r, () => mine === chartSeq && current(gen)); };
+  const charts = h("div", { class: "charts", id: "charts" });
+  const buttons = h("p", { class: "ranges", role: "group" }, Object.keys(RANGES).map((r) => {
+    const b = h("button", { type: "button", id: "range-" + r, class: r === range ? "on" : "", "aria-pressed": r === range ? "true" : "false" }, t("range." + r));
+    b.addEventListener("click", async () => {
+      range = r;
+      for (const x of buttons.querySelectorAll("button")) {
+        x.classList.toggle("on", x === b); x.setAttribute("aria-pressed", x === b ? "true" : "false");
+      }
+      rewrite(location.pathname + (r === "24h" ? "" : qs({ range: r })));
+      settled(false);
+      try { await draw(r); } catch (e) { /* the banner says why */ }
+      if (current(gen)) { settled(true); }
+    });
+    return b;
+  }));
+  root.append(h("h3", {}, t("device.charts")), buttons, charts);
+  root.append(h("h3", {}, t("device.history")), historyTable(d.history || d.status_history));
+  await draw(range);
+}

@@ -1,0 +1,71 @@
+// The device list (/devices): filters status, role, OS, school, area, pending, offline for
+// more than N days, disk over N % — "every Windows 7 PC", "disks over 90 %", "offline more
+// than 3 days". The filters live in the address (bookmarkable, and what the overview links to).
+import { api, h, num, qs, t } from "../core.js";
+import { current, rewrite, settled } from "../nav.js";
+import { deviceTable } from "./school.js";
+
+const FILTERS = ["status", "role", "os", "school", "area", "state", "offline_days", "disk_over", "page"];
+
+function select(name, label, value, options) {
+  return h("label", {}, label, h("select", { id: "f-" + name, name: name },
+    h("option", { value: "" }, t("filter.all")),
+    options.map(([v, text]) => h("option", { value: v, selected: v === value }, text))));
+}
+
+function input(name, label, value, attrs) {
+  return h("label", {}, label, h("input", Object.assign({ id: "f-" + name, name: name, value: value }, attrs || {})));
+}
+
+export async function render(root, gen, args, params) {
+  const state = {};
+  for (const k of FILTERS) { state[k] = params.get(k) || ""; }
+  document.title = t("nav.devices") + " — schoolmon";
+  root.textContent = "";
+  root.appendChild(h("h2", { id: "page-title" }, t("nav.devices")));
+  const form = h("form", { id: "filters", class: "filters" },
+    select("status", t("col.status"), state.status, ["offline", "online", "unknown"].map((c) => [c, t("status." + c)])),
+    select("state", t("col.state"), state.state, ["pending", "active", "retired"].map((c) => [c, t("state." + c)])),
+    select("role", t("col.role"), state.role, ["lab", "office", "server", "router"].map((c) => [c, t("role_device." + c)])),
+    input("os", t("col.os"), state.os, { type: "search", placeholder: "Windows 7", size: 12 }),
+    input("school", t("col.school_code"), state.school, { type: "search", size: 10 }),
+    input("area", t("col.area"), state.area, { type: "search", size: 12 }),
+    input("offline_days", t("filter.offline_days"), state.offline_days, { type: "number", min: 0, max: 3650, size: 4 }),
+    input("disk_over", t("filter.disk_over"), state.disk_over, { type: "number", min: 0, max: 100, size: 4 }));
+  const out = h("div", { id: "device-list" });
+  const info = h("p", { class: "pager", id: "pageinfo" });
+  root.append(form, out, info);
+  let seq = 0;  // a later filter's answer wins
+
+  async function refresh() {
+    const mine = ++seq;
+    settled(false);
+    rewrite("/devices" + qs(state));
+    let page;
+    try {
+      page = await api("/api/v1/devices" + qs(Object.assign({}, state, { per_page: 50 })));
+    } catch (e) {
+      if (mine === seq && current(gen)) {
+        if (e.status) { out.textContent = ""; out.appendChild(h("p", { class: "error", role: "alert" }, e.message)); }
+        settled(true);
+      }
+      return;
+    }
+    if (mine !== seq || !current(gen)) { return; }
+    out.textContent = "";
+    out.appendChild(deviceTable(page.items, "devices", true));
+    info.textContent = "";
+    const pageNo = page.page, pages = Math.max(page.pages, 1);
+    const prev = h("button", { type: "button", id: "prev", disabled: pageNo <= 1 }, "‹ " + t("pager.prev"));
+    const next = h("button", { type: "button", id: "next", disabled: pageNo >= pages }, t("pager.next") + " ›");
+    prev.addEventListener("click", () => { state.page = String(pageNo - 1); refresh(); });
+    next.addEventListener("click", () => { state.page = String(pageNo + 1); refresh(); });
+    info.append(prev, " ", h("span", { id: "pagecount" }, t("pager.devices", { page: pageNo, pages: pages, total: num(page.total) })), " ", next);
+    settled(true);
+  }
+  form.addEventListener("submit", (ev) => ev.preventDefault());
+  form.addEventListener("change", (ev) => {
+    if (ev.target.name) { state[ev.target.name] = ev.target.value.trim(); state.page = ""; refresh(); }
+  });
+  await refresh();
+}

@@ -1,0 +1,111 @@
+// The school page (/schools/{code}): registry data and contacts, the router called out on
+// its own ("mất kết nối Internet/router" is not "một máy tắt"), every device with role, room,
+// status, offline since, last seen, OS, CPU/RAM/disk, a 7-day chart of devices online, and
+// "approve all pending" for the roles that may.
+import { api, dash, h, link, localTime, may, num, pct, statusBadge, t } from "../core.js";
+import { current, go } from "../nav.js";
+import { timeChart } from "../chart.js";
+import { areaSlug } from "./overview.js";
+
+function dl(pairs) {
+  return h("dl", { class: "facts" }, pairs.filter((p) => p).map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)]));
+}
+
+function health(d) {
+  const x = d.health || d.latest_health || {};
+  return x;
+}
+
+// Devices: status first (it is what a phone must show), then what identifies the machine.
+export function deviceTable(devs, id, showSchool) {
+  const rows = devs.map((d) => {
+    const hl = health(d);
+    return h("tr", { dataset: { device: d.id } },
+      h("td", {}, statusBadge(d.status, d.status_label),
+        d.state === "pending" ? [" ", statusBadge("pending", d.state_label)] : null,
+        d.state === "retired" ? [" ", statusBadge("retired", d.state_label)] : null),
+      h("td", {}, link("/devices/" + encodeURIComponent(d.id), d.hostname || d.id), h("br"), h("small", { class: "muted" }, d.id)),
+      showSchool ? h("td", {}, d.school ? link("/schools/" + encodeURIComponent(d.school.code), d.school.name) : "—") : null,
+      h("td", {}, dash(d.role_label || d.role)),
+      h("td", {}, dash(d.room)),
+      h("td", {}, d.status === "offline" ? localTime(d.status_since_local) : "—"),
+      h("td", {}, localTime(d.last_seen_local)),
+      h("td", {}, dash(d.os)),
+      h("td", { class: "num" }, pct(hl.cpu_pct)),
+      h("td", { class: "num" }, pct(hl.mem_pct)),
+      h("td", { class: "num" + (hl.disk_pct >= 90 ? " bad" : "") }, pct(hl.disk_pct)));
+  });
+  if (!rows.length) { rows.push(h("tr", {}, h("td", { colspan: showSchool ? 11 : 10 }, t("devices.none")))); }
+  return h("div", { class: "scroll" }, h("table", { id: id, class: "list" },
+    h("thead", {}, h("tr", {},
+      h("th", {}, t("col.status")), h("th", {}, t("col.device")), showSchool ? h("th", {}, t("col.school")) : null,
+      h("th", {}, t("col.role")), h("th", {}, t("col.room")), h("th", {}, t("col.offline_since")),
+      h("th", {}, t("col.last_seen")), h("th", {}, t("col.os")), h("th", { class: "num" }, "CPU"),
+      h("th", { class: "num" }, t("col.ram")), h("th", { class: "num" }, t("col.disk")))),
+    h("tbody", {}, rows)));
+}
+
+function routerBox(s, devs) {
+  const routers = devs.filter((d) => d.role === "router");
+  const box = h("section", { class: "router", id: "router" }, h("h3", {}, t("school.router")));
+  if (!routers.length) { box.appendChild(h("p", { class: "muted" }, t("school.no_router"))); return box; }
+  for (const r of routers) {
+    const down = r.status === "offline";
+    box.classList.toggle("down", down);
+    box.appendChild(h("p", {}, statusBadge(r.status, r.status_label), " ",
+      link("/devices/" + encodeURIComponent(r.id), r.hostname || r.id),
+      down ? h("strong", { class: "bad" }, " — " + t("school.router_down", { since: localTime(r.status_since_local) })) : null));
+  }
+  void s;
+  return box;
+}
+
+export async function render(root, gen, args) {
+  const code = args[0];
+  const s = await api("/api/v1/schools/" + encodeURIComponent(code));
+  if (!current(gen)) { return; }
+  document.title = s.name + " — schoolmon";
+  const devs = s.devices || [];
+  const c = s.counts || {};
+  root.textContent = "";
+  const crumbs = h("nav", { class: "crumbs" }, link("/", t("nav.overview")), " › ",
+    s.area ? link("/areas/" + encodeURIComponent(areaSlug(s.area)), s.area.name) : null, s.area ? " › " : null, s.code);
+  root.append(crumbs, h("h2", { id: "page-title" }, s.name, " ", statusBadge(s.status, s.status_label)));
+  if (s.situation_label) { root.appendChild(h("p", { class: "situation " + (s.situation || "") }, s.situation_label)); }
+  const pending = devs.filter((d) => d.state === "pending").length;
+  if (pending && may("approve")) {
+    const b = h("button", { type: "button", id: "approve-all", class: "primary" }, t("school.approve_all", { n: pending }));
+    const msg = h("span", { class: "muted", id: "approve-all-msg", role: "status" });
+    b.addEventListener("click", async () => {
+      if (!window.confirm(t("school.approve_all_confirm", { n: pending, school: s.name }))) { return; }
+      b.disabled = true;
+      try {
+        await api("/api/v1/schools/" + encodeURIComponent(s.code) + "/approve", { method: "POST" });
+        go(location.pathname, true);
+      } catch (e) { msg.textContent = e.message; b.disabled = false; }
+    });
+    root.appendChild(h("p", {}, b, " ", msg));
+  }
+  root.appendChild(h("div", { class: "two" },
+    h("section", {}, h("h3", {}, t("school.registry")), dl([
+      [t("col.code"), s.code], [t("col.level"), dash(s.level_label)], [t("col.area"), s.area ? s.area.name : "—"],
+      [t("school.address"), dash(s.address)], [t("school.students"), num(s.students)],
+      [t("col.isp"), dash(s.isp)], [t("col.link_type"), s.link_type ? t("link." + s.link_type) : "—"],
+      [t("school.contract"), s.contracted_down_mbps ? num(s.contracted_down_mbps) + " / " + num(s.contracted_up_mbps) + " Mbit/s" : "—"],
+    ])),
+    h("section", {}, h("h3", {}, t("school.contact")), dl([
+      [t("school.contact_name"), dash(s.contact_name)],
+      [t("school.contact_phone"), s.contact_phone ? h("a", { href: "tel:" + s.contact_phone }, s.contact_phone) : "—"],
+      [t("school.contact_email"), s.contact_email ? h("a", { href: "mailto:" + s.contact_email }, s.contact_email) : "—"],
+      [t("col.devices"), t("school.counts", { total: num(c.devices), online: num(c.online), offline: num(c.offline), pending: num(c.pending) })],
+      [t("col.last_seen"), localTime(s.last_seen_local)],
+    ]))));
+  root.appendChild(routerBox(s, devs));
+  const hist = s.online_7d || s.history_7d;
+  if (hist) {
+    const pts = (Array.isArray(hist) ? hist : hist.points || []).map((p) => [Date.parse(p.ts) / 1000, p.online]);
+    root.appendChild(timeChart("chart-school-7d", t("school.chart_7d"), t("unit.devices"), [{ label: t("status.online"), points: pts }]));
+  }
+  root.appendChild(h("h3", {}, t("school.devices")));
+  root.appendChild(deviceTable(devs.filter((d) => d.role !== "router"), "devices", false));
+}

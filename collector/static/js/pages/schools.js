@@ -1,0 +1,147 @@
+// The school list (/schools, and /areas/{code} = the same list inside one area): sortable,
+// filtered by status, level, area, ISP and link type, searched by code or name (with or
+// without diacritics, abbreviations such as "TH Kim Đồng"), with an offline-count column.
+// The filters live in the address, so a filtered list can be bookmarked and shared.
+import { api, h, link, localTime, num, pct, qs, statusBadge, t, ApiError } from "../core.js";
+import { current, rewrite, settled } from "../nav.js";
+
+const STATUSES = ["offline", "partial", "online", "no_devices"];
+const LEVELS = ["MN", "TH", "THCS", "THPT", "GDNN-GDTX", "LIEN-CAP"];
+const ISPS = ["VNPT", "Viettel", "FPT", "MobiFone"];
+const LINKS = ["fiber", "adsl", "4g", "3g"];
+const FILTERS = ["status", "level", "area", "isp", "link_type", "q", "sort", "page"];
+
+// Columns: [sort key (null: not sortable), heading text key, cell]; status comes first, so
+// a phone's narrow screen shows it before anything scrolls away.
+function columns() {
+  return [
+    ["status", "col.status", (s) => statusBadge(s.status, s.status_label)],
+    ["name", "col.school", (s) => h("span", {}, link("/schools/" + encodeURIComponent(s.code), s.name),
+      h("br"), h("small", { class: "muted" }, s.code))],
+    ["area", "col.area", (s) => s.area ? s.area.name : "—"],
+    [null, "col.level", (s) => s.level_label || s.level || "—"],
+    ["offline", "col.offline_count", (s) => {
+      const n = s.devices ? s.devices.offline : 0;
+      return n ? link("/devices" + qs({ school: s.code, status: "offline" }), num(n)) : "0";
+    }, "num"],
+    ["online_pct", "col.pct_online", (s) => s.devices && s.devices.total ? pct(100 * s.devices.online / s.devices.total) : "—", "num"],
+    [null, "col.devices", (s) => s.devices && s.devices.total ? link("/devices" + qs({ school: s.code }), num(s.devices.total)) : "0", "num"],
+    [null, "col.router", (s) => routerCell(s)],
+    [null, "col.last_seen", (s) => localTime(s.last_seen_local)],
+  ];
+}
+
+function routerCell(s) {
+  const r = s.router;
+  if (!r) { return "—"; }
+  return statusBadge(r.status, r.status_label);
+}
+
+export function schoolTable(items, id, sortState, onSort) {
+  const cols = columns();
+  const head = h("tr", {}, cols.map(([key, label, , cls]) => {
+    const th = h("th", { class: cls || "" }, t(label));
+    if (key && onSort) {
+      const active = sortState && sortState.replace(/^-/, "") === key;
+      const desc = active && sortState.startsWith("-");
+      const b = h("button", { class: "sort" + (active ? " on" : ""), type: "button", dataset: { sort: key },
+        "aria-sort": active ? (desc ? "descending" : "ascending") : "none" },
+        t(label), active ? (desc ? " ▼" : " ▲") : "");
+      b.addEventListener("click", () => onSort(active && !desc ? "-" + key : key));
+      th.textContent = ""; th.appendChild(b);
+    }
+    return th;
+  }));
+  const rows = items.map((s) => h("tr", { dataset: { code: s.code } },
+    cols.map(([, , cell, cls]) => h("td", { class: cls || "" }, cell(s)))));
+  if (!rows.length) { rows.push(h("tr", {}, h("td", { colspan: cols.length }, t("schools.none")))); }
+  return h("div", { class: "scroll" }, h("table", { id: id, class: "list" }, h("thead", {}, head), h("tbody", {}, rows)));
+}
+
+function select(id, label, value, options) {
+  const el = h("select", { id: id, name: id.replace(/^f-/, "") },
+    h("option", { value: "" }, t("filter.all")),
+    options.map(([v, text]) => h("option", { value: v, selected: v === value }, text)));
+  return h("label", {}, label, el);
+}
+
+function areaOptions(org) {
+  const out = [];
+  const walk = (u, depth) => {
+    if (u.type !== "unit") { return; }
+    if (u.level !== "province") { out.push([u.code.split("/").pop(), "\u00a0\u00a0".repeat(Math.max(0, depth - 1)) + u.name]); }
+    for (const c of u.children || []) { walk(c, depth + 1); }
+  };
+  for (const r of org.roots || []) { walk(r, 0); }
+  return out;
+}
+
+export function renderArea(root, gen, args, params) {
+  return render(root, gen, args, params, args[0]);
+}
+
+export async function render(root, gen, args, params, areaFromPath) {
+  const state = {};
+  for (const k of FILTERS) { state[k] = params.get(k) || ""; }
+  if (areaFromPath) { state.area = areaFromPath; }
+  const org = await api("/api/v1/org?schools=false");
+  if (!current(gen)) { return; }
+  let areaName = null;
+  const areas = areaOptions(org);
+  if (areaFromPath) {
+    const found = areas.find(([v]) => v === areaFromPath);
+    if (!found) { throw new ApiError(404, { message: t("notfound.area") }); }
+    areaName = found[1].trim();
+  }
+  document.title = (areaName || t("nav.schools")) + " — schoolmon";
+  root.textContent = "";
+  root.appendChild(h("h2", { id: "page-title" }, areaName ? t("schools.in_area", { area: areaName }) : t("nav.schools")));
+  const q = h("input", { id: "f-q", name: "q", type: "search", value: state.q, placeholder: t("filter.q_hint") });
+  const form = h("form", { id: "filters", class: "filters" },
+    h("label", {}, t("filter.q"), q),
+    select("f-status", t("col.status"), state.status, STATUSES.map((c) => [c, t("status." + c)])),
+    select("f-level", t("col.level"), state.level, LEVELS.map((c) => [c, t("level." + c)])),
+    areaFromPath ? null : select("f-area", t("col.area"), state.area, areas),
+    select("f-isp", t("col.isp"), state.isp, ISPS.map((c) => [c, c])),
+    select("f-link_type", t("col.link_type"), state.link_type, LINKS.map((c) => [c, t("link." + c)])));
+  const info = h("p", { class: "pager", id: "pageinfo" });
+  const out = h("div", { id: "school-list" });
+  root.append(form, out, info);
+  let seq = 0;  // a later filter's answer wins over an earlier one still on its way
+
+  async function refresh() {
+    const mine = ++seq;
+    settled(false);
+    const params2 = Object.assign({}, state, { per_page: 50 });
+    const address = (areaFromPath ? "/areas/" + encodeURIComponent(areaFromPath) : "/schools") +
+      qs(Object.assign({}, state, { area: areaFromPath ? "" : state.area }));
+    rewrite(address);
+    let page;
+    try {
+      page = await api("/api/v1/schools" + qs(params2));
+    } catch (e) {
+      if (mine === seq && current(gen)) {
+        if (e.status) { out.textContent = ""; out.appendChild(h("p", { class: "error" }, e.message)); }
+        settled(true);
+      }
+      return;
+    }
+    if (mine !== seq || !current(gen)) { return; }
+    out.textContent = "";
+    out.appendChild(schoolTable(page.items, "schools", state.sort || "", (key) => { state.sort = key; state.page = ""; refresh(); }));
+    info.textContent = "";
+    const pageNo = page.page, pages = Math.max(page.pages, 1);
+    const prev = h("button", { type: "button", id: "prev", disabled: pageNo <= 1 }, "‹ " + t("pager.prev"));
+    const next = h("button", { type: "button", id: "next", disabled: pageNo >= pages }, t("pager.next") + " ›");
+    prev.addEventListener("click", () => { state.page = String(pageNo - 1); refresh(); });
+    next.addEventListener("click", () => { state.page = String(pageNo + 1); refresh(); });
+    info.append(prev, " ", h("span", { id: "pagecount" }, t("pager.schools", { page: pageNo, pages: pages, total: num(page.total) })), " ", next);
+    settled(true);
+  }
+  form.addEventListener("submit", (ev) => ev.preventDefault());
+  form.addEventListener("change", (ev) => {
+    if (ev.target.name && ev.target.name !== "q") { state[ev.target.name] = ev.target.value; state.page = ""; refresh(); }
+  });
+  q.addEventListener("input", () => { state.q = q.value.trim(); state.page = ""; refresh(); });
+  await refresh();
+}
