@@ -32,16 +32,71 @@ STATUS_LABELS: Dict[str, Dict[str, str]] = {
     "offline": {"vi": "mất kết nối", "en": "offline"},
     "pending": {"vi": "chờ duyệt", "en": "pending approval"},
     "unknown": {"vi": "chưa có dữ liệu", "en": "no data yet"},
-    "partial": {"vi": "một phần mất kết nối", "en": "partly offline"},
+    "partial": {"vi": "mất kết nối một phần", "en": "partly offline"},
     "no_devices": {"vi": "chưa có thiết bị", "en": "no devices"},
     "revoked": {"vi": "đã thu hồi", "en": "revoked"},
     "active": {"vi": "đang hoạt động", "en": "active"},
     "not_evaluated": {"vi": "chưa đánh giá", "en": "not evaluated yet"},
+    "meets": {"vi": "Đạt chuẩn", "en": "meets the baseline"},
+    "below": {"vi": "Chưa đạt chuẩn", "en": "below the baseline"},
+    "retired": {"vi": "đã ngừng sử dụng", "en": "retired"},
+}
+
+#: What a school's state comes to, for its page: a router down is not "one PC off".
+SCHOOL_CONDITION_LABELS: Dict[str, Dict[str, str]] = {
+    "all_online": {"vi": "mọi thiết bị trực tuyến", "en": "every device online"},
+    "router_down": {"vi": "mất kết nối Internet/router", "en": "Internet/router down"},
+    "some_devices_off": {"vi": "một số máy tắt", "en": "some devices off"},
+    "all_offline": {"vi": "mọi thiết bị mất kết nối", "en": "every device offline"},
+    "no_devices": {"vi": "chưa có thiết bị", "en": "no devices"},
+}
+
+#: Why a device went offline (devices.offline_reason).
+OFFLINE_REASON_LABELS: Dict[str, Dict[str, str]] = {
+    "shutdown": {"vi": "tắt máy", "en": "shut down"},
+    "lost": {"vi": "mất kết nối đột ngột", "en": "connection lost"},
+    "timeout": {"vi": "quá hạn không báo về", "en": "stopped reporting"},
+}
+
+#: Column and card titles the pages show (one definition, vi and en).
+FIELD_LABELS: Dict[str, Dict[str, str]] = {
+    "last_seen": {"vi": "Báo về lần cuối", "en": "Last reported"},
+    "status_since": {"vi": "Trạng thái từ", "en": "Status since"},
+    "offline_since": {"vi": "Mất kết nối từ", "en": "Offline since"},
+    "seen_24h": {"vi": "Thiết bị báo về trong 24 giờ", "en": "Devices heard in the last 24 h"},
+    "offline_count": {"vi": "Số máy mất kết nối", "en": "Devices offline"},
+    "online_pct": {"vi": "% thiết bị trực tuyến", "en": "% devices online"},
+    "schools": {"vi": "Trường", "en": "Schools"},
+    "devices": {"vi": "Thiết bị", "en": "Devices"},
+    "area": {"vi": "Khu vực", "en": "Area"},
+    "router": {"vi": "Bộ định tuyến (router)", "en": "Router"},
+    "room": {"vi": "Phòng", "en": "Room"},
+    "os": {"vi": "Hệ điều hành", "en": "Operating system"},
+    "worst_schools": {"vi": "Trường cần chú ý", "en": "Schools needing attention"},
+    "trend_online": {"vi": "Thiết bị báo về mỗi ngày (30 ngày)",
+                     "en": "Devices heard per day (30 days)"},
+    "online_hourly": {"vi": "Thiết bị báo về mỗi giờ (7 ngày)",
+                      "en": "Devices heard per hour (7 days)"},
+    "status_history": {"vi": "Lịch sử trạng thái", "en": "Status history"},
+    "messages_received": {"vi": "Bản tin đã nhận", "en": "Messages received"},
+    "messages_lost": {"vi": "Bản tin bị mất", "en": "Messages lost"},
+    "messages_duplicates": {"vi": "Bản tin trùng", "en": "Duplicate messages"},
+}
+
+#: The metrics of a device's series: name and unit, vi and en (units read the same).
+SERIES_LABELS: Dict[str, Dict[str, str]] = {
+    "cpu_pct": {"vi": "CPU đang dùng", "en": "CPU busy", "unit": "%"},
+    "mem_pct": {"vi": "Bộ nhớ đang dùng", "en": "Memory in use", "unit": "%"},
+    "swap_pct": {"vi": "Bộ nhớ swap đang dùng", "en": "Swap in use", "unit": "%"},
+    "disk_pct": {"vi": "Ổ đĩa đầy nhất đã dùng", "en": "Fullest disk used", "unit": "%"},
+    "temp": {"vi": "Nhiệt độ CPU cao nhất", "en": "Highest CPU temperature", "unit": "°C"},
+    "rx": {"vi": "Mạng nhận", "en": "Network received", "unit": "B/s"},
+    "tx": {"vi": "Mạng gửi", "en": "Network sent", "unit": "B/s"},
 }
 
 #: Device roles.
 ROLE_LABELS: Dict[str, Dict[str, str]] = {
-    "lab": {"vi": "máy phòng máy", "en": "lab PC"},
+    "lab": {"vi": "máy phòng tin học", "en": "lab PC"},
     "office": {"vi": "máy văn phòng", "en": "office PC"},
     "server": {"vi": "máy chủ", "en": "server"},
     "router": {"vi": "bộ định tuyến", "en": "router"},
@@ -89,6 +144,10 @@ MESSAGES: Dict[str, Dict[str, str]] = {
     "bad_range": {
         "vi": "Khoảng thời gian không hợp lệ: 'from' phải trước 'to'.",
         "en": "Invalid time range: 'from' must be before 'to'.",
+    },
+    "range_too_long": {
+        "vi": "Khoảng thời gian quá dài: tối đa 400 ngày mỗi lần.",
+        "en": "The time range is too long: at most 400 days at once.",
     },
     "bad_time": {
         "vi": "Thời gian không hợp lệ: dùng ISO 8601 (ví dụ 2026-01-31T08:00:00Z) "
@@ -272,6 +331,13 @@ def iso_local(value: Any, tz: str = DEFAULT_TIMEZONE) -> Optional[str]:
     if d is None:
         return None
     return d.astimezone(ZoneInfo(tz)).replace(microsecond=0).isoformat()
+
+
+def utc_offset(at: float, tz: str = DEFAULT_TIMEZONE) -> int:
+    """The zone's offset from UTC at ``at`` (epoch s), in seconds: where local days start
+    (Asia/Ho_Chi_Minh keeps +07:00 all year)."""
+    off = _dt.datetime.fromtimestamp(at, ZoneInfo(tz)).utcoffset()
+    return int(off.total_seconds()) if off is not None else 0
 
 
 # --- the web pages --------------------------------------------------------------------------

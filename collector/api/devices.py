@@ -1,13 +1,21 @@
-"""``GET /api/v1/devices/{id}`` and ``GET /api/v1/devices/{id}/series``."""
+"""``GET /api/v1/devices`` (filters, paging, sort), ``GET /api/v1/devices/{id}`` and
+``GET /api/v1/devices/{id}/series``."""
 import time
-from typing import Annotated, Any, Dict, Optional
+from typing import Annotated, Any, Dict, Literal, Optional
 
 from fastapi import APIRouter, Path, Query
 
 from ..read import QueryError
 from ..read import devices as read
+from ..read.schools import area_units
 from ..store.schema import ROLLUP_METRICS
-from ..text import parse_time, validation_message
+from ..text import (
+    OFFLINE_REASON_LABELS,
+    SERIES_LABELS,
+    label,
+    parse_time,
+    validation_message,
+)
 from .deps import BAD_REQUEST, NOT_FOUND, ApiError, Conn, FiveMinDays, Lang, Scope, TimeZone
 from .present import present
 
@@ -15,17 +23,88 @@ router = APIRouter(tags=["devices"])
 
 DeviceId = Annotated[str, Path(max_length=64)]
 
+DeviceStatus = Literal["online", "offline", "unknown"]
+DeviceRole = Literal["lab", "office", "server", "router"]
+DeviceState = Literal["pending", "active", "retired"]
+#: ``read.DEVICE_SORTS``, each also with ``-`` (descending).
+DeviceSort = Literal["status", "id", "hostname", "school", "role", "room", "os", "last_seen",
+                     "status_since", "-status", "-id", "-hostname", "-school", "-role",
+                     "-room", "-os", "-last_seen", "-status_since"]
+
+
+@router.get("/devices", summary="Danh sách thiết bị / devices")
+def list_devices(
+    conn: Conn, scope: Scope, lang: Lang, tz: TimeZone,
+    status: Annotated[Optional[DeviceStatus], Query(
+        description="`online` (trực tuyến), `offline` (mất kết nối), `unknown` (chưa có "
+                    "dữ liệu).")] = None,
+    role: Annotated[Optional[DeviceRole], Query(description="Vai trò / role.")] = None,
+    os: Annotated[Optional[str], Query(
+        max_length=64, description="Một phần tên hệ điều hành, không phân biệt hoa thường "
+                                   "/ part of the OS name: `Windows 7`.")] = None,
+    school: Annotated[Optional[str], Query(max_length=64,
+                                           description="Mã trường / school code.")] = None,
+    area: Annotated[Optional[str], Query(
+        max_length=128, description="Khu vực như ở /schools / area as in /schools.")] = None,
+    state: Annotated[Optional[DeviceState], Query(
+        description="`pending` (chờ duyệt), `active`, `retired`.")] = None,
+    offline_days: Annotated[Optional[float], Query(
+        ge=0, le=3650, description="Mất kết nối hơn N ngày / offline for more than N "
+                                   "days.")] = None,
+    disk_over: Annotated[Optional[float], Query(
+        ge=0, le=100, description="Ổ đĩa đầy nhất trên N % (24 giờ qua) / fullest disk "
+                                  "over N % in the last 24 h.")] = None,
+    seen_hours: Annotated[Optional[float], Query(
+        ge=0, le=8760, description="Báo về trong N giờ qua / reported within the last N "
+                                   "hours.")] = None,
+    q: Annotated[Optional[str], Query(
+        max_length=100, description="Một phần mã hoặc tên máy / part of the id or host "
+                                    "name.")] = None,
+    sort: Annotated[DeviceSort, Query(
+        description="Sắp xếp / order (mặc định `status`: mất kết nối trước / offline "
+                    "first); `-` = giảm dần / descending.")] = "status",
+    page: Annotated[int, Query(ge=1, le=100000)] = 1,
+    per_page: Annotated[int, Query(
+        ge=1, le=500, description="Tối đa / at most 500; lớn hơn → 422.")] = 50,
+) -> Dict[str, Any]:
+    """Devices the caller may see, with school, area, status, `offline_since`,
+    `last_seen` and latest `health` (CPU/RAM/disk %). E.g. every Windows 7 PC:
+    `?os=windows 7&role=lab`; disks over 90 %: `?disk_over=90`; offline more than
+    3 days: `?offline_days=3`."""
+    units = None
+    if area is not None:
+        units = area_units(conn, area)
+    body = read.list_devices(conn, scope, status=status, role=role, os=os, school=school,
+                             area_units=units, state=state, offline_days=offline_days,
+                             disk_over=disk_over, seen_hours=seen_hours, q=q,
+                             sort=sort.lstrip("-"), descending=sort.startswith("-"),
+                             page=page, per_page=per_page)
+    body["filters"] = {"status": status, "role": role, "os": os, "school": school,
+                       "area": area, "state": state, "offline_days": offline_days,
+                       "disk_over": disk_over, "seen_hours": seen_hours, "q": q}
+    for d in body["items"]:
+        d["offline_reason_label"] = label(OFFLINE_REASON_LABELS, d["offline_reason"], lang)
+    return present(body, lang, tz)
+
 
 @router.get("/devices/{device_id}", summary="Một thiết bị / one device",
             responses=NOT_FOUND)
 def get_device(conn: Conn, scope: Scope, lang: Lang, tz: TimeZone,
                device_id: DeviceId) -> Dict[str, Any]:
-    """Registry entry (school, role, room, state, online/offline and since when) and the
-    latest message of each kind (`latest.health.payload` ...). 404 when unknown or
-    outside the caller's units."""
+    """Registry entry (school, role, room, state, online/offline, `status_since`,
+    `offline_since`), inventory and the latest message of each kind
+    (`latest.inventory.payload`, `latest.health.payload` ...), current `health`
+    (CPU/RAM/disk %, temperature), `messages` (received, lost, duplicates) and `history`
+    (status changes from the events, newest first). 404 when unknown or outside the
+    caller's units."""
     body = read.get_device(conn, device_id, scope)
     if body is None:
         raise ApiError(404, "device_not_found")
+    body["offline_reason_label"] = label(OFFLINE_REASON_LABELS, body["offline_reason"], lang)
+    for h in body["history"]:
+        h["reason_label"] = label(OFFLINE_REASON_LABELS, h["reason"], lang)
+    body["series_labels"] = {m: {"label": label(SERIES_LABELS, m, lang),
+                                 "unit": SERIES_LABELS[m]["unit"]} for m in body["series_metrics"]}
     return present(body, lang, tz)
 
 
@@ -83,4 +162,6 @@ def get_series(
         raise ApiError(400, exc.code, detail=str(exc)) from None
     if body is None:
         raise ApiError(404, "device_not_found")
+    body["label"] = label(SERIES_LABELS, metric, lang)
+    body["unit"] = SERIES_LABELS[metric]["unit"]
     return present(body, lang, tz)

@@ -4,7 +4,7 @@ from typing import Annotated, Any, Dict, Literal, Optional
 from fastapi import APIRouter, Path, Query
 
 from ..read import schools as read
-from ..text import message
+from ..text import OFFLINE_REASON_LABELS, SCHOOL_CONDITION_LABELS, label, message
 from .deps import NOT_FOUND, ApiError, Conn, Lang, Scope, TimeZone
 from .present import present
 
@@ -12,6 +12,10 @@ router = APIRouter(tags=["schools"])
 
 SchoolStatus = Literal["offline", "partial", "online", "no_devices"]
 Baseline = Literal["meets", "below", "not_evaluated"]
+Level = Literal["MN", "TH", "THCS", "THPT", "GDNN-GDTX", "LIEN-CAP"]
+#: ``read.SCHOOL_SORTS``, each also with ``-`` (descending).
+SchoolSort = Literal["status", "name", "code", "area", "offline", "online_pct",
+                     "-status", "-name", "-code", "-area", "-offline", "-online_pct"]
 
 
 @router.get("/schools", summary="Danh sách trường / schools")
@@ -29,13 +33,31 @@ def list_schools(
         max_length=100,
         description="Mã hoặc một phần tên trường, không phân biệt hoa thường và dấu / code "
                     "or part of the name, case and diacritics ignored.")] = None,
+    level: Annotated[Optional[Level], Query(description="Cấp học / school level.")] = None,
+    isp: Annotated[Optional[str], Query(
+        max_length=64, description="Nhà mạng (không phân biệt hoa thường, dấu) / ISP "
+                                   "(case and diacritics ignored): `VNPT`, `Viettel`...")] = None,
+    link_type: Annotated[Optional[str], Query(
+        max_length=32, description="Loại đường truyền / link type: `fiber`, `4g`...")] = None,
+    sort: Annotated[SchoolSort, Query(
+        description="Sắp xếp / order: `status` (xấu nhất trước / worst first, mặc định), "
+                    "`name`, `code`, `area`, `offline` (số máy mất kết nối / devices "
+                    "offline), `online_pct`; `-` đứng trước = giảm dần / descending. "
+                    "Chữ theo thứ tự tiếng Việt / text in Vietnamese order.")] = "status",
     page: Annotated[int, Query(ge=1, le=100000)] = 1,
-    per_page: Annotated[int, Query(ge=1, le=500)] = 50,
+    per_page: Annotated[int, Query(
+        ge=1, le=read.MAX_PER_PAGE,
+        description="Tối đa / at most 500; lớn hơn → 422 / larger → 422.")] = 50,
 ) -> Dict[str, Any]:
-    """Schools the caller may see, worst status first (mất kết nối, một phần, trực tuyến,
-    chưa có thiết bị), then by area and name; `total` and `pages` for paging."""
+    """Schools the caller may see, worst status first (mất kết nối, mất kết nối một phần,
+    trực tuyến, chưa có thiết bị) unless `sort` says otherwise, ties by area and name in
+    Vietnamese order; `total` and `pages` for paging. Search `q`: code or name, with or
+    without diacritics, "trường" optional, TH/MN/THCS/THPT for the level ("TH Kim Đồng",
+    "mn kim dong"). Each item has `offline_count` and `online_pct`."""
     body = read.list_schools(conn, scope, area=area, status=status, baseline=baseline,
-                                page=page, per_page=per_page, q=q)
+                             page=page, per_page=per_page, q=q, level=level, isp=isp,
+                             link_type=link_type, sort=sort.lstrip("-"),
+                             descending=sort.startswith("-"))
     if baseline is not None:
         body["baseline_note"] = message("baseline_not_evaluated", lang)
     return present(body, lang, tz)
@@ -45,9 +67,16 @@ def list_schools(
             responses=NOT_FOUND)
 def get_school(conn: Conn, scope: Scope, lang: Lang, tz: TimeZone,
                code: Annotated[str, Path(max_length=64)]) -> Dict[str, Any]:
-    """A school with its area, contract, status and every device. 404 when it does not
-    exist or is outside the caller's units (the same answer, so codes do not leak)."""
+    """A school with its area, contract, contacts, status and `condition` (`router_down`:
+    mất kết nối Internet/router — not one PC off; `some_devices_off`, `all_offline`,
+    `all_online`, `no_devices`), its `router` on its own, every device (role, room,
+    status, `offline_since`, `last_seen`, OS, latest `health`: CPU/RAM/disk %), and
+    `online_hourly`: devices heard per hour over 7 days. 404 when it does not exist or is
+    outside the caller's units (the same answer, so codes do not leak)."""
     body = read.get_school(conn, code, scope)
     if body is None:
         raise ApiError(404, "school_not_found")
+    body["condition_label"] = label(SCHOOL_CONDITION_LABELS, body["condition"], lang)
+    for d in body["devices"]:
+        d["offline_reason_label"] = label(OFFLINE_REASON_LABELS, d["offline_reason"], lang)
     return present(body, lang, tz)

@@ -5,7 +5,7 @@ from typing import Any, Dict
 from fastapi import APIRouter
 
 from ..read import summary as read
-from ..text import STATUS_LABELS, label, message
+from ..text import FIELD_LABELS, STATUS_LABELS, label, message, utc_offset
 from .deps import Conn, Lang, Scope, TimeZone
 from .present import present
 
@@ -21,4 +21,20 @@ def get_summary(conn: Conn, scope: Scope, lang: Lang, tz: TimeZone) -> Dict[str,
     body = read.summary(conn, scope, time.time())
     body["below_baseline"]["note"] = message("baseline_not_evaluated", lang)
     body["labels"] = {code: label(STATUS_LABELS, code, lang) for code in STATUS_LABELS}
+    return present(body, lang, tz)
+
+
+@router.get("/overview", summary="Trang tổng quan / overview page data")
+def get_overview(conn: Conn, scope: Scope, lang: Lang, tz: TimeZone) -> Dict[str, Any]:
+    """Everything on the overview page, for the caller's units: the summary's counts
+    (schools without devices counted: the school cards add up to `schools.total`), each
+    with `links` — the list route and filter parameters that list the same things;
+    `areas` (schools, devices, `online_pct`, `schools_offline`, worst first), `worst_schools`
+    (offline, then partly offline, most devices offline first), `devices.seen_24h` and
+    `trend`: distinct devices heard per local day over 30 days, from the hourly rollups."""
+    now = time.time()
+    body = read.overview(conn, scope, now, utc_offset(now, tz))
+    body["below_baseline"]["note"] = message("baseline_not_evaluated", lang)
+    body["labels"] = {code: label(STATUS_LABELS, code, lang) for code in STATUS_LABELS}
+    body["field_labels"] = {k: label(FIELD_LABELS, k, lang) for k in FIELD_LABELS}
     return present(body, lang, tz)

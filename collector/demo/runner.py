@@ -244,7 +244,7 @@ def run_demo(args: argparse.Namespace) -> int:
                 seen, on = _fleet_counts(engine)
                 waited = time.monotonic() - t_start
                 if seen >= 0.8 * expected or waited >= args.settle:
-                    print("Đội thiết bị sau %.0f giây / fleet after %.0f s: %d/%d thiết bị đã "
+                    print("Thiết bị sau %.0f giây / fleet after %.0f s: %d/%d thiết bị đã "
                           "báo về / devices reported, %d trực tuyến / online."
                           % (waited, waited, seen, expected, on), flush=True)
                     if not service.ingest.connected:

@@ -2,15 +2,29 @@
 and a metric series from the state store's rollups (``GET /api/v1/devices/{id}/series``)."""
 import math
 import time
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Iterable, List, Optional
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, and_, false, func, or_, select
 
-from ..store.schema import ROLLUP_METRICS, device_latest, devices, rollup_1h, rollup_5m, schools
-from .scope import QueryError, Scope, resolve_scope, storable
+from ..store.schema import (
+    ROLLUP_METRICS,
+    device_latest,
+    devices,
+    events,
+    org_units,
+    rollup_1h,
+    rollup_5m,
+    schools,
+)
+from ..text import fold, sort_key
+from .scope import QueryError, Scope, resolve_scope, school_filter, storable
 
 DEVICE_STATUSES = ("online", "offline", "unknown")
-DEVICE_STATES = ("pending", "active")
+#: Device states a filter can ask for ("retired" once devices can be retired).
+DEVICE_STATES = ("pending", "active", "retired")
+DEVICE_ROLES = ("lab", "office", "server", "router")
+#: Status history: the newest this many changes of one device.
+HISTORY_LIMIT = 100
 
 #: Series: ranges up to this many seconds are answered from 5-minute rollups (when they
 #: start inside the 5-minute retention, ``store.rollup_5m_days``), longer ones from hourly.
@@ -30,14 +44,65 @@ def device_status(row: Any) -> str:
 
 
 def device_brief(r: Any) -> Dict[str, Any]:
-    """A device row as lists show it."""
+    """A device row as lists show it. ``offline_since`` is ``status_since`` of an offline
+    device (None when online or never heard)."""
+    status = device_status(r)
     return {
-        "id": r.id, "role": r.role, "room": r.room, "hostname": r.hostname, "os": r.os,
-        "agent": r.agent, "state": r.state, "status": device_status(r),
+        "id": r.id, "school_code": r.school_code, "role": r.role, "room": r.room,
+        "hostname": r.hostname, "os": r.os,
+        "agent": r.agent, "state": r.state, "status": status,
         "offline_reason": None if r.online else r.offline_reason,
-        "status_since": r.online_changed_at, "first_seen": r.first_seen,
-        "last_seen": r.last_seen,
+        "status_since": r.online_changed_at,
+        "offline_since": r.online_changed_at if status == "offline" else None,
+        "first_seen": r.first_seen, "last_seen": r.last_seen,
     }
+
+
+def health_brief(payload: Optional[Dict[str, Any]], ts: Optional[float] = None
+                 ) -> Optional[Dict[str, Any]]:
+    """CPU, memory, fullest disk (%) and temperature from a health payload, with the
+    time it was measured; None without one."""
+    if not isinstance(payload, dict):
+        return None
+    disks = payload.get("disks") or []
+    disk = max((float(d["pct"]) for d in disks if isinstance(d, dict)
+                and isinstance(d.get("pct"), (int, float))), default=None)
+    return {"ts": ts, "cpu_pct": payload.get("cpu_pct"), "mem_pct": payload.get("mem_pct"),
+            "disk_pct": disk, "temp": payload.get("temp")}
+
+
+def latest_health(conn: Connection, ids: Iterable[str]) -> Dict[str, Dict[str, Any]]:
+    """The health brief of each device in ``ids`` that ever sent health."""
+    wanted = sorted(set(ids))
+    if not wanted:
+        return {}
+    out: Dict[str, Dict[str, Any]] = {}
+    for r in conn.execute(select(device_latest.c.device_id, device_latest.c.ts,
+                                 device_latest.c.payload)
+                          .where(device_latest.c.kind == "health",
+                                 device_latest.c.device_id.in_(wanted))):
+        brief = health_brief(r.payload, r.ts)
+        if brief is not None:
+            out[r.device_id] = brief
+    return out
+
+
+def status_history(conn: Connection, school: str, device_id: str,
+                   limit: int = HISTORY_LIMIT) -> List[Dict[str, Any]]:
+    """The device's changes of status from the events (registered, online, offline with
+    the reason), newest first."""
+    rows = conn.execute(
+        select(events.c.ts, events.c.kind, events.c.detail)
+        .where(events.c.school == school, events.c.device == device_id,
+               events.c.kind.in_(("device_registered", "device_online", "device_offline")))
+        .order_by(events.c.ts.desc(), events.c.id.desc()).limit(limit))
+    out = []
+    for r in rows:
+        detail = r.detail if isinstance(r.detail, dict) else {}
+        status = {"device_online": "online", "device_offline": "offline"}.get(r.kind, "pending")
+        out.append({"ts": r.ts, "event": r.kind, "status": status,
+                    "reason": detail.get("reason")})
+    return out
 
 
 def _visible_device(conn: Connection, device_id: str, scope: Scope) -> Optional[Any]:
@@ -72,6 +137,9 @@ def get_device(conn: Connection, device_id: str, scope: Scope) -> Optional[Dict[
         latest[r.kind] = {"ts": r.ts, "seq": r.seq, "received_at": r.received_at,
                           "skew": r.skew, "payload": r.payload}
     out["latest"] = latest
+    health = latest.get("health")
+    out["health"] = health_brief(health["payload"], health["ts"]) if health else None
+    out["history"] = status_history(conn, row.school_code, device_id)
     out["series_metrics"] = list(ROLLUP_METRICS)
     return out
 
@@ -98,7 +166,8 @@ def device_series(conn: Connection, device_id: str, metric: str, from_ts: float,
     if not (math.isfinite(from_ts) and math.isfinite(to_ts)) or from_ts >= to_ts:
         raise QueryError("bad_range", "from must be before to")
     if to_ts - from_ts > MAX_SERIES_SPAN:
-        raise QueryError("bad_range", "at most %d days at once" % (MAX_SERIES_SPAN // 86400))
+        raise QueryError("range_too_long",
+                         "at most %d days at once" % (MAX_SERIES_SPAN // 86400))
     row = _visible_device(conn, device_id, scope)
     if row is None:
         return None
@@ -119,3 +188,126 @@ def device_series(conn: Connection, device_id: str, metric: str, from_ts: float,
                "mean": (r.sum / r.n) if r.n and r.sum is not None else None} for r in rows]
     return {"device": device_id, "metric": metric, "unit": ROLLUP_METRICS[metric],
             "resolution": res, "from": from_ts, "to": to_ts, "points": points}
+
+
+#: Sort keys of the device list (``sort=``; ``-key`` descending). Text keys sort in
+#: Vietnamese order.
+DEVICE_SORTS = ("status", "id", "hostname", "school", "role", "room", "os", "last_seen",
+                "status_since")
+_TEXT_SORTS = ("hostname", "room", "os")
+#: Disk fill for ``disk_over``: the fullest disk of the device's 5-minute rollups in
+#: this many seconds before now (a value, not a guess, for devices that reported lately).
+DISK_WINDOW = 86400
+
+
+def list_devices(conn: Connection, scope: Scope, status: Optional[str] = None,
+                 role: Optional[str] = None, os: Optional[str] = None,
+                 school: Optional[str] = None, area_units: Optional[Iterable[int]] = None,
+                 state: Optional[str] = None, offline_days: Optional[float] = None,
+                 disk_over: Optional[float] = None, seen_hours: Optional[float] = None,
+                 q: Optional[str] = None, sort: str = "status", descending: bool = False,
+                 page: int = 1, per_page: int = 50, now: Optional[float] = None
+                 ) -> Dict[str, Any]:
+    """One page of the devices the caller may see, with their school and latest health.
+
+    Filters: ``status`` (online / offline / unknown), ``role``, ``os`` (part of the OS name,
+    case and diacritics ignored: "windows 7"), ``school`` (code), ``area_units`` (unit ids,
+    from the schools' area filter), ``state`` (pending / active / retired), ``offline_days``
+    (offline for more than N days: reported last before now − N days), ``disk_over`` (the
+    fullest disk over N % in the last 24 h of rollups), ``seen_hours`` (reported within the
+    last N hours), ``q`` (part of the id or host name)."""
+    if sort not in DEVICE_SORTS:
+        raise QueryError("bad_sort", "sort must be one of " + ", ".join(DEVICE_SORTS))
+    now = time.time() if now is None else now
+    page = max(1, int(page))
+    per_page = max(1, min(500, int(per_page)))
+    visible = resolve_scope(conn, scope)
+    d = devices.c
+    conds: List[Any] = [school_filter(d.school_code, visible)]
+    never = and_(d.last_seen.is_(None), d.offline_reason.is_(None))
+    if status == "online":
+        conds.append(d.online.is_(True))
+    elif status == "offline":
+        conds += [d.online.is_(False), ~never]
+    elif status == "unknown":
+        conds += [d.online.is_(False), never]
+    if role:
+        conds.append(d.role == role)
+    if school is not None:
+        conds.append(d.school_code == school if storable(school) else false())
+    if area_units is not None:
+        unit_ids = sorted(set(area_units))
+        conds.append(d.school_code.in_(select(schools.c.code).where(
+            schools.c.org_unit_id.in_(unit_ids))) if unit_ids else false())
+    if state:
+        conds.append(d.state == state)
+    if offline_days is not None:
+        cutoff = now - offline_days * 86400
+        conds += [d.online.is_(False),
+                  or_(d.last_seen < cutoff,
+                      and_(d.last_seen.is_(None), d.online_changed_at < cutoff))]
+    if seen_hours is not None:
+        conds.append(d.last_seen >= now - seen_hours * 3600)
+    if disk_over is not None:
+        r5 = rollup_5m.c
+        full = (select(r5.device_id).where(r5.bucket_start >= int(now - DISK_WINDOW),
+                                           r5.disk_pct_n > 0)
+                .group_by(r5.device_id).having(func.max(r5.disk_pct_max) > disk_over))
+        conds.append(d.id.in_(full))
+    wanted_os = fold(os) if os and os.strip() else None
+    needle = fold(q) if q and q.strip() else None
+    where = and_(*conds)
+    base = devices.join(schools, schools.c.code == d.school_code)
+    status_rank = func.coalesce(d.online, False)
+    if wanted_os is None and needle is None and sort not in _TEXT_SORTS:
+        # sorted and paged by the database: no text needs Vietnamese order
+        col = {"status": status_rank, "id": d.id, "school": d.school_code, "role": d.role,
+               "last_seen": d.last_seen, "status_since": d.online_changed_at}[sort]
+        order = [col.desc() if descending else col.asc(), d.school_code, d.id]
+        total = int(conn.execute(select(func.count()).select_from(base).where(where))
+                    .scalar_one())
+        ids: List[str] = list(conn.execute(select(d.id).select_from(base).where(where).order_by(*order)
+                                .limit(per_page).offset((page - 1) * per_page)).scalars())
+    else:
+        keys = list(conn.execute(select(d.id, d.hostname, d.room, d.os, d.online,
+                                        d.school_code, d.role, d.last_seen,
+                                        d.online_changed_at)
+                                 .select_from(base).where(where)))
+        if wanted_os is not None:
+            keys = [r for r in keys if r.os and wanted_os in fold(r.os)]
+        if needle is not None:
+            keys = [r for r in keys if needle in r.id.lower()
+                    or (r.hostname and needle in fold(r.hostname))]
+
+        def key_of(r: Any) -> Any:
+            if sort in _TEXT_SORTS:
+                value = getattr(r, sort)
+                return (value is None, sort_key(value or ""))
+            value = {"status": bool(r.online), "id": r.id, "school": r.school_code,
+                     "role": r.role or "", "last_seen": r.last_seen or 0.0,
+                     "status_since": r.online_changed_at or 0.0}[sort]
+            return value
+
+        keys.sort(key=lambda r: (r.school_code, r.id))
+        keys.sort(key=key_of, reverse=descending)
+        total = len(keys)
+        ids = [r.id for r in keys[(page - 1) * per_page: page * per_page]]
+    rows = {r.id: r for r in conn.execute(
+        select(devices, schools.c.name.label("school_name"),
+               org_units.c.name.label("area_name"), org_units.c.code.label("area_code"))
+        .select_from(base.join(org_units, org_units.c.id == schools.c.org_unit_id))
+        .where(d.id.in_(ids) if ids else false()))}
+    health = latest_health(conn, ids)
+    items: List[Dict[str, Any]] = []
+    for did in ids:
+        r = rows.get(did)
+        if r is None:
+            continue
+        item = device_brief(r)
+        item["school"] = {"code": r.school_code, "name": r.school_name}
+        item["area"] = {"code": r.area_code, "name": r.area_name}
+        item["health"] = health.get(did)
+        items.append(item)
+    return {"items": items, "page": page, "per_page": per_page, "total": total,
+            "pages": max(1, math.ceil(total / per_page)) if total else 0,
+            "sort": ("-" if descending else "") + sort}

@@ -2,15 +2,16 @@
 devices (``GET /api/v1/schools/{code}``); the per-school building blocks the summary and the
 organisation tree share."""
 import math
-from typing import Any, Dict, FrozenSet, List, Optional, Set, Tuple
+import time
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
-from sqlalchemy import Connection, and_, case, false, func, literal, or_, select
+from sqlalchemy import Connection, and_, case, false, func, literal, select
 
 from ..store import school_status
 from ..store.registry import descendant_units
-from ..store.schema import devices, org_units, schools
+from ..store.schema import devices, org_units, rollup_5m, schools
 from ..text import fold, sort_key
-from .devices import device_brief
+from .devices import device_brief, latest_health
 from .scope import QueryError, Scope, resolve_scope, school_filter, storable
 
 #: School statuses, worst first (the order lists and the UI use).
@@ -72,73 +73,162 @@ def _area_and_province(units: Dict[int, Any], unit_id: Optional[int]) -> Tuple[
     return brief(area), (brief(top) if top.id != area.id else None)
 
 
-def _area_units(conn: Connection, area: str) -> Set[int]:
+def area_units(conn: Connection, area: str) -> Set[int]:
     """Unit ids an ``area`` filter names: an id, a code, the last part of a code, or a
-    name; and every unit below them."""
+    name, the code and name compared without case or diacritics ("bat xat" names "Bát Xát");
+    and every unit below them."""
     a = area.strip()
     if not a or not storable(a):
         return set()
-    conds = [org_units.c.code == a, org_units.c.code.endswith("/" + a, autoescape=True),
-             org_units.c.name == a]
+    wanted = fold(a)
+    ids: Set[int] = set()
     # "²" and "٣" are digits to str.isdigit() but not to int(); ids are ASCII, and SQL
     # integers stop at 64 bits
-    if a.isascii() and a.isdigit() and int(a) <= MAX_UNIT_ID:
-        conds.append(org_units.c.id == int(a))
-    ids = set(conn.execute(select(org_units.c.id).where(or_(*conds))).scalars())
+    by_id = int(a) if a.isascii() and a.isdigit() and int(a) <= MAX_UNIT_ID else None
+    for r in conn.execute(select(org_units.c.id, org_units.c.code, org_units.c.name)):
+        code = fold(r.code)
+        if (r.id == by_id or code == wanted or code.endswith("/" + wanted)
+                or fold(r.name) == wanted):
+            ids.add(r.id)
     return descendant_units(conn, ids) if ids else set()
 
 
-def _name_match(conn: Connection, q: str, visible: Optional[FrozenSet[str]]) -> Any:
-    """Schools whose code contains ``q`` or whose name contains it ignoring case and
-    Vietnamese diacritics ("truong kim dong" finds "Trường Kim Đồng"), on SQLite and
-    PostgreSQL alike (a province has a few thousand schools: folded here, not in SQL)."""
+#: Abbreviations of school levels people type in a search ("TH Kim Đồng", "mn kim dong"):
+#: folded abbreviation → (level code, folded words of the level in names).
+LEVEL_ABBREVIATIONS: Dict[str, Tuple[str, str]] = {
+    "mn": ("MN", "mam non"), "th": ("TH", "tieu hoc"), "thcs": ("THCS", "trung hoc co so"),
+    "thpt": ("THPT", "trung hoc pho thong"), "gdnn": ("GDNN-GDTX", "giao duc nghe nghiep"),
+    "gdtx": ("GDNN-GDTX", "giao duc thuong xuyen"), "lc": ("LIEN-CAP", "lien cap"),
+}
+#: Words a search may leave out of a school's name: "truong kim dong" = "Kim Đồng".
+OPTIONAL_WORDS = ("truong",)
+
+
+def _words(text: str) -> str:
+    """Folded text without the optional words, padded for whole-word matching."""
+    return " " + " ".join(w for w in fold(text).replace("-", " ").split()
+                          if w not in OPTIONAL_WORDS) + " "
+
+
+def search_matcher(q: str) -> Callable[[str, str, Optional[str]], bool]:
+    """A test (code, name, level) → bool for a search ``q``: part of the code, or the words
+    of the name in order, case and diacritics ignored, "trường" optional, and a leading
+    level abbreviation (TH, MN, THCS, THPT, GDNN, GDTX) standing for the level's words or
+    the school's level code."""
     needle = fold(q)
-    hits = [r.code for r in conn.execute(select(schools.c.code, schools.c.name)
-                                         .where(school_filter(schools.c.code, visible)))
-            if needle in fold(r.name) or needle in r.code.lower()]
-    return schools.c.code.in_(hits) if hits else false()
+    words = _words(q).split()
+    level: Optional[Tuple[str, str]] = None
+    if words and words[0] in LEVEL_ABBREVIATIONS:
+        level = LEVEL_ABBREVIATIONS[words[0]]
+    rest = (" " + " ".join(words[1:]) + " ") if level else None
+    phrase = " " + " ".join(words) + " " if words else None
+
+    def match(code: str, name: str, school_level: Optional[str]) -> bool:
+        if needle and needle in code.lower():
+            return True
+        folded = fold(name)
+        if needle and needle in folded:
+            return True
+        padded = _words(name)
+        if phrase is not None and phrase.strip() and phrase in padded:
+            return True
+        if level is not None and rest is not None:
+            if rest.strip() and rest not in padded and rest.strip() not in folded:
+                return False
+            return school_level == level[0] or (" " + level[1] + " ") in padded
+        return False
+
+    return match
+
+
+#: Sort keys of the school list (``sort=``); ``-key`` for descending.
+SCHOOL_SORTS = ("status", "name", "code", "area", "offline", "online_pct")
+#: Largest page of a list; a larger ``per_page`` is refused (422) by the API.
+MAX_PER_PAGE = 500
+
+
+def _pct(online: int, n: int) -> Optional[float]:
+    return round(100.0 * online / n, 1) if n else None
 
 
 def list_schools(conn: Connection, scope: Scope, area: Optional[str] = None,
                  status: Optional[str] = None, baseline: Optional[str] = None,
-                 page: int = 1, per_page: int = 50, q: Optional[str] = None
-                 ) -> Dict[str, Any]:
-    """One page of schools with their status and device counts, worst status first, then
-    area and name in Vietnamese order. Filters: ``area`` (unit id, code or name; includes
-    the units below), ``status`` (one of SCHOOL_STATUSES), ``baseline`` (one of
-    BASELINE_VALUES; every school is ``not_evaluated`` in this version), ``q`` (part of the
-    code or of the name, case and diacritics ignored)."""
+                 page: int = 1, per_page: int = 50, q: Optional[str] = None,
+                 level: Optional[str] = None, isp: Optional[str] = None,
+                 link_type: Optional[str] = None, sort: str = "status",
+                 descending: bool = False) -> Dict[str, Any]:
+    """One page of schools with their status and device counts. Order: ``sort`` (one of
+    SCHOOL_SORTS; default worst status first), ties broken by area, then name, in
+    Vietnamese order. Filters: ``area`` (unit id, code or name, diacritics folded; includes
+    the units below), ``status`` (one of SCHOOL_STATUSES), ``baseline`` (every school is
+    ``not_evaluated`` in this version), ``level``, ``isp`` and ``link_type`` (case and
+    diacritics ignored), ``q`` (see :func:`search_matcher`)."""
     if status is not None and status not in SCHOOL_STATUSES:
         raise QueryError("bad_status", "status must be one of " + ", ".join(SCHOOL_STATUSES))
     if baseline is not None and baseline not in BASELINE_VALUES:
         raise QueryError("bad_baseline",
                          "baseline must be one of " + ", ".join(BASELINE_VALUES))
+    if sort not in SCHOOL_SORTS:
+        raise QueryError("bad_sort", "sort must be one of " + ", ".join(SCHOOL_SORTS))
     page = max(1, int(page))
-    per_page = max(1, min(500, int(per_page)))
+    per_page = max(1, min(MAX_PER_PAGE, int(per_page)))
     visible = resolve_scope(conn, scope)
     agg = device_counts()
     st = school_status_expr(agg)
     area_u = org_units.alias("area_u")
     conds = [school_filter(schools.c.code, visible)]
     if area:
-        ids = _area_units(conn, area)
+        ids = area_units(conn, area)
         conds.append(schools.c.org_unit_id.in_(sorted(ids)) if ids else false())
     if status:
         conds.append(st == status)
     if baseline and baseline != "not_evaluated":
         conds.append(false())  # nothing is evaluated yet: no school meets or is below
-    if q and q.strip():
-        conds.append(_name_match(conn, q, visible))
+    if level:
+        conds.append(schools.c.level == level)
     base = (schools.outerjoin(agg, agg.c.school_code == schools.c.code)
             .outerjoin(area_u, area_u.c.id == schools.c.org_unit_id))
     where = and_(*conds)
     # The order is Vietnamese (SQL collations are not, and differ between SQLite and
-    # PostgreSQL): sort the matching codes here, then read one page of rows.
+    # PostgreSQL), and the search folds diacritics: both here, over the matching schools'
+    # keys (a province has a few thousand), then one page of full rows is read.
     worst = case((st == "offline", 0), (st == "partial", 1), (st == "online", 2), else_=3)
-    keys = list(conn.execute(select(schools.c.code, worst.label("worst"),
-                                    area_u.c.name.label("area_name"), schools.c.name)
-                             .select_from(base).where(where)))
-    keys.sort(key=lambda r: (r.worst, sort_key(r.area_name or ""), sort_key(r.name), r.code))
+    keys = list(conn.execute(select(
+        schools.c.code, schools.c.name, schools.c.level, schools.c.isp, schools.c.link_type,
+        worst.label("worst"), area_u.c.name.label("area_name"),
+        func.coalesce(agg.c.n, 0).label("n"), func.coalesce(agg.c.online, 0).label("online"))
+        .select_from(base).where(where)))
+    if isp and isp.strip():
+        want = fold(isp)
+        keys = [r for r in keys if r.isp and fold(r.isp) == want]
+    if link_type and link_type.strip():
+        want = fold(link_type)
+        keys = [r for r in keys if r.link_type and fold(r.link_type) == want]
+    if q and q.strip() and storable(q):
+        match = search_matcher(q)
+        keys = [r for r in keys if match(r.code, r.name, r.level)]
+    elif q and q.strip():
+        keys = []
+
+    def tie(r: Any) -> Tuple[Any, ...]:
+        return (sort_key(r.area_name or ""), sort_key(r.name), r.code)
+
+    keys.sort(key=tie)  # stable sorts: the primary key below keeps this order within ties
+    primary: Dict[str, Callable[[Any], Any]] = {
+        "status": lambda r: r.worst,
+        "name": lambda r: sort_key(r.name),
+        "code": lambda r: r.code,
+        "area": lambda r: sort_key(r.area_name or ""),
+        "offline": lambda r: int(r.n) - int(r.online),
+        # schools without devices have no percentage: last either way
+        "online_pct": lambda r: (_pct(int(r.online), int(r.n)) is None,
+                                 (-1 if descending else 1) * (_pct(int(r.online), int(r.n))
+                                                              or 0.0)),
+    }
+    if sort == "online_pct":
+        keys.sort(key=primary[sort])
+    else:
+        keys.sort(key=primary[sort], reverse=descending)
     total = len(keys)
     page_codes = [r.code for r in keys[(page - 1) * per_page: page * per_page]]
     rows = {r.code: r for r in conn.execute(
@@ -163,7 +253,9 @@ def list_schools(conn: Connection, scope: Scope, area: Optional[str] = None,
             "area": {"id": r.area_id, "code": r.area_code, "name": r.area_name},
             "status": r.status,
             "devices": {"total": n, "online": on, "offline": n - on,
-                        "pending": int(r.pending)},
+                        "pending": int(r.pending), "online_pct": _pct(on, n)},
+            "offline_count": n - on,
+            "online_pct": _pct(on, n),
             "last_seen": r.last_seen,
             "baseline": "not_evaluated",
             "isp": r.isp, "link_type": r.link_type, "students": r.students,
@@ -172,10 +264,13 @@ def list_schools(conn: Connection, scope: Scope, area: Optional[str] = None,
         })
     return {"items": items, "page": page, "per_page": per_page, "total": total,
             "pages": max(1, math.ceil(total / per_page)) if total else 0,
-            "filters": {"area": area, "status": status, "baseline": baseline, "q": q}}
+            "sort": ("-" if descending else "") + sort,
+            "filters": {"area": area, "status": status, "baseline": baseline, "q": q,
+                        "level": level, "isp": isp, "link_type": link_type}}
 
 
-def get_school(conn: Connection, code: str, scope: Scope) -> Optional[Dict[str, Any]]:
+def get_school(conn: Connection, code: str, scope: Scope,
+               now: Optional[float] = None) -> Optional[Dict[str, Any]]:
     """A school with its area, province, status and devices; None when it does not exist
     or is outside ``scope``."""
     if not storable(code):
@@ -189,16 +284,72 @@ def get_school(conn: Connection, code: str, scope: Scope) -> Optional[Dict[str, 
     school = dict(row._mapping)
     area, province = _area_and_province(units_by_id(conn), school.pop("org_unit_id"))
     devs = [device_brief(r) for r in conn.execute(
-        select(devices).where(devices.c.school_code == code)
-        .order_by(devices.c.role, devices.c.room, devices.c.hostname, devices.c.id))]
+        select(devices).where(devices.c.school_code == code))]
+    # the router first, then rooms and host names in Vietnamese order
+    devs.sort(key=lambda d: (d["role"] != "router", sort_key(d["room"] or ""),
+                             sort_key(d["hostname"] or ""), d["id"]))
+    health = latest_health(conn, [d["id"] for d in devs])
+    for d in devs:
+        d["health"] = health.get(d["id"])
     n = len(devs)
     on = sum(1 for d in devs if d["status"] == "online")
+    routers = [d for d in devs if d["role"] == "router"]
     school.update(
         area=area, province=province, status=school_status(on, n), baseline="not_evaluated",
-        below_baseline=baseline_note(),
+        condition=school_condition(devs), below_baseline=baseline_note(),
         counts={"devices": n, "online": on, "offline": n - on,
-                "pending": sum(1 for d in devs if d["state"] == "pending")},
+                "pending": sum(1 for d in devs if d["state"] == "pending"),
+                "online_pct": _pct(on, n)},
         last_seen=max((d["last_seen"] for d in devs if d["last_seen"] is not None),
                       default=None),
-        devices=devs)
+        contacts=[{"name": school.get("contact_name"), "phone": school.get("contact_phone"),
+                   "email": school.get("contact_email")}]
+        if any(school.get(k) for k in ("contact_name", "contact_phone", "contact_email"))
+        else [],
+        router=({"id": routers[0]["id"], "status": routers[0]["status"],
+                 "status_since": routers[0]["status_since"],
+                 "offline_since": routers[0]["offline_since"],
+                 "last_seen": routers[0]["last_seen"]} if routers else None),
+        devices=devs,
+        online_hourly=online_hourly(conn, [d["id"] for d in devs], now))
     return school
+
+
+def school_condition(devs: List[Dict[str, Any]]) -> str:
+    """What the school's devices come to: ``router_down`` (its router is offline — the
+    school has lost its Internet link, not one PC), ``all_offline``, ``some_devices_off``,
+    ``all_online`` or ``no_devices``."""
+    if not devs:
+        return "no_devices"
+    if any(d["role"] == "router" and d["status"] == "offline" for d in devs):
+        return "router_down"
+    on = sum(1 for d in devs if d["status"] == "online")
+    if on == len(devs):
+        return "all_online"
+    return "all_offline" if on == 0 else "some_devices_off"
+
+
+#: The school page's chart: this many hours of devices heard per hour.
+HOURLY_SPAN = 7 * 24
+
+
+def online_hourly(conn: Connection, ids: List[str], now: Optional[float] = None,
+                  hours: int = HOURLY_SPAN) -> Dict[str, Any]:
+    """Devices heard per hour (distinct devices with a health message in their 5-minute
+    rollups) over the last ``hours`` hours, one point per hour, 0 for an hour nobody
+    reported in."""
+    now = time.time() if now is None else now
+    end = int(now // 3600 * 3600)
+    start = end - (hours - 1) * 3600
+    counts: Dict[int, int] = {}
+    if ids:
+        c = rollup_5m.c
+        hour = (c.bucket_start / 3600) * 3600
+        for r in conn.execute(select(hour.label("hour"),
+                                     func.count(func.distinct(c.device_id)).label("n"))
+                              .where(c.device_id.in_(ids), c.bucket_start >= start)
+                              .group_by(hour)):
+            counts[int(r.hour)] = int(r.n)
+    points = [{"ts": float(t), "n": counts.get(t, 0)} for t in range(start, end + 1, 3600)]
+    return {"resolution": 3600, "from": float(start), "to": float(end + 3600),
+            "devices": len(ids), "points": points}

@@ -1,10 +1,13 @@
-"""Fleet counts for the caller's units (``GET /api/v1/summary``)."""
+"""Fleet counts for the caller's units (``GET /api/v1/summary``) and the overview page's
+data (``GET /api/v1/overview``)."""
 import time
-from typing import Any, Dict, Optional
+from typing import Any, Dict, FrozenSet, List, Optional, Tuple
 
 from sqlalchemy import Connection, and_, func, select
 
-from ..store.schema import devices, schools
+from ..store import school_status
+from ..store.schema import devices, org_units, rollup_1h, schools
+from ..text import sort_key
 from .devices import DEVICE_STATES, DEVICE_STATUSES
 from .schools import SCHOOL_STATUSES, baseline_note, device_counts, school_status_expr
 from .scope import Scope, resolve_scope, school_filter
@@ -62,3 +65,122 @@ def summary(conn: Connection, scope: Scope, now: Optional[float] = None) -> Dict
         },
         "below_baseline": baseline_note(),
     }
+
+
+#: Overview: how many of the worst schools, and how many days of trend.
+WORST_SCHOOLS = 10
+TREND_DAYS = 30
+#: Trend counts of finished days, by (scope, day start): a past day's count cannot change
+#: once its hourly rollups are built, so each is computed once per process.
+_TREND_CACHE: Dict[Tuple[Optional[FrozenSet[str]], int], int] = {}
+_TREND_CACHE_MAX = 20000
+
+
+def _link(path: str, **params: Any) -> Dict[str, Any]:
+    """Where a count's list is: the route and the filter parameters it takes."""
+    return {"path": path, "params": {k: v for k, v in params.items() if v is not None}}
+
+
+def trend(conn: Connection, visible: Optional[FrozenSet[str]], now: float, utc_offset: int,
+          days: int = TREND_DAYS) -> Dict[str, Any]:
+    """Distinct devices heard per local day (any health message, from the hourly rollups)
+    over the last ``days`` days, today included (up to its last built hour)."""
+    day = 86400
+    today = int((now + utc_offset) // day * day - utc_offset)
+    start = today - (days - 1) * day
+    counts: Dict[int, int] = {}
+    todo = [t for t in range(start, today + day, day)
+            if t == today or (visible, t) not in _TREND_CACHE]
+    if todo:
+        c = rollup_1h.c
+        local_day = ((c.bucket_start + utc_offset) / day) * day - utc_offset
+        where = [c.bucket_start >= min(todo), c.bucket_start < today + day]
+        if visible is not None:
+            where.append(c.device_id.in_(select(devices.c.id).where(
+                school_filter(devices.c.school_code, visible))))
+        for r in conn.execute(select(local_day.label("day"),
+                                     func.count(func.distinct(c.device_id)).label("n"))
+                              .where(*where).group_by(local_day)):
+            counts[int(r.day)] = int(r.n)
+        if len(_TREND_CACHE) > _TREND_CACHE_MAX:
+            _TREND_CACHE.clear()
+        for t in todo:
+            if t != today:
+                _TREND_CACHE[(visible, t)] = counts.get(t, 0)
+    points = [{"ts": float(t), "n": counts.get(t, _TREND_CACHE.get((visible, t), 0))}
+              for t in range(start, today + day, day)]
+    return {"source": "rollup_1h", "resolution": day, "points": points}
+
+
+def overview(conn: Connection, scope: Scope, now: Optional[float] = None,
+             utc_offset: int = 7 * 3600) -> Dict[str, Any]:
+    """The overview page: the summary's cards, each with the list it counts (``link``:
+    route and filter parameters), the areas (schools, devices, % online, schools offline,
+    worst first), the worst schools, devices heard in 24 h and the 30-day trend.
+    ``utc_offset``: the province's offset in seconds (days are local days)."""
+    now = time.time() if now is None else now
+    visible = resolve_scope(conn, scope)
+    body = summary(conn, scope, now)
+    dev = body["devices"]
+    body["links"] = {
+        "schools": _link("/api/v1/schools"),
+        "schools_by_status": {s: _link("/api/v1/schools", status=s) for s in SCHOOL_STATUSES},
+        "devices": _link("/api/v1/devices"),
+        "devices_by_status": {s: _link("/api/v1/devices", status=s) for s in DEVICE_STATUSES},
+        "devices_by_state": {s: _link("/api/v1/devices", state=s) for s in DEVICE_STATES},
+        "devices_by_role": {r: _link("/api/v1/devices", role=r) for r in dev["by_role"]},
+        "seen_24h": _link("/api/v1/devices", seen_hours=24),
+    }
+
+    agg = device_counts()
+    q = (select(schools.c.code, schools.c.name, schools.c.level, schools.c.org_unit_id,
+                func.coalesce(agg.c.n, 0).label("n"),
+                func.coalesce(agg.c.online, 0).label("online"), agg.c.last_seen)
+         .select_from(schools.outerjoin(agg, agg.c.school_code == schools.c.code))
+         .where(school_filter(schools.c.code, visible)))
+    units = {r.id: r for r in conn.execute(select(org_units))}
+    areas: Dict[int, Dict[str, Any]] = {}
+    worst: List[Tuple[Any, ...]] = []
+    for r in conn.execute(q):
+        n, on = int(r.n), int(r.online)
+        st = school_status(on, n)
+        u = units.get(r.org_unit_id)
+        a = areas.get(r.org_unit_id)
+        if a is None:
+            a = areas[r.org_unit_id] = {
+                "id": r.org_unit_id, "code": u.code if u else None,
+                "name": u.name if u else None, "schools": 0, "devices": 0, "online": 0,
+                "schools_by_status": {s: 0 for s in SCHOOL_STATUSES}}
+        a["schools"] += 1
+        a["devices"] += n
+        a["online"] += on
+        a["schools_by_status"][st] += 1
+        if st in ("offline", "partial"):
+            worst.append((SCHOOL_STATUSES.index(st), -(n - on), on / n if n else 1.0,
+                          sort_key(r.name), r.code, r, st, u))
+    rows = []
+    for a in areas.values():
+        a["offline"] = a["devices"] - a["online"]
+        a["online_pct"] = round(100.0 * a["online"] / a["devices"], 1) if a["devices"] else None
+        a["schools_offline"] = a["schools_by_status"]["offline"]
+        key = str(a["id"])
+        a["links"] = {"schools": _link("/api/v1/schools", area=key),
+                      "schools_offline": _link("/api/v1/schools", area=key, status="offline"),
+                      "devices": _link("/api/v1/devices", area=key),
+                      "devices_offline": _link("/api/v1/devices", area=key, status="offline")}
+        rows.append(a)
+    # worst first: the lowest share of devices online, then Vietnamese order
+    rows.sort(key=lambda a: sort_key(a["name"] or ""))
+    rows.sort(key=lambda a: (a["online_pct"] is None, a["online_pct"] or 0.0))
+    worst.sort(key=lambda w: w[:5])
+    body["areas"] = rows
+    body["worst_schools"] = [
+        {"code": r.code, "name": r.name, "level": r.level, "status": st,
+         "area": {"id": r.org_unit_id, "name": u.name if u else None},
+         "devices": {"total": int(r.n), "online": int(r.online),
+                     "offline": int(r.n) - int(r.online)},
+         "last_seen": r.last_seen, "link": _link("/api/v1/schools/" + r.code)}
+        for *_, r, st, u in worst[:WORST_SCHOOLS]]
+    body["links"]["worst_schools"] = _link("/api/v1/schools", sort="status")
+    body["trend"] = trend(conn, visible, now, utc_offset)
+    return body

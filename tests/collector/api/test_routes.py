@@ -115,7 +115,7 @@ def test_summary_counts_and_baseline_not_evaluated(live):
     assert s["devices"]["total"] == 7
     assert s["devices"]["by_status"]["online"] == 4
     assert s["devices"]["by_status"]["offline"] == 3
-    assert s["devices"]["by_state"] == {"pending": 6, "active": 1}
+    assert s["devices"]["by_state"] == {"pending": 6, "active": 1, "retired": 0}
     b = s["below_baseline"]
     assert b["connectivity"] is None and b["security"] is None and b["evaluated"] is False
     assert b["status_label"] == "chưa đánh giá" and b["note"]
