@@ -6,8 +6,12 @@
     schoolmon-collector db upgrade|current [--config FILE]   the state store's schema revision
     schoolmon-collector simulate --broker URL --schools N --devices-per-school M [--rate R]
 
-``report``, ``token create``, ``user add|list|disable`` and ``device revoke`` come with
-later versions: they say so and exit 2. Exit status: 0 done, 1 the work failed (e.g. an
+    schoolmon-collector user add NAME --role ROLE [--unit CODE ...] [--password-file FILE]
+    schoolmon-collector user list | user disable NAME | user token NAME
+    schoolmon-collector device approve|retire ID      (revoke: not available yet, exit 2)
+    schoolmon-collector unit rename CODE NAME | unit former CODE [--undo]
+
+``report`` and ``token create`` come with later versions: they say so and exit 2. Exit status: 0 done, 1 the work failed (e.g. an
 import was rejected), 2 bad usage or configuration (the message names the key).
 
 This module must stay importable on old Pythons (no 3.10+ syntax at module level) so that
@@ -16,10 +20,10 @@ it can say clearly that the collector needs Python 3.11 or newer.
 import argparse
 import os
 import sys
-from typing import List, Optional
+from typing import Any, List, Optional, Tuple
 
 PROG = "schoolmon-collector"
-NOT_YET = ("report", "token", "user", "device")
+NOT_YET = ("report", "token")
 
 
 def _err(msg: str) -> None:
@@ -105,10 +109,51 @@ def build_parser() -> argparse.ArgumentParser:
                    help="stop after S seconds (default: until Ctrl-C)")
     m.add_argument("--seed", type=int, default=1)
 
+    u = sub.add_parser("user", help="web users and their personal API tokens")
+    usub = u.add_subparsers(dest="user_command", metavar="ACTION")
+    usub.required = True
+    ua = usub.add_parser("add", help="add a user (password from a prompt, --password-file "
+                         "or SCHOOLMON_USER_PASSWORD; never the command line)")
+    ua.add_argument("name", metavar="NAME")
+    ua.add_argument("--role", required=True,
+                    choices=("so_admin", "so_viewer", "area_officer", "school_tech"))
+    ua.add_argument("--unit", action="append", default=[], metavar="CODE",
+                    help="area code (org unit) or school code the user is limited to "
+                         "(area_officer, school_tech); repeat for more")
+    ua.add_argument("--password-file", metavar="FILE",
+                    help="read the password from the first line of FILE")
+    ul = usub.add_parser("list", help="list users")
+    ud = usub.add_parser("disable", help="disable a user: sessions and tokens refused at once")
+    ud.add_argument("name", metavar="NAME")
+    ut = usub.add_parser("token", help="print a new personal API token (shown once)")
+    ut.add_argument("name", metavar="NAME")
+    for x in (ua, ul, ud, ut):
+        x.add_argument("--config", metavar="FILE", help="TOML configuration file (store.url)")
+
+    dv = sub.add_parser("device", help="approve or retire a device")
+    dsub = dv.add_subparsers(dest="device_command", metavar="ACTION")
+    dsub.required = True
+    for name, text in (("approve", "approve a pending device"),
+                       ("retire", "retire a device (kept in history, no longer counted)"),
+                       ("revoke", "(not available in this version: comes with enrollment)")):
+        x = dsub.add_parser(name, help=text)
+        x.add_argument("id", metavar="ID")
+        x.add_argument("--config", metavar="FILE", help="TOML configuration file (store.url)")
+
+    un = sub.add_parser("unit", help="org units: rename keeping history, mark former")
+    nsub = un.add_subparsers(dest="unit_command", metavar="ACTION")
+    nsub.required = True
+    nr = nsub.add_parser("rename", help="rename an org unit (same id; the old name is kept)")
+    nr.add_argument("code", metavar="CODE")
+    nr.add_argument("name", metavar="NAME")
+    nf = nsub.add_parser("former", help="mark an org unit former ('(cũ)', 2025 reform)")
+    nf.add_argument("code", metavar="CODE")
+    nf.add_argument("--undo", action="store_true", help="mark it current again")
+    for x in (nr, nf):
+        x.add_argument("--config", metavar="FILE", help="TOML configuration file (store.url)")
+
     for name, usage in (("report", "report --format xlsx|csv --out FILE [--org UNIT]"),
-                        ("token", "token create --school CODE [--ttl DAYS]"),
-                        ("user", "user add|list|disable ..."),
-                        ("device", "device revoke ID")):
+                        ("token", "token create --school CODE [--ttl DAYS]")):
         x = sub.add_parser(name, help="(not available in this version)", usage=usage)
         x.add_argument("rest", nargs=argparse.REMAINDER)
     return p
@@ -196,6 +241,12 @@ def cmd_schools_import(args: argparse.Namespace) -> int:
     finally:
         if engine is not None:
             engine.dispose()
+    if report.ok and not args.dry_run and engine is not None:
+        from .store import audit
+        with engine.begin() as conn:
+            audit.record(conn, _cli_actor(), "schools_import", os.path.basename(args.file),
+                         {"file": os.path.abspath(args.file)})
+        engine.dispose()
     text = report.text(args.lang)
     if text:
         print(text, flush=True)
@@ -226,6 +277,149 @@ def cmd_db(args: argparse.Namespace) -> int:
             rev = migrate.current(engine)
             print("%s%s" % (rev or "(none)", " (head)" if rev == migrate.head() else
                             " (head: %s)" % migrate.head()), flush=True)
+    finally:
+        engine.dispose()
+    return 0
+
+
+def _cli_actor() -> str:
+    """Who the audit log names for a command run on the server: ``cli:<OS user>``."""
+    import getpass
+    try:
+        return "cli:" + getpass.getuser()
+    except (KeyError, OSError):
+        return "cli"
+
+
+def _store_engine(args: argparse.Namespace) -> Tuple[Optional[Any], int]:
+    """(engine at the newest schema, 0) or (None, exit status) after saying what is wrong."""
+    from schoolmon.protocol.settings import ConfigError, load
+
+    from .config import SCHEMA
+    try:
+        cfg = load(SCHEMA, args.config)
+    except ConfigError as exc:
+        return None, _config_error(exc)
+    from .store import schema as db
+    engine = db.make_engine(cfg.store.url)
+    db.create_all(engine)
+    return engine, 0
+
+
+def _read_password(args: argparse.Namespace) -> Optional[str]:
+    if args.password_file:
+        with open(args.password_file, encoding="utf-8") as f:
+            return f.readline().rstrip("\r\n")
+    env = os.environ.get("SCHOOLMON_USER_PASSWORD")
+    if env:
+        return env
+    if not sys.stdin.isatty():
+        return None
+    import getpass
+    first = getpass.getpass("Mật khẩu / password: ")
+    if getpass.getpass("Nhập lại / again: ") != first:
+        _err("the two passwords differ")
+        return None
+    return first
+
+
+def cmd_user(args: argparse.Namespace) -> int:
+    from .store import audit
+    from .store import users as user_store
+    from .text import message
+    if args.user_command == "add":
+        try:
+            password = _read_password(args)
+        except OSError as exc:
+            _err("--password-file: %s" % exc)
+            return 2
+        if not password:
+            _err("no password: give --password-file FILE, set SCHOOLMON_USER_PASSWORD or "
+                 "run in a terminal to be asked")
+            return 2
+    engine, status = _store_engine(args)
+    if engine is None:
+        return status
+    actor = _cli_actor()
+    try:
+        with engine.begin() as conn:
+            if args.user_command == "add":
+                user = user_store.add_user(conn, args.name, args.role, password, args.unit)
+                audit.record(conn, actor, "user_add", user.name,
+                             {"role": user.role, "units": [c for _, c in user.units]})
+                print("%s: user %s (%s%s) added" % (PROG, user.name, user.role,
+                      "; " + ", ".join(c for _, c in user.units) if user.units else ""))
+            elif args.user_command == "list":
+                for u in user_store.list_users(conn):
+                    print("%-24s %-13s %-9s %s" % (u["name"], u["role"],
+                          "disabled" if u["disabled"] else "active", " ".join(u["units"])))
+            elif args.user_command == "disable":
+                user_store.disable_user(conn, args.name)
+                audit.record(conn, actor, "user_disable", args.name)
+                print("%s: user %s disabled; sessions and tokens refused" % (PROG, args.name))
+            else:
+                user, token = user_store.create_token(conn, args.name)
+                audit.record(conn, actor, "token_create", user.name)
+                print(token)
+                _err("personal token of %s (%s): shown once, store it now" % (user.name,
+                                                                               user.role))
+    except user_store.UserError as exc:
+        _err("%s%s" % (message(exc.code, "en"), " (%s)" % exc.detail if exc.detail else ""))
+        return 1
+    finally:
+        engine.dispose()
+    return 0
+
+
+def cmd_device(args: argparse.Namespace) -> int:
+    if args.device_command == "revoke":
+        _err("`device revoke` is not available in this version (it comes with enrollment)")
+        return 2
+    engine, status = _store_engine(args)
+    if engine is None:
+        return status
+    from .store import audit, registry
+    try:
+        with engine.begin() as conn:
+            found = registry.device_school(conn, args.id)
+            if found is None:
+                _err("no device %r" % args.id)
+                return 1
+            if args.device_command == "approve" and found[1] == "retired":
+                _err("device %s is retired" % args.id)
+                return 1
+            state = "active" if args.device_command == "approve" else "retired"
+            registry.set_device_state(conn, args.id, state)
+            audit.record(conn, _cli_actor(), "device_" + args.device_command, args.id,
+                         {"school": found[0], "from": found[1]})
+        print("%s: device %s %s" % (PROG, args.id, state))
+    finally:
+        engine.dispose()
+    return 0
+
+
+def cmd_unit(args: argparse.Namespace) -> int:
+    engine, status = _store_engine(args)
+    if engine is None:
+        return status
+    from .store import audit, registry
+    try:
+        with engine.begin() as conn:
+            if args.unit_command == "rename":
+                done = registry.rename_unit(conn, args.code, args.name)
+                if done is None:
+                    _err("no org unit %r" % args.code)
+                    return 1
+                audit.record(conn, _cli_actor(), "unit_rename", args.code,
+                             {"from": done[0], "to": done[1]})
+                print("%s: %s renamed %r → %r" % (PROG, args.code, done[0], done[1]))
+            else:
+                if not registry.set_unit_former(conn, args.code, not args.undo):
+                    _err("no org unit %r" % args.code)
+                    return 1
+                audit.record(conn, _cli_actor(), "unit_former", args.code,
+                             {"former": not args.undo})
+                print("%s: %s %s" % (PROG, args.code, "current" if args.undo else "former"))
     finally:
         engine.dispose()
     return 0
@@ -292,6 +486,12 @@ def main(argv: Optional[List[str]] = None) -> int:
         return cmd_db(args)
     if args.command == "simulate":
         return cmd_simulate(args)
+    if args.command == "user":
+        return cmd_user(args)
+    if args.command == "device":
+        return cmd_device(args)
+    if args.command == "unit":
+        return cmd_unit(args)
     _err("`%s` is not available in this version" % args.command)  # pragma: no cover
     return 2
 

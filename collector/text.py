@@ -35,6 +35,7 @@ STATUS_LABELS: Dict[str, Dict[str, str]] = {
     "partial": {"vi": "mất kết nối một phần", "en": "partly offline"},
     "no_devices": {"vi": "chưa có thiết bị", "en": "no devices"},
     "revoked": {"vi": "đã thu hồi", "en": "revoked"},
+    "retired": {"vi": "ngừng sử dụng", "en": "retired"},
     "active": {"vi": "đang hoạt động", "en": "active"},
     "not_evaluated": {"vi": "chưa đánh giá", "en": "not evaluated yet"},
     "meets": {"vi": "Đạt chuẩn", "en": "meets the baseline"},
@@ -160,7 +161,66 @@ MESSAGES: Dict[str, Dict[str, str]] = {
     },
     "dependency_down": {"vi": "Một thành phần phụ thuộc không sẵn sàng.",
                         "en": "A dependency is not ready."},
+    # users, sessions, rights
+    "login_failed": {"vi": "Sai tên đăng nhập hoặc mật khẩu.",
+                     "en": "Wrong user name or password."},
+    "login_rate_limited": {"vi": "Đăng nhập sai quá nhiều lần. Vui lòng thử lại sau.",
+                           "en": "Too many failed logins. Please try again later."},
+    "session_required": {"vi": "Chưa đăng nhập hoặc phiên đã hết hạn.",
+                         "en": "Not logged in, or the session has expired."},
+    "csrf_invalid": {"vi": "Thiếu hoặc sai mã chống giả mạo (X-CSRF-Token). Hãy tải lại trang.",
+                     "en": "Missing or wrong anti-forgery token (X-CSRF-Token). Reload the page."},
+    "forbidden_role": {"vi": "Vai trò của bạn không được phép thao tác này.",
+                       "en": "Your role may not do this."},
+    "not_available": {"vi": "Chức năng này chưa có trong phiên bản này.",
+                      "en": "Not available in this version."},
+    "user_name_invalid": {"vi": "Tên đăng nhập chỉ gồm chữ, số và . _ - @ (tối đa 64 ký tự).",
+                          "en": "A user name has letters, digits and . _ - @ only (64 at most)."},
+    "role_unknown": {"vi": "Vai trò không hợp lệ: so_admin, so_viewer, area_officer, school_tech.",
+                     "en": "Unknown role: so_admin, so_viewer, area_officer, school_tech."},
+    "units_required": {"vi": "Vai trò này cần ít nhất một đơn vị (--unit).",
+                       "en": "This role needs at least one unit (--unit)."},
+    "units_not_allowed": {"vi": "Vai trò cấp Sở xem cả tỉnh: không ghi đơn vị.",
+                          "en": "A province-wide role takes no unit."},
+    "unit_unknown": {"vi": "Không có đơn vị hay trường với mã này.",
+                     "en": "No org unit or school has this code."},
+    "unit_not_found": {"vi": "Không tìm thấy đơn vị.", "en": "Org unit not found."},
+    "password_too_short": {"vi": "Mật khẩu quá ngắn (ít nhất 10 ký tự).",
+                           "en": "The password is too short (10 characters at least)."},
+    "user_exists": {"vi": "Đã có người dùng với tên này.", "en": "A user has this name already."},
+    "user_unknown": {"vi": "Không có người dùng này.", "en": "No such user."},
+    "user_disabled": {"vi": "Người dùng đã bị khóa.", "en": "The user is disabled."},
+    "device_retired": {"vi": "Thiết bị đã ngừng sử dụng.", "en": "The device is retired."},
 }
+
+#: Roles of users (Vietnamese first).
+USER_ROLE_LABELS: Dict[str, Dict[str, str]] = {
+    "so_admin": {"vi": "Quản trị Sở", "en": "Sở administrator"},
+    "so_viewer": {"vi": "Cán bộ Sở (chỉ xem)", "en": "Sở viewer"},
+    "area_officer": {"vi": "Cán bộ khu vực", "en": "Area officer"},
+    "school_tech": {"vi": "Cán bộ phụ trách tin học của trường", "en": "School technician"},
+}
+
+#: Actions of the audit log.
+AUDIT_LABELS: Dict[str, Dict[str, str]] = {
+    "login": {"vi": "Đăng nhập", "en": "Logged in"},
+    "login_failed": {"vi": "Đăng nhập thất bại", "en": "Failed login"},
+    "logout": {"vi": "Đăng xuất", "en": "Logged out"},
+    "user_add": {"vi": "Thêm người dùng", "en": "Added a user"},
+    "user_disable": {"vi": "Khóa người dùng", "en": "Disabled a user"},
+    "token_create": {"vi": "Tạo mã truy cập cá nhân", "en": "Created a personal token"},
+    "device_approve": {"vi": "Duyệt thiết bị", "en": "Approved a device"},
+    "device_retire": {"vi": "Ngừng sử dụng thiết bị", "en": "Retired a device"},
+    "device_move": {"vi": "Chuyển phòng thiết bị", "en": "Moved a device"},
+    "school_approve": {"vi": "Duyệt mọi thiết bị chờ của trường",
+                       "en": "Approved a school's pending devices"},
+    "schools_import": {"vi": "Nhập danh sách trường", "en": "Imported schools"},
+    "unit_rename": {"vi": "Đổi tên đơn vị", "en": "Renamed an org unit"},
+    "unit_former": {"vi": "Đánh dấu đơn vị cũ", "en": "Marked an org unit former"},
+}
+
+#: Suffix of a former org unit's name (abolished by the 2025 reform).
+FORMER_SUFFIX: Dict[str, str] = {"vi": " (cũ)", "en": " (former)"}
 
 #: What a validation error says about one parameter, by pydantic error type (the English
 #: is pydantic's own wording, kept for ``lang=en``); other types fall back to "invalid".

@@ -24,10 +24,12 @@ from starlette.middleware.gzip import GZipMiddleware
 
 from .. import __version__
 from ..text import message, pick_lang, validation_message
-from . import devices, health, org, pages, schools, summary
+from ..read.scope import UnitSchools
+from . import actions, admin, devices, health, org, pages, schools, session, summary
 from .deps import (
     ERROR_RESPONSES,
     ApiError,
+    AuthPolicy,
     api_settings,
     error_body,
     get_principal,
@@ -106,6 +108,8 @@ def create_app(source: AppSource, cfg: Any) -> FastAPI:
     app.state.settings = settings
     app.state.tokens = token_table(settings)
     app.state.timezone = settings.timezone
+    app.state.auth_policy = AuthPolicy()
+    app.state.unit_schools = UnitSchools()  # org unit → schools, shared by every request
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
@@ -149,10 +153,17 @@ def create_app(source: AppSource, cfg: Any) -> FastAPI:
 
     app.include_router(health.router, dependencies=[Depends(strict_query)])
 
+    # Logging in is the one /api/ route open without credentials: POST /api/v1/session.
+    login = APIRouter(prefix="/api/v1", dependencies=[Depends(strict_query)],
+                      responses=ERROR_RESPONSES)
+    login.add_api_route("/session", session.login, methods=["POST"],
+                        summary="Đăng nhập / log in", response_model=session.Me,
+                        tags=["session"], responses=session.LOGIN_ERRORS)
+    app.include_router(login)
     # authentication first: a caller without a token learns nothing about parameters
     api = APIRouter(prefix="/api/v1", dependencies=[Depends(get_principal), Depends(strict_query)],
                     responses=ERROR_RESPONSES)
-    for module in (summary, org, schools, devices):
+    for module in (summary, org, schools, devices, actions, session, admin):
         api.include_router(module.router)
     app.include_router(api)
 

@@ -1,11 +1,17 @@
 """Dependencies of the API routes (``Annotated`` aliases): who is asking, what they may
 see, which language they read, and a database connection for the request.
 
-Authentication is a bearer token from the configuration: ``api.admin_token`` (role
-``admin``) or one of ``api.read_tokens`` (role ``read``). Tokens are compared in constant
-time and every configured token is compared, so timing tells nothing about which one
-nearly matched. Both token kinds see everything (``scope`` None); users and roles scoped
-to organisation units come with the web UI issue and plug in at :func:`get_principal`.
+Who is asking is resolved once per request into a :class:`Principal` (role and the set of
+visible school codes, None = all), from
+
+- a bearer token: ``api.admin_token`` (a ``so_admin`` without a user), one of
+  ``api.read_tokens`` (a ``so_viewer``), or a user's personal token (``smu_...``: the
+  user's role and units); configured tokens are compared in constant time, every one;
+- or the web session cookie (``schoolmon_session``); then every state-changing request
+  (not GET/HEAD/OPTIONS) must carry the session's CSRF token in ``X-CSRF-Token``.
+
+A disabled user's sessions and tokens are refused from the next request (the user row is
+read with the session or token every time). Rights by role: :func:`may`.
 """
 import hmac
 from typing import Annotated, Any, Dict, FrozenSet, Iterator, List, NamedTuple, Optional, Tuple
@@ -20,16 +26,39 @@ from sqlalchemy.engine import Connection
 from zoneinfo import ZoneInfo
 
 from ..read.devices import DEFAULT_FIVE_MIN_DAYS
+from ..read.scope import UnitSchools
+from ..store import users as user_store
 from ..text import DEFAULT_TIMEZONE, message, pick_lang
+
+SESSION_COOKIE = "schoolmon_session"
+CSRF_HEADER = "X-CSRF-Token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+#: Prefix of personal API tokens (``user token NAME``).
+USER_TOKEN_PREFIX = "smu_"
 
 
 class Principal(NamedTuple):
-    """Who is calling: ``role`` is ``admin`` or ``read``; ``scope`` None means every
-    organisation unit, else the set of org-unit ids / school codes the caller may see."""
+    """Who is calling: ``role`` one of schema.USER_ROLES; ``scope`` None means every
+    organisation unit, else the school codes the caller may see (a read.scope.Visible when
+    resolved from a user's units). ``via``: "token" (configured), "user_token", "session"."""
 
     name: str
     role: str
     scope: Optional[FrozenSet[str]] = None
+    user_id: Optional[int] = None
+    via: str = "token"
+    csrf: Optional[str] = None
+    units: Tuple[str, ...] = ()
+
+
+class AuthPolicy(NamedTuple):
+    """Session lifetimes and the failed-login limit (seconds, counts)."""
+
+    session_idle: float = 30 * 60
+    session_absolute: float = 12 * 3600
+    failure_window: float = 15 * 60
+    max_failures_per_name: int = 5
+    max_failures_per_client: int = 20
 
 
 class ApiSettings(NamedTuple):
@@ -108,8 +137,9 @@ class ApiError(Exception):
 
 
 _bearer = HTTPBearer(auto_error=False, description=(
-    "`api.admin_token` (quản trị / admin) hoặc một trong `api.read_tokens` (chỉ xem / "
-    "read-only)."))
+    "`api.admin_token` (quản trị / admin), một trong `api.read_tokens` (chỉ xem / "
+    "read-only) hoặc mã cá nhân `smu_...` (`schoolmon-collector user token NAME`). "
+    "The web UI uses its session cookie and `X-CSRF-Token` instead."))
 
 
 def _query_names(dependant: Dependant) -> FrozenSet[str]:
@@ -163,10 +193,12 @@ def token_table(settings: ApiSettings) -> List[Tuple[bytes, Principal]]:
     """(token bytes, principal) for every configured token; empty tokens never match."""
     table: List[Tuple[bytes, Principal]] = []
     if settings.admin_token:
-        table.append((settings.admin_token.encode("utf-8"), Principal("admin", "admin", None)))
+        table.append((settings.admin_token.encode("utf-8"),
+                      Principal("admin-token", "so_admin", None)))
     for i, tok in enumerate(settings.read_tokens):
         if tok:
-            table.append((tok.encode("utf-8"), Principal("read-%d" % (i + 1), "read", None)))
+            table.append((tok.encode("utf-8"),
+                          Principal("read-token-%d" % (i + 1), "so_viewer", None)))
     return table
 
 
@@ -179,16 +211,52 @@ def check_token(table: List[Tuple[bytes, Principal]], presented: str) -> Optiona
     return found
 
 
+def user_principal(request: Request, conn: Connection, user: user_store.User, via: str,
+                   csrf: Optional[str] = None) -> Principal:
+    """A user's principal, its scope resolved from the cached unit → schools map."""
+    scope: Optional[FrozenSet[str]] = None
+    if user.role in user_store.SCOPED_ROLES:
+        cache: UnitSchools = request.app.state.unit_schools
+        scope = cache.visible(conn, user.units)
+    return Principal(user.name, user.role, scope, user.id, via, csrf,
+                     tuple(code for _, code in user.units))
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else ""
+
+
 def get_principal(request: Request,
                   creds: Annotated[Optional[HTTPAuthorizationCredentials],
                                    Depends(_bearer)] = None) -> Principal:
-    challenge = {"WWW-Authenticate": 'Bearer realm="schoolmon"'}
-    if creds is None or creds.scheme.lower() != "bearer" or not creds.credentials:
-        raise ApiError(401, "auth_required", challenge)
-    principal = check_token(request.app.state.tokens, creds.credentials)
-    if principal is None:
-        raise ApiError(401, "auth_invalid",
-                       {"WWW-Authenticate": 'Bearer realm="schoolmon", error="invalid_token"'})
+    cached: Optional[Principal] = getattr(request.state, "principal", None)
+    if cached is not None:  # resolved once per request (pages and routes share it)
+        return cached
+    if creds is not None and creds.scheme.lower() == "bearer" and creds.credentials:
+        principal = check_token(request.app.state.tokens, creds.credentials)
+        if principal is None and creds.credentials.startswith(USER_TOKEN_PREFIX):
+            with request.app.state.engine.connect() as conn:
+                user = user_store.find_token(conn, creds.credentials)
+                if user is not None:
+                    principal = user_principal(request, conn, user, "user_token")
+        if principal is None:
+            raise ApiError(401, "auth_invalid",
+                           {"WWW-Authenticate": 'Bearer realm="schoolmon", error="invalid_token"'})
+    else:
+        cookie = request.cookies.get(SESSION_COOKIE)
+        if not cookie:
+            raise ApiError(401, "auth_required", {"WWW-Authenticate": 'Bearer realm="schoolmon"'})
+        policy: AuthPolicy = request.app.state.auth_policy
+        with request.app.state.engine.begin() as conn:
+            found = user_store.find_session(conn, cookie, policy.session_idle,
+                                            policy.session_absolute)
+            if found is None:
+                raise ApiError(401, "session_required")
+            principal = user_principal(request, conn, found.user, "session", found.csrf)
+        if request.method not in SAFE_METHODS:
+            given = request.headers.get(CSRF_HEADER, "")
+            if not hmac.compare_digest(given.encode("utf-8"), found.csrf.encode("utf-8")):
+                raise ApiError(403, "csrf_invalid")
     request.state.principal = principal
     return principal
 
@@ -197,12 +265,33 @@ CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
 
 
 def require_admin(principal: CurrentPrincipal) -> Principal:
-    if principal.role != "admin":
+    if principal.role != "so_admin":
         raise ApiError(403, "admin_required")
     return principal
 
 
 AdminPrincipal = Annotated[Principal, Depends(require_admin)]
+
+#: What each role may do to the devices and schools it can see (its scope): so_admin
+#: everything; an area officer approves, moves and retires in their area; a school
+#: technician moves devices between rooms and approves their own school's pending devices
+#: (they install the agents, so they know which machines are theirs; approving changes
+#: nothing outside their school), but does not retire (that takes a device out of the
+#: Sở's figures: an area decision); a Sở viewer only reads.
+RIGHTS: Dict[str, FrozenSet[str]] = {
+    "so_admin": frozenset({"approve", "retire", "move", "users", "units", "audit"}),
+    "so_viewer": frozenset(),
+    "area_officer": frozenset({"approve", "retire", "move"}),
+    "school_tech": frozenset({"approve", "move"}),
+}
+
+
+def may(principal: Principal, action: str) -> bool:
+    return action in RIGHTS.get(principal.role, frozenset())
+
+
+def sees_school(principal: Principal, school_code: str) -> bool:
+    return principal.scope is None or school_code in principal.scope
 
 
 def get_scope(principal: CurrentPrincipal) -> Optional[FrozenSet[str]]:

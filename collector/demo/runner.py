@@ -9,7 +9,7 @@ import subprocess
 import sys
 import threading
 import time
-from typing import Any, Callable, List, Optional
+from typing import Any, Callable, List, Optional, Tuple
 
 from schoolmon.protocol.settings import ConfigError
 
@@ -19,6 +19,24 @@ from .processes import free_port, popen_logged, stop_process
 log = logging.getLogger("schoolmon.collector.demo")
 
 DEMO_TOKEN = "demo-admin-token"
+
+
+def demo_logins(engine: Any, school_code: str) -> List[Tuple[str, str]]:
+    """The demo's two logins, (name, password): an administrator and the technician of
+    ``school_code``; random passwords, printed in the demo banner only (demo mode only:
+    the demo's store is emptied at every start)."""
+    import secrets
+
+    from ..store import users as user_store
+    out = [("admin", secrets.token_urlsafe(9)), ("kythuat", secrets.token_urlsafe(9))]
+    roles = (("so_admin", []), ("school_tech", [school_code]))
+    with engine.begin() as conn:
+        for i, ((name, password), (role, units)) in enumerate(zip(out, roles)):
+            if user_store.get_user(conn, name) is None:  # a kept store (--config) has them
+                user_store.add_user(conn, name, role, password, units)
+            else:
+                out[i] = (name, "(đã có / exists)")
+    return out
 PROG = "schoolmon-collector demo"
 
 
@@ -167,6 +185,7 @@ def run_demo(args: argparse.Namespace) -> int:
         db.create_all(engine)
         registry.add_schools(engine, province.school_rows())
         agent_school = province.schools[0]
+        logins = demo_logins(engine, agent_school.code)
 
         # 3. the collector service
         from ..service import CollectorService
@@ -217,7 +236,10 @@ def run_demo(args: argparse.Namespace) -> int:
         print("\nschoolmon demo đang chạy / is running\n"
               "  Giao diện web / web UI:        %s/\n"
               "  API (OpenAPI):                 %s/docs\n"
-              "  Mã truy cập demo / demo login: %s   (admin token; chỉ dùng cho demo)\n"
+              "  Đăng nhập demo / demo logins (chỉ dùng cho demo / demo only):\n"
+              "    quản trị Sở / administrator:  %s / %s\n"
+              "    kỹ thuật viên trường %s / school technician: %s / %s\n"
+              "  Mã truy cập demo / demo token: %s   (admin token; chỉ dùng cho demo)\n"
               "  Ví dụ / e.g.: curl -H 'Authorization: Bearer %s' %s/api/v1/summary\n"
               "  Broker MQTT:                   %s (%s)\n"
               "  Tỉnh mô phỏng / simulated:     %d trường / schools, %d thiết bị / devices, "
@@ -225,7 +247,8 @@ def run_demo(args: argparse.Namespace) -> int:
               "  Máy này / this machine:        %s\n"
               "  Dữ liệu / data:                %s\n"
               "Nhấn Ctrl-C để dừng / press Ctrl-C to stop.\n"
-              % (url, url, cfg.api.admin_token, cfg.api.admin_token, url, cfg.mqtt.url,
+              % (url, url, logins[0][0], logins[0][1], agent_school.code, logins[1][0],
+                 logins[1][1], cfg.api.admin_token, cfg.api.admin_token, url, cfg.mqtt.url,
                  broker.kind if broker else "configured", len(province.schools),
                  len(province.devices), len(province.areas),
                  ("agent thật, trường %s (%s)" % (agent_school.code, agent_school.name))

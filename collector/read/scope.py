@@ -8,9 +8,10 @@ of
 - ``"school:<code>"``: one school by its MOET code,
 - any other string: an organisation unit with that code if there is one, else a school code.
 """
-from typing import Any, FrozenSet, Iterable, Optional, Set
+import threading
+from typing import Any, Dict, FrozenSet, Iterable, List, Optional, Set, Tuple
 
-from sqlalchemy import Connection, false, literal, select
+from sqlalchemy import Connection, false, func, literal, select
 
 from ..store.registry import descendant_units
 from ..store.schema import org_units, schools
@@ -26,10 +27,17 @@ class QueryError(ValueError):
         self.code = code
 
 
+class Visible(frozenset):  # type: ignore[type-arg]
+    """School codes already resolved (a request's Principal): :func:`resolve_scope` returns
+    it as it is, without a query."""
+
+
 def resolve_scope(conn: Connection, scope: Scope) -> Optional[FrozenSet[str]]:
     """The school codes a scope covers (None: everything)."""
     if scope is None:
         return None
+    if isinstance(scope, Visible):
+        return scope
     unit_ids: Set[int] = set()
     codes: Set[str] = set()
     unit_codes: Set[str] = set()
@@ -76,3 +84,65 @@ def storable(text: str) -> bool:
     """False for text no stored code or name can equal (NUL, which PostgreSQL refuses to
     even compare): the caller answers "not found" without asking the database."""
     return "\x00" not in text
+
+
+class UnitSchools:
+    """org unit code → the school codes in it and below it, built from the whole tree once
+    and rebuilt only when the registry changed (any process: a cheap fingerprint of the
+    two tables is compared first), so a scoped request does not reload the tree."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._mark: Optional[Tuple[Any, ...]] = None
+        self._by_code: Dict[str, FrozenSet[str]] = {}
+
+    @staticmethod
+    def _fingerprint(conn: Connection) -> Tuple[Any, ...]:
+        u = conn.execute(select(func.count(), func.max(org_units.c.id),
+                                func.sum(func.coalesce(org_units.c.parent_id, 0)))).one()
+        s = conn.execute(select(func.count(), func.max(schools.c.updated_at),
+                                func.sum(schools.c.org_unit_id))).one()
+        return tuple(u) + tuple(s)
+
+    def _build(self, conn: Connection) -> Dict[str, FrozenSet[str]]:
+        units = conn.execute(select(org_units.c.id, org_units.c.parent_id,
+                                    org_units.c.code)).all()
+        children: Dict[Optional[int], List[int]] = {}
+        for r in units:
+            children.setdefault(r.parent_id, []).append(r.id)
+        direct: Dict[int, Set[str]] = {}
+        for r in conn.execute(select(schools.c.code, schools.c.org_unit_id)):
+            direct.setdefault(r.org_unit_id, set()).add(r.code)
+        out: Dict[str, FrozenSet[str]] = {}
+        for r in units:
+            codes: Set[str] = set()
+            todo, seen = [r.id], set()
+            while todo:
+                u = todo.pop()
+                if u in seen:
+                    continue
+                seen.add(u)
+                codes |= direct.get(u, set())
+                todo.extend(children.get(u, ()))
+            out[r.code] = frozenset(codes)
+        return out
+
+    def invalidate(self) -> None:
+        with self._lock:
+            self._mark = None
+
+    def visible(self, conn: Connection, units: Iterable[Tuple[str, str]]) -> Visible:
+        """The school codes of (kind, code) units: ("org", area code) or ("school", code)."""
+        mark = self._fingerprint(conn)
+        with self._lock:
+            if mark != self._mark:
+                self._by_code = self._build(conn)
+                self._mark = mark
+            by_code = self._by_code
+        codes: Set[str] = set()
+        for kind, code in units:
+            if kind == "school":
+                codes.add(code)
+            else:
+                codes |= by_code.get(code, frozenset())
+        return Visible(codes)

@@ -212,3 +212,65 @@ def approve_device(engine: Engine, device_id: str, role: Optional[str] = None,
     with engine.begin() as conn:
         res = conn.execute(update(devices).where(devices.c.id == device_id).values(**values))
         return bool(res.rowcount)
+
+
+def _bump(values: Dict[str, Any]) -> Dict[str, Any]:
+    # rev + 1: a running StateStore re-reads the row before its next write for this device
+    # (its cached copy never overwrites what a person decided)
+    values["rev"] = func.coalesce(devices.c.rev, 0) + 1
+    return values
+
+
+def device_school(conn: Connection, device_id: str) -> Optional[Tuple[str, str]]:
+    """(school code, state) of a device, None when unknown."""
+    row = conn.execute(select(devices.c.school_code, devices.c.state)
+                       .where(devices.c.id == device_id)).first()
+    return None if row is None else (row.school_code, row.state)
+
+
+def set_device_state(conn: Connection, device_id: str, state: str) -> bool:
+    """Approve (``active``) or retire (``retired``) one device. A retired device keeps its
+    rows and history; ingest never changes a device's state back (only a person does)."""
+    res = conn.execute(update(devices).where(devices.c.id == device_id)
+                       .values(**_bump({"state": state})))
+    return bool(res.rowcount)
+
+
+def move_device(conn: Connection, device_id: str, room: str) -> bool:
+    res = conn.execute(update(devices).where(devices.c.id == device_id)
+                       .values(**_bump({"room": room})))
+    return bool(res.rowcount)
+
+
+def approve_school_devices(conn: Connection, school_code: str) -> List[str]:
+    """Approve every pending device of a school; the ids approved."""
+    ids = sorted(conn.execute(select(devices.c.id).where(devices.c.school_code == school_code,
+                                                          devices.c.state == "pending"))
+                 .scalars())
+    if ids:
+        conn.execute(update(devices).where(devices.c.id.in_(ids))
+                     .values(**_bump({"state": "active"})))
+    return ids
+
+
+def rename_unit(conn: Connection, code: str, name: str,
+                now: Optional[float] = None) -> Optional[Tuple[str, str]]:
+    """Rename an org unit keeping its id (its schools and their history stay) and its old
+    name in ``previous_names``; (old, new) or None when unknown."""
+    row = conn.execute(select(org_units.c.id, org_units.c.name, org_units.c.previous_names)
+                       .where(org_units.c.code == code)).first()
+    if row is None:
+        return None
+    if row.name != name:
+        previous = list(row.previous_names or [])
+        previous.append({"name": row.name, "until": now or time.time()})
+        conn.execute(update(org_units).where(org_units.c.id == row.id)
+                     .values(name=name, previous_names=previous))
+    return row.name, name
+
+
+def set_unit_former(conn: Connection, code: str, former: bool = True) -> bool:
+    """Mark an org unit as former ("(cũ)": abolished by the 2025 reform) or current again."""
+    res = conn.execute(update(org_units).where(org_units.c.code == code)
+                       .values(former=former))
+    return bool(res.rowcount)

@@ -45,8 +45,10 @@ from ..families.health import ROLLUP_METRICS
 
 metadata = MetaData()
 
-#: Device states: "pending" (seen, not yet enrolled/approved), "active".
-DEVICE_STATES = ("pending", "active")
+#: Device states: "pending" (seen, not yet enrolled/approved), "active", "retired" (taken out
+#: of service by a person: kept in history, no longer counted, never reactivated by its own
+#: messages; revision 0004).
+DEVICE_STATES = ("pending", "active", "retired")
 
 org_units = Table(
     "org_units", metadata,
@@ -57,6 +59,10 @@ org_units = Table(
     #: unique code: the province code, or "{province}/{area slug}" for areas
     Column("code", String(128), nullable=False, unique=True),
     Column("name", String(255), nullable=False),
+    #: abolished by the 2025 reform (shown "(cũ)"); kept so its schools' history stays (0004)
+    Column("former", Boolean, nullable=True, default=False),
+    #: earlier names, oldest first: [{"name": ..., "until": epoch s}] (0004)
+    Column("previous_names", JSON, nullable=True),
 )
 
 schools = Table(
@@ -184,6 +190,77 @@ events = Table(
     Column("school", String(64), index=True),
     Column("device", String(64)),
     Column("detail", JSON),
+)
+
+
+# --- users, sessions, tokens, audit (revision 0004) -------------------------------------
+
+#: Roles of web users and personal tokens (api.admin_token is a so_admin, api.read_tokens
+#: are so_viewers, neither with a user row).
+USER_ROLES = ("so_admin", "so_viewer", "area_officer", "school_tech")
+
+users = Table(
+    "users", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("role", String(16), nullable=False),
+    Column("password_hash", String(255), nullable=True),  # argon2id; NULL: no password login
+    Column("disabled", Boolean, nullable=False, default=False),
+    Column("created_at", Float, nullable=False),
+    Column("disabled_at", Float, nullable=True),
+)
+
+#: The org units (area codes) and schools (school codes) a scoped user is limited to.
+user_units = Table(
+    "user_units", metadata,
+    Column("user_id", Integer, ForeignKey("users.id"), primary_key=True),
+    Column("kind", String(8), primary_key=True),  # "org" | "school"
+    Column("code", String(128), primary_key=True),
+)
+
+#: Web sessions: the cookie holds a random token, only its SHA-256 is stored.
+sessions = Table(
+    "sessions", metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id"), nullable=False, index=True),
+    Column("csrf", String(64), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("last_seen", Float, nullable=False),
+    Column("client", String(64), nullable=True),
+)
+
+#: Personal API tokens (``user token NAME``): shown once, only the SHA-256 stored.
+api_tokens = Table(
+    "api_tokens", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("user_id", Integer, ForeignKey("users.id"), nullable=False, index=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("created_at", Float, nullable=False),
+    Column("last_used", Float, nullable=True),
+    Column("revoked_at", Float, nullable=True),
+)
+
+#: Who did what: approvals, moves, retirements, imports, users, tokens, units, logins.
+audit_log = Table(
+    "audit_log", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+           autoincrement=True),
+    Column("ts", Float, nullable=False, index=True),
+    Column("actor", String(64), nullable=False),  # user name, "admin-token", "cli:<os user>"
+    Column("action", String(32), nullable=False, index=True),
+    Column("target", String(255), nullable=True),
+    Column("detail", JSON, nullable=True),
+    Column("client", String(64), nullable=True),  # client address of an HTTP request
+)
+
+#: Failed logins, for the rate limit (per name and per client address) across processes.
+login_failures = Table(
+    "login_failures", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+           autoincrement=True),
+    Column("ts", Float, nullable=False, index=True),
+    Column("name", String(64), nullable=False, index=True),
+    Column("client", String(64), nullable=False, index=True),
 )
 
 
