@@ -444,8 +444,8 @@ PAGE_TEXTS: Dict[str, Dict[str, str]] = {
     "overview.areas": {"vi": "Theo khu vực", "en": "By area"},
     "overview.worst": {"vi": "Trường cần chú ý nhất", "en": "Schools needing attention first"},
     "overview.all_schools": {"vi": "Xem tất cả {n} trường", "en": "See all {n} schools"},
-    "overview.trend": {"vi": "Thiết bị trực tuyến trong 30 ngày",
-                       "en": "Devices online over 30 days"},
+    "overview.trend": {"vi": "Số thiết bị báo về mỗi ngày (30 ngày)",
+                       "en": "Devices reporting each day (30 days)"},
     "overview.baseline_note": {
         "vi": "Chuẩn ATTT và chuẩn băng thông chưa được đánh giá trong phiên bản này.",
         "en": "The security and connectivity baselines are not evaluated in this version."},
@@ -519,6 +519,7 @@ PAGE_TEXTS: Dict[str, Dict[str, str]] = {
     "school.router_down": {"vi": "mất kết nối Internet/router từ {since}",
                            "en": "Internet/router down since {since}"},
     "school.devices": {"vi": "Máy tính của trường", "en": "The school's computers"},
+    "school.all_devices": {"vi": "Lọc danh sách thiết bị của trường", "en": "Filter this school's devices"},
     "school.chart_7d": {"vi": "Thiết bị trực tuyến trong 7 ngày", "en": "Devices online, 7 days"},
     "school.approve_all": {"vi": "Duyệt tất cả {n} thiết bị chờ duyệt",
                            "en": "Approve all {n} pending devices"},
@@ -550,9 +551,7 @@ PAGE_TEXTS: Dict[str, Dict[str, str]] = {
     "range.24h": {"vi": "24 giờ", "en": "24 h"},
     "range.7d": {"vi": "7 ngày", "en": "7 days"},
     "range.30d": {"vi": "30 ngày", "en": "30 days"},
-    "chart.cpu": {"vi": "CPU", "en": "CPU"},
-    "chart.mem": {"vi": "Bộ nhớ (RAM)", "en": "Memory"},
-    "chart.disk": {"vi": "Ổ đĩa đã dùng", "en": "Disk used"},
+    "chart.time": {"vi": "Thời điểm", "en": "Time"},
     "chart.temp": {"vi": "Nhiệt độ", "en": "Temperature"},
     "chart.net": {"vi": "Mạng", "en": "Network"},
     "chart.rx": {"vi": "tải xuống", "en": "download"},
@@ -560,13 +559,14 @@ PAGE_TEXTS: Dict[str, Dict[str, str]] = {
     "chart.nodata": {"vi": "Chưa có số liệu trong khoảng thời gian này.",
                      "en": "No data in this period."},
     "unit.devices": {"vi": "thiết bị", "en": "devices"},
+    "unit.devices_heard": {"vi": "thiết bị báo về", "en": "devices reporting"},
     "ago.minutes": {"vi": "{n} phút", "en": "{n} min"},
     "ago.hours": {"vi": "{n} giờ", "en": "{n} h"},
     "ago.days": {"vi": "{n} ngày", "en": "{n} days"},
     "users.active": {"vi": "đang dùng", "en": "active"},
     "users.disabled": {"vi": "đã khoá", "en": "disabled"},
     "users.all_units": {"vi": "toàn tỉnh", "en": "whole province"},
-    "users.last_login": {"vi": "Đăng nhập lần cuối", "en": "Last login"},
+    "users.created": {"vi": "Ngày tạo", "en": "Created"},
     "users.none": {"vi": "Chưa có người dùng nào.", "en": "No users yet."},
     "users.cli_hint": {"vi": "Thêm hoặc khoá người dùng: schoolmon-collector user add|disable.",
                        "en": "Add or disable users: schoolmon-collector user add|disable."},
@@ -579,23 +579,17 @@ PAGE_TEXTS: Dict[str, Dict[str, str]] = {
     "link.adsl": {"vi": "ADSL", "en": "ADSL"},
     "link.4g": {"vi": "4G", "en": "4G"},
     "link.3g": {"vi": "3G", "en": "3G"},
-    "state.retired": {"vi": "đã ngừng sử dụng", "en": "retired"},
-    "role.so_admin": {"vi": "Quản trị Sở", "en": "Sở administrator"},
-    "role.so_viewer": {"vi": "Cán bộ Sở (xem)", "en": "Sở viewer"},
-    "role.area_officer": {"vi": "Cán bộ khu vực", "en": "Area officer"},
-    "role.school_tech": {"vi": "Cán bộ phụ trách trường", "en": "School technician"},
-    "role.admin": {"vi": "Quản trị (mã truy cập)", "en": "Administrator (token)"},
-    "role.read": {"vi": "Chỉ xem (mã truy cập)", "en": "Read-only (token)"},
 }
 
 
 def page_texts() -> Dict[str, Dict[str, str]]:
     """Every string the pages show: :data:`PAGE_TEXTS` and the code labels above
-    (``status.*``, ``state.*``, ``role_device.*``, ``level.*``), English falling back to
+    (``status.*``, ``state.*``, ``role_device.*``, ``level.*``, ``role.*``), English falling back to
     Vietnamese."""
     out: Dict[str, Dict[str, str]] = {}
     for prefix, table in (("status.", STATUS_LABELS), ("state.", STATUS_LABELS),
-                          ("role_device.", ROLE_LABELS), ("level.", SCHOOL_LEVELS)):
+                          ("role_device.", ROLE_LABELS), ("level.", SCHOOL_LEVELS),
+                          ("role.", USER_ROLE_LABELS)):
         for code, entry in table.items():
             out[prefix + code] = dict(entry)
     out.update(PAGE_TEXTS)

@@ -8,12 +8,16 @@ the user's language.
 import hashlib
 import json
 import os
-from typing import List
+from typing import List, Optional, Union
+from urllib.parse import quote
 
 from fastapi import APIRouter, Request
-from fastapi.responses import FileResponse, Response
+from fastapi.responses import FileResponse, RedirectResponse, Response
+from sqlalchemy import Table, select
 
+from ..store import schema as db
 from ..text import page_texts
+from .deps import ApiError, Principal, get_principal
 
 STATIC_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "static")
 SHELL = os.path.join(STATIC_DIR, "index.html")
@@ -40,12 +44,35 @@ def wants_page(request: Request) -> bool:
     return "text/html" in request.headers.get("accept", "")
 
 
-def _page(request: Request) -> FileResponse:
+def _visible(request: Request, principal: Principal, table: Table, key: str,
+             value: str) -> bool:
+    """Whether the school or device ``value`` exists inside the caller's units: one outside
+    answers 404 like one that does not exist, so codes do not leak (pages as the API)."""
+    school = table.c.code if table is db.schools else table.c.school_code
+    with request.app.state.engine.connect() as conn:
+        found = conn.execute(select(school).where(table.c[key] == value)).first()
+    return found is not None and (principal.scope is None or found[0] in principal.scope)
+
+
+def _page(request: Request, code: Optional[str] = None,
+          device_id: Optional[str] = None) -> Union[FileResponse, RedirectResponse]:
+    if request.url.path == "/login":
+        return shell()
+    try:  # the session cookie: without one, straight to the login page (no 401 in the page)
+        principal = get_principal(request, None)
+    except ApiError:
+        target = request.url.path + ("?" + request.url.query if request.url.query else "")
+        return RedirectResponse("/login?next=" + quote(target, safe=""), status_code=303)
+    if (code is not None and request.url.path.startswith("/schools/")
+            and not _visible(request, principal, db.schools, "code", code)):
+        return shell(404)
+    if device_id is not None and not _visible(request, principal, db.devices, "id", device_id):
+        return shell(404)
     return shell()
 
 
 for _path in PAGE_PATHS:
-    router.add_api_route(_path, _page, methods=["GET"], response_class=FileResponse)
+    router.add_api_route(_path, _page, methods=["GET"], response_model=None)
 
 _TEXTS_JS = ("// Generated from collector/text.py (PAGE_TEXTS and the code labels): edit there.\n"
              "export default " + json.dumps(page_texts(), ensure_ascii=False, sort_keys=True)

@@ -18,6 +18,7 @@ from ..store import audit
 from ..store import users as user_store
 from ..text import USER_ROLE_LABELS, label
 from .deps import (
+    RIGHTS,
     SESSION_COOKIE,
     ApiError,
     AuthPolicy,
@@ -48,11 +49,13 @@ class Me(BaseModel):
     units: list[str]
     csrf_token: str | None = None
     via: str
+    rights: list[str] = []
 
 
 def _me(p: Principal, lang: str) -> Dict[str, Any]:
     return {"name": p.name, "role": p.role, "role_label": label(USER_ROLE_LABELS, p.role, lang),
-            "units": list(p.units), "csrf_token": p.csrf, "via": p.via}
+            "units": list(p.units), "csrf_token": p.csrf, "via": p.via,
+            "rights": sorted(RIGHTS.get(p.role, frozenset()))}  # what the pages offer
 
 
 def _secure(request: Request) -> bool:

@@ -1,7 +1,7 @@
 // schoolmon pages: the router. Every page has its own address (/schools/{code},
 // /devices/{id}, /areas/{code}, ...); the collector serves this same shell for each, and
 // the route below draws it. Links marked data-nav change the page without a reload.
-import { api, h, lang, on, session, setLang, t, ApiError } from "./core.js";
+import { api, h, lang, may, on, session, setLang, t, ApiError } from "./core.js";
 import { current, go, nextGeneration, setRouter, settled } from "./nav.js";
 import * as admin from "./pages/admin.js";
 import * as device from "./pages/device.js";
@@ -22,6 +22,7 @@ const ROUTES = [
   [/^\/audit$/, admin.renderAudit, "nav.audit"],
 ];
 
+const HEARTBEAT_MS = 20000;
 const view = () => document.getElementById("view");
 
 function drawChrome() {
@@ -30,7 +31,7 @@ function drawChrome() {
   const nav = document.getElementById("nav");
   nav.textContent = "";
   const items = [["/", "nav.overview"], ["/schools", "nav.schools"], ["/devices", "nav.devices"]];
-  if (session.user && session.user.role === "so_admin") {
+  if (may("users")) {
     items.push(["/users", "nav.users"], ["/audit", "nav.audit"]);
   }
   for (const [href, key] of items) {
@@ -81,7 +82,7 @@ async function route() {
   if (!session.user) {
     try {
       const me = await api("/api/v1/session", { noExpire: true });
-      session.user = me.user || me;
+      session.user = me;
       session.csrf = me.csrf_token;
     } catch (e) {
       if (e instanceof ApiError && e.status === 401) {
@@ -137,9 +138,16 @@ function start() {
     document.body.classList.add("stale");
   });
   on("reachable", () => {
+    const wasStale = document.body.classList.contains("stale");
     document.getElementById("banner").hidden = true;
     document.body.classList.remove("stale");
+    if (wasStale) { route(); }  // back: what is shown is redrawn from fresh data
   });
+  // a heartbeat: the banner comes up (and goes) even when nobody clicks, and an expired
+  // session goes back to the login page
+  setInterval(() => {
+    if (session.user) { api("/api/v1/session").catch(() => {}); }
+  }, HEARTBEAT_MS);
   on("expired", () => {
     if (!session.user) { return; }
     session.user = null; session.csrf = null;

@@ -25,16 +25,24 @@ export function timeChart(id, title, unit, series, opts) {
   // drawn once the element is in the page and has its width
   requestAnimationFrame(() => {
     const width = Math.max(260, plotEl.clientWidth || 600);
+    const xRange = opts && opts.xRange;
     const u = new window.uPlot({
       width: width, height: (opts && opts.height) || 180,
-      tzDate: (ts) => window.uPlot.tzDate(new Date(ts * 1e3), "Asia/Ho_Chi_Minh"),
-      fmtDate: (tpl) => window.uPlot.fmtDate(tpl, lang() === "vi" ? VI_NAMES : undefined),
       legend: { show: series.length > 1 },
-      scales: { y: (opts && opts.yRange) ? { range: opts.yRange } : {} },
-      axes: [{}, { size: 50 }],
-      series: [{}].concat(series.map((s, i) => ({
+      cursor: { points: { size: 6 } },
+      scales: {
+        x: { time: true, range: xRange ? () => xRange : undefined },
+        y: (opts && opts.yRange) ? { range: opts.yRange } : {},
+      },
+      axes: [
+        { values: (self, ticks) => { const span = self.scales.x.max - self.scales.x.min; return ticks.map((x) => tick(x, span)); } },
+        { size: 56, values: (self, ticks) => ticks.map((v) => number(v)) },
+      ],
+      series: [{ label: t("chart.time"), value: (self, x) => (x === null ? "—" : when(x)) }].concat(series.map((s, i) => ({
         label: s.label, stroke: COLORS[i % COLORS.length], width: 1.5,
+        value: (self, v) => (v === null ? "—" : number(v)),
         fill: series.length === 1 ? "rgba(11,107,203,.08)" : undefined, spanGaps: false,
+        points: { show: s.points.length < 60, size: 5 },
       }))),
     }, data, plotEl);
     box.uplot = u;
@@ -43,9 +51,15 @@ export function timeChart(id, title, unit, series, opts) {
   return box;
 }
 
-const VI_NAMES = {
-  MMMM: ["Tháng 1", "Tháng 2", "Tháng 3", "Tháng 4", "Tháng 5", "Tháng 6", "Tháng 7", "Tháng 8", "Tháng 9", "Tháng 10", "Tháng 11", "Tháng 12"],
-  MMM: ["Th1", "Th2", "Th3", "Th4", "Th5", "Th6", "Th7", "Th8", "Th9", "Th10", "Th11", "Th12"],
-  WWWW: ["Chủ nhật", "Thứ hai", "Thứ ba", "Thứ tư", "Thứ năm", "Thứ sáu", "Thứ bảy"],
-  WWW: ["CN", "T2", "T3", "T4", "T5", "T6", "T7"],
-};
+// Times on the axis in the province's zone: hours within two days, day/month beyond.
+const ZONE = "Asia/Ho_Chi_Minh";
+function parts(x) {
+  const f = new Intl.DateTimeFormat("en-GB", { timeZone: ZONE, day: "2-digit", month: "2-digit", hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
+  return Object.fromEntries(f.formatToParts(new Date(x * 1000)).map((p) => [p.type, p.value]));
+}
+function tick(x, span) {
+  const p = parts(x);
+  return span <= 2 * 86400 ? p.hour + ":" + p.minute : p.day + "/" + p.month;
+}
+function when(x) { const p = parts(x); return p.hour + ":" + p.minute + " " + p.day + "/" + p.month; }
+function number(v) { return Number(v).toLocaleString(lang() === "vi" ? "vi-VN" : "en-GB", { maximumFractionDigits: 1 }); }

@@ -157,13 +157,8 @@ export function qs(params) {
   return s ? "?" + s : "";
 }
 
-// The role's rights, as the pages show buttons (the API decides; this only hides buttons
-// a role could not use).
+// What the user's role may do (the session route says: deps.RIGHTS). The pages only offer
+// the buttons a role could use; the API decides.
 export function may(action) {
-  const role = session.user && session.user.role;
-  if (!role) { return false; }
-  if (role === "so_admin") { return true; }
-  if (action === "approve" || action === "retire") { return role === "area_officer"; }
-  if (action === "move") { return role === "area_officer" || role === "school_tech"; }
-  return false;
+  return Boolean(session.user && (session.user.rights || []).includes(action));
 }

@@ -12,16 +12,16 @@ export async function renderUsers(root, gen) {
   const r = await api("/api/v1/users");
   if (!current(gen)) { return; }
   document.title = t("nav.users") + " — schoolmon";
-  const users = Array.isArray(r) ? r : (r.items || []);
+  const users = r.items || [];
   root.textContent = "";
   root.appendChild(h("h2", { id: "page-title" }, t("nav.users")));
-  root.appendChild(table("users", ["col.status", "col.user", "col.role", "col.units", "users.last_login"],
+  root.appendChild(table("users", ["col.status", "col.user", "col.role", "col.units", "users.created"],
     users.map((u) => h("tr", {},
       h("td", {}, h("span", { class: "st " + (u.disabled ? "offline" : "online") }, u.disabled ? t("users.disabled") : t("users.active"))),
       h("td", {}, u.name),
       h("td", {}, u.role_label || t("role." + u.role)),
-      h("td", {}, (u.units || []).map((x) => (typeof x === "string" ? x : (x.name || x.code))).join(", ") || t("users.all_units")),
-      h("td", {}, localTime(u.last_login_local)))), "users.none"));
+      h("td", {}, (u.units || []).join(", ") || t("users.all_units")),
+      h("td", {}, localTime(u.created_at_local)))), "users.none"));
   root.appendChild(h("p", { class: "muted" }, t("users.cli_hint")));
 }
 
@@ -38,11 +38,11 @@ export async function renderAudit(root, gen, args, params) {
     rewrite("/audit" + qs(state));
     const r = await api("/api/v1/audit" + qs(Object.assign({}, state, { per_page: 100 })));
     if (!current(gen)) { return; }
-    const items = Array.isArray(r) ? r : (r.items || []);
+    const items = r.items || [];
     out.textContent = "";
     out.appendChild(table("audit", ["audit.at", "col.user", "audit.action", "audit.target", "audit.detail"],
       items.map((e) => h("tr", {},
-        h("td", {}, localTime(e.at_local || e.ts_local)),
+        h("td", {}, localTime(e.ts_local)),
         h("td", {}, dash(e.actor)),
         h("td", {}, e.action_label || e.action),
         h("td", {}, dash(e.target)),

@@ -7,12 +7,8 @@ import { current, go, rewrite, settled } from "../nav.js";
 import { timeChart } from "../chart.js";
 
 const RANGES = { "24h": 86400, "7d": 7 * 86400, "30d": 30 * 86400 };
-const CHARTS = [
-  ["cpu_pct", "chart.cpu", "%", [0, 100]],
-  ["mem_pct", "chart.mem", "%", [0, 100]],
-  ["disk_pct", "chart.disk", "%", [0, 100]],
-  ["temp", "chart.temp", "°C", null],
-];
+// metric, y range (percentages 0–100); labels and units come with the device (series_labels)
+const CHARTS = [["cpu_pct", [0, 100]], ["mem_pct", [0, 100]], ["disk_pct", [0, 100]], ["temp", null]];
 
 function dl(pairs) {
   return h("dl", { class: "facts" }, pairs.filter((p) => p).map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)]));
@@ -26,20 +22,26 @@ async function series(id, metric, from, to) {
 async function drawCharts(box, d, range, still) {
   const to = Math.floor(Date.now() / 1000);
   const from = to - RANGES[range];
-  const metrics = CHARTS.map((c) => c[0]).concat(["rx", "tx"]);
+  const kept = new Set(d.series_metrics || []);
+  const metrics = CHARTS.map((c) => c[0]).concat(["rx", "tx"]).filter((m) => kept.has(m));
   const got = await Promise.all(metrics.map((m) => series(d.id, m, from, to).catch((e) => {
     if (e.status === 422) { return []; }  // a metric this device does not keep (a router's temperature)
     throw e;
   })));
   if (!still()) { return false; }  // a later range (or page) was asked for: it draws
   const by = Object.fromEntries(metrics.map((m, i) => [m, got[i]]));
+  const labels = d.series_labels || {};
   box.textContent = "";
-  for (const [m, key, unit, yRange] of CHARTS) {
-    box.appendChild(timeChart("chart-" + m, t(key), unit, [{ label: t(key), points: by[m] }], { yRange: yRange }));
+  for (const [m, yRange] of CHARTS) {
+    if (!by[m]) { continue; }
+    const l = labels[m] || { label: m, unit: "" };
+    box.appendChild(timeChart("chart-" + m, l.label, l.unit, [{ label: l.label, points: by[m] }], { yRange: yRange, xRange: [from, to] }));
   }
-  const kbit = (pts) => pts.map(([x, v]) => [x, v === null ? null : Math.round(v * 8 / 1000)]);
-  box.appendChild(timeChart("chart-net", t("chart.net"), "kbit/s",
-    [{ label: t("chart.rx"), points: kbit(by.rx) }, { label: t("chart.tx"), points: kbit(by.tx) }]));
+  if (by.rx || by.tx) {  // bytes per second → kbit/s, as links are sold
+    const kbit = (pts) => (pts || []).map(([x, v]) => [x, v === null ? null : Math.round(v * 8 / 100) / 10]);
+    box.appendChild(timeChart("chart-net", t("chart.net"), "kbit/s",
+      [{ label: t("chart.rx"), points: kbit(by.rx) }, { label: t("chart.tx"), points: kbit(by.tx) }], { xRange: [from, to] }));
+  }
   return true;
 }
 
@@ -76,8 +78,8 @@ function actions(d) {
 
 function historyTable(events) {
   const rows = (events || []).map((e) => h("tr", {},
-    h("td", {}, statusBadge(e.status || e.state, e.status_label || e.state_label)),
-    h("td", {}, localTime(e.ts_local || e.at_local || e.since_local)),
+    h("td", {}, statusBadge(e.status, e.status_label)),
+    h("td", {}, localTime(e.ts_local)),
     h("td", {}, dash(e.reason_label || e.reason))));
   if (!rows.length) { rows.push(h("tr", {}, h("td", { colspan: 3 }, t("device.no_history")))); }
   return h("div", { class: "scroll" }, h("table", { id: "history", class: "list" },
@@ -92,6 +94,7 @@ export async function render(root, gen, args, params) {
   document.title = (d.hostname || d.id) + " — schoolmon";
   const latest = d.latest || {};
   const hp = (latest.health && latest.health.payload) || {};
+  const hn = d.health || {};
   const inv = (latest.inventory && latest.inventory.payload) || {};
   const msgs = d.messages || {};
   root.textContent = "";
@@ -113,8 +116,10 @@ export async function render(root, gen, args, params) {
     h("section", {}, h("h3", {}, t("device.health")), dl([
       [t("col.status"), [statusBadge(d.status, d.status_label), " ", t("device.since", { time: localTime(d.status_since_local) })]],
       [t("col.last_seen"), localTime(d.last_seen_local)],
-      ["CPU", pct(hp.cpu_pct)], [t("col.ram"), pct(hp.mem_pct)], [t("col.disk"), disk || "—"],
-      [t("chart.temp"), hp.temp === undefined || hp.temp === null ? "—" : num(hp.temp) + " °C"],
+      ["CPU", pct(hn.cpu_pct)], [t("col.ram"), pct(hn.mem_pct)], [t("col.disk"), disk || pct(hn.disk_pct)],
+      [t("chart.temp"), hn.temp === undefined || hn.temp === null ? "—" : num(hn.temp) + " °C"],
+      d.status === "offline" ? [t("col.offline_since"), [localTime(d.offline_since_local || d.status_since_local),
+        d.offline_reason_label ? " (" + d.offline_reason_label + ")" : ""]] : null,
       [t("device.messages"), t("device.message_counts", { received: num(msgs.received), lost: num(msgs.lost), duplicates: num(msgs.duplicates) })],
     ]))));
   let range = RANGES[params.get("range")] ? params.get("range") : "24h";
@@ -136,6 +141,6 @@ export async function render(root, gen, args, params) {
     return b;
   }));
   root.append(h("h3", {}, t("device.charts")), buttons, charts);
-  root.append(h("h3", {}, t("device.history")), historyTable(d.history || d.status_history));
+  root.append(h("h3", {}, t("device.history")), historyTable(d.history));
   await draw(range);
 }

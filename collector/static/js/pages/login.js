@@ -29,7 +29,7 @@ export async function render(root, gen, params) {
     try {
       const me = await api("/api/v1/session", { method: "POST", noExpire: true,
         body: { name: name.value.trim(), password: password.value } });
-      session.user = me.user || me;
+      session.user = me;
       session.csrf = me.csrf_token;
       go(safeNext(params.get("next")), true);
     } catch (e) {

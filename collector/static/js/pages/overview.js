@@ -20,78 +20,71 @@ export function areaSlug(area) {
   return code.split("/").pop();
 }
 
-function areaUnits(org) {
-  const out = [];
-  const walk = (u) => {
-    if (u.type !== "unit") { return; }
-    if (u.level !== "province") { out.push(u); }
-    for (const c of u.children || []) { walk(c); }
-  };
-  for (const r of org.roots || []) { walk(r); }
-  return out;
+// A list the API says counts this number ({path: "/api/v1/schools", params}) → its page.
+export function pageLink(apiLink) {
+  if (!apiLink) { return null; }
+  const params = {};
+  for (const [k, v] of Object.entries(apiLink.params || {})) {
+    if (!k.endsWith("_label")) { params[k] = v; }
+  }
+  return apiLink.path.replace(/^\/api\/v1/, "") + qs(params);
 }
 
-function areaTable(org) {
-  const rows = areaUnits(org).map((u) => {
-    const c = u.counts || {};
-    const slug = areaSlug(u);
-    const offline = c.schools_offline || 0;
+function areaTable(areas) {
+  const rows = areas.map((a) => {
+    const l = a.links || {};
+    const slug = areaSlug(a);
     return h("tr", {},
-      h("td", {}, link("/areas/" + encodeURIComponent(slug), u.name)),
-      h("td", { class: "num" }, link("/areas/" + encodeURIComponent(slug), num(c.schools))),
-      h("td", { class: "num" }, c.devices ? pct(100 * (c.online || 0) / c.devices) : "—"),
-      h("td", { class: "num" + (offline ? " bad" : "") },
-        link("/areas/" + encodeURIComponent(slug) + qs({ status: "offline" }), num(offline))),
-      h("td", { class: "num" },
-        link("/areas/" + encodeURIComponent(slug) + qs({ status: "partial" }), num(c.schools_partial || 0))),
-      h("td", { class: "num" },
-        link("/devices" + qs({ area: slug, status: "offline" }), num(c.offline || 0))));
+      h("td", {}, link("/areas/" + encodeURIComponent(slug), a.name)),
+      h("td", { class: "num" }, link(pageLink(l.schools), num(a.schools))),
+      h("td", { class: "num" }, a.devices ? pct(a.online_pct) : "—"),
+      h("td", { class: "num" + (a.schools_offline ? " bad" : "") }, link(pageLink(l.schools_offline), num(a.schools_offline))),
+      h("td", { class: "num" }, link(pageLink(l.devices), num(a.devices))),
+      h("td", { class: "num" + (a.offline ? " bad" : "") }, link(pageLink(l.devices_offline), num(a.offline))));
   });
-  return h("div", { class: "scroll" }, h("table", { id: "areas" },
+  return h("div", { class: "scroll" }, h("table", { id: "areas", class: "list" },
     h("thead", {}, h("tr", {},
       h("th", {}, t("col.area")), h("th", { class: "num" }, t("col.schools")),
       h("th", { class: "num" }, t("col.pct_online")), h("th", { class: "num" }, t("col.schools_offline")),
-      h("th", { class: "num" }, t("col.schools_partial")), h("th", { class: "num" }, t("col.devices_offline")))),
+      h("th", { class: "num" }, t("col.devices")), h("th", { class: "num" }, t("col.devices_offline")))),
     h("tbody", {}, rows.length ? rows : h("tr", {}, h("td", { colspan: 6 }, t("areas.none"))))));
 }
 
-// The 30-day trend: [{ts, online}] from the summary (or its own route when there is one).
+// The 30-day trend: devices heard per local day.
 function trendChart(trend) {
-  const points = (trend || []).map((p) => [Date.parse(p.ts || p.day) / 1000, p.online !== undefined ? p.online : p.devices]);
-  return timeChart("chart-trend", t("overview.trend"), t("unit.devices"), [{ label: t("status.online"), points: points }], { height: 160 });
+  const points = ((trend && trend.points) || []).map((p) => [Date.parse(p.ts) / 1000, p.n]);
+  return timeChart("chart-trend", t("overview.trend"), t("unit.devices"), [{ label: t("unit.devices_heard"), points: points }], { height: 170 });
 }
 
 export async function render(root, gen) {
   document.title = t("nav.overview") + " — schoolmon";
-  const [summary, org, worst] = await Promise.all([
-    api("/api/v1/summary"), api("/api/v1/org?schools=false"), api("/api/v1/schools" + qs({ per_page: 10 })),
-  ]);
-  const trend = summary.trend;
+  const o = await api("/api/v1/overview");
   if (!current(gen)) { return; }
-  const s = summary.schools, d = summary.devices, b = summary.below_baseline || {};
+  const s = o.schools, d = o.devices, b = o.below_baseline || {}, l = o.links || {};
+  const bys = l.schools_by_status || {}, byd = l.devices_by_status || {}, bystate = l.devices_by_state || {};
   root.textContent = "";
-  root.appendChild(h("p", { class: "muted" }, t("overview.updated", { time: localTime(summary.now_local) })));
+  root.appendChild(h("p", { class: "muted" }, t("overview.updated", { time: localTime(o.now_local) })));
   root.appendChild(h("h2", {}, t("overview.schools")));
   root.appendChild(h("section", { class: "cards", id: "cards-schools" },
-    card(s.total, t("card.schools"), "/schools"),
-    card(s.by_status.offline, t("status.offline"), "/schools?status=offline", "offline"),
-    card(s.by_status.partial, t("status.partial"), "/schools?status=partial", "partial"),
-    card(s.by_status.online, t("status.online"), "/schools?status=online", "online"),
-    card(s.by_status.no_devices, t("status.no_devices"), "/schools?status=no_devices")));
+    card(s.total, t("card.schools"), pageLink(l.schools)),
+    card(s.by_status.offline, t("status.offline"), pageLink(bys.offline), "offline"),
+    card(s.by_status.partial, t("status.partial"), pageLink(bys.partial), "partial"),
+    card(s.by_status.online, t("status.online"), pageLink(bys.online), "online"),
+    card(s.by_status.no_devices, t("status.no_devices"), pageLink(bys.no_devices))));
   root.appendChild(h("h2", {}, t("overview.devices")));
   root.appendChild(h("section", { class: "cards", id: "cards-devices" },
-    card(d.total, t("card.devices"), "/devices"),
-    card(d.by_status.offline, t("status.offline"), "/devices?status=offline", "offline"),
-    card(d.by_status.online, t("status.online"), "/devices?status=online", "online"),
-    card(d.by_state.pending, t("state.pending"), "/devices?state=pending", "partial"),
-    card(d.seen_24h, t("card.seen_24h"), null),
+    card(d.total, t("card.devices"), pageLink(l.devices)),
+    card(d.by_status.offline, t("status.offline"), pageLink(byd.offline), "offline"),
+    card(d.by_status.online, t("status.online"), pageLink(byd.online), "online"),
+    card(d.by_state.pending, t("state.pending"), pageLink(bystate.pending) || "/devices?state=pending", "partial"),
+    card(d.seen_24h, t("card.seen_24h"), pageLink(l.seen_24h)),
     card(b.connectivity, t("card.below_connectivity"), b.evaluated ? "/schools?baseline=below" : null),
     card(b.security, t("card.below_security"), b.evaluated ? "/schools?baseline=below" : null)));
   if (!b.evaluated) { root.appendChild(h("p", { class: "note" }, t("overview.baseline_note"))); }
-  if (trend) { root.appendChild(trendChart(Array.isArray(trend) ? trend : trend.points)); }
+  root.appendChild(trendChart(o.trend));
   root.appendChild(h("h2", {}, t("overview.areas")));
-  root.appendChild(areaTable(org));
+  root.appendChild(areaTable(o.areas || []));
   root.appendChild(h("h2", {}, t("overview.worst")));
-  root.appendChild(schoolTable(worst.items, "worst"));
-  root.appendChild(h("p", {}, link("/schools", t("overview.all_schools", { n: num(worst.total) }))));
+  root.appendChild(schoolTable(o.worst_schools || [], "worst"));
+  root.appendChild(h("p", {}, link("/schools", t("overview.all_schools", { n: num(s.total) }))));
 }

@@ -11,10 +11,7 @@ function dl(pairs) {
   return h("dl", { class: "facts" }, pairs.filter((p) => p).map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)]));
 }
 
-function health(d) {
-  const x = d.health || d.latest_health || {};
-  return x;
-}
+function health(d) { return d.health || {}; }
 
 // Devices: status first (it is what a phone must show), then what identifies the machine.
 export function deviceTable(devs, id, showSchool) {
@@ -28,7 +25,7 @@ export function deviceTable(devs, id, showSchool) {
       showSchool ? h("td", {}, d.school ? link("/schools/" + encodeURIComponent(d.school.code), d.school.name) : "—") : null,
       h("td", {}, dash(d.role_label || d.role)),
       h("td", {}, dash(d.room)),
-      h("td", {}, d.status === "offline" ? localTime(d.status_since_local) : "—"),
+      h("td", {}, d.status === "offline" ? localTime(d.offline_since_local || d.status_since_local) : "—"),
       h("td", {}, localTime(d.last_seen_local)),
       h("td", {}, dash(d.os)),
       h("td", { class: "num" }, pct(hl.cpu_pct)),
@@ -45,19 +42,28 @@ export function deviceTable(devs, id, showSchool) {
     h("tbody", {}, rows)));
 }
 
-function routerBox(s, devs) {
-  const routers = devs.filter((d) => d.role === "router");
+// The router on its own: when it is down the school has no Internet, which is not "one PC off".
+function routerBox(s) {
+  const r = s.router;
   const box = h("section", { class: "router", id: "router" }, h("h3", {}, t("school.router")));
-  if (!routers.length) { box.appendChild(h("p", { class: "muted" }, t("school.no_router"))); return box; }
-  for (const r of routers) {
-    const down = r.status === "offline";
-    box.classList.toggle("down", down);
-    box.appendChild(h("p", {}, statusBadge(r.status, r.status_label), " ",
-      link("/devices/" + encodeURIComponent(r.id), r.hostname || r.id),
-      down ? h("strong", { class: "bad" }, " — " + t("school.router_down", { since: localTime(r.status_since_local) })) : null));
-  }
-  void s;
+  if (!r) { box.appendChild(h("p", { class: "muted" }, t("school.no_router"))); return box; }
+  const down = r.status === "offline";
+  box.classList.toggle("down", down);
+  box.appendChild(h("p", {}, statusBadge(r.status, r.status_label), " ",
+    link("/devices/" + encodeURIComponent(r.id), r.hostname || r.id),
+    down ? h("strong", { class: "bad" }, " — " + t("school.router_down", { since: localTime(r.offline_since_local || r.status_since_local) }))
+      : h("span", { class: "muted" }, " · " + t("col.last_seen") + ": " + localTime(r.last_seen_local))));
   return box;
+}
+
+function contacts(s) {
+  const list = s.contacts && s.contacts.length ? s.contacts
+    : [{ name: s.contact_name, phone: s.contact_phone, email: s.contact_email }];
+  return list.flatMap((c) => [
+    [t("school.contact_name"), dash(c.name)],
+    [t("school.contact_phone"), c.phone ? h("a", { href: "tel:" + c.phone }, c.phone) : "—"],
+    [t("school.contact_email"), c.email ? h("a", { href: "mailto:" + c.email }, c.email) : "—"],
+  ]);
 }
 
 export async function render(root, gen, args) {
@@ -71,7 +77,9 @@ export async function render(root, gen, args) {
   const crumbs = h("nav", { class: "crumbs" }, link("/", t("nav.overview")), " › ",
     s.area ? link("/areas/" + encodeURIComponent(areaSlug(s.area)), s.area.name) : null, s.area ? " › " : null, s.code);
   root.append(crumbs, h("h2", { id: "page-title" }, s.name, " ", statusBadge(s.status, s.status_label)));
-  if (s.situation_label) { root.appendChild(h("p", { class: "situation " + (s.situation || "") }, s.situation_label)); }
+  if (s.condition_label && s.condition !== "all_online") {
+    root.appendChild(h("p", { class: "situation " + (s.condition || ""), id: "condition" }, s.condition_label));
+  }
   const pending = devs.filter((d) => d.state === "pending").length;
   if (pending && may("approve")) {
     const b = h("button", { type: "button", id: "approve-all", class: "primary" }, t("school.approve_all", { n: pending }));
@@ -94,18 +102,15 @@ export async function render(root, gen, args) {
       [t("school.contract"), s.contracted_down_mbps ? num(s.contracted_down_mbps) + " / " + num(s.contracted_up_mbps) + " Mbit/s" : "—"],
     ])),
     h("section", {}, h("h3", {}, t("school.contact")), dl([
-      [t("school.contact_name"), dash(s.contact_name)],
-      [t("school.contact_phone"), s.contact_phone ? h("a", { href: "tel:" + s.contact_phone }, s.contact_phone) : "—"],
-      [t("school.contact_email"), s.contact_email ? h("a", { href: "mailto:" + s.contact_email }, s.contact_email) : "—"],
+      ...contacts(s),
       [t("col.devices"), t("school.counts", { total: num(c.devices), online: num(c.online), offline: num(c.offline), pending: num(c.pending) })],
       [t("col.last_seen"), localTime(s.last_seen_local)],
     ]))));
-  root.appendChild(routerBox(s, devs));
-  const hist = s.online_7d || s.history_7d;
-  if (hist) {
-    const pts = (Array.isArray(hist) ? hist : hist.points || []).map((p) => [Date.parse(p.ts) / 1000, p.online]);
-    root.appendChild(timeChart("chart-school-7d", t("school.chart_7d"), t("unit.devices"), [{ label: t("status.online"), points: pts }]));
-  }
+  root.appendChild(routerBox(s));
+  const pts = ((s.online_hourly && s.online_hourly.points) || []).map((p) => [Date.parse(p.ts) / 1000, p.n]);
+  root.appendChild(timeChart("chart-school-7d", t("school.chart_7d"), t("unit.devices"),
+    [{ label: t("unit.devices_heard"), points: pts }], { yRange: [0, Math.max(1, c.devices || 1)] }));
   root.appendChild(h("h3", {}, t("school.devices")));
   root.appendChild(deviceTable(devs.filter((d) => d.role !== "router"), "devices", false));
+  root.appendChild(h("p", {}, link("/devices" + "?school=" + encodeURIComponent(s.code), t("school.all_devices"))));
 }

@@ -21,20 +21,13 @@ function columns() {
     ["area", "col.area", (s) => s.area ? s.area.name : "—"],
     [null, "col.level", (s) => s.level_label || s.level || "—"],
     ["offline", "col.offline_count", (s) => {
-      const n = s.devices ? s.devices.offline : 0;
+      const n = s.offline_count !== undefined ? s.offline_count : (s.devices ? s.devices.offline : 0);
       return n ? link("/devices" + qs({ school: s.code, status: "offline" }), num(n)) : "0";
     }, "num"],
-    ["online_pct", "col.pct_online", (s) => s.devices && s.devices.total ? pct(100 * s.devices.online / s.devices.total) : "—", "num"],
+    ["online_pct", "col.pct_online", (s) => s.devices && s.devices.total ? pct(s.devices.online_pct !== undefined ? s.devices.online_pct : 100 * s.devices.online / s.devices.total) : "—", "num"],
     [null, "col.devices", (s) => s.devices && s.devices.total ? link("/devices" + qs({ school: s.code }), num(s.devices.total)) : "0", "num"],
-    [null, "col.router", (s) => routerCell(s)],
     [null, "col.last_seen", (s) => localTime(s.last_seen_local)],
   ];
-}
-
-function routerCell(s) {
-  const r = s.router;
-  if (!r) { return "—"; }
-  return statusBadge(r.status, r.status_label);
 }
 
 export function schoolTable(items, id, sortState, onSort) {
