@@ -1,6 +1,6 @@
 """The fleet registry: organisation units (province → area → school) and schools.
 
-The level between province and school is data (DOMAIN.md, the 2025 reform): an "area" is
+The level between province and school is data (docs/field.md, the 2025 reform): an "area" is
 whatever the province groups schools by (a former district, a commune, a cluster). Units
 are identified by ``code``: the province's code, and ``"{province}/{area}"`` for areas,
 both made from names by ``slug`` unless given.

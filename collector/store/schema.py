@@ -151,7 +151,7 @@ rollup_dirty = Table(
     Column("bucket_start", BigInteger, primary_key=True),  # start of the hour, epoch s
 )
 
-#: Per-school state other parts keep (ROADMAP 2: speed-test leases, data budgets ...), one
+#: Per-school state other parts keep (docs/roadmap.md: speed-test leases, data budgets ...), one
 #: JSON value per (school, key), with a row version for compare-and-set between processes.
 school_state = Table(
     "school_state", metadata,
