@@ -35,7 +35,11 @@ export function timeChart(id, title, unit, series, opts) {
         y: (opts && opts.yRange) ? { range: opts.yRange } : {},
       },
       axes: [
-        { values: (self, ticks) => { const span = self.scales.x.max - self.scales.x.min; return ticks.map((x) => tick(x, span)); } },
+        { values: (self, ticks) => {
+          const span = self.scales.x.max - self.scales.x.min;
+          // a day shown once, however many ticks fall inside it
+          return ticks.map((x) => tick(x, span)).map((l, i, all) => (i > 0 && l === all[i - 1] ? "" : l));
+        } },
         { size: 56, values: (self, ticks) => ticks.map((v) => number(v)) },
       ],
       series: [{ label: t("chart.time"), value: (self, x) => (x === null ? "—" : when(x)) }].concat(series.map((s, i) => ({
