@@ -35,7 +35,6 @@ STATUS_LABELS: Dict[str, Dict[str, str]] = {
     "partial": {"vi": "mất kết nối một phần", "en": "partly offline"},
     "no_devices": {"vi": "chưa có thiết bị", "en": "no devices"},
     "revoked": {"vi": "đã thu hồi", "en": "revoked"},
-    "retired": {"vi": "ngừng sử dụng", "en": "retired"},
     "active": {"vi": "đang hoạt động", "en": "active"},
     "not_evaluated": {"vi": "chưa đánh giá", "en": "not evaluated yet"},
     "meets": {"vi": "Đạt chuẩn", "en": "meets the baseline"},

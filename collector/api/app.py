@@ -23,8 +23,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.gzip import GZipMiddleware
 
 from .. import __version__
-from ..text import message, pick_lang, validation_message
 from ..read.scope import UnitSchools
+from ..text import message, pick_lang, validation_message
 from . import actions, admin, devices, health, org, pages, schools, session, summary
 from .deps import (
     ERROR_RESPONSES,
