@@ -344,7 +344,7 @@ def online_hourly(conn: Connection, ids: List[str], now: Optional[float] = None,
     counts: Dict[int, int] = {}
     if ids:
         c = rollup_5m.c
-        hour = (c.bucket_start / 3600) * 3600
+        hour = (c.bucket_start // 3600) * 3600
         for r in conn.execute(select(hour.label("hour"),
                                      func.count(func.distinct(c.device_id)).label("n"))
                               .where(c.device_id.in_(ids), c.bucket_start >= start)

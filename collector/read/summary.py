@@ -70,9 +70,9 @@ def summary(conn: Connection, scope: Scope, now: Optional[float] = None) -> Dict
 #: Overview: how many of the worst schools, and how many days of trend.
 WORST_SCHOOLS = 10
 TREND_DAYS = 30
-#: Trend counts of finished days, by (scope, day start): a past day's count cannot change
-#: once its hourly rollups are built, so each is computed once per process.
-_TREND_CACHE: Dict[Tuple[Optional[FrozenSet[str]], int], int] = {}
+#: Trend counts of finished days, by (store, scope, day start): a past day's count cannot
+#: change once its hourly rollups are built, so each is computed once per process.
+_TREND_CACHE: Dict[Tuple[str, Optional[FrozenSet[str]], int], int] = {}
 _TREND_CACHE_MAX = 20000
 
 
@@ -89,11 +89,12 @@ def trend(conn: Connection, visible: Optional[FrozenSet[str]], now: float, utc_o
     today = int((now + utc_offset) // day * day - utc_offset)
     start = today - (days - 1) * day
     counts: Dict[int, int] = {}
+    store = str(conn.engine.url)
     todo = [t for t in range(start, today + day, day)
-            if t == today or (visible, t) not in _TREND_CACHE]
+            if t == today or (store, visible, t) not in _TREND_CACHE]
     if todo:
         c = rollup_1h.c
-        local_day = ((c.bucket_start + utc_offset) / day) * day - utc_offset
+        local_day = ((c.bucket_start + utc_offset) // day) * day - utc_offset
         where = [c.bucket_start >= min(todo), c.bucket_start < today + day]
         if visible is not None:
             where.append(c.device_id.in_(select(devices.c.id).where(
@@ -106,8 +107,8 @@ def trend(conn: Connection, visible: Optional[FrozenSet[str]], now: float, utc_o
             _TREND_CACHE.clear()
         for t in todo:
             if t != today:
-                _TREND_CACHE[(visible, t)] = counts.get(t, 0)
-    points = [{"ts": float(t), "n": counts.get(t, _TREND_CACHE.get((visible, t), 0))}
+                _TREND_CACHE[(store, visible, t)] = counts.get(t, 0)
+    points = [{"ts": float(t), "n": counts.get(t, _TREND_CACHE.get((store, visible, t), 0))}
               for t in range(start, today + day, day)]
     return {"source": "rollup_1h", "resolution": day, "points": points}
 
