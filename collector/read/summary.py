@@ -83,19 +83,20 @@ def _link(path: str, **params: Any) -> Dict[str, Any]:
 
 def trend(conn: Connection, visible: Optional[FrozenSet[str]], now: float, utc_offset: int,
           days: int = TREND_DAYS) -> Dict[str, Any]:
-    """Distinct devices heard per local day (any health message, from the hourly rollups)
-    over the last ``days`` days, today included (up to its last built hour)."""
+    """Distinct devices heard per local day over the last ``days`` days: finished days from
+    the hourly rollups (devices that sent health that day; counted once per process, see
+    _TREND_CACHE), today from ``devices.last_seen`` (devices heard since local midnight:
+    cheap at any hour, where today's hourly rollups grow all day)."""
     day = 86400
     today = int((now + utc_offset) // day * day - utc_offset)
     start = today - (days - 1) * day
     counts: Dict[int, int] = {}
     store = str(conn.engine.url)
-    todo = [t for t in range(start, today + day, day)
-            if t == today or (store, visible, t) not in _TREND_CACHE]
+    todo = [t for t in range(start, today, day) if (store, visible, t) not in _TREND_CACHE]
     if todo:
         c = rollup_1h.c
         local_day = ((c.bucket_start + utc_offset) // day) * day - utc_offset
-        where = [c.bucket_start >= min(todo), c.bucket_start < today + day]
+        where = [c.bucket_start >= min(todo), c.bucket_start < max(todo) + day]
         if visible is not None:
             where.append(c.device_id.in_(select(devices.c.id).where(
                 school_filter(devices.c.school_code, visible))))
@@ -106,11 +107,14 @@ def trend(conn: Connection, visible: Optional[FrozenSet[str]], now: float, utc_o
         if len(_TREND_CACHE) > _TREND_CACHE_MAX:
             _TREND_CACHE.clear()
         for t in todo:
-            if t != today:
-                _TREND_CACHE[(store, visible, t)] = counts.get(t, 0)
+            _TREND_CACHE[(store, visible, t)] = counts.get(t, 0)
+    counts[today] = int(conn.execute(select(func.count()).select_from(devices).where(
+        school_filter(devices.c.school_code, visible), devices.c.last_seen >= today))
+        .scalar_one())
     points = [{"ts": float(t), "n": counts.get(t, _TREND_CACHE.get((store, visible, t), 0))}
               for t in range(start, today + day, day)]
-    return {"source": "rollup_1h", "resolution": day, "points": points}
+    return {"source": "rollup_1h, today devices.last_seen", "resolution": day,
+            "points": points}
 
 
 def overview(conn: Connection, scope: Scope, now: Optional[float] = None,

@@ -13,6 +13,7 @@ from schoolmon.collector.api import create_app
 from schoolmon.collector.api.deps import Principal, get_principal
 from schoolmon.collector.store import StateStore, registry
 from schoolmon.collector.store import schema as db
+from schoolmon.collector.text import parse_time
 
 from tests.collector.api.apihelp import PROVINCE, LiveServer, _cfg, client
 from tests.collector.storehelp import received
@@ -380,7 +381,13 @@ def test_overview_areas_worst_schools_and_trend(c):
     assert [w["code"] for w in o["worst_schools"]] == ["K2", "K1"]
     assert o["worst_schools"][0]["link"]["path"] == "/api/v1/schools/K2"
     points = o["trend"]["points"]
-    assert len(points) == 30 and points[-1]["n"] == 5 and points[0]["n"] == 0
+    assert len(points) == 30 and points[0]["n"] == 0
+    # today: devices heard since local midnight (five were heard seconds ago, k2-r 3 h ago)
+    midnight = parse_time(points[-1]["ts"]).timestamp()
+    assert points[-1]["n"] == 5 + (midnight <= time.time() - 3 * 3600)
+    # finished days from the hourly rollups: the health of two hours ago, if yesterday
+    if midnight > time.time() - 2 * 3600:
+        assert points[-2]["n"] == 5
     assert o["field_labels"]["last_seen"] == "Báo về lần cuối"
 
 
@@ -394,7 +401,7 @@ def test_one_school_scope_sees_only_that_school(served, c):
     assert o["schools"]["total"] == 1 and o["devices"]["total"] == 3
     assert [a["name"] for a in o["areas"]] == ["Bát Xát"]
     assert [w["code"] for w in o["worst_schools"]] == ["K1"]
-    assert o["trend"]["points"][-1]["n"] == 2  # its router and one PC sent health
+    assert o["trend"]["points"][-1]["n"] == 2  # its router and one PC heard today
     assert codes(c) == ["K1"] and codes(c, q="kim dong") == ["K1"]
     assert sorted(device_ids(c)) == ["k1-pc1", "k1-pc2", "k1-r"]
     assert device_ids(c, school="K2") == [] and device_ids(c, area="bao thang") == []
