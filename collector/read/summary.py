@@ -13,20 +13,26 @@ from .schools import SCHOOL_STATUSES, baseline_note, device_counts, school_statu
 from .scope import Scope, resolve_scope, school_filter
 
 
-def summary(conn: Connection, scope: Scope, now: Optional[float] = None) -> Dict[str, Any]:
+def summary(conn: Connection, scope: Scope, now: Optional[float] = None,
+            visible: Optional[FrozenSet[str]] = None,
+            schools_by_status: Optional[Dict[str, int]] = None) -> Dict[str, Any]:
     """Fleet counts: schools by status, devices by status / state / role, and the
-    baselines (not evaluated in this version: ``None``, never a made-up 0)."""
+    baselines (not evaluated in this version: ``None``, never a made-up 0). The overview
+    passes ``visible`` (the resolved scope) and the schools it has counted already."""
     now = time.time() if now is None else now
-    visible = resolve_scope(conn, scope)
-    agg = device_counts()
-    status = school_status_expr(agg)
-    q = (select(status.label("status"), func.count().label("n"))
-         .select_from(schools.outerjoin(agg, agg.c.school_code == schools.c.code))
-         .where(school_filter(schools.c.code, visible))
-         .group_by(status))
-    by_status = {s: 0 for s in SCHOOL_STATUSES}
-    for r in conn.execute(q):
-        by_status[r.status] = int(r.n)
+    if visible is None:
+        visible = resolve_scope(conn, scope)
+    if schools_by_status is None:
+        agg = device_counts(visible)
+        status = school_status_expr(agg)
+        q = (select(status.label("status"), func.count().label("n"))
+             .select_from(schools.outerjoin(agg, agg.c.school_code == schools.c.code))
+             .where(school_filter(schools.c.code, visible))
+             .group_by(status))
+        schools_by_status = {s: 0 for s in SCHOOL_STATUSES}
+        for r in conn.execute(q):
+            schools_by_status[r.status] = int(r.n)
+    by_status = schools_by_status
     n_schools = sum(by_status.values())
 
     never = and_(devices.c.last_seen.is_(None), devices.c.offline_reason.is_(None))
@@ -125,19 +131,8 @@ def overview(conn: Connection, scope: Scope, now: Optional[float] = None,
     ``utc_offset``: the province's offset in seconds (days are local days)."""
     now = time.time() if now is None else now
     visible = resolve_scope(conn, scope)
-    body = summary(conn, scope, now)
-    dev = body["devices"]
-    body["links"] = {
-        "schools": _link("/api/v1/schools"),
-        "schools_by_status": {s: _link("/api/v1/schools", status=s) for s in SCHOOL_STATUSES},
-        "devices": _link("/api/v1/devices"),
-        "devices_by_status": {s: _link("/api/v1/devices", status=s) for s in DEVICE_STATUSES},
-        "devices_by_state": {s: _link("/api/v1/devices", state=s) for s in DEVICE_STATES},
-        "devices_by_role": {r: _link("/api/v1/devices", role=r) for r in dev["by_role"]},
-        "seen_24h": _link("/api/v1/devices", seen_hours=24),
-    }
-
-    agg = device_counts()
+    schools_by_status = {s: 0 for s in SCHOOL_STATUSES}
+    agg = device_counts(visible)
     q = (select(schools.c.code, schools.c.name, schools.c.level, schools.c.org_unit_id,
                 func.coalesce(agg.c.n, 0).label("n"),
                 func.coalesce(agg.c.online, 0).label("online"), agg.c.last_seen)
@@ -160,9 +155,21 @@ def overview(conn: Connection, scope: Scope, now: Optional[float] = None,
         a["devices"] += n
         a["online"] += on
         a["schools_by_status"][st] += 1
+        schools_by_status[st] += 1
         if st in ("offline", "partial"):
             worst.append((SCHOOL_STATUSES.index(st), -(n - on), on / n if n else 1.0,
                           sort_key(r.name), r.code, r, st, u))
+    body = summary(conn, scope, now, visible=visible, schools_by_status=schools_by_status)
+    dev = body["devices"]
+    body["links"] = {
+        "schools": _link("/api/v1/schools"),
+        "schools_by_status": {s: _link("/api/v1/schools", status=s) for s in SCHOOL_STATUSES},
+        "devices": _link("/api/v1/devices"),
+        "devices_by_status": {s: _link("/api/v1/devices", status=s) for s in DEVICE_STATUSES},
+        "devices_by_state": {s: _link("/api/v1/devices", state=s) for s in DEVICE_STATES},
+        "devices_by_role": {r: _link("/api/v1/devices", role=r) for r in dev["by_role"]},
+        "seen_24h": _link("/api/v1/devices", seen_hours=24),
+    }
     rows = []
     for a in areas.values():
         a["offline"] = a["devices"] - a["online"]
