@@ -235,6 +235,11 @@ def list_schools(conn: Connection, scope: Scope, area: Optional[str] = None,
         keys.sort(key=primary[sort], reverse=descending)
     total = len(keys)
     page_codes = [r.code for r in keys[(page - 1) * per_page: page * per_page]]
+    # the page's rows count only the page's devices (not the whole province again)
+    agg = device_counts(frozenset(page_codes))
+    st = school_status_expr(agg)
+    base = (schools.outerjoin(agg, agg.c.school_code == schools.c.code)
+            .outerjoin(area_u, area_u.c.id == schools.c.org_unit_id))
     rows = {r.code: r for r in conn.execute(
         select(schools.c.code, schools.c.name, schools.c.level, schools.c.isp,
                schools.c.link_type, schools.c.students, schools.c.contracted_down_mbps,

@@ -3,7 +3,7 @@ data (``GET /api/v1/overview``)."""
 import time
 from typing import Any, Dict, FrozenSet, List, Optional, Tuple
 
-from sqlalchemy import Connection, and_, func, select
+from sqlalchemy import Connection, and_, case, func, select
 
 from ..store import school_status
 from ..store.schema import devices, org_units, rollup_1h, schools
@@ -37,23 +37,24 @@ def summary(conn: Connection, scope: Scope, now: Optional[float] = None,
 
     never = and_(devices.c.last_seen.is_(None), devices.c.offline_reason.is_(None))
     where = school_filter(devices.c.school_code, visible)
+    recent = case((devices.c.last_seen >= now - 86400, 1), else_=0)
     dq = (select(devices.c.online, devices.c.state, devices.c.role, never.label("never"),
-                 func.count().label("n"))
+                 func.count().label("n"), func.sum(recent).label("recent"))
           .where(where).group_by(devices.c.online, devices.c.state, devices.c.role, never))
     dev_status = {s: 0 for s in DEVICE_STATUSES}
     dev_state = {s: 0 for s in DEVICE_STATES}
     dev_role: Dict[str, int] = {}
     total = 0
+    seen_24h = 0  # one pass over the devices: heard in the last 24 h counted with the rest
     for r in conn.execute(dq):
         n = int(r.n)
         total += n
+        seen_24h += int(r.recent or 0)
         st = "online" if r.online else ("unknown" if r.never else "offline")
         dev_status[st] += n
         dev_state[r.state or "pending"] = dev_state.get(r.state or "pending", 0) + n
         role = r.role or "unknown"
         dev_role[role] = dev_role.get(role, 0) + n
-    seen_24h = int(conn.execute(select(func.count()).select_from(devices).where(
-        where, devices.c.last_seen >= now - 86400)).scalar_one())
     return {
         "now": now,
         "schools": {

@@ -200,7 +200,7 @@ def test_page_login_summary_schools_filters(live, page, tmp_path):
     assert cards["Dưới chuẩn ATTT"] == "—"  # not evaluated: no number is made up
     rows = {r[0]: r for r in table_rows(p)}
     assert rows["BX-KD"][1:5] == ["Trường Tiểu học Kim Đồng", "Bát Xát",
-                                  "một phần mất kết nối", "3"]
+                                  "mất kết nối một phần", "3"]
     assert rows["BX-S1"][3] == "mất kết nối"
     assert rows["SP-LQD"][3] == "trực tuyến" and rows["SP-LQD"][5] == "2"
     assert rows["SP-HH"][3] == "chưa có thiết bị"
