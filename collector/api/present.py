@@ -15,10 +15,11 @@ from ..text import message as text  # noqa: F401 - api/health.py imports it from
 TIME_KEYS = frozenset({
     "ts", "now", "first_seen", "last_seen", "since", "status_since", "from", "to",
     "updated_at", "created_at", "received_at", "boot_ts", "generated_at", "last_status_at",
-    "disabled_at",
+    "disabled_at", "offline_since",
 })
-#: Keys whose values are passed through as they are (device payloads, echoed filters).
-RAW_KEYS = frozenset({"payload", "filters", "detail"})  # detail: an audit entry's
+#: Keys whose values are passed through as they are (device payloads, echoed filters,
+#: the query parameters of a link, an audit entry's detail).
+RAW_KEYS = frozenset({"payload", "filters", "params", "detail"})
 #: Keys whose values are codes with labels.
 LABELLED: Dict[str, Texts] = {
     "status": STATUS_LABELS,

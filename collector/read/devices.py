@@ -256,6 +256,15 @@ def list_devices(conn: Connection, scope: Scope, status: Optional[str] = None,
         conds.append(d.id.in_(full))
     wanted_os = fold(os) if os and os.strip() else None
     needle = fold(q) if q and q.strip() else None
+    # ASCII text (OS names, ids, host names mostly are) is matched by the database; only
+    # text with diacritics needs folding here
+    if wanted_os is not None and wanted_os.isascii():
+        conds.append(func.lower(d.os).contains(wanted_os, autoescape=True))
+        wanted_os = None
+    if needle is not None and needle.isascii():
+        conds.append(or_(func.lower(d.id).contains(needle, autoescape=True),
+                         func.lower(d.hostname).contains(needle, autoescape=True)))
+        needle = None
     where = and_(*conds)
     base = devices.join(schools, schools.c.code == d.school_code)
     status_rank = func.coalesce(d.online, False)

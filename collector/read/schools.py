@@ -3,7 +3,7 @@ devices (``GET /api/v1/schools/{code}``); the per-school building blocks the sum
 organisation tree share."""
 import math
 import time
-from typing import Any, Callable, Dict, List, Optional, Set, Tuple
+from typing import Any, Callable, Dict, FrozenSet, List, Optional, Set, Tuple
 
 from sqlalchemy import Connection, and_, case, false, func, literal, select
 
@@ -23,8 +23,10 @@ BASELINES = ("connectivity", "security")
 MAX_UNIT_ID = 2 ** 63 - 1
 
 
-def device_counts() -> Any:
-    """Subquery, per school: devices ``n``, ``online``, ``pending``, ``last_seen``."""
+def device_counts(visible: Optional[FrozenSet[str]] = None) -> Any:
+    """Subquery, per school (of ``visible``, None: all): devices ``n``, ``online``,
+    ``pending``, ``last_seen``. Scoped, it counts only the caller's devices: a school
+    technician's request does not aggregate the whole province."""
     online = case((devices.c.online, 1), else_=0)
     pending = case((devices.c.state == "pending", 1), else_=0)
     return (select(devices.c.school_code.label("school_code"),
@@ -32,6 +34,7 @@ def device_counts() -> Any:
                    func.sum(online).label("online"),
                    func.sum(pending).label("pending"),
                    func.max(devices.c.last_seen).label("last_seen"))
+            .where(school_filter(devices.c.school_code, visible))
             .group_by(devices.c.school_code).subquery("agg"))
 
 
@@ -173,7 +176,7 @@ def list_schools(conn: Connection, scope: Scope, area: Optional[str] = None,
     page = max(1, int(page))
     per_page = max(1, min(MAX_PER_PAGE, int(per_page)))
     visible = resolve_scope(conn, scope)
-    agg = device_counts()
+    agg = device_counts(visible)
     st = school_status_expr(agg)
     area_u = org_units.alias("area_u")
     conds = [school_filter(schools.c.code, visible)]
@@ -213,10 +216,11 @@ def list_schools(conn: Connection, scope: Scope, area: Optional[str] = None,
     def tie(r: Any) -> Tuple[Any, ...]:
         return (sort_key(r.area_name or ""), sort_key(r.name), r.code)
 
-    keys.sort(key=tie)  # stable sorts: the primary key below keeps this order within ties
+    if sort != "name":  # by name, the tie-break is the sort itself
+        keys.sort(key=tie)  # stable sorts: the primary key below keeps this order in ties
     primary: Dict[str, Callable[[Any], Any]] = {
         "status": lambda r: r.worst,
-        "name": lambda r: sort_key(r.name),
+        "name": lambda r: (sort_key(r.name), r.code),
         "code": lambda r: r.code,
         "area": lambda r: sort_key(r.area_name or ""),
         "offline": lambda r: int(r.n) - int(r.online),
@@ -231,6 +235,11 @@ def list_schools(conn: Connection, scope: Scope, area: Optional[str] = None,
         keys.sort(key=primary[sort], reverse=descending)
     total = len(keys)
     page_codes = [r.code for r in keys[(page - 1) * per_page: page * per_page]]
+    # the page's rows count only the page's devices (not the whole province again)
+    agg = device_counts(frozenset(page_codes))
+    st = school_status_expr(agg)
+    base = (schools.outerjoin(agg, agg.c.school_code == schools.c.code)
+            .outerjoin(area_u, area_u.c.id == schools.c.org_unit_id))
     rows = {r.code: r for r in conn.execute(
         select(schools.c.code, schools.c.name, schools.c.level, schools.c.isp,
                schools.c.link_type, schools.c.students, schools.c.contracted_down_mbps,
@@ -344,7 +353,7 @@ def online_hourly(conn: Connection, ids: List[str], now: Optional[float] = None,
     counts: Dict[int, int] = {}
     if ids:
         c = rollup_5m.c
-        hour = (c.bucket_start / 3600) * 3600
+        hour = (c.bucket_start // 3600) * 3600
         for r in conn.execute(select(hour.label("hour"),
                                      func.count(func.distinct(c.device_id)).label("n"))
                               .where(c.device_id.in_(ids), c.bucket_start >= start)

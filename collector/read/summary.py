@@ -3,7 +3,7 @@ data (``GET /api/v1/overview``)."""
 import time
 from typing import Any, Dict, FrozenSet, List, Optional, Tuple
 
-from sqlalchemy import Connection, and_, func, select
+from sqlalchemy import Connection, and_, case, func, select
 
 from ..store import school_status
 from ..store.schema import devices, org_units, rollup_1h, schools
@@ -13,41 +13,48 @@ from .schools import SCHOOL_STATUSES, baseline_note, device_counts, school_statu
 from .scope import Scope, resolve_scope, school_filter
 
 
-def summary(conn: Connection, scope: Scope, now: Optional[float] = None) -> Dict[str, Any]:
+def summary(conn: Connection, scope: Scope, now: Optional[float] = None,
+            visible: Optional[FrozenSet[str]] = None,
+            schools_by_status: Optional[Dict[str, int]] = None) -> Dict[str, Any]:
     """Fleet counts: schools by status, devices by status / state / role, and the
-    baselines (not evaluated in this version: ``None``, never a made-up 0)."""
+    baselines (not evaluated in this version: ``None``, never a made-up 0). The overview
+    passes ``visible`` (the resolved scope) and the schools it has counted already."""
     now = time.time() if now is None else now
-    visible = resolve_scope(conn, scope)
-    agg = device_counts()
-    status = school_status_expr(agg)
-    q = (select(status.label("status"), func.count().label("n"))
-         .select_from(schools.outerjoin(agg, agg.c.school_code == schools.c.code))
-         .where(school_filter(schools.c.code, visible))
-         .group_by(status))
-    by_status = {s: 0 for s in SCHOOL_STATUSES}
-    for r in conn.execute(q):
-        by_status[r.status] = int(r.n)
+    if visible is None:
+        visible = resolve_scope(conn, scope)
+    if schools_by_status is None:
+        agg = device_counts(visible)
+        status = school_status_expr(agg)
+        q = (select(status.label("status"), func.count().label("n"))
+             .select_from(schools.outerjoin(agg, agg.c.school_code == schools.c.code))
+             .where(school_filter(schools.c.code, visible))
+             .group_by(status))
+        schools_by_status = {s: 0 for s in SCHOOL_STATUSES}
+        for r in conn.execute(q):
+            schools_by_status[r.status] = int(r.n)
+    by_status = schools_by_status
     n_schools = sum(by_status.values())
 
     never = and_(devices.c.last_seen.is_(None), devices.c.offline_reason.is_(None))
     where = school_filter(devices.c.school_code, visible)
+    recent = case((devices.c.last_seen >= now - 86400, 1), else_=0)
     dq = (select(devices.c.online, devices.c.state, devices.c.role, never.label("never"),
-                 func.count().label("n"))
+                 func.count().label("n"), func.sum(recent).label("recent"))
           .where(where).group_by(devices.c.online, devices.c.state, devices.c.role, never))
     dev_status = {s: 0 for s in DEVICE_STATUSES}
     dev_state = {s: 0 for s in DEVICE_STATES}
     dev_role: Dict[str, int] = {}
     total = 0
+    seen_24h = 0  # one pass over the devices: heard in the last 24 h counted with the rest
     for r in conn.execute(dq):
         n = int(r.n)
         total += n
+        seen_24h += int(r.recent or 0)
         st = "online" if r.online else ("unknown" if r.never else "offline")
         dev_status[st] += n
         dev_state[r.state or "pending"] = dev_state.get(r.state or "pending", 0) + n
         role = r.role or "unknown"
         dev_role[role] = dev_role.get(role, 0) + n
-    seen_24h = int(conn.execute(select(func.count()).select_from(devices).where(
-        where, devices.c.last_seen >= now - 86400)).scalar_one())
     return {
         "now": now,
         "schools": {
@@ -70,9 +77,9 @@ def summary(conn: Connection, scope: Scope, now: Optional[float] = None) -> Dict
 #: Overview: how many of the worst schools, and how many days of trend.
 WORST_SCHOOLS = 10
 TREND_DAYS = 30
-#: Trend counts of finished days, by (scope, day start): a past day's count cannot change
-#: once its hourly rollups are built, so each is computed once per process.
-_TREND_CACHE: Dict[Tuple[Optional[FrozenSet[str]], int], int] = {}
+#: Trend counts of finished days, by (store, scope, day start): a past day's count cannot
+#: change once its hourly rollups are built, so each is computed once per process.
+_TREND_CACHE: Dict[Tuple[str, Optional[FrozenSet[str]], int], int] = {}
 _TREND_CACHE_MAX = 20000
 
 
@@ -83,18 +90,20 @@ def _link(path: str, **params: Any) -> Dict[str, Any]:
 
 def trend(conn: Connection, visible: Optional[FrozenSet[str]], now: float, utc_offset: int,
           days: int = TREND_DAYS) -> Dict[str, Any]:
-    """Distinct devices heard per local day (any health message, from the hourly rollups)
-    over the last ``days`` days, today included (up to its last built hour)."""
+    """Distinct devices heard per local day over the last ``days`` days: finished days from
+    the hourly rollups (devices that sent health that day; counted once per process, see
+    _TREND_CACHE), today from ``devices.last_seen`` (devices heard since local midnight:
+    cheap at any hour, where today's hourly rollups grow all day)."""
     day = 86400
     today = int((now + utc_offset) // day * day - utc_offset)
     start = today - (days - 1) * day
     counts: Dict[int, int] = {}
-    todo = [t for t in range(start, today + day, day)
-            if t == today or (visible, t) not in _TREND_CACHE]
+    store = str(conn.engine.url)
+    todo = [t for t in range(start, today, day) if (store, visible, t) not in _TREND_CACHE]
     if todo:
         c = rollup_1h.c
-        local_day = ((c.bucket_start + utc_offset) / day) * day - utc_offset
-        where = [c.bucket_start >= min(todo), c.bucket_start < today + day]
+        local_day = ((c.bucket_start + utc_offset) // day) * day - utc_offset
+        where = [c.bucket_start >= min(todo), c.bucket_start < max(todo) + day]
         if visible is not None:
             where.append(c.device_id.in_(select(devices.c.id).where(
                 school_filter(devices.c.school_code, visible))))
@@ -105,11 +114,14 @@ def trend(conn: Connection, visible: Optional[FrozenSet[str]], now: float, utc_o
         if len(_TREND_CACHE) > _TREND_CACHE_MAX:
             _TREND_CACHE.clear()
         for t in todo:
-            if t != today:
-                _TREND_CACHE[(visible, t)] = counts.get(t, 0)
-    points = [{"ts": float(t), "n": counts.get(t, _TREND_CACHE.get((visible, t), 0))}
+            _TREND_CACHE[(store, visible, t)] = counts.get(t, 0)
+    counts[today] = int(conn.execute(select(func.count()).select_from(devices).where(
+        school_filter(devices.c.school_code, visible), devices.c.last_seen >= today))
+        .scalar_one())
+    points = [{"ts": float(t), "n": counts.get(t, _TREND_CACHE.get((store, visible, t), 0))}
               for t in range(start, today + day, day)]
-    return {"source": "rollup_1h", "resolution": day, "points": points}
+    return {"source": "rollup_1h, today devices.last_seen", "resolution": day,
+            "points": points}
 
 
 def overview(conn: Connection, scope: Scope, now: Optional[float] = None,
@@ -120,19 +132,8 @@ def overview(conn: Connection, scope: Scope, now: Optional[float] = None,
     ``utc_offset``: the province's offset in seconds (days are local days)."""
     now = time.time() if now is None else now
     visible = resolve_scope(conn, scope)
-    body = summary(conn, scope, now)
-    dev = body["devices"]
-    body["links"] = {
-        "schools": _link("/api/v1/schools"),
-        "schools_by_status": {s: _link("/api/v1/schools", status=s) for s in SCHOOL_STATUSES},
-        "devices": _link("/api/v1/devices"),
-        "devices_by_status": {s: _link("/api/v1/devices", status=s) for s in DEVICE_STATUSES},
-        "devices_by_state": {s: _link("/api/v1/devices", state=s) for s in DEVICE_STATES},
-        "devices_by_role": {r: _link("/api/v1/devices", role=r) for r in dev["by_role"]},
-        "seen_24h": _link("/api/v1/devices", seen_hours=24),
-    }
-
-    agg = device_counts()
+    schools_by_status = {s: 0 for s in SCHOOL_STATUSES}
+    agg = device_counts(visible)
     q = (select(schools.c.code, schools.c.name, schools.c.level, schools.c.org_unit_id,
                 func.coalesce(agg.c.n, 0).label("n"),
                 func.coalesce(agg.c.online, 0).label("online"), agg.c.last_seen)
@@ -155,9 +156,21 @@ def overview(conn: Connection, scope: Scope, now: Optional[float] = None,
         a["devices"] += n
         a["online"] += on
         a["schools_by_status"][st] += 1
+        schools_by_status[st] += 1
         if st in ("offline", "partial"):
             worst.append((SCHOOL_STATUSES.index(st), -(n - on), on / n if n else 1.0,
                           sort_key(r.name), r.code, r, st, u))
+    body = summary(conn, scope, now, visible=visible, schools_by_status=schools_by_status)
+    dev = body["devices"]
+    body["links"] = {
+        "schools": _link("/api/v1/schools"),
+        "schools_by_status": {s: _link("/api/v1/schools", status=s) for s in SCHOOL_STATUSES},
+        "devices": _link("/api/v1/devices"),
+        "devices_by_status": {s: _link("/api/v1/devices", status=s) for s in DEVICE_STATUSES},
+        "devices_by_state": {s: _link("/api/v1/devices", state=s) for s in DEVICE_STATES},
+        "devices_by_role": {r: _link("/api/v1/devices", role=r) for r in dev["by_role"]},
+        "seen_24h": _link("/api/v1/devices", seen_hours=24),
+    }
     rows = []
     for a in areas.values():
         a["offline"] = a["devices"] - a["online"]

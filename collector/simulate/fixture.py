@@ -148,11 +148,19 @@ def province_fixture(schools: int = 30, devices_per_school: int = 10, seed: int 
             lat=round(rng.uniform(21.9, 22.7), 5), lon=round(rng.uniform(103.5, 104.6), 5),
             contact_name=contact, contact_phone="09%08d" % rng.randint(0, 99_999_999),
             contact_email="c%s@laocai.edu.vn" % code))
-        devices.extend(_school_devices(rng, code, devices_per_school, level))
+        devices.extend(_school_devices(rng, code, devices_per_school, level,
+                                       router_down=i % ROUTER_DOWN_EVERY == ROUTER_DOWN_AT))
     return Province(province_code, province, areas, out_schools, devices)
 
 
-def _school_devices(rng: random.Random, school: str, n: int, level: str) -> List[SimDevice]:
+#: Every ROUTER_DOWN_EVERY-th school (from the ROUTER_DOWN_AT-th) has its router down while
+#: its PCs are on: the pages must tell "mất kết nối Internet/router" from "một máy tắt".
+ROUTER_DOWN_EVERY = 8
+ROUTER_DOWN_AT = 3
+
+
+def _school_devices(rng: random.Random, school: str, n: int, level: str,
+                    router_down: bool = False) -> List[SimDevice]:
     out = []
     roles: List[Tuple[str, str]] = []
     if n >= 1:
@@ -171,7 +179,7 @@ def _school_devices(rng: random.Random, school: str, n: int, level: str) -> List
         dev_id = "%s-%s%02d" % (school, role, counts[role])
         r = rng.random()
         if role == "router":
-            profile = "offline" if r < 0.03 else "normal"
+            profile = "offline" if router_down or r < 0.03 else "normal"
         elif role == "lab":
             profile = ("offline" if r < 0.15 else "old" if r < 0.35 else "slow" if r < 0.45
                        else "busy" if r < 0.5 else "normal")

@@ -15,9 +15,11 @@ broker restart it reconnects and sends what was not acknowledged again (at least
 Last Will: a connection that carries exactly one device (``connections >= devices``)
 sets that device's Last Will (``offline``, reason ``lost``), as a real agent does. With
 several devices per connection a Last Will cannot speak for all of them; an orderly stop
-publishes ``offline`` (reason ``shutdown``) for every device instead, and devices of the
-"offline" profile publish only a retained ``offline``/``lost`` status, as the broker would
-have left for them.
+publishes ``offline`` (reason ``shutdown``) for every device instead. Devices of the
+"offline" profile were on and went away: on the first connect each sends its inventory, an
+``online`` status and one health message, then the retained ``offline``/``lost`` status
+the broker would have published as its Last Will, so the collector knows when it was last
+heard (``last_seen``) and since when it is offline (``status_since``).
 """
 import logging
 import random
@@ -80,7 +82,7 @@ class _Conn(threading.Thread):
         self.rng = random.Random(sim.seed * 1000 + idx)
         self.topics = {d.id: {k: string(topic(d.school, d.id, k))
                               for k in ("health", "status", "inventory")} for d in devices}
-        self.templates = {d.id: health_templates(d, self.rng) for d in self.online}
+        self.templates = {d.id: health_templates(d, self.rng) for d in devices}
         self.boot = {d.id: int(time.time()) - self.rng.randint(600, 8 * 3600) for d in devices}
         self.sock: Optional[socket.socket] = None
         self.inflight: List[Tuple[int, bytes, Optional[Tuple[str, int]]]] = []
@@ -232,7 +234,8 @@ class _Conn(threading.Thread):
         return (self.topics[d.id]["status"], payload, True, None)
 
     def _hello(self) -> None:
-        """On every connect: inventory + online status (offline devices: a stale Last Will)."""
+        """On every connect: inventory + online status (offline devices, once: their last
+        messages, then their Last Will)."""
         packets: List[Any] = []
         now = time.time()
         for d in self.devices:
@@ -245,15 +248,23 @@ class _Conn(threading.Thread):
                     self.sim.inventory_sent[d.id] = True
                 packets.append(self._status(d, "online"))
             elif not self.sim.inventory_sent.get(d.id):
-                # Seen before, gone since: its retained inventory and the Last Will the
-                # broker published for it.
+                # A device that was on and went away: its inventory, an online status and
+                # one health message (so the collector knows when it was last heard), then
+                # the Last Will the broker publishes when its connection drops.
                 self.sim.inventory_sent[d.id] = True
-                gone = now - self.rng.randint(3600, 3 * 86400)
                 d.seq += 1
                 packets.append((self.topics[d.id]["inventory"],
-                                encode(envelope("inventory", inventory_fields(d), d.seq,
-                                                gone - 86400)), True, None))
-                packets.append(self._status(d, "offline", "lost", gone))
+                                encode(envelope("inventory", inventory_fields(d), d.seq, now)),
+                                True, None))
+                packets.append(self._status(d, "online", ts=now))
+                d.seq += 1
+                its = int(now)
+                tmpl = self.templates[d.id]
+                packets.append((self.topics[d.id]["health"],
+                                tmpl[d.seq % len(tmpl)] % (its, d.seq, its - self.boot[d.id]),
+                                False, (d.id, d.seq)))
+                self.sim._first_seq(d.id, d.seq)
+                packets.append(self._status(d, "offline", "lost", now))
         for i in range(0, len(packets), 1000):
             self._send(packets[i:i + 1000])
 

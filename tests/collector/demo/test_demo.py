@@ -50,8 +50,9 @@ def test_demo_shows_a_populated_fleet_within_a_minute_and_stops_cleanly(tmp_path
                 if r.status_code == 200:
                     summary = r.json()
                     by = summary["devices"]["by_status"]
-                    if by["online"] >= 0.8 * expected and by["offline"] > 0:
-                        break  # the live devices, and the dead ones the broker told of
+                    if (by["online"] >= 0.8 * expected and by["offline"] > 0
+                            and summary["devices"]["total"] == expected):
+                        break  # the live devices, the dead ones and the real agent
             except httpx.HTTPError:
                 pass
             time.sleep(0.25)
@@ -63,6 +64,15 @@ def test_demo_shows_a_populated_fleet_within_a_minute_and_stops_cleanly(tmp_path
         assert summary["devices"]["total"] == expected
         # some of the province is offline, as in life
         assert summary["devices"]["by_status"]["offline"] > 0
+        # every offline device says when it was last heard and since when it is offline
+        gone = httpx.get(url + "/api/v1/devices", headers=auth,
+                         params={"status": "offline", "per_page": 500}).json()["items"]
+        assert gone and all(d["last_seen"] and d["status_since"] for d in gone), gone
+        # and some schools lost their router while their PCs are on
+        down = {d["school"]["code"] for d in gone if d["role"] == "router"}
+        conditions = {httpx.get(url + "/api/v1/schools/" + code, headers=auth)
+                      .json()["condition"] for code in down}
+        assert conditions == {"router_down"}, conditions
         # the real agent of this machine reports in the first school
         first = province.schools[0].code
         sim_ids = {d.id for d in province.devices}

@@ -94,10 +94,17 @@ def test_simulation_publishes_valid_messages(shared_mosquitto):
             last_seq[msg.device] = msg.seq
     assert kinds["inventory"] == {d.id for d in prov.devices}
     assert kinds["status"] == {d.id for d in prov.devices}
-    assert kinds["health"] == {d.id for d in online}
+    # an offline device was heard once before its Last Will: last_seen and status_since
+    assert kinds["health"] == {d.id for d in prov.devices}
+    assert len(online) < len(prov.devices)
     states = [decode(t, p).payload["state"] for t, p, _r in got if t.endswith("/status")]
-    assert states.count("offline") == len(prov.devices)  # stale Last Wills + orderly stop
-    assert states.count("online") == len(online)
+    assert states.count("offline") == len(prov.devices)  # Last Wills + orderly stop
+    assert states.count("online") == len(prov.devices)
+    gone = [d.id for d in prov.devices if not d.online]
+    order = [(decode(t, p).device, decode(t, p).payload["state"]) for t, p, _r in got
+             if t.endswith("/status") and decode(t, p).device in gone]
+    for dev in gone:  # on, then its Last Will
+        assert [s for d, s in order if d == dev] == ["online", "offline"], dev
 
 
 def test_last_will_when_one_device_per_connection(shared_mosquitto):
@@ -150,3 +157,15 @@ def test_simulate_against_an_unreachable_broker_says_so_and_stops(tmp_path):
     assert r.returncode == 1, r.stdout + r.stderr
     assert "could not connect to the broker mqtt://127.0.0.1:%d" % port in r.stderr
     assert "cannot connect to the broker 127.0.0.1:%d" % port in r.stderr  # said at once
+
+
+def test_some_schools_have_their_router_down_while_pcs_are_on():
+    prov = province_fixture(30, 10, seed=1)
+    by_school = {}
+    for d in prov.devices:
+        by_school.setdefault(d.school, []).append(d)
+    router_down = [s for s, devs in by_school.items()
+                   if any(d.role == "router" and not d.online for d in devs)
+                   and any(d.role != "router" and d.online for d in devs)]
+    assert len(router_down) >= 3
+    assert len(router_down) < len(by_school) // 2  # most routers are up
