@@ -106,9 +106,12 @@ def move(request: Request, principal: CurrentPrincipal, device_id: DeviceId,
              responses={**NOT_FOUND, **FORBIDDEN, 501: {"model": ErrorBody}})
 def revoke(request: Request, principal: CurrentPrincipal,
            device_id: DeviceId) -> Dict[str, Any]:
-    """Not available in this version (it comes with enrollment): 501 for a visible device."""
+    """Not available in this version (it comes with enrollment): 501 for a visible device
+    (404 outside the caller's units, like every device route)."""
     with request.app.state.engine.connect() as conn:
-        _device(conn, principal, device_id, "retire")
+        found = registry.device_school(conn, device_id) if storable(device_id) else None
+    if found is None or not sees_school(principal, found[0]):
+        raise ApiError(404, "device_not_found")
     raise ApiError(501, "not_available")
 
 

@@ -250,9 +250,10 @@ def get_principal(request: Request,
         with request.app.state.engine.begin() as conn:
             found = user_store.find_session(conn, cookie, policy.session_idle,
                                             policy.session_absolute)
-            if found is None:
-                raise ApiError(401, "session_required")
-            principal = user_principal(request, conn, found.user, "session", found.csrf)
+            if found is not None:
+                principal = user_principal(request, conn, found.user, "session", found.csrf)
+        if found is None:  # raised after the commit: an expired session stays deleted
+            raise ApiError(401, "session_required")
         if request.method not in SAFE_METHODS:
             given = request.headers.get(CSRF_HEADER, "")
             if not hmac.compare_digest(given.encode("utf-8"), found.csrf.encode("utf-8")):

@@ -22,6 +22,11 @@ BASELINES = ("connectivity", "security")
 MAX_UNIT_ID = 2 ** 63 - 1
 
 
+def counted_device() -> Any:
+    """Devices in the fleet figures: every one but the retired (kept for their history)."""
+    return devices.c.state != "retired"
+
+
 def device_counts() -> Any:
     """Subquery, per school: devices ``n``, ``online``, ``pending``, ``last_seen``."""
     online = case((devices.c.online, 1), else_=0)
@@ -31,6 +36,7 @@ def device_counts() -> Any:
                    func.sum(online).label("online"),
                    func.sum(pending).label("pending"),
                    func.max(devices.c.last_seen).label("last_seen"))
+            .where(counted_device())
             .group_by(devices.c.school_code).subquery("agg"))
 
 

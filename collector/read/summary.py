@@ -6,7 +6,13 @@ from sqlalchemy import Connection, and_, func, select
 
 from ..store.schema import devices, schools
 from .devices import DEVICE_STATES, DEVICE_STATUSES
-from .schools import SCHOOL_STATUSES, baseline_note, device_counts, school_status_expr
+from .schools import (
+    SCHOOL_STATUSES,
+    baseline_note,
+    counted_device,
+    device_counts,
+    school_status_expr,
+)
 from .scope import Scope, resolve_scope, school_filter
 
 
@@ -27,7 +33,7 @@ def summary(conn: Connection, scope: Scope, now: Optional[float] = None) -> Dict
     n_schools = sum(by_status.values())
 
     never = and_(devices.c.last_seen.is_(None), devices.c.offline_reason.is_(None))
-    where = school_filter(devices.c.school_code, visible)
+    where = and_(school_filter(devices.c.school_code, visible), counted_device())
     dq = (select(devices.c.online, devices.c.state, devices.c.role, never.label("never"),
                  func.count().label("n"))
           .where(where).group_by(devices.c.online, devices.c.state, devices.c.role, never))
