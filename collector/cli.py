@@ -11,8 +11,9 @@
     schoolmon-collector device approve|retire ID      (revoke: not available yet, exit 2)
     schoolmon-collector unit rename CODE NAME | unit former CODE [--undo]
 
-``report`` and ``token create`` come with later versions: they say so and exit 2. Exit status: 0 done, 1 the work failed (e.g. an
-import was rejected), 2 bad usage or configuration (the message names the key).
+``report`` and ``token create`` come with later versions: they say so and exit 2.
+Exit status: 0 done, 1 the work failed (e.g. an import was rejected), 2 bad usage or
+configuration (the message names the key).
 
 This module must stay importable on old Pythons (no 3.10+ syntax at module level) so that
 it can say clearly that the collector needs Python 3.11 or newer.

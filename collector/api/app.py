@@ -21,8 +21,8 @@ from sqlalchemy import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__
-from ..text import message, pick_lang, validation_message
 from ..read.scope import UnitSchools
+from ..text import message, pick_lang, validation_message
 from . import actions, admin, devices, health, org, schools, session, summary
 from .deps import (
     ERROR_RESPONSES,

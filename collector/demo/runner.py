@@ -29,7 +29,7 @@ def demo_logins(engine: Any, school_code: str) -> List[Tuple[str, str]]:
 
     from ..store import users as user_store
     out = [("admin", secrets.token_urlsafe(9)), ("kythuat", secrets.token_urlsafe(9))]
-    roles = (("so_admin", []), ("school_tech", [school_code]))
+    roles: Tuple[Tuple[str, List[str]], ...] = (("so_admin", []), ("school_tech", [school_code]))
     with engine.begin() as conn:
         for i, ((name, password), (role, units)) in enumerate(zip(out, roles)):
             if user_store.get_user(conn, name) is None:  # a kept store (--config) has them

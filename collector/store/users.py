@@ -162,7 +162,7 @@ def check_password(conn: Connection, name: str, password: str) -> Optional[User]
     row = conn.execute(select(users).where(users.c.name == name)).first()
     stored = row.password_hash if row is not None and row.password_hash else _DUMMY_HASH
     try:
-        ok = _hasher.verify(stored, password)
+        ok: bool = _hasher.verify(stored, password)
     except (VerificationError, InvalidHashError):
         ok = False
     if not ok or row is None or row.disabled or not row.password_hash:
