@@ -14,6 +14,7 @@ from ..read.scope import storable
 from ..store import audit, registry
 from ..store.schema import devices, schools
 from .deps import (
+    BAD_REQUEST,
     NOT_FOUND,
     ApiError,
     CurrentPrincipal,
@@ -85,7 +86,7 @@ def retire(request: Request, principal: CurrentPrincipal,
 
 
 @router.post("/devices/{device_id}/move", summary="Chuyển phòng / move to another room",
-             responses={**NOT_FOUND, **FORBIDDEN})
+             responses={**NOT_FOUND, **FORBIDDEN, **BAD_REQUEST})
 def move(request: Request, principal: CurrentPrincipal, device_id: DeviceId,
          body: Move) -> Dict[str, Any]:
     """Set the device's room (so_admin, area officer, school technician)."""

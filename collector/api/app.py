@@ -114,7 +114,8 @@ def create_app(source: AppSource, cfg: Any) -> FastAPI:
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         # Unknown paths and methods answer like every other error, in the caller's language.
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        code = {400: "invalid_body", 404: "not_found",
+                405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return JSONResponse(error_body(code, _request_lang(request)),
                             status_code=exc.status_code, headers=exc.headers)
 

@@ -423,17 +423,18 @@ def test_users_api_and_audit_paging(world):
     r = boss.post("/api/v1/users", headers=h, json={
         "name": "newtech", "role": "school_tech", "password": PASSWORD, "units": ["S02"]})
     assert r.status_code == 201 and r.json()["units"] == ["S02"]
-    for body, code in (({"name": "x1", "role": "school_tech", "password": PASSWORD}, "units_required"),
-                       ({"name": "x2", "role": "school_tech", "password": PASSWORD,
-                         "units": ["NOPE"]}, "unit_unknown"),
-                       ({"name": "x3", "role": "so_viewer", "password": "short"},
-                        "password_too_short"),
-                       ({"name": "bad name", "role": "so_viewer", "password": PASSWORD},
-                        "user_name_invalid"),
-                       ({"name": "newtech", "role": "so_viewer", "password": PASSWORD},
-                        "user_exists")):
+    for body, status, code in (
+            ({"name": "x1", "role": "school_tech", "password": PASSWORD}, 400, "units_required"),
+            ({"name": "x4", "role": "so_viewer", "password": PASSWORD, "units": ["S01"]}, 400,
+             "units_not_allowed"),
+            ({"name": "x2", "role": "school_tech", "password": PASSWORD, "units": ["NOPE"]},
+             404, "unit_unknown"),
+            ({"name": "x3", "role": "so_viewer", "password": "short"}, 422, "invalid_request"),
+            ({"name": "bad name", "role": "so_viewer", "password": PASSWORD}, 422,
+             "invalid_request"),
+            ({"name": "newtech", "role": "so_viewer", "password": PASSWORD}, 409, "user_exists")):
         r = boss.post("/api/v1/users", headers=h, json=body)
-        assert r.status_code in (400, 409) and r.json()["error"] == code, r.text
+        assert r.status_code == status and r.json()["error"] == code, r.text
     r = boss.post("/api/v1/users", headers=h, json={"name": "y", "role": "root",
                                                      "password": PASSWORD})
     assert r.status_code == 422
