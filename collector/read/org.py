@@ -24,7 +24,7 @@ def org_tree(conn: Connection, scope: Scope, include_schools: bool = True) -> Di
     schools out (units and their counts only)."""
     visible = resolve_scope(conn, scope)
     units = units_by_id(conn)
-    agg = device_counts()
+    agg = device_counts(visible)
     q = (select(schools.c.code, schools.c.name, schools.c.level, schools.c.org_unit_id,
                 func.coalesce(agg.c.n, 0).label("n"),
                 func.coalesce(agg.c.online, 0).label("online"),

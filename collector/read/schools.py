@@ -27,8 +27,9 @@ def counted_device() -> Any:
     return devices.c.state != "retired"
 
 
-def device_counts() -> Any:
-    """Subquery, per school: devices ``n``, ``online``, ``pending``, ``last_seen``."""
+def device_counts(visible: Optional[FrozenSet[str]] = None) -> Any:
+    """Subquery, per school: devices ``n``, ``online``, ``pending``, ``last_seen`` (only of
+    the ``visible`` schools when given: a scoped caller's query reads their devices only)."""
     online = case((devices.c.online, 1), else_=0)
     pending = case((devices.c.state == "pending", 1), else_=0)
     return (select(devices.c.school_code.label("school_code"),
@@ -36,7 +37,7 @@ def device_counts() -> Any:
                    func.sum(online).label("online"),
                    func.sum(pending).label("pending"),
                    func.max(devices.c.last_seen).label("last_seen"))
-            .where(counted_device())
+            .where(counted_device(), school_filter(devices.c.school_code, visible))
             .group_by(devices.c.school_code).subquery("agg"))
 
 
@@ -122,7 +123,7 @@ def list_schools(conn: Connection, scope: Scope, area: Optional[str] = None,
     page = max(1, int(page))
     per_page = max(1, min(500, int(per_page)))
     visible = resolve_scope(conn, scope)
-    agg = device_counts()
+    agg = device_counts(visible)
     st = school_status_expr(agg)
     area_u = org_units.alias("area_u")
     conds = [school_filter(schools.c.code, visible)]

@@ -21,7 +21,7 @@ def summary(conn: Connection, scope: Scope, now: Optional[float] = None) -> Dict
     baselines (not evaluated in this version: ``None``, never a made-up 0)."""
     now = time.time() if now is None else now
     visible = resolve_scope(conn, scope)
-    agg = device_counts()
+    agg = device_counts(visible)
     status = school_status_expr(agg)
     q = (select(status.label("status"), func.count().label("n"))
          .select_from(schools.outerjoin(agg, agg.c.school_code == schools.c.code))
