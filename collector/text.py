@@ -137,6 +137,8 @@ MESSAGES: Dict[str, Dict[str, str]] = {
                            "en": "This path does not accept this method."},
     "http_error": {"vi": "Yêu cầu không được xử lý.", "en": "The request was not handled."},
     "invalid_request": {"vi": "Tham số không hợp lệ.", "en": "Invalid parameters."},
+    "invalid_body": {"vi": "Nội dung gửi lên không đọc được (cần JSON hợp lệ).",
+                     "en": "The request body cannot be read (valid JSON needed)."},
     "metric_unknown": {
         "vi": "Chỉ số không có trong dữ liệu lưu trữ của thiết bị.",
         "en": "The metric is not kept for this device.",

@@ -14,6 +14,7 @@ from ..read.scope import storable
 from ..store import audit, registry
 from ..store.schema import devices, schools
 from .deps import (
+    BAD_REQUEST,
     NOT_FOUND,
     ApiError,
     CurrentPrincipal,
@@ -85,7 +86,7 @@ def retire(request: Request, principal: CurrentPrincipal,
 
 
 @router.post("/devices/{device_id}/move", summary="Chuyển phòng / move to another room",
-             responses={**NOT_FOUND, **FORBIDDEN})
+             responses={**NOT_FOUND, **FORBIDDEN, **BAD_REQUEST})
 def move(request: Request, principal: CurrentPrincipal, device_id: DeviceId,
          body: Move) -> Dict[str, Any]:
     """Set the device's room (so_admin, area officer, school technician)."""
@@ -106,9 +107,12 @@ def move(request: Request, principal: CurrentPrincipal, device_id: DeviceId,
              responses={**NOT_FOUND, **FORBIDDEN, 501: {"model": ErrorBody}})
 def revoke(request: Request, principal: CurrentPrincipal,
            device_id: DeviceId) -> Dict[str, Any]:
-    """Not available in this version (it comes with enrollment): 501 for a visible device."""
+    """Not available in this version (it comes with enrollment): 501 for a visible device
+    (404 outside the caller's units, like every device route)."""
     with request.app.state.engine.connect() as conn:
-        _device(conn, principal, device_id, "retire")
+        found = registry.device_school(conn, device_id) if storable(device_id) else None
+    if found is None or not sees_school(principal, found[0]):
+        raise ApiError(404, "device_not_found")
     raise ApiError(501, "not_available")
 
 

@@ -16,10 +16,12 @@ from .deps import (
     NOT_FOUND,
     AdminPrincipal,
     ApiError,
+    ErrorBody,
     Lang,
     TimeZone,
     client_address,
 )
+from .devices import TIME_PATTERN
 from .present import present
 
 router = APIRouter(tags=["administration"])
@@ -30,9 +32,10 @@ UserName = Annotated[str, Path(max_length=64)]
 
 
 class NewUser(BaseModel):
-    name: Annotated[str, Field(min_length=1, max_length=64)]
+    name: Annotated[str, Field(min_length=1, max_length=user_store.NAME_MAX,
+                               pattern=r"^[A-Za-z0-9._@-]+$")]
     role: Role
-    password: Annotated[str, Field(min_length=1, max_length=1024)]
+    password: Annotated[str, Field(min_length=user_store.MIN_PASSWORD, max_length=1024)]
     units: Annotated[List[Annotated[str, Field(max_length=128)]], Field(max_length=100)] = []
 
 
@@ -42,7 +45,8 @@ class UnitChange(BaseModel):
 
 
 def _user_error(exc: user_store.UserError) -> ApiError:
-    status = 404 if exc.code == "user_unknown" else 409 if exc.code == "user_exists" else 400
+    status = {"user_unknown": 404, "unit_unknown": 404, "user_exists": 409,
+              "user_disabled": 409}.get(exc.code, 400)
     return ApiError(status, exc.code, detail=exc.detail or None)
 
 
@@ -60,7 +64,7 @@ def list_users(request: Request, admin: AdminPrincipal, lang: Lang,
 
 
 @router.post("/users", summary="Thêm người dùng / add a user", status_code=201,
-             responses=BAD_REQUEST)
+             responses={**BAD_REQUEST, **NOT_FOUND, 409: {"model": ErrorBody}})
 def add_user(request: Request, admin: AdminPrincipal, lang: Lang, tz: TimeZone,
              body: NewUser) -> Dict[str, Any]:
     """`units` (area codes or school codes) for `area_officer` and `school_tech` only."""
@@ -92,7 +96,7 @@ def disable_user(request: Request, admin: AdminPrincipal, lang: Lang, tz: TimeZo
 
 
 @router.post("/users/{name}/tokens", summary="Mã truy cập cá nhân / a personal API token",
-             status_code=201, responses=NOT_FOUND)
+             status_code=201, responses={**NOT_FOUND, 409: {"model": ErrorBody}})
 def create_token(request: Request, admin: AdminPrincipal, name: UserName) -> Dict[str, Any]:
     """A new bearer token carrying the user's role and units, shown this once (only its
     hash is kept)."""
@@ -106,7 +110,7 @@ def create_token(request: Request, admin: AdminPrincipal, name: UserName) -> Dic
 
 
 @router.patch("/units/{code:path}", summary="Đổi tên / đánh dấu đơn vị cũ — rename a unit "
-              "or mark it former", responses=NOT_FOUND)
+              "or mark it former", responses={**NOT_FOUND, **BAD_REQUEST})
 def change_unit(request: Request, admin: AdminPrincipal, lang: Lang, tz: TimeZone,
                 code: Annotated[str, Path(max_length=128)], body: UnitChange) -> Dict[str, Any]:
     """Rename an org unit (same id: its schools and their history stay; the old name goes
@@ -148,15 +152,18 @@ def get_audit(
     actor: Annotated[Optional[str], Query(max_length=64, description="Người làm / who")] = None,
     target: Annotated[Optional[str], Query(max_length=255,
                                            description="Đối tượng / target")] = None,
-    from_: Annotated[Optional[str], Query(alias="from", max_length=40,
+    from_: Annotated[Optional[str], Query(alias="from", pattern=TIME_PATTERN,
                                           description="Từ / since (ISO 8601 or Unix s)")] = None,
-    to: Annotated[Optional[str], Query(max_length=40, description="Đến / until")] = None,
+    to: Annotated[Optional[str], Query(pattern=TIME_PATTERN, description="Đến / until")] = None,
     page: Annotated[int, Query(ge=1, le=100000)] = 1,
     per_page: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> Dict[str, Any]:
     """Who did what and when, newest first: `ts` (UTC) and `ts_local`, `actor`, `action`
     (+ `action_label`), `target`, `detail`, `client` (address)."""
     since, until = _time(from_), _time(to)
+    if any("\x00" in (v or "") for v in (actor, target)):  # no stored text has a NUL
+        return present({"items": [], "total": 0, "page": page, "per_page": per_page,
+                        "pages": 0, "generated_at": time.time()}, lang, tz)
     with request.app.state.engine.connect() as conn:
         body = audit.query(conn, action=action, actor=actor, target=target, since=since,
                            until=until, page=page, per_page=per_page)

@@ -121,7 +121,8 @@ def create_app(source: AppSource, cfg: Any) -> FastAPI:
         if exc.status_code == 404 and pages.wants_page(request):
             return pages.shell(404)  # the page says "not found" in the user's language
         # Unknown paths and methods answer like every other error, in the caller's language.
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        code = {400: "invalid_body", 404: "not_found",
+                405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return JSONResponse(error_body(code, _request_lang(request)),
                             status_code=exc.status_code, headers=exc.headers)
 

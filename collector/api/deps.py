@@ -232,6 +232,7 @@ def get_principal(request: Request,
     cached: Optional[Principal] = getattr(request.state, "principal", None)
     if cached is not None:  # resolved once per request (pages and routes share it)
         return cached
+    principal: Optional[Principal] = None
     if creds is not None and creds.scheme.lower() == "bearer" and creds.credentials:
         principal = check_token(request.app.state.tokens, creds.credentials)
         if principal is None and creds.credentials.startswith(USER_TOKEN_PREFIX):
@@ -250,13 +251,15 @@ def get_principal(request: Request,
         with request.app.state.engine.begin() as conn:
             found = user_store.find_session(conn, cookie, policy.session_idle,
                                             policy.session_absolute)
-            if found is None:
-                raise ApiError(401, "session_required")
-            principal = user_principal(request, conn, found.user, "session", found.csrf)
+            if found is not None:
+                principal = user_principal(request, conn, found.user, "session", found.csrf)
+        if found is None:  # raised after the commit: an expired session stays deleted
+            raise ApiError(401, "session_required")
         if request.method not in SAFE_METHODS:
             given = request.headers.get(CSRF_HEADER, "")
             if not hmac.compare_digest(given.encode("utf-8"), found.csrf.encode("utf-8")):
                 raise ApiError(403, "csrf_invalid")
+    assert principal is not None  # every path without one raised
     request.state.principal = principal
     return principal
 

@@ -70,6 +70,7 @@ def _secure(request: Request) -> bool:
 
 
 LOGIN_ERRORS: Dict[int | str, Dict[str, Any]] = {
+    400: {"model": ErrorBody, "description": "Nội dung không đọc được / unreadable body"},
     401: {"model": ErrorBody, "description": "Sai tên hoặc mật khẩu / wrong name or password"},
     429: {"model": ErrorBody, "description": "Quá nhiều lần sai / too many failures"}}
 

@@ -23,10 +23,14 @@ BASELINES = ("connectivity", "security")
 MAX_UNIT_ID = 2 ** 63 - 1
 
 
+def counted_device() -> Any:
+    """Devices in the fleet figures: every one but the retired (kept for their history)."""
+    return devices.c.state != "retired"
+
+
 def device_counts(visible: Optional[FrozenSet[str]] = None) -> Any:
-    """Subquery, per school (of ``visible``, None: all): devices ``n``, ``online``,
-    ``pending``, ``last_seen``. Scoped, it counts only the caller's devices: a school
-    technician's request does not aggregate the whole province."""
+    """Subquery, per school: devices ``n``, ``online``, ``pending``, ``last_seen`` (only of
+    the ``visible`` schools when given: a scoped caller's query reads their devices only)."""
     online = case((devices.c.online, 1), else_=0)
     pending = case((devices.c.state == "pending", 1), else_=0)
     return (select(devices.c.school_code.label("school_code"),
@@ -34,7 +38,7 @@ def device_counts(visible: Optional[FrozenSet[str]] = None) -> Any:
                    func.sum(online).label("online"),
                    func.sum(pending).label("pending"),
                    func.max(devices.c.last_seen).label("last_seen"))
-            .where(school_filter(devices.c.school_code, visible))
+            .where(counted_device(), school_filter(devices.c.school_code, visible))
             .group_by(devices.c.school_code).subquery("agg"))
 
 

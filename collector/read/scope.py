@@ -111,8 +111,8 @@ class UnitSchools:
         for r in units:
             children.setdefault(r.parent_id, []).append(r.id)
         direct: Dict[int, Set[str]] = {}
-        for school in conn.execute(select(schools.c.code, schools.c.org_unit_id)):
-            direct.setdefault(school.org_unit_id, set()).add(school.code)
+        for s in conn.execute(select(schools.c.code, schools.c.org_unit_id)):
+            direct.setdefault(s.org_unit_id, set()).add(s.code)
         out: Dict[str, FrozenSet[str]] = {}
         for r in units:
             codes: Set[str] = set()

@@ -9,7 +9,13 @@ from ..store import school_status
 from ..store.schema import devices, org_units, rollup_1h, schools
 from ..text import sort_key
 from .devices import DEVICE_STATES, DEVICE_STATUSES
-from .schools import SCHOOL_STATUSES, baseline_note, device_counts, school_status_expr
+from .schools import (
+    SCHOOL_STATUSES,
+    baseline_note,
+    counted_device,
+    device_counts,
+    school_status_expr,
+)
 from .scope import Scope, resolve_scope, school_filter
 
 
@@ -36,7 +42,7 @@ def summary(conn: Connection, scope: Scope, now: Optional[float] = None,
     n_schools = sum(by_status.values())
 
     never = and_(devices.c.last_seen.is_(None), devices.c.offline_reason.is_(None))
-    where = school_filter(devices.c.school_code, visible)
+    where = and_(school_filter(devices.c.school_code, visible), counted_device())
     recent = case((devices.c.last_seen >= now - 86400, 1), else_=0)
     dq = (select(devices.c.online, devices.c.state, devices.c.role, never.label("never"),
                  func.count().label("n"), func.sum(recent).label("recent"))

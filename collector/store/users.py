@@ -163,7 +163,7 @@ def check_password(conn: Connection, name: str, password: str) -> Optional[User]
     stored = row.password_hash if row is not None and row.password_hash else _DUMMY_HASH
     ok: bool
     try:
-        ok = _hasher.verify(stored, password)
+        ok: bool = _hasher.verify(stored, password)
     except (VerificationError, InvalidHashError):
         ok = False
     if not ok or row is None or row.disabled or not row.password_hash:

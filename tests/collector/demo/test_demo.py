@@ -5,6 +5,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import httpx
@@ -35,6 +36,10 @@ def test_demo_shows_a_populated_fleet_within_a_minute_and_stops_cleanly(tmp_path
     proc = subprocess.Popen([SCRIPT, "demo", "--dir", str(tmp_path / "demo")], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     children = []
+    lines = []  # the demo's output, read as it comes (the banner has the logins)
+    reader = threading.Thread(target=lambda: lines.extend(iter(proc.stdout.readline, "")),
+                              daemon=True)
+    reader.start()
     try:
         url = "http://127.0.0.1:%d" % port
         time.sleep(0.5)
@@ -44,7 +49,7 @@ def test_demo_shows_a_populated_fleet_within_a_minute_and_stops_cleanly(tmp_path
         expected = len(province.devices) + 1  # and the real agent
         summary = None
         while time.monotonic() - t0 < 60:
-            assert proc.poll() is None, proc.stdout.read()
+            assert proc.poll() is None, "".join(lines)
             try:
                 r = httpx.get(url + "/api/v1/summary", headers=auth, timeout=2)
                 if r.status_code == 200:
@@ -87,6 +92,19 @@ def test_demo_shows_a_populated_fleet_within_a_minute_and_stops_cleanly(tmp_path
         assert len(real) == 1 and real[0]["status"] == "online", (
             school["devices"], _tail(tmp_path / "demo" / "agent.log"))
         assert real[0]["role"] == "office"
+        # the printed logins: an administrator, and the technician who sees one school
+        deadline = time.monotonic() + 30
+        logins = []
+        while time.monotonic() < deadline and len(logins) < 2:
+            logins = re.findall(r"(?:administrator|school technician): +(\S+) / (\S+)",
+                                "".join(lines))
+            time.sleep(0.2)
+        assert [name for name, _ in logins] == ["admin", "kythuat"], "".join(lines)
+        for (name, password), schools in zip(logins, (SCHOOLS, 1)):
+            c = httpx.Client(base_url=url, timeout=10)
+            r = c.post("/api/v1/session", json={"name": name, "password": password})
+            assert r.status_code == 200, r.text
+            assert c.get("/api/v1/schools").json()["total"] == schools
         # the web page and the open endpoints
         assert httpx.get(url + "/").status_code == 200
         assert httpx.get(url + "/healthz").json()["status"] == "ok"
@@ -99,7 +117,8 @@ def test_demo_shows_a_populated_fleet_within_a_minute_and_stops_cleanly(tmp_path
         proc.send_signal(signal.SIGINT)
         assert proc.wait(40) == 0
         print("demo: stopped %.1f s after SIGINT" % (time.monotonic() - t_stop))
-        out = proc.stdout.read()
+        reader.join(10)
+        out = "".join(lines)
         assert "demo-admin-token" in out and url in out and "Traceback" not in out, out
         for c in children:
             try:
