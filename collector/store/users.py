@@ -161,7 +161,6 @@ def check_password(conn: Connection, name: str, password: str) -> Optional[User]
     unknown name costs a hash too, so timing does not tell which names exist."""
     row = conn.execute(select(users).where(users.c.name == name)).first()
     stored = row.password_hash if row is not None and row.password_hash else _DUMMY_HASH
-    ok: bool
     try:
         ok: bool = _hasher.verify(stored, password)
     except (VerificationError, InvalidHashError):
