@@ -336,6 +336,7 @@ SCHOOL = _own_and_foreign("S01", "S05", "S99")
 #: technician of S01. A route added without one fails test_every_api_route_is_scoped.
 SCOPE_RULES: Dict[Tuple[str, str], Tuple[str, Callable[[httpx.Client, str, str], None]]] = {
     ("GET", "/api/v1/summary"): ("/api/v1/summary", lambda c, m, p: _summary(c, p)),
+    ("GET", "/api/v1/overview"): ("/api/v1/overview", lambda c, m, p: _summary(c, p)),
     ("GET", "/api/v1/org"): ("/api/v1/org", _listing),
     ("GET", "/api/v1/schools"): ("/api/v1/schools", _listing),
     ("GET", "/api/v1/schools/{code}"): ("/api/v1/schools/{x}", SCHOOL),

@@ -105,8 +105,10 @@ def test_demo_shows_a_populated_fleet_within_a_minute_and_stops_cleanly(tmp_path
             r = c.post("/api/v1/session", json={"name": name, "password": password})
             assert r.status_code == 200, r.text
             assert c.get("/api/v1/schools").json()["total"] == schools
-        # the web page and the open endpoints
-        assert httpx.get(url + "/").status_code == 200
+        # the pages (without a session: to the login page) and the open endpoints
+        r = httpx.get(url + "/")
+        assert r.status_code == 303 and r.headers["location"] == "/login?next=%2F"
+        assert httpx.get(url + "/login").status_code == 200
         assert httpx.get(url + "/healthz").json()["status"] == "ok"
         assert "schoolmon_messages_received_total" in httpx.get(url + "/metrics").text
 
