@@ -25,6 +25,14 @@ export async function renderUsers(root, gen) {
   root.appendChild(h("p", { class: "muted" }, t("users.cli_hint")));
 }
 
+// An audit entry's detail ({"role": "so_viewer", "units": [...]}) as "role: so_viewer · units: ...".
+function detail(d) {
+  if (d === null || d === undefined) { return "—"; }
+  if (typeof d !== "object") { return String(d); }
+  const parts = Object.entries(d).map(([k, v]) => k + ": " + (Array.isArray(v) ? v.join(", ") || "—" : (typeof v === "object" && v !== null ? JSON.stringify(v) : String(v))));
+  return parts.length ? parts.join(" · ") : "—";
+}
+
 export async function renderAudit(root, gen, args, params) {
   const state = { action: params.get("action") || "", actor: params.get("actor") || "", page: params.get("page") || "" };
   document.title = t("nav.audit") + " — schoolmon";
@@ -46,7 +54,7 @@ export async function renderAudit(root, gen, args, params) {
         h("td", {}, dash(e.actor)),
         h("td", {}, e.action_label || e.action),
         h("td", {}, dash(e.target)),
-        h("td", {}, typeof e.detail === "object" && e.detail !== null ? JSON.stringify(e.detail) : dash(e.detail)))), "audit.none"));
+        h("td", {}, detail(e.detail)))), "audit.none"));
     info.textContent = r.total !== undefined ? t("pager.entries", { total: num(r.total) }) : "";
     settled(true);
   }
