@@ -484,6 +484,7 @@ PAGE_TEXTS: Dict[str, Dict[str, str]] = {
     "col.state": {"vi": "Duyệt", "en": "Approval"},
     "col.user": {"vi": "Người dùng", "en": "User"},
     "col.units": {"vi": "Phạm vi", "en": "Units"},
+    "col.actions": {"vi": "Thao tác", "en": "Actions"},
     "filter.all": {"vi": "Tất cả", "en": "All"},
     "filter.q": {"vi": "Tìm trường", "en": "Find a school"},
     "filter.q_hint": {"vi": "Mã, tên hoặc viết tắt (TH Kim Đồng)",
@@ -499,7 +500,8 @@ PAGE_TEXTS: Dict[str, Dict[str, str]] = {
                       "en": "Page {page} of {pages} · {total} schools"},
     "pager.devices": {"vi": "Trang {page} / {pages} · {total} thiết bị",
                       "en": "Page {page} of {pages} · {total} devices"},
-    "pager.entries": {"vi": "{total} mục", "en": "{total} entries"},
+    "pager.entries": {"vi": "Trang {page} / {pages} · {total} mục",
+                      "en": "Page {page} of {pages} · {total} entries"},
     "school.registry": {"vi": "Thông tin trường", "en": "Registry"},
     "school.contact": {"vi": "Liên hệ", "en": "Contact"},
     "school.address": {"vi": "Địa chỉ", "en": "Address"},
@@ -566,7 +568,7 @@ PAGE_TEXTS: Dict[str, Dict[str, str]] = {
     "ago.hours": {"vi": "{n} giờ", "en": "{n} h"},
     "ago.days": {"vi": "{n} ngày", "en": "{n} days"},
     "users.active": {"vi": "đang dùng", "en": "active"},
-    "users.disabled": {"vi": "đã khoá", "en": "disabled"},
+    "users.disabled": {"vi": "đã khóa", "en": "disabled"},
     "users.all_units": {"vi": "toàn tỉnh", "en": "whole province"},
     "users.created": {"vi": "Ngày tạo", "en": "Created"},
     "users.none": {"vi": "Chưa có người dùng nào.", "en": "No users yet."},
@@ -577,6 +579,10 @@ PAGE_TEXTS: Dict[str, Dict[str, str]] = {
     "audit.target": {"vi": "Đối tượng", "en": "Target"},
     "audit.detail": {"vi": "Chi tiết", "en": "Detail"},
     "audit.none": {"vi": "Chưa có thao tác nào.", "en": "Nothing recorded yet."},
+    "users.disable": {"vi": "Khóa", "en": "Disable"},
+    "users.disable_confirm": {"vi": "Khóa người dùng {name}? Mọi phiên đăng nhập và mã truy cập "
+                                    "của người này bị thu hồi ngay.",
+                              "en": "Disable {name}? Their sessions and tokens stop at once."},
     "link.fiber": {"vi": "Cáp quang", "en": "Fibre"},
     "link.adsl": {"vi": "ADSL", "en": "ADSL"},
     "link.4g": {"vi": "4G", "en": "4G"},
@@ -591,7 +597,7 @@ def page_texts() -> Dict[str, Dict[str, str]]:
     out: Dict[str, Dict[str, str]] = {}
     for prefix, table in (("status.", STATUS_LABELS), ("state.", STATUS_LABELS),
                           ("role_device.", ROLE_LABELS), ("level.", SCHOOL_LEVELS),
-                          ("role.", USER_ROLE_LABELS)):
+                          ("role.", USER_ROLE_LABELS), ("audit_action.", AUDIT_LABELS)):
         for code, entry in table.items():
             out[prefix + code] = dict(entry)
     out.update(PAGE_TEXTS)

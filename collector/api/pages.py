@@ -75,7 +75,7 @@ for _path in PAGE_PATHS:
     router.add_api_route(_path, _page, methods=["GET"], response_model=None)
 
 _TEXTS_JS = ("// Generated from collector/text.py (PAGE_TEXTS and the code labels): edit there.\n"
-             "export default " + json.dumps(page_texts(), ensure_ascii=False, sort_keys=True)
+             "export default " + json.dumps(page_texts(), ensure_ascii=False)
              + ";\n").encode("utf-8")
 
 

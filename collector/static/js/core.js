@@ -29,6 +29,12 @@ export function t(key, args) {
   return s;
 }
 
+// The codes that have a text under ``prefix`` ("audit_action." → ["login", ...]), in the
+// order collector/text.py lists them.
+export function codes(prefix) {
+  return Object.keys(TEXTS).filter((k) => k.startsWith(prefix)).map((k) => k.slice(prefix.length));
+}
+
 // h("a", {href: "/x", class: "c"}, "text", child): an element; strings become text nodes.
 export function h(tag, attrs, ...children) {
   const el = document.createElement(tag);

@@ -152,6 +152,11 @@ def test_admin_approves_a_device(demo, browser):
         p.goto(demo.url + "/audit")
         settle(p)
         expect(p.locator("#audit")).to_contain_text(pending["id"])
+        p.select_option("#f-action", "device_approve")
+        settle(p)
+        expect(p).to_have_url(demo.url + "/audit?action=device_approve")
+        actions = p.eval_on_selector_all("#audit tbody td:nth-child(3)", "ts => ts.map(t => t.innerText)")
+        assert actions and set(actions) == {"Duyệt thiết bị"}, actions
         screenshot(p, "audit-laptop")
         p.goto(demo.url + "/users")
         settle(p)

@@ -25,6 +25,7 @@ from .pagehelp import assert_loopback_only, login, new_page, screenshot, settle
 EVIL_SCHOOL = '<img src=x onerror="window.__xss=1">Trường <b>Thử</b>'
 EVIL_ROOM = "<script>window.__xss=2</script>Phòng 1"
 ADMIN = ("quantri", "Mat-khau-quan-tri-1")
+TECH = ("giaovien", "Mat-khau-giao-vien-1")
 
 # code, name, level, area, devices online, devices offline
 SCHOOLS = [
@@ -56,6 +57,7 @@ def seed(engine: Any) -> StateStore:
     store.maintain(now)
     with engine.begin() as conn:
         user_store.add_user(conn, ADMIN[0], "so_admin", ADMIN[1], [])
+        user_store.add_user(conn, TECH[0], "school_tech", TECH[1], ["BX-KD"])
     return store
 
 
@@ -202,3 +204,24 @@ def test_an_earlier_filter_answered_last_does_not_overwrite_a_later_one(live, br
         w.expect_errors()
     finally:
         w.context.close()
+
+
+def test_admin_disables_a_user_who_is_refused_at_once(live, browser):
+    tech, admin = new_page(browser), new_page(browser)
+    try:
+        login(tech, live.url, *TECH, start="/schools/BX-KD")
+        expect(tech.page.locator("#page-title")).to_contain_text("Kim Đồng")
+        login(admin, live.url, *ADMIN, start="/users")
+        admin.page.click("#users button[data-user='%s']" % TECH[0])
+        expect(admin.page.locator("#users tr:has-text('%s') .st" % TECH[0])).to_have_text("đã khóa")
+        expect(admin.page.locator("#users button[data-user='%s']" % TECH[0])).to_have_count(0)
+        screenshot(admin.page, "users-disabled-laptop")
+        admin.expect_errors()
+        # the technician's next step finds the session gone: back to the login page
+        tech.page.click("#nav-devices")
+        expect(tech.page.locator("#login-note")).to_have_text(
+            "Phiên đăng nhập đã hết hạn. Vui lòng đăng nhập lại.")
+        tech.expect_errors(r"401")
+    finally:
+        tech.context.close()
+        admin.context.close()

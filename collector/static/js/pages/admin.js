@@ -1,11 +1,26 @@
 // Administrators' pages: users (/users) and the audit log (/audit).
-import { api, dash, h, localTime, num, qs, t } from "../core.js";
-import { current, rewrite, settled } from "../nav.js";
+import { api, codes, dash, h, localTime, num, qs, session, t } from "../core.js";
+import { current, go, rewrite, settled } from "../nav.js";
+
+
 
 function table(id, heads, rows, emptyKey) {
   if (!rows.length) { rows = [h("tr", {}, h("td", { colspan: heads.length }, t(emptyKey)))]; }
   return h("div", { class: "scroll" }, h("table", { id: id, class: "list" },
     h("thead", {}, h("tr", {}, heads.map((k) => h("th", {}, t(k))))), h("tbody", {}, rows)));
+}
+
+function disableButton(u) {
+  const b = h("button", { type: "button", class: "disable", dataset: { user: u.name } }, t("users.disable"));
+  b.addEventListener("click", async () => {
+    if (!window.confirm(t("users.disable_confirm", { name: u.name }))) { return; }
+    b.disabled = true;
+    try {
+      await api("/api/v1/users/" + encodeURIComponent(u.name) + "/disable", { method: "POST" });
+      go("/users", true);
+    } catch (e) { b.disabled = false; b.title = e.message; }
+  });
+  return b;
 }
 
 export async function renderUsers(root, gen) {
@@ -15,13 +30,14 @@ export async function renderUsers(root, gen) {
   const users = r.items || [];
   root.textContent = "";
   root.appendChild(h("h2", { id: "page-title" }, t("nav.users")));
-  root.appendChild(table("users", ["col.status", "col.user", "col.role", "col.units", "users.created"],
+  root.appendChild(table("users", ["col.status", "col.user", "col.role", "col.units", "users.created", "col.actions"],
     users.map((u) => h("tr", {},
       h("td", {}, h("span", { class: "st " + (u.disabled ? "offline" : "online") }, u.disabled ? t("users.disabled") : t("users.active"))),
       h("td", {}, u.name),
       h("td", {}, u.role_label || t("role." + u.role)),
       h("td", {}, (u.units || []).join(", ") || t("users.all_units")),
-      h("td", {}, localTime(u.created_at_local)))), "users.none"));
+      h("td", {}, localTime(u.created_at_local)),
+      h("td", {}, u.disabled || (session.user && u.name === session.user.name) ? "" : disableButton(u)))), "users.none"));
   root.appendChild(h("p", { class: "muted" }, t("users.cli_hint")));
 }
 
@@ -38,25 +54,39 @@ export async function renderAudit(root, gen, args, params) {
   document.title = t("nav.audit") + " — schoolmon";
   root.textContent = "";
   root.appendChild(h("h2", { id: "page-title" }, t("nav.audit")));
+  const select = h("select", { id: "f-action", name: "action" }, h("option", { value: "" }, t("filter.all")),
+    codes("audit_action.").map((c) => h("option", { value: c, selected: c === state.action }, t("audit_action." + c))));
+  const form = h("form", { id: "filters", class: "filters" }, h("label", {}, t("audit.action"), select));
   const out = h("div", { id: "audit-list" });
   const info = h("p", { class: "pager", id: "pageinfo" });
-  root.append(out, info);
+  root.append(form, out, info);
+  let seq = 0;  // a later filter's answer wins
   async function refresh() {
+    const mine = ++seq;
     settled(false);
     rewrite("/audit" + qs(state));
     const r = await api("/api/v1/audit" + qs(Object.assign({}, state, { per_page: 100 })));
-    if (!current(gen)) { return; }
-    const items = r.items || [];
+    if (mine !== seq || !current(gen)) { return; }
     out.textContent = "";
     out.appendChild(table("audit", ["audit.at", "col.user", "audit.action", "audit.target", "audit.detail"],
-      items.map((e) => h("tr", {},
+      (r.items || []).map((e) => h("tr", {},
         h("td", {}, localTime(e.ts_local)),
         h("td", {}, dash(e.actor)),
         h("td", {}, e.action_label || e.action),
         h("td", {}, dash(e.target)),
         h("td", {}, detail(e.detail)))), "audit.none"));
-    info.textContent = r.total !== undefined ? t("pager.entries", { total: num(r.total) }) : "";
+    info.textContent = "";
+    const pageNo = r.page || 1, pages = Math.max(r.pages || 1, 1);
+    const prev = h("button", { type: "button", id: "prev", disabled: pageNo <= 1 }, "‹ " + t("pager.prev"));
+    const next = h("button", { type: "button", id: "next", disabled: pageNo >= pages }, t("pager.next") + " ›");
+    prev.addEventListener("click", () => { state.page = String(pageNo - 1); refresh().catch(() => settled(true)); });
+    next.addEventListener("click", () => { state.page = String(pageNo + 1); refresh().catch(() => settled(true)); });
+    info.append(prev, " ", h("span", { id: "pagecount" }, t("pager.entries", { page: pageNo, pages: pages, total: num(r.total) })), " ", next);
     settled(true);
   }
+  form.addEventListener("change", () => {
+    state.action = select.value; state.page = "";
+    refresh().catch(() => settled(true));  // unreachable: the banner says so
+  });
   await refresh();
 }
