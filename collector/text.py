@@ -572,7 +572,7 @@ PAGE_TEXTS: Dict[str, Dict[str, str]] = {
     "users.all_units": {"vi": "toàn tỉnh", "en": "whole province"},
     "users.created": {"vi": "Ngày tạo", "en": "Created"},
     "users.none": {"vi": "Chưa có người dùng nào.", "en": "No users yet."},
-    "users.cli_hint": {"vi": "Thêm hoặc khoá người dùng: schoolmon-collector user add|disable.",
+    "users.cli_hint": {"vi": "Thêm hoặc khóa người dùng: schoolmon-collector user add|disable.",
                        "en": "Add or disable users: schoolmon-collector user add|disable."},
     "audit.at": {"vi": "Thời điểm", "en": "When"},
     "audit.action": {"vi": "Thao tác", "en": "Action"},
