@@ -267,6 +267,22 @@ def get_principal(request: Request,
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
 
 
+def optional_principal(request: Request,
+                       creds: Annotated[Optional[HTTPAuthorizationCredentials],
+                                        Depends(_bearer)] = None) -> Optional[Principal]:
+    """The caller, or None when not logged in (web pages send them to the login page);
+    a state-changing request with a bad CSRF token is still refused (403)."""
+    try:
+        return get_principal(request, creds)
+    except ApiError as exc:
+        if exc.status == 401:
+            return None
+        raise
+
+
+MaybePrincipal = Annotated[Optional[Principal], Depends(optional_principal)]
+
+
 def require_admin(principal: CurrentPrincipal) -> Principal:
     if principal.role != "so_admin":
         raise ApiError(403, "admin_required")

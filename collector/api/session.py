@@ -83,6 +83,9 @@ def login(request: Request, response: Response, body: Login, lang: Lang) -> Dict
     client = client_address(request)
     now = time.time()
     with request.app.state.engine.begin() as conn:
+        # old rows go at each login: the tables stay as small as the live sessions
+        user_store.purge_failures(conn, now - policy.failure_window)
+        user_store.purge_sessions(conn, policy.session_idle, policy.session_absolute, now)
         by_name, by_client, oldest = user_store.failures_since(
             conn, body.name, client, now - policy.failure_window)
         if by_name >= policy.max_failures_per_name or by_client >= policy.max_failures_per_client:

@@ -39,6 +39,7 @@ def org_tree(conn: Connection, scope: Scope, include_schools: bool = True) -> Di
             u = units[uid]
             nodes[uid] = {"type": "unit", "id": u.id, "code": u.code, "name": u.name,
                           "level": u.level, "parent_id": u.parent_id,
+                          "former": bool(u.former),  # abolished (2025 reform): "(cũ)"
                           "counts": _zero_counts(), "children": []}
         return nodes[uid]
 

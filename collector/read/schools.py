@@ -75,7 +75,8 @@ def _area_and_province(units: Dict[int, Any], unit_id: Optional[int]) -> Tuple[
     top = chain[-1]
 
     def brief(u: Any) -> Dict[str, Any]:
-        return {"id": u.id, "code": u.code, "name": u.name, "level": u.level}
+        return {"id": u.id, "code": u.code, "name": u.name, "level": u.level,
+                "former": bool(u.former)}  # abolished by the 2025 reform: shown "(cũ)"
 
     return brief(area), (brief(top) if top.id != area.id else None)
 

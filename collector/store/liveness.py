@@ -37,7 +37,7 @@ def school_counts(devices: Dict[str, DeviceState], by_school: Dict[str, Set[str]
     online = total = 0
     for did in set(by_school.get(school, ())).union(moved_in):
         st = overlay.get(did) or devices[did]
-        if st.school_code == school:
+        if st.school_code == school and st.state != "retired":  # retired: out of the figures
             total += 1
             online += st.online
     return online, total

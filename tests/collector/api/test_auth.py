@@ -409,7 +409,11 @@ def test_rename_and_mark_former_keep_the_unit_and_its_history(world):
     body = r.json()
     assert body["id"] == uid and body["name"] == "Xã Bát Xát" and body["former"] is True
     assert [p["name"] for p in body["previous_names"]] == ["Bát Xát"]
-    assert admin.get("/api/v1/schools/S01").status_code == 200
+    school = admin.get("/api/v1/schools/S01").json()  # same unit: the school follows it
+    assert school["area"]["name"] == "Xã Bát Xát" and school["area"]["former"] is True
+    (prov,) = admin.get("/api/v1/org", params={"schools": "false"}).json()["roots"]
+    assert {(a["name"], a["former"]) for a in prov["children"]} == {
+        ("Xã Bát Xát", True), ("Sa Pa", False)}
     # the area officer's scope is the same unit, by code
     assert world.token("officer").get("/api/v1/schools").json()["total"] == 4
     assert admin.patch("/api/v1/units/nope", json={"name": "x"}).status_code == 404
