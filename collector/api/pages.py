@@ -54,6 +54,21 @@ def _visible(request: Request, principal: Principal, table: Table, key: str,
     return found is not None and (principal.scope is None or found[0] in principal.scope)
 
 
+def _area_visible(request: Request, principal: Principal, code: str) -> bool:
+    """Whether the area ``code`` (its full code or the last part, as the page addresses
+    write it) exists and holds a school the caller may see."""
+    units = db.org_units
+    with request.app.state.engine.connect() as conn:
+        found = conn.execute(select(units.c.code).where(
+            (units.c.code == code) | units.c.code.endswith("/" + code, autoescape=True))).first()
+        if found is None:
+            return False
+        if principal.scope is None:
+            return True
+        inside = request.app.state.unit_schools.visible(conn, [("org", found[0])])
+    return bool(set(inside or ()) & principal.scope)
+
+
 def _page(request: Request, code: Optional[str] = None,
           device_id: Optional[str] = None) -> Union[FileResponse, RedirectResponse]:
     if request.url.path == "/login":
@@ -67,6 +82,9 @@ def _page(request: Request, code: Optional[str] = None,
             and not _visible(request, principal, db.schools, "code", code)):
         return shell(404)
     if device_id is not None and not _visible(request, principal, db.devices, "id", device_id):
+        return shell(404)
+    if (code is not None and request.url.path.startswith("/areas/")
+            and not _area_visible(request, principal, code)):
         return shell(404)
     return shell()
 

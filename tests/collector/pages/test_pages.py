@@ -325,6 +325,18 @@ def test_school_tech_cannot_open_another_school(demo, browser):
             for api in ("/api/v1" + path, "/api/v1" + path.replace("/schools/", "/schools/")):
                 status = p.evaluate("u => fetch(u).then(r => r.status)", api)
                 assert status == 404, api
+        # another area's school list: 404 too; the own area opens
+        own_area = api_get(demo, "/api/v1/schools/" + demo.tech_school)["area"]["code"]
+        areas = [a["code"] for a in api_get(demo, "/api/v1/overview")["areas"]]
+        other_area = next(a for a in areas if a != own_area)
+        answer = p.goto(demo.url + "/areas/" + other_area.split("/")[-1])
+        assert answer is not None and answer.status == 404
+        settle(p)
+        expect(p.locator("#notfound h2")).to_have_text("Không tìm thấy trang")
+        answer = p.goto(demo.url + "/areas/" + own_area.split("/")[-1])
+        assert answer is not None and answer.status == 200
+        settle(p)
+        expect(p.locator("#schools tbody tr")).to_have_count(1)
         screenshot(p, "notfound-laptop")
         w.expect_errors(r"404")
         # an unknown address is a page that says so, in the user's language
