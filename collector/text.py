@@ -560,7 +560,6 @@ PAGE_TEXTS: Dict[str, Dict[str, str]] = {
     "chart.tx": {"vi": "tải lên", "en": "upload"},
     "chart.nodata": {"vi": "Chưa có số liệu trong khoảng thời gian này.",
                      "en": "No data in this period."},
-    "unit.devices": {"vi": "thiết bị", "en": "devices"},
     "unit.devices_heard": {"vi": "thiết bị báo về", "en": "devices reporting"},
     "ago.minutes": {"vi": "{n} phút", "en": "{n} min"},
     "ago.hours": {"vi": "{n} giờ", "en": "{n} h"},

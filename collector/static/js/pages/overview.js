@@ -53,7 +53,7 @@ function areaTable(areas) {
 // The 30-day trend: devices heard per local day.
 function trendChart(trend) {
   const points = ((trend && trend.points) || []).map((p) => [Date.parse(p.ts) / 1000, p.n]);
-  return timeChart("chart-trend", t("overview.trend"), t("unit.devices"), [{ label: t("unit.devices_heard"), points: points }], { height: 170 });
+  return timeChart("chart-trend", t("overview.trend"), "", [{ label: t("unit.devices_heard"), points: points }], { height: 170 });
 }
 
 export async function render(root, gen) {

@@ -108,7 +108,7 @@ export async function render(root, gen, args) {
     ]))));
   root.appendChild(routerBox(s));
   const pts = ((s.online_hourly && s.online_hourly.points) || []).map((p) => [Date.parse(p.ts) / 1000, p.n]);
-  root.appendChild(timeChart("chart-school-7d", t("school.chart_7d"), t("unit.devices"),
+  root.appendChild(timeChart("chart-school-7d", t("school.chart_7d"), "",
     [{ label: t("unit.devices_heard"), points: pts }], { yRange: [0, Math.max(1, c.devices || 1)] }));
   root.appendChild(h("h3", {}, t("school.devices")));
   root.appendChild(deviceTable(devs.filter((d) => d.role !== "router"), "devices", false));
