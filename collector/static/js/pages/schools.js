@@ -76,7 +76,10 @@ export function renderArea(root, gen, args, params) {
 export async function render(root, gen, args, params, areaFromPath) {
   const state = {};
   for (const k of FILTERS) { state[k] = params.get(k) || ""; }
-  if (areaFromPath) { state.area = areaFromPath; }
+  if (areaFromPath) {  // the full code or its last part: the last part from here on
+    areaFromPath = areaFromPath.split("/").pop();
+    state.area = areaFromPath;
+  }
   const org = await api("/api/v1/org?schools=false");
   if (!current(gen)) { return; }
   let areaName = null;
