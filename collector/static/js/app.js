@@ -30,7 +30,8 @@ function drawChrome() {
   document.title = t("app.title");
   const nav = document.getElementById("nav");
   nav.textContent = "";
-  const items = [["/", "nav.overview"], ["/schools", "nav.schools"], ["/devices", "nav.devices"]];
+  // logged out (the login page): no links to pages that would only send back here
+  const items = session.user ? [["/", "nav.overview"], ["/schools", "nav.schools"], ["/devices", "nav.devices"]] : [];
   if (may("users")) {
     items.push(["/users", "nav.users"], ["/audit", "nav.audit"]);
   }

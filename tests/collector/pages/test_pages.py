@@ -265,6 +265,9 @@ def test_phone_shows_the_status_column_on_every_page(demo, browser):
     w = new_page(browser, PHONE)
     try:
         p = w.page
+        p.goto(demo.url + "/login")
+        expect(p.locator("#login-form")).to_be_visible()
+        screenshot(p, "login-phone")
         login(w, demo.url, *demo.users["so_admin"])
         pages = [("overview", "/", "#worst"), ("schools", "/schools", "#schools"),
                  ("area", "/areas/" + OFFICER_AREA.split("/")[-1], "#schools"),
@@ -282,6 +285,12 @@ def test_phone_shows_the_status_column_on_every_page(demo, browser):
             assert p.evaluate("document.documentElement.scrollWidth") <= PHONE["width"], name
             screenshot(p, name + "-phone")
         w.expect_errors()
+        answer = p.goto(demo.url + "/khong-co-trang-nay")
+        assert answer is not None and answer.status == 404
+        settle(p)
+        expect(p.locator("#notfound")).to_be_visible()
+        screenshot(p, "notfound-phone")
+        w.expect_errors(r"404")
         assert_loopback_only(w.requests)
     finally:
         w.context.close()
@@ -293,6 +302,9 @@ def test_laptop_screenshots_of_every_page(demo, browser):
     w = new_page(browser, LAPTOP)
     try:
         p = w.page
+        p.goto(demo.url + "/login?expired=1")
+        expect(p.locator("#login-note")).to_be_visible()
+        screenshot(p, "login-laptop")
         login(w, demo.url, *demo.users["so_admin"])
         for name, path in [("schools", "/schools"), ("school", "/schools/" + school["code"]),
                            ("device", "/devices/" + device), ("devices", "/devices"),
