@@ -598,4 +598,5 @@ def page_texts() -> Dict[str, Dict[str, str]]:
         for code, entry in table.items():
             out[prefix + code] = dict(entry)
     out.update(PAGE_TEXTS)
+    out["unit.former"] = {lang: FORMER_SUFFIX[lang] for lang in LANGS}
     return {k: {lang: v.get(lang) or v[DEFAULT_LANG] for lang in LANGS} for k, v in out.items()}

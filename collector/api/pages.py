@@ -17,7 +17,7 @@ from sqlalchemy import Table, select
 
 from ..store import schema as db
 from ..text import page_texts
-from .deps import ApiError, Principal, get_principal
+from .deps import MaybePrincipal, Principal
 
 STATIC_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "static")
 SHELL = os.path.join(STATIC_DIR, "index.html")
@@ -69,13 +69,11 @@ def _area_visible(request: Request, principal: Principal, code: str) -> bool:
     return bool(set(inside or ()) & principal.scope)
 
 
-def _page(request: Request, code: Optional[str] = None,
+def _page(request: Request, principal: MaybePrincipal, code: Optional[str] = None,
           device_id: Optional[str] = None) -> Union[FileResponse, RedirectResponse]:
     if request.url.path == "/login":
         return shell()
-    try:  # the session cookie: without one, straight to the login page (no 401 in the page)
-        principal = get_principal(request, None)
-    except ApiError:
+    if principal is None:  # not logged in: straight to the login page (no 401 in the page)
         target = request.url.path + ("?" + request.url.query if request.url.query else "")
         return RedirectResponse("/login?next=" + quote(target, safe=""), status_code=303)
     if (code is not None and request.url.path.startswith("/schools/")

@@ -65,6 +65,11 @@ export function link(href, ...children) {
   return h("a", { href: href, "data-nav": "1" }, ...children);
 }
 
+// An org unit's name, "(cũ)" after it when the 2025 reform abolished it.
+export function unitName(u) {
+  return u ? u.name + (u.former ? t("unit.former") : "") : "—";
+}
+
 export function dash(v) { return (v === null || v === undefined || v === "") ? "—" : String(v); }
 
 // "2026-11-22T21:05:00+07:00" (the API's local rendering) → "21:05 22/11/2026".

@@ -15,7 +15,7 @@ from schoolmon.collector.api.server import ApiServer
 from schoolmon.collector.store import StateStore, registry
 from schoolmon.collector.store import schema as db
 from schoolmon.collector.store import users as user_store
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 
 from tests.collector.storehelp import received
 from tests.servers import free_port
@@ -58,6 +58,9 @@ def seed(engine: Any) -> StateStore:
     with engine.begin() as conn:
         user_store.add_user(conn, ADMIN[0], "so_admin", ADMIN[1], [])
         user_store.add_user(conn, TECH[0], "school_tech", TECH[1], ["BX-KD"])
+        code = conn.execute(select(db.org_units.c.code).where(
+            db.org_units.c.name == "Sa Pa")).scalar_one()
+        registry.set_unit_former(conn, code)  # abolished by the 2025 reform: "(cũ)"
     return store
 
 
@@ -172,6 +175,7 @@ def test_markup_in_names_is_shown_as_text(live, browser):
         p = w.page
         login(w, live.url, *ADMIN, start="/schools/SP-EV")
         expect(p.locator("#page-title")).to_contain_text(EVIL_SCHOOL)
+        expect(p.locator(".crumbs")).to_contain_text("Sa Pa (cũ)")  # a former unit
         expect(p.locator("#devices")).to_contain_text(EVIL_ROOM)
         p.goto(live.url + "/schools")
         settle(p)

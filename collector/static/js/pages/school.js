@@ -2,7 +2,7 @@
 // its own ("mất kết nối Internet/router" is not "một máy tắt"), every device with role, room,
 // status, offline since, last seen, OS, CPU/RAM/disk, a 7-day chart of devices online, and
 // "approve all pending" for the roles that may.
-import { api, dash, h, link, localTime, may, num, pct, statusBadge, t } from "../core.js";
+import { api, dash, h, link, localTime, may, num, pct, statusBadge, t, unitName } from "../core.js";
 import { current, go } from "../nav.js";
 import { timeChart } from "../chart.js";
 import { areaSlug } from "./overview.js";
@@ -75,7 +75,7 @@ export async function render(root, gen, args) {
   const c = s.counts || {};
   root.textContent = "";
   const crumbs = h("nav", { class: "crumbs" }, link("/", t("nav.overview")), " › ",
-    s.area ? link("/areas/" + encodeURIComponent(areaSlug(s.area)), s.area.name) : null, s.area ? " › " : null, s.code);
+    s.area ? link("/areas/" + encodeURIComponent(areaSlug(s.area)), unitName(s.area)) : null, s.area ? " › " : null, s.code);
   root.append(crumbs, h("h2", { id: "page-title" }, s.name, " ", statusBadge(s.status, s.status_label)));
   if (s.condition_label && s.condition !== "all_online") {
     root.appendChild(h("p", { class: "situation " + (s.condition || ""), id: "condition" }, s.condition_label));
@@ -96,7 +96,7 @@ export async function render(root, gen, args) {
   }
   root.appendChild(h("div", { class: "two" },
     h("section", {}, h("h3", {}, t("school.registry")), dl([
-      [t("col.code"), s.code], [t("col.level"), dash(s.level_label)], [t("col.area"), s.area ? s.area.name : "—"],
+      [t("col.code"), s.code], [t("col.level"), dash(s.level_label)], [t("col.area"), unitName(s.area)],
       [t("school.address"), dash(s.address)], [t("school.students"), num(s.students)],
       [t("col.isp"), dash(s.isp)], [t("col.link_type"), s.link_type ? t("link." + s.link_type) : "—"],
       [t("school.contract"), s.contracted_down_mbps ? num(s.contracted_down_mbps) + " / " + num(s.contracted_up_mbps) + " Mbit/s" : "—"],

@@ -2,7 +2,7 @@
 // filtered by status, level, area, ISP and link type, searched by code or name (with or
 // without diacritics, abbreviations such as "TH Kim Đồng"), with an offline-count column.
 // The filters live in the address, so a filtered list can be bookmarked and shared.
-import { api, h, link, localTime, num, pct, qs, statusBadge, t, ApiError } from "../core.js";
+import { api, h, link, localTime, num, pct, qs, statusBadge, t, unitName, ApiError } from "../core.js";
 import { current, rewrite, settled } from "../nav.js";
 
 const STATUSES = ["offline", "partial", "online", "no_devices"];
@@ -18,7 +18,7 @@ function columns() {
     ["status", "col.status", (s) => statusBadge(s.status, s.status_label)],
     ["name", "col.school", (s) => h("span", {}, link("/schools/" + encodeURIComponent(s.code), s.name),
       h("br"), h("small", { class: "muted" }, s.code))],
-    ["area", "col.area", (s) => s.area ? s.area.name : "—"],
+    ["area", "col.area", (s) => unitName(s.area)],
     [null, "col.level", (s) => s.level_label || s.level || "—"],
     ["offline", "col.offline_count", (s) => {
       const n = s.offline_count !== undefined ? s.offline_count : (s.devices ? s.devices.offline : 0);
@@ -62,7 +62,7 @@ function areaOptions(org) {
   const out = [];
   const walk = (u, depth) => {
     if (u.type !== "unit") { return; }
-    if (u.level !== "province") { out.push([u.code.split("/").pop(), "\u00a0\u00a0".repeat(Math.max(0, depth - 1)) + u.name]); }
+    if (u.level !== "province") { out.push([u.code.split("/").pop(), "\u00a0\u00a0".repeat(Math.max(0, depth - 1)) + unitName(u)]); }
     for (const c of u.children || []) { walk(c, depth + 1); }
   };
   for (const r of org.roots || []) { walk(r, 0); }
