@@ -184,17 +184,17 @@ def list_schools(conn: Connection, scope: Scope, area: Optional[str] = None,
     # counts come from counts.school_counts (the whole province's: reused for a few
     # seconds), one set for the filter, the order and the page's rows alike.
     counts = school_counts(conn, visible)
-    keys = []
-    for r in conn.execute(select(
+    keys: List[_SchoolKey] = []
+    for k in conn.execute(select(
             schools.c.code, schools.c.name, schools.c.level, schools.c.isp,
             schools.c.link_type, area_u.c.name.label("area_name")).select_from(base)
             .where(where)):
-        c = counts.get(r.code, NO_DEVICES)
-        st = school_status(c.online, c.n)
+        kc = counts.get(k.code, NO_DEVICES)
+        st = school_status(kc.online, kc.n)
         if status and st != status:
             continue
-        keys.append(_SchoolKey(r.code, r.name, r.level, r.isp, r.link_type, r.area_name,
-                               SCHOOL_STATUSES.index(st), c.n, c.online))
+        keys.append(_SchoolKey(k.code, k.name, k.level, k.isp, k.link_type, k.area_name,
+                               SCHOOL_STATUSES.index(st), kc.n, kc.online))
     if isp and isp.strip():
         want = fold(isp)
         keys = [r for r in keys if r.isp and fold(r.isp) == want]
