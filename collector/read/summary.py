@@ -1,18 +1,22 @@
 """Fleet counts for the caller's units (``GET /api/v1/summary``) and the overview page's
 data (``GET /api/v1/overview``)."""
 import heapq
+import logging
+import threading
 import time
 from typing import Any, Dict, FrozenSet, List, Optional, Tuple
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, Engine, func, select
 
 from ..store import school_status
 from ..store.schema import devices, org_units, rollup_1h, schools
-from ..text import sort_key
+from ..text import DEFAULT_TIMEZONE, sort_key, utc_offset
 from .counts import NO_DEVICES, device_groups, reused, school_counts
 from .devices import DEVICE_STATES, DEVICE_STATUSES
 from .schools import SCHOOL_STATUSES, baseline_note
 from .scope import Scope, resolve_scope, school_filter
+
+log = logging.getLogger(__name__)
 
 
 def summary(conn: Connection, scope: Scope, now: Optional[float] = None,
@@ -73,11 +77,36 @@ TREND_DAYS = 30
 #: change once its hourly rollups are built, so each is computed once per process.
 _TREND_CACHE: Dict[Tuple[str, Optional[FrozenSet[str]], int], int] = {}
 _TREND_CACHE_MAX = 20000
+_TREND_LOCK = threading.Lock()
 
 
 def _link(path: str, **params: Any) -> Dict[str, Any]:
     """Where a count's list is: the route and the filter parameters it takes."""
     return {"path": path, "params": {k: v for k, v in params.items() if v is not None}}
+
+
+def _count_finished_days(conn: Connection, visible: Optional[FrozenSet[str]], store: str,
+                         start: int, today: int, utc_offset: int) -> None:
+    """Fill _TREND_CACHE with the finished days from ``start`` to ``today`` it lacks."""
+    day = 86400
+    todo = [t for t in range(start, today, day) if (store, visible, t) not in _TREND_CACHE]
+    if not todo:
+        return
+    counts: Dict[int, int] = {}
+    c = rollup_1h.c
+    local_day = ((c.bucket_start + utc_offset) // day) * day - utc_offset
+    where = [c.bucket_start >= min(todo), c.bucket_start < max(todo) + day]
+    if visible is not None:
+        where.append(c.device_id.in_(select(devices.c.id).where(
+            school_filter(devices.c.school_code, visible))))
+    for r in conn.execute(select(local_day.label("day"),
+                                 func.count(func.distinct(c.device_id)).label("n"))
+                          .where(*where).group_by(local_day)):
+        counts[int(r.day)] = int(r.n)
+    if len(_TREND_CACHE) > _TREND_CACHE_MAX:
+        _TREND_CACHE.clear()
+    for t in todo:
+        _TREND_CACHE[(store, visible, t)] = counts.get(t, 0)
 
 
 def trend(conn: Connection, visible: Optional[FrozenSet[str]], now: float, utc_offset: int,
@@ -89,24 +118,14 @@ def trend(conn: Connection, visible: Optional[FrozenSet[str]], now: float, utc_o
     day = 86400
     today = int((now + utc_offset) // day * day - utc_offset)
     start = today - (days - 1) * day
-    counts: Dict[int, int] = {}
     store = str(conn.engine.url)
-    todo = [t for t in range(start, today, day) if (store, visible, t) not in _TREND_CACHE]
-    if todo:
-        c = rollup_1h.c
-        local_day = ((c.bucket_start + utc_offset) // day) * day - utc_offset
-        where = [c.bucket_start >= min(todo), c.bucket_start < max(todo) + day]
-        if visible is not None:
-            where.append(c.device_id.in_(select(devices.c.id).where(
-                school_filter(devices.c.school_code, visible))))
-        for r in conn.execute(select(local_day.label("day"),
-                                     func.count(func.distinct(c.device_id)).label("n"))
-                              .where(*where).group_by(local_day)):
-            counts[int(r.day)] = int(r.n)
-        if len(_TREND_CACHE) > _TREND_CACHE_MAX:
-            _TREND_CACHE.clear()
-        for t in todo:
-            _TREND_CACHE[(store, visible, t)] = counts.get(t, 0)
+    if visible is None:  # the Sở's request during warm() waits for it, not count again
+        with _TREND_LOCK:
+            _count_finished_days(conn, visible, store, start, today, utc_offset)
+    else:
+        _count_finished_days(conn, visible, store, start, today, utc_offset)
+    counts: Dict[int, int] = {}
+
     def heard_today() -> int:
         return int(conn.execute(select(func.count()).select_from(devices).where(
             school_filter(devices.c.school_code, visible), devices.c.last_seen >= today))
@@ -120,6 +139,25 @@ def trend(conn: Connection, visible: Optional[FrozenSet[str]], now: float, utc_o
               for t in range(start, today + day, day)]
     return {"source": "rollup_1h, today devices.last_seen", "resolution": day,
             "points": points}
+
+
+def warm(engine: Engine, tz: str = DEFAULT_TIMEZONE) -> threading.Thread:
+    """Count the province's trend (its 30 finished days: seconds over a province's hourly
+    rollups) and device counts in a background thread, so the first overview after a start
+    does not pay for them; a request that comes first waits for the days, not count them
+    twice. Call once at start; returns the (daemon) thread."""
+    def run() -> None:
+        now = time.time()
+        try:
+            with engine.connect() as conn:
+                trend(conn, None, now, utc_offset(now, tz))
+                school_counts(conn, None, now)
+        except Exception:  # the first request counts instead; say why it is slow
+            log.exception("warming the overview's trend failed")
+
+    thread = threading.Thread(target=run, name="schoolmon-read-warm", daemon=True)
+    thread.start()
+    return thread
 
 
 def overview(conn: Connection, scope: Scope, now: Optional[float] = None,
