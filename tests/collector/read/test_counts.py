@@ -141,3 +141,41 @@ def test_forget_counts_again_at_once(engine, clock):
     counts.forget(engine)
     views.append(_views(engine, now))
     assert [v["summary_online"] for v in views] == [1, 1, 0]
+
+
+def test_warm_counts_the_trend_before_the_first_overview(engine, monkeypatch):
+    """summary.warm at start counts the finished days; the first overview then reads them
+    from the cache (no rollup query) and gives the same trend a cold count gives."""
+    from schoolmon.collector.families.health import ROLLUP_METRICS
+    from schoolmon.collector.text import utc_offset
+    monkeypatch.setattr(summary, "_TREND_CACHE", {})
+    now = time.time()
+    store = StateStore(engine)
+    _status(store, "A1", "a1-pc1", "online", now - 60)
+    three_days_ago = int(now // 3600 * 3600) - 3 * 86400
+    row: Dict[str, Any] = {"device_id": "a1-pc1", "bucket_start": three_days_ago, "n": 12}
+    for m in ROLLUP_METRICS:
+        row.update({m + "_n": 12, m + "_min": 1.0, m + "_max": 2.0, m + "_sum": 18.0})
+    with engine.begin() as conn:
+        conn.execute(db.rollup_1h.insert(), [row])
+    summary.warm(engine).join(timeout=120)
+    store_url = str(engine.url)
+    assert len([k for k in summary._TREND_CACHE if k[0] == store_url and k[1] is None]) == 29
+    warmed = dict(summary._TREND_CACHE)
+
+    def no_rollups(*args: Any) -> None:
+        raise AssertionError("the first overview counted rollups again")
+
+    monkeypatch.setattr(summary, "_count_finished_days", lambda conn, visible, *a:
+                        None if visible is None else no_rollups())
+    with engine.connect() as conn:
+        points = summary.overview(conn, None, now, utc_offset(now))["trend"]["points"]
+    assert sum(p["n"] for p in points[:-1]) == 1  # the one finished day with a rollup
+    assert points[-1]["n"] == 1  # today, from last_seen
+    monkeypatch.undo()
+    monkeypatch.setattr(summary, "_TREND_CACHE", {})
+    with engine.connect() as conn:
+        cold = summary.overview(conn, None, now, utc_offset(now))["trend"]["points"]
+    assert cold == points
+    assert {k: v for k, v in summary._TREND_CACHE.items() if k[0] == store_url} == {
+        k: v for k, v in warmed.items() if k[0] == store_url}
