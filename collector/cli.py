@@ -194,6 +194,12 @@ def cmd_run(args: argparse.Namespace) -> int:
             service = None
             return _config_error(exc)
         tune_gc()
+        # The overview's 30-day trend and the province's counts, counted before the first
+        # visitor asks for them (seconds at province scale).
+        from .read.summary import warm
+        from .store import StateStore
+        if isinstance(service.store, StateStore):
+            warm(service.store.engine, cfg.province.timezone)
         host, port = split_listen(cfg.api.listen)
         try:
             server = ApiServer(create_app(service, cfg), host, port, log_level="info").start()

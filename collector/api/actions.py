@@ -10,6 +10,7 @@ from fastapi import APIRouter, Path, Request
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
+from ..read import counts
 from ..read.scope import storable
 from ..store import audit, registry
 from ..store.schema import devices, schools
@@ -64,7 +65,10 @@ def _state_change(request: Request, principal: Principal, device_id: str, action
         audit.record(conn, principal.name, "device_" + action, device_id,
                      {"school": school, "from": before[1] if before else None},
                      client_address(request))
-        return _answer(conn, device_id)
+        answer = _answer(conn, device_id)
+    # the Sở's counts (pending, retired out of the fleet) show the change at once here
+    counts.forget(request.app.state.engine)
+    return answer
 
 
 @router.post("/devices/{device_id}/approve", summary="Duyệt thiết bị / approve a device",
@@ -131,4 +135,5 @@ def approve_school(request: Request, principal: CurrentPrincipal,
         ids = registry.approve_school_devices(conn, code)
         audit.record(conn, principal.name, "school_approve", code, {"devices": ids},
                      client_address(request))
+    counts.forget(request.app.state.engine)
     return {"school": code, "approved": ids}

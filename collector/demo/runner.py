@@ -197,6 +197,10 @@ def run_demo(args: argparse.Namespace) -> int:
         host, port = split_listen(cfg.api.listen)
         if not port_free(host, port):
             port = free_port(host if host not in ("", "0.0.0.0") else "127.0.0.1")
+        from ..read.summary import warm
+        from ..store import StateStore
+        if isinstance(service.store, StateStore):
+            warm(service.store.engine, cfg.province.timezone)
         server = ApiServer(create_app(service, cfg), host, port).start()
         cleanup.append(server.stop)
 

@@ -2,12 +2,13 @@
 (``GET /api/v1/org``)."""
 from typing import Any, Dict, List, Optional, Set
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, select
 
 from ..store import school_status
 from ..store.schema import schools
 from ..text import sort_key
-from .schools import baseline_note, device_counts, units_by_id
+from .counts import NO_DEVICES, school_counts
+from .schools import baseline_note, units_by_id
 from .scope import Scope, resolve_scope, school_filter
 
 
@@ -24,13 +25,8 @@ def org_tree(conn: Connection, scope: Scope, include_schools: bool = True) -> Di
     schools out (units and their counts only)."""
     visible = resolve_scope(conn, scope)
     units = units_by_id(conn)
-    agg = device_counts(visible)
-    q = (select(schools.c.code, schools.c.name, schools.c.level, schools.c.org_unit_id,
-                func.coalesce(agg.c.n, 0).label("n"),
-                func.coalesce(agg.c.online, 0).label("online"),
-                func.coalesce(agg.c.pending, 0).label("pending"),
-                agg.c.last_seen)
-         .select_from(schools.outerjoin(agg, agg.c.school_code == schools.c.code))
+    counts = school_counts(conn, visible)
+    q = (select(schools.c.code, schools.c.name, schools.c.level, schools.c.org_unit_id)
          .where(school_filter(schools.c.code, visible)))
     nodes: Dict[int, Dict[str, Any]] = {}
 
@@ -44,12 +40,13 @@ def org_tree(conn: Connection, scope: Scope, include_schools: bool = True) -> Di
         return nodes[uid]
 
     for r in conn.execute(q):
-        n, on = int(r.n), int(r.online)
+        sc = counts.get(r.code, NO_DEVICES)
+        n, on = sc.n, sc.online
         st = school_status(on, n)
         leaf = {"type": "school", "code": r.code, "name": r.name, "level": r.level,
-                "status": st, "last_seen": r.last_seen,
+                "status": st, "last_seen": sc.last_seen,
                 "counts": {"devices": n, "online": on, "offline": n - on,
-                           "pending": int(r.pending)}}
+                           "pending": sc.pending}}
         uid: Optional[int] = r.org_unit_id
         if uid not in units:
             continue
@@ -65,7 +62,7 @@ def org_tree(conn: Connection, scope: Scope, include_schools: bool = True) -> Di
             c["devices"] += n
             c["online"] += on
             c["offline"] += n - on
-            c["pending"] += int(r.pending)
+            c["pending"] += sc.pending
             c["schools_" + st] += 1
             uid = units[uid].parent_id
     if visible is None:  # show empty units too when the caller sees everything

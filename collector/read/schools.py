@@ -3,14 +3,15 @@ devices (``GET /api/v1/schools/{code}``); the per-school building blocks the sum
 organisation tree share."""
 import math
 import time
-from typing import Any, Callable, Dict, FrozenSet, List, Optional, Set, Tuple
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Set, Tuple
 
-from sqlalchemy import Connection, and_, case, false, func, literal, select
+from sqlalchemy import Connection, and_, false, func, select
 
 from ..store import school_status
 from ..store.registry import descendant_units
 from ..store.schema import devices, org_units, rollup_5m, schools
 from ..text import fold, sort_key
+from .counts import NO_DEVICES, school_counts
 from .devices import device_brief, latest_health
 from .scope import QueryError, Scope, resolve_scope, school_filter, storable
 
@@ -21,33 +22,6 @@ BASELINE_VALUES = ("meets", "below", "not_evaluated")
 BASELINES = ("connectivity", "security")
 #: Unit ids are SQL integers: a larger number names no unit (and no database must see it).
 MAX_UNIT_ID = 2 ** 63 - 1
-
-
-def counted_device() -> Any:
-    """Devices in the fleet figures: every one but the retired (kept for their history)."""
-    return devices.c.state != "retired"
-
-
-def device_counts(visible: Optional[FrozenSet[str]] = None) -> Any:
-    """Subquery, per school: devices ``n``, ``online``, ``pending``, ``last_seen`` (only of
-    the ``visible`` schools when given: a scoped caller's query reads their devices only)."""
-    online = case((devices.c.online, 1), else_=0)
-    pending = case((devices.c.state == "pending", 1), else_=0)
-    return (select(devices.c.school_code.label("school_code"),
-                   func.count().label("n"),
-                   func.sum(online).label("online"),
-                   func.sum(pending).label("pending"),
-                   func.max(devices.c.last_seen).label("last_seen"))
-            .where(counted_device(), school_filter(devices.c.school_code, visible))
-            .group_by(devices.c.school_code).subquery("agg"))
-
-
-def school_status_expr(agg: Any) -> Any:
-    """SQL for :func:`schoolmon.collector.store.school_status` over :func:`device_counts`."""
-    n = func.coalesce(agg.c.n, 0)
-    on = func.coalesce(agg.c.online, 0)
-    return case((n == 0, literal("no_devices")), (on >= n, literal("online")),
-                (on == 0, literal("offline")), else_=literal("partial"))
 
 
 def baseline_note() -> Dict[str, Any]:
@@ -149,6 +123,19 @@ def search_matcher(q: str) -> Callable[[str, str, Optional[str]], bool]:
     return match
 
 
+class _SchoolKey(NamedTuple):
+    """What the school list filters and sorts by; ``worst``: index in SCHOOL_STATUSES."""
+    code: str
+    name: str
+    level: Optional[str]
+    isp: Optional[str]
+    link_type: Optional[str]
+    area_name: Optional[str]
+    worst: int
+    n: int
+    online: int
+
+
 #: Sort keys of the school list (``sort=``); ``-key`` for descending.
 SCHOOL_SORTS = ("status", "name", "code", "area", "offline", "online_pct")
 #: Largest page of a list; a larger ``per_page`` is refused (422) by the API.
@@ -181,31 +168,34 @@ def list_schools(conn: Connection, scope: Scope, area: Optional[str] = None,
     page = max(1, int(page))
     per_page = max(1, min(MAX_PER_PAGE, int(per_page)))
     visible = resolve_scope(conn, scope)
-    agg = device_counts(visible)
-    st = school_status_expr(agg)
     area_u = org_units.alias("area_u")
     conds = [school_filter(schools.c.code, visible)]
     if area:
         ids = area_units(conn, area)
         conds.append(schools.c.org_unit_id.in_(sorted(ids)) if ids else false())
-    if status:
-        conds.append(st == status)
     if baseline and baseline != "not_evaluated":
         conds.append(false())  # nothing is evaluated yet: no school meets or is below
     if level:
         conds.append(schools.c.level == level)
-    base = (schools.outerjoin(agg, agg.c.school_code == schools.c.code)
-            .outerjoin(area_u, area_u.c.id == schools.c.org_unit_id))
+    base = schools.outerjoin(area_u, area_u.c.id == schools.c.org_unit_id)
     where = and_(*conds)
     # The order is Vietnamese (SQL collations are not, and differ between SQLite and
     # PostgreSQL), and the search folds diacritics: both here, over the matching schools'
-    # keys (a province has a few thousand), then one page of full rows is read.
-    worst = case((st == "offline", 0), (st == "partial", 1), (st == "online", 2), else_=3)
-    keys = list(conn.execute(select(
-        schools.c.code, schools.c.name, schools.c.level, schools.c.isp, schools.c.link_type,
-        worst.label("worst"), area_u.c.name.label("area_name"),
-        func.coalesce(agg.c.n, 0).label("n"), func.coalesce(agg.c.online, 0).label("online"))
-        .select_from(base).where(where)))
+    # keys (a province has a few thousand), then one page of full rows is read. The device
+    # counts come from counts.school_counts (the whole province's: reused for a few
+    # seconds), one set for the filter, the order and the page's rows alike.
+    counts = school_counts(conn, visible)
+    keys: List[_SchoolKey] = []
+    for k in conn.execute(select(
+            schools.c.code, schools.c.name, schools.c.level, schools.c.isp,
+            schools.c.link_type, area_u.c.name.label("area_name")).select_from(base)
+            .where(where)):
+        kc = counts.get(k.code, NO_DEVICES)
+        st = school_status(kc.online, kc.n)
+        if status and st != status:
+            continue
+        keys.append(_SchoolKey(k.code, k.name, k.level, k.isp, k.link_type, k.area_name,
+                               SCHOOL_STATUSES.index(st), kc.n, kc.online))
     if isp and isp.strip():
         want = fold(isp)
         keys = [r for r in keys if r.isp and fold(r.isp) == want]
@@ -240,37 +230,29 @@ def list_schools(conn: Connection, scope: Scope, area: Optional[str] = None,
         keys.sort(key=primary[sort], reverse=descending)
     total = len(keys)
     page_codes = [r.code for r in keys[(page - 1) * per_page: page * per_page]]
-    # the page's rows count only the page's devices (not the whole province again)
-    agg = device_counts(frozenset(page_codes))
-    st = school_status_expr(agg)
-    base = (schools.outerjoin(agg, agg.c.school_code == schools.c.code)
-            .outerjoin(area_u, area_u.c.id == schools.c.org_unit_id))
     rows = {r.code: r for r in conn.execute(
         select(schools.c.code, schools.c.name, schools.c.level, schools.c.isp,
                schools.c.link_type, schools.c.students, schools.c.contracted_down_mbps,
                schools.c.contracted_up_mbps,
                area_u.c.id.label("area_id"), area_u.c.code.label("area_code"),
-               area_u.c.name.label("area_name"),
-               func.coalesce(agg.c.n, 0).label("n"),
-               func.coalesce(agg.c.online, 0).label("online"),
-               func.coalesce(agg.c.pending, 0).label("pending"),
-               agg.c.last_seen, st.label("status"))
+               area_u.c.name.label("area_name"))
         .select_from(base).where(schools.c.code.in_(page_codes) if page_codes else false()))}
     items: List[Dict[str, Any]] = []
     for code in page_codes:
         r = rows.get(code)
         if r is None:  # gone between the two reads
             continue
-        n, on = int(r.n), int(r.online)
+        c = counts.get(code, NO_DEVICES)
+        n, on = c.n, c.online
         items.append({
             "code": r.code, "name": r.name, "level": r.level,
             "area": {"id": r.area_id, "code": r.area_code, "name": r.area_name},
-            "status": r.status,
+            "status": school_status(on, n),
             "devices": {"total": n, "online": on, "offline": n - on,
-                        "pending": int(r.pending), "online_pct": _pct(on, n)},
+                        "pending": c.pending, "online_pct": _pct(on, n)},
             "offline_count": n - on,
             "online_pct": _pct(on, n),
-            "last_seen": r.last_seen,
+            "last_seen": c.last_seen,
             "baseline": "not_evaluated",
             "isp": r.isp, "link_type": r.link_type, "students": r.students,
             "contracted_down_mbps": r.contracted_down_mbps,

@@ -1,23 +1,22 @@
 """Fleet counts for the caller's units (``GET /api/v1/summary``) and the overview page's
 data (``GET /api/v1/overview``)."""
 import heapq
+import logging
+import threading
 import time
 from typing import Any, Dict, FrozenSet, List, Optional, Tuple
 
-from sqlalchemy import Connection, and_, case, func, select
+from sqlalchemy import Connection, Engine, func, select
 
 from ..store import school_status
 from ..store.schema import devices, org_units, rollup_1h, schools
-from ..text import sort_key
+from ..text import DEFAULT_TIMEZONE, sort_key, utc_offset
+from .counts import NO_DEVICES, device_groups, reused, school_counts
 from .devices import DEVICE_STATES, DEVICE_STATUSES
-from .schools import (
-    SCHOOL_STATUSES,
-    baseline_note,
-    counted_device,
-    device_counts,
-    school_status_expr,
-)
+from .schools import SCHOOL_STATUSES, baseline_note
 from .scope import Scope, resolve_scope, school_filter
+
+log = logging.getLogger(__name__)
 
 
 def summary(conn: Connection, scope: Scope, now: Optional[float] = None,
@@ -30,38 +29,28 @@ def summary(conn: Connection, scope: Scope, now: Optional[float] = None,
     if visible is None:
         visible = resolve_scope(conn, scope)
     if schools_by_status is None:
-        agg = device_counts(visible)
-        status = school_status_expr(agg)
-        q = (select(status.label("status"), func.count().label("n"))
-             .select_from(schools.outerjoin(agg, agg.c.school_code == schools.c.code))
-             .where(school_filter(schools.c.code, visible))
-             .group_by(status))
+        counts = school_counts(conn, visible, now)
         schools_by_status = {s: 0 for s in SCHOOL_STATUSES}
-        for r in conn.execute(q):
-            schools_by_status[r.status] = int(r.n)
+        for code in conn.execute(select(schools.c.code)
+                                 .where(school_filter(schools.c.code, visible))).scalars():
+            c = counts.get(code, NO_DEVICES)
+            schools_by_status[school_status(c.online, c.n)] += 1
     by_status = schools_by_status
     n_schools = sum(by_status.values())
 
-    never = and_(devices.c.last_seen.is_(None), devices.c.offline_reason.is_(None))
-    where = and_(school_filter(devices.c.school_code, visible), counted_device())
-    recent = case((devices.c.last_seen >= now - 86400, 1), else_=0)
-    dq = (select(devices.c.online, devices.c.state, devices.c.role, never.label("never"),
-                 func.count().label("n"), func.sum(recent).label("recent"))
-          .where(where).group_by(devices.c.online, devices.c.state, devices.c.role, never))
     dev_status = {s: 0 for s in DEVICE_STATUSES}
     dev_state = {s: 0 for s in DEVICE_STATES}
     dev_role: Dict[str, int] = {}
     total = 0
     seen_24h = 0  # one pass over the devices: heard in the last 24 h counted with the rest
-    for r in conn.execute(dq):
-        n = int(r.n)
-        total += n
-        seen_24h += int(r.recent or 0)
-        st = "online" if r.online else ("unknown" if r.never else "offline")
-        dev_status[st] += n
-        dev_state[r.state or "pending"] = dev_state.get(r.state or "pending", 0) + n
-        role = r.role or "unknown"
-        dev_role[role] = dev_role.get(role, 0) + n
+    for g in device_groups(conn, visible, now):
+        total += g.n
+        seen_24h += g.recent
+        st = "online" if g.online else ("unknown" if g.never else "offline")
+        dev_status[st] += g.n
+        dev_state[g.state or "pending"] = dev_state.get(g.state or "pending", 0) + g.n
+        role = g.role or "unknown"
+        dev_role[role] = dev_role.get(role, 0) + g.n
     return {
         "now": now,
         "schools": {
@@ -88,11 +77,36 @@ TREND_DAYS = 30
 #: change once its hourly rollups are built, so each is computed once per process.
 _TREND_CACHE: Dict[Tuple[str, Optional[FrozenSet[str]], int], int] = {}
 _TREND_CACHE_MAX = 20000
+_TREND_LOCK = threading.Lock()
 
 
 def _link(path: str, **params: Any) -> Dict[str, Any]:
     """Where a count's list is: the route and the filter parameters it takes."""
     return {"path": path, "params": {k: v for k, v in params.items() if v is not None}}
+
+
+def _count_finished_days(conn: Connection, visible: Optional[FrozenSet[str]], store: str,
+                         start: int, today: int, utc_offset: int) -> None:
+    """Fill _TREND_CACHE with the finished days from ``start`` to ``today`` it lacks."""
+    day = 86400
+    todo = [t for t in range(start, today, day) if (store, visible, t) not in _TREND_CACHE]
+    if not todo:
+        return
+    counts: Dict[int, int] = {}
+    c = rollup_1h.c
+    local_day = ((c.bucket_start + utc_offset) // day) * day - utc_offset
+    where = [c.bucket_start >= min(todo), c.bucket_start < max(todo) + day]
+    if visible is not None:
+        where.append(c.device_id.in_(select(devices.c.id).where(
+            school_filter(devices.c.school_code, visible))))
+    for r in conn.execute(select(local_day.label("day"),
+                                 func.count(func.distinct(c.device_id)).label("n"))
+                          .where(*where).group_by(local_day)):
+        counts[int(r.day)] = int(r.n)
+    if len(_TREND_CACHE) > _TREND_CACHE_MAX:
+        _TREND_CACHE.clear()
+    for t in todo:
+        _TREND_CACHE[(store, visible, t)] = counts.get(t, 0)
 
 
 def trend(conn: Connection, visible: Optional[FrozenSet[str]], now: float, utc_offset: int,
@@ -104,31 +118,46 @@ def trend(conn: Connection, visible: Optional[FrozenSet[str]], now: float, utc_o
     day = 86400
     today = int((now + utc_offset) // day * day - utc_offset)
     start = today - (days - 1) * day
-    counts: Dict[int, int] = {}
     store = str(conn.engine.url)
-    todo = [t for t in range(start, today, day) if (store, visible, t) not in _TREND_CACHE]
-    if todo:
-        c = rollup_1h.c
-        local_day = ((c.bucket_start + utc_offset) // day) * day - utc_offset
-        where = [c.bucket_start >= min(todo), c.bucket_start < max(todo) + day]
-        if visible is not None:
-            where.append(c.device_id.in_(select(devices.c.id).where(
-                school_filter(devices.c.school_code, visible))))
-        for r in conn.execute(select(local_day.label("day"),
-                                     func.count(func.distinct(c.device_id)).label("n"))
-                              .where(*where).group_by(local_day)):
-            counts[int(r.day)] = int(r.n)
-        if len(_TREND_CACHE) > _TREND_CACHE_MAX:
-            _TREND_CACHE.clear()
-        for t in todo:
-            _TREND_CACHE[(store, visible, t)] = counts.get(t, 0)
-    counts[today] = int(conn.execute(select(func.count()).select_from(devices).where(
-        school_filter(devices.c.school_code, visible), devices.c.last_seen >= today))
-        .scalar_one())
+    if visible is None:  # the Sở's request during warm() waits for it, not count again
+        with _TREND_LOCK:
+            _count_finished_days(conn, visible, store, start, today, utc_offset)
+    else:
+        _count_finished_days(conn, visible, store, start, today, utc_offset)
+    counts: Dict[int, int] = {}
+
+    def heard_today() -> int:
+        return int(conn.execute(select(func.count()).select_from(devices).where(
+            school_filter(devices.c.school_code, visible), devices.c.last_seen >= today))
+            .scalar_one())
+
+    # today's count reads every device's last_seen: the province's is reused for a few
+    # seconds like its other counts (see counts.reused)
+    counts[today] = (reused(conn, ("heard_since", today), now, heard_today)
+                     if visible is None else heard_today())
     points = [{"ts": float(t), "n": counts.get(t, _TREND_CACHE.get((store, visible, t), 0))}
               for t in range(start, today + day, day)]
     return {"source": "rollup_1h, today devices.last_seen", "resolution": day,
             "points": points}
+
+
+def warm(engine: Engine, tz: str = DEFAULT_TIMEZONE) -> threading.Thread:
+    """Count the province's trend (its 30 finished days: seconds over a province's hourly
+    rollups) and device counts in a background thread, so the first overview after a start
+    does not pay for them; a request that comes first waits for the days, not count them
+    twice. Call once at start; returns the (daemon) thread."""
+    def run() -> None:
+        now = time.time()
+        try:
+            with engine.connect() as conn:
+                trend(conn, None, now, utc_offset(now, tz))
+                school_counts(conn, None, now)
+        except Exception:  # the first request counts instead; say why it is slow
+            log.exception("warming the overview's trend failed")
+
+    thread = threading.Thread(target=run, name="schoolmon-read-warm", daemon=True)
+    thread.start()
+    return thread
 
 
 def overview(conn: Connection, scope: Scope, now: Optional[float] = None,
@@ -140,17 +169,15 @@ def overview(conn: Connection, scope: Scope, now: Optional[float] = None,
     now = time.time() if now is None else now
     visible = resolve_scope(conn, scope)
     schools_by_status = {s: 0 for s in SCHOOL_STATUSES}
-    agg = device_counts(visible)
-    q = (select(schools.c.code, schools.c.name, schools.c.level, schools.c.org_unit_id,
-                func.coalesce(agg.c.n, 0).label("n"),
-                func.coalesce(agg.c.online, 0).label("online"), agg.c.last_seen)
-         .select_from(schools.outerjoin(agg, agg.c.school_code == schools.c.code))
+    counts = school_counts(conn, visible, now)
+    q = (select(schools.c.code, schools.c.name, schools.c.level, schools.c.org_unit_id)
          .where(school_filter(schools.c.code, visible)))
     units = {r.id: r for r in conn.execute(select(org_units))}
     areas: Dict[int, Dict[str, Any]] = {}
     worst: List[Tuple[Any, ...]] = []
     for r in conn.execute(q):
-        n, on = int(r.n), int(r.online)
+        c = counts.get(r.code, NO_DEVICES)
+        n, on = c.n, c.online
         st = school_status(on, n)
         u = units.get(r.org_unit_id)
         a = areas.get(r.org_unit_id)
@@ -166,7 +193,7 @@ def overview(conn: Connection, scope: Scope, now: Optional[float] = None,
         schools_by_status[st] += 1
         if st in ("offline", "partial"):
             worst.append((SCHOOL_STATUSES.index(st), -(n - on), on / n if n else 1.0,
-                          sort_key(r.name), r.code, r, st, u))
+                          sort_key(r.name), r.code, r, c, st, u))
     body = summary(conn, scope, now, visible=visible, schools_by_status=schools_by_status)
     dev = body["devices"]
     body["links"] = {
@@ -198,10 +225,9 @@ def overview(conn: Connection, scope: Scope, now: Optional[float] = None,
     body["worst_schools"] = [
         {"code": r.code, "name": r.name, "level": r.level, "status": st,
          "area": {"id": r.org_unit_id, "name": u.name if u else None},
-         "devices": {"total": int(r.n), "online": int(r.online),
-                     "offline": int(r.n) - int(r.online)},
-         "last_seen": r.last_seen, "link": _link("/api/v1/schools/" + r.code)}
-        for *_, r, st, u in first]
+         "devices": {"total": c.n, "online": c.online, "offline": c.n - c.online},
+         "last_seen": c.last_seen, "link": _link("/api/v1/schools/" + r.code)}
+        for *_, r, c, st, u in first]
     body["links"]["worst_schools"] = _link("/api/v1/schools", sort="status")
     body["trend"] = trend(conn, visible, now, utc_offset)
     return body
