@@ -98,13 +98,14 @@ def _write_agent_config(folder: str, school: str, mqtt_url: str, protocol: str =
     return path
 
 
-def _fleet_counts(engine: Any) -> tuple:
+def _fleet_counts(engine: Any, since: float) -> tuple:
+    """(devices heard since ``since``, devices online): the history's rows do not count."""
     from sqlalchemy import func, select
 
     from ..store.schema import devices
     with engine.connect() as conn:
         seen = conn.execute(select(func.count()).select_from(devices)
-                            .where(devices.c.last_seen.is_not(None))).scalar_one()
+                            .where(devices.c.last_seen >= since)).scalar_one()
         online = conn.execute(select(func.count()).select_from(devices)
                               .where(devices.c.online)).scalar_one()
     return int(seen), int(online)
@@ -261,7 +262,8 @@ def run_demo(args: argparse.Namespace) -> int:
                  if agent else "(không chạy agent / no agent)", folder), flush=True)
 
         # wait until the fleet shows up (or --settle passes), then say so once
-        expected = len(province.devices) + (1 if agent else 0)
+        expected = len(live.devices) + (1 if agent else 0)
+        started = time.time()
         announced = False
         deadline = None if args.duration is None else time.monotonic() + args.duration
         while not stop.wait(0.5):
@@ -270,7 +272,7 @@ def run_demo(args: argparse.Namespace) -> int:
                                  % (PROG, agent.returncode, os.path.join(folder, "agent.log")))
                 announced = None  # type: ignore[assignment]
             if announced is False:
-                seen, on = _fleet_counts(engine)
+                seen, on = _fleet_counts(engine, started - 60)
                 waited = time.monotonic() - t_start
                 if seen >= 0.8 * expected or waited >= args.settle:
                     print("Thiết bị sau %.0f giây / fleet after %.0f s: %d/%d thiết bị đã "
