@@ -92,8 +92,7 @@ def offline_since(province: Province, now: float, seed: int = 1) -> Dict[str, fl
             ago = r.uniform(3.2, 14) * DAY
         else:
             ago = r.uniform(0.5, 2.8) * DAY
-        # never later than now (the anchor is today's midnight, the offset can be hours)
-        out[d.id] = min(anchor - ago + 0.0, now - 3600.0) if ago < DAY else anchor - ago
+        out[d.id] = min(anchor - ago, now - 3600.0)  # at least an hour before now
     return out
 
 
@@ -231,7 +230,8 @@ def build_history(province: Province, now: Optional[float] = None, days: int = H
 
 
 def _dedupe(rows: Iterable[Tuple[Any, ...]]) -> List[Tuple[Any, ...]]:
-    """One row per (device, bucket): an hour split by the 5-minute window is merged."""
+    """One row per (device, bucket): the parts of an hour (its 5-minute rows, the spans on
+    in it) merged into one."""
     by: Dict[Tuple[str, int], List[Tuple[Any, ...]]] = {}
     for row in rows:
         by.setdefault((row[0], row[1]), []).append(row)
