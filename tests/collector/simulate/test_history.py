@@ -188,3 +188,23 @@ def test_every_device_reported_in_the_past_month(filled, c):
         heard = set(conn.execute(select(db.rollup_1h.c.device_id).distinct()).scalars())
     assert heard == {d.id for d in filled[0].devices}
     assert httpx.get(filled[2].url + "/api/v1/summary").status_code == 401  # no token
+
+
+def test_a_restart_later_on_the_same_store_repeats_nothing(tmp_path):
+    engine = db.make_engine("sqlite:///%s" % (tmp_path / "s.db"))
+    db.create_all(engine)
+    province = province_fixture(4, 9, seed=1)
+    registry.add_schools(engine, province.school_rows())
+    now = time.time()
+    first = write_history(engine, province, now=now - 3 * 3600)
+    write_history(engine, province, now=now)  # the demo started again three hours later
+    e = db.events.c
+    with engine.connect() as conn:
+        n_events = conn.execute(select(func.count()).select_from(db.events)).scalar_one()
+        distinct = conn.execute(select(func.count()).select_from(
+            select(e.device, e.kind, e.ts).distinct().subquery())).scalar_one()
+        n_devices = conn.execute(select(func.count()).select_from(db.devices)).scalar_one()
+    assert n_events == distinct  # no switch-on or switch-off twice
+    assert first.events - 50 <= n_events <= first.events + 50
+    assert n_devices == len(province.devices)
+    engine.dispose()
