@@ -9,12 +9,15 @@
 - **State store**: SQLite in the demo folder (``./var/demo/schoolmon.db``, emptied at start).
 - **Registry**: seeded from ``simulate.province_fixture`` (areas of Lào Cai, a few dozen
   schools of every level).
+- **The province's past 30 days** (``simulate.write_history``): rollups, status history
+  and the devices that went away days ago, written before anything starts, so every chart
+  has history from the first minute.
 - **Collector service** and the **API + web page** on ``api.listen`` (127.0.0.1:8080, or a
   free port when that one is taken).
 - **One real agent**: ``schoolmon-agent run`` as a child process, reporting this machine
   as an office PC of the first school.
-- **Simulator**: the province's devices (some offline, old Windows 7, slow, nearly full)
-  publishing the real wire format.
+- **Simulator**: the province's devices (old Windows 7, slow, nearly full) publishing the
+  real wire format; those that went away in the past stay away (``live_province``).
 
 Demo mode is the only place a default admin token is accepted: ``demo-admin-token``
 unless ``api.admin_token`` is set. Ctrl-C (or SIGTERM) stops everything in order and waits

@@ -98,13 +98,14 @@ def _write_agent_config(folder: str, school: str, mqtt_url: str, protocol: str =
     return path
 
 
-def _fleet_counts(engine: Any) -> tuple:
+def _fleet_counts(engine: Any, since: float) -> tuple:
+    """(devices heard since ``since``, devices online): the history's rows do not count."""
     from sqlalchemy import func, select
 
     from ..store.schema import devices
     with engine.connect() as conn:
         seen = conn.execute(select(func.count()).select_from(devices)
-                            .where(devices.c.last_seen.is_not(None))).scalar_one()
+                            .where(devices.c.last_seen >= since)).scalar_one()
         online = conn.execute(select(func.count()).select_from(devices)
                               .where(devices.c.online)).scalar_one()
     return int(seen), int(online)
@@ -115,7 +116,7 @@ def run_demo(args: argparse.Namespace) -> int:
     from ..api.server import ApiServer, port_free, split_listen
     from ..config import load_config
     from ..signals import stop_on_signals
-    from ..simulate import province_fixture, run_simulation
+    from ..simulate import live_province, province_fixture, run_simulation, write_history
 
     logging.basicConfig(level=logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -186,6 +187,8 @@ def run_demo(args: argparse.Namespace) -> int:
         registry.add_schools(engine, province.school_rows())
         agent_school = province.schools[0]
         logins = demo_logins(engine, agent_school.code)
+        # the province's past 30 days, so the charts have history from the first minute
+        past = write_history(engine, province, seed=1)
 
         # 3. the collector service
         from ..service import CollectorService
@@ -215,14 +218,15 @@ def run_demo(args: argparse.Namespace) -> int:
             cleanup.append(lambda: stop_process(agent))
 
         # 6. the simulated province
-        online = sum(1 for d in province.devices if d.online)
+        live = live_province(province)  # the devices that went away days ago stay away
+        online = sum(1 for d in live.devices if d.online)
         rate = args.rate if args.rate else max(1.0, online / 15.0)
         sim_stop = threading.Event()
         sim_result: List[Any] = []
 
         def simulate() -> None:
             try:
-                sim_result.append(run_simulation(cfg.mqtt.url, province=province, rate=rate,
+                sim_result.append(run_simulation(cfg.mqtt.url, province=live, rate=rate,
                                                  stop_event=sim_stop))
             except Exception as exc:  # reported, the rest of the demo keeps running
                 log.error("simulator stopped: %s", exc)
@@ -248,18 +252,22 @@ def run_demo(args: argparse.Namespace) -> int:
               "  Broker MQTT:                   %s (%s)\n"
               "  Tỉnh mô phỏng / simulated:     %d trường / schools, %d thiết bị / devices, "
               "%d khu vực / areas\n"
+              "  Lịch sử / history:             %d ngày / days, %d + %d rollups (5 min + 1 h), "
+              "%d sự kiện / events, %.1f s\n"
               "  Máy này / this machine:        %s\n"
               "  Dữ liệu / data:                %s\n"
               "Nhấn Ctrl-C để dừng / press Ctrl-C to stop.\n"
               % (url, url, logins[0][0], logins[0][1], agent_school.code, logins[1][0],
                  logins[1][1], cfg.api.admin_token, cfg.api.admin_token, url, cfg.mqtt.url,
                  broker.kind if broker else "configured", len(province.schools),
-                 len(province.devices), len(province.areas),
+                 len(province.devices), len(province.areas), past.days, past.rows_5m,
+                 past.rows_1h, past.events, past.seconds,
                  ("agent thật, trường %s (%s)" % (agent_school.code, agent_school.name))
                  if agent else "(không chạy agent / no agent)", folder), flush=True)
 
         # wait until the fleet shows up (or --settle passes), then say so once
-        expected = len(province.devices) + (1 if agent else 0)
+        expected = len(live.devices) + (1 if agent else 0)
+        started = time.time()
         announced = False
         deadline = None if args.duration is None else time.monotonic() + args.duration
         while not stop.wait(0.5):
@@ -268,7 +276,7 @@ def run_demo(args: argparse.Namespace) -> int:
                                  % (PROG, agent.returncode, os.path.join(folder, "agent.log")))
                 announced = None  # type: ignore[assignment]
             if announced is False:
-                seen, on = _fleet_counts(engine)
+                seen, on = _fleet_counts(engine, started - 60)
                 waited = time.monotonic() - t_start
                 if seen >= 0.8 * expected or waited >= args.settle:
                     print("Thiết bị sau %.0f giây / fleet after %.0f s: %d/%d thiết bị đã "

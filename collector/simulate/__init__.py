@@ -9,13 +9,18 @@ seeds the registry from the same object (``Province.school_rows()``).
 ``run_simulation(broker_url, schools, devices_per_school, rate, ...)`` publishes, for
 every device, a retained ``inventory`` and ``status`` and then ``health`` at QoS 1.
 
+``write_history(engine, province)`` gives the province a plausible past 30 days in the
+state store (rollups, status history, devices that went away days ago) before the live
+simulation starts, which then runs ``live_province(province)``.
+
 The package: ``fixture`` (the province), ``payloads`` (what devices publish), ``fleet``
-(the publisher); the packet codec is ``collector/mqtt/codec.py``.
+(the publisher), ``history`` (the past); the packet codec is ``collector/mqtt/codec.py``.
 """
 from .fixture import AGENT_VERSION, Province, SimDevice, SimSchool, province_fixture
 from .fleet import SimStats, Simulation, run_simulation
+from .history import HistoryStats, live_province, write_history
 from .payloads import health_fields, health_templates, inventory_fields
 
-__all__ = ["AGENT_VERSION", "Province", "SimDevice", "SimSchool", "SimStats", "Simulation",
-           "health_fields", "health_templates", "inventory_fields", "province_fixture",
-           "run_simulation"]
+__all__ = ["AGENT_VERSION", "HistoryStats", "Province", "SimDevice", "SimSchool", "SimStats", "Simulation",
+           "health_fields", "health_templates", "inventory_fields", "live_province",
+           "province_fixture", "run_simulation", "write_history"]

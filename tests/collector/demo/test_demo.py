@@ -13,11 +13,21 @@ import psutil
 import pytest
 from schoolmon.collector.demo import DEMO_TOKEN
 from schoolmon.collector.simulate import province_fixture
+from schoolmon.collector.text import parse_time
+from zoneinfo import ZoneInfo
 
 from tests.servers import free_port
 
 SCRIPT = os.path.join(os.path.dirname(sys.executable), "schoolmon-collector")
 SCHOOLS, PER_SCHOOL = 36, 9  # the demo's defaults
+
+
+def _local(value):
+    return parse_time(value).astimezone(ZoneInfo("Asia/Ho_Chi_Minh"))
+
+
+def _epoch(value):
+    return parse_time(value).timestamp()
 
 
 def _tail(path, n=30):
@@ -73,6 +83,26 @@ def test_demo_shows_a_populated_fleet_within_a_minute_and_stops_cleanly(tmp_path
         gone = httpx.get(url + "/api/v1/devices", headers=auth,
                          params={"status": "offline", "per_page": 500}).json()["items"]
         assert gone and all(d["last_seen"] and d["status_since"] for d in gone), gone
+        # the province has a past: a lab PC's 30 days of hourly points, none at night ...
+        now = time.time()
+        lab = next(d for d in province.devices if d.role == "lab" and d.online)
+        month = httpx.get(url + "/api/v1/devices/%s/series" % lab.id, headers=auth,
+                          params={"metric": "cpu_pct", "from": now - 30 * 86400,
+                                  "to": now}).json()
+        assert len(month["points"]) >= 150, month
+        nights = [p for p in month["points"][:-2]  # the live simulation's hour aside
+                  if not 6 <= _local(p["ts"]).hour < 18]
+        assert not nights, nights
+        # ... the overview's 30-day trend with Sundays below school days ...
+        trend = httpx.get(url + "/api/v1/overview", headers=auth).json()["trend"]["points"]
+        assert len(trend) == 30
+        sundays = [p["n"] for p in trend[:-1] if _local(p["ts"]).weekday() == 6]
+        weekdays = [p["n"] for p in trend[:-1] if _local(p["ts"]).weekday() < 5]
+        assert sundays and weekdays and max(sundays) < min(weekdays), trend
+        # ... and devices offline for more than 3 days, heard last days ago
+        away = httpx.get(url + "/api/v1/devices", headers=auth,
+                         params={"offline_days": 3, "per_page": 500}).json()["items"]
+        assert away and all(_epoch(d["last_seen"]) < now - 3 * 86400 for d in away), away
         # and some schools lost their router while their PCs are on
         down = {d["school"]["code"] for d in gone if d["role"] == "router"}
         conditions = {httpx.get(url + "/api/v1/schools/" + code, headers=auth)

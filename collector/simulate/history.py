@@ -1,0 +1,349 @@
+"""A plausible past for the simulated province, written before the live simulation starts
+(the demo): the charts of a fresh demo would otherwise show one point.
+
+For every device of a ``Province``, over the last ``days`` days (default 30):
+
+- **When it was on**: lab PCs Monday–Saturday in school hours (about 07:00–17:00
+  Asia/Ho_Chi_Minh, a little different every day, some days not used), office PCs the same
+  (Saturday mornings only), servers and routers always. Devices of the ``offline`` profile
+  went away at a moment of the past (``offline_since``): most days ago (some more than 3,
+  so "offline for more than 3 days" finds them), a router of a router-down school a few
+  hours ago.
+- **Rollups**: 5-minute rollups for the last ``five_min_days`` days, hourly rollups for
+  every day (the recent hours aggregated from the 5-minute rows, as ``rollups.maintain``
+  builds them); values follow the device's profile as the live health payloads do
+  (``payloads.health_fields``: busy, slow, old, nearly full disk).
+- **Status history**: ``device_online`` / ``device_offline`` events for every switch-on
+  and switch-off, and for the devices that went away their row (``last_seen``,
+  ``status_since``, reason ``lost``) with their last inventory and health.
+
+Deterministic: the values of a device's day come from (seed, device, day) only, so a
+restart writes the same rows; rollups and device rows are inserted "if absent" and the
+history's events replaced, so writing twice leaves the store as writing once.
+"""
+import random
+import time
+from dataclasses import dataclass
+from typing import Any, Dict, Iterable, List, Optional, Set, Tuple
+
+from schoolmon.protocol import envelope
+from sqlalchemy import Connection, Engine, Table, and_, bindparam, delete
+
+from ..families.inventory import os_summary
+from ..store.bulk import BulkStatement, raw_cursor, to_json
+from ..store.rollups import BUCKET_1H, BUCKET_5M
+from ..store.schema import (
+    ROLLUP_METRICS,
+    device_latest,
+    devices,
+    dialect_insert,
+    events,
+    rollup_1h,
+    rollup_5m,
+)
+from ..text import utc_offset
+from .fixture import AGENT_VERSION, Province, SimDevice
+from .payloads import health_fields, inventory_fields
+
+HISTORY_DAYS = 30
+#: 5-minute rollups are written for this many days (the device page's 24 h charts read
+#: them; older ranges read hourly rollups). Seven days would fill the school page's 7-day
+#: chart, which reads 5-minute rollups, but triple the rows and the time to write them.
+FIVE_MIN_DAYS = 2
+DAY = 86400
+#: Health messages per 5-minute bucket of a device that was on (hb 60 s).
+PER_BUCKET = BUCKET_5M // 60
+#: ``device_offline`` details, as JSON text for the bulk insert.
+LOST, SHUTDOWN = to_json({"reason": "lost"}), to_json({"reason": "shutdown"})
+#: The events this module writes (and replaces on a second run).
+HISTORY_EVENT_KINDS = ("device_online", "device_offline")
+
+
+@dataclass
+class HistoryStats:
+    """What ``write_history`` wrote (rows built, whether new or already there)."""
+
+    days: int = 0
+    devices: int = 0
+    rows_5m: int = 0
+    rows_1h: int = 0
+    events: int = 0
+    gone: int = 0
+    seconds: float = 0.0
+
+
+def _rng(seed: int, *parts: Any) -> random.Random:
+    return random.Random("%d|%s" % (seed, "|".join(str(p) for p in parts)))
+
+
+def offline_since(province: Province, now: float, seed: int = 1) -> Dict[str, float]:
+    """When each device of the ``offline`` profile went away (UTC epoch s): a router of a
+    router-down school 2–20 hours ago, other devices 0.5–14 days ago (about half more than
+    3 days). Anchored to the start of today (UTC), so a restart the same day agrees."""
+    anchor = int(now) // DAY * DAY
+    out: Dict[str, float] = {}
+    for d in province.devices:
+        if d.online:
+            continue
+        r = _rng(seed, "gone", d.id)
+        if d.role == "router":
+            ago = r.uniform(2, 20) * 3600.0
+        elif r.random() < 0.5:
+            ago = r.uniform(3.2, 14) * DAY
+        else:
+            ago = r.uniform(0.5, 2.8) * DAY
+        out[d.id] = min(anchor - ago, now - 3600.0)  # at least an hour before now
+    return out
+
+
+def _on_spans(d: SimDevice, day_start: int, weekday: int, r: random.Random
+              ) -> List[Tuple[int, int]]:
+    """[start, end) UTC seconds the device was on during the local day at ``day_start``
+    (``weekday`` 0 = Monday)."""
+    if d.role in ("router", "server"):
+        return [(day_start, day_start + DAY)]
+    if weekday == 6:  # Sunday
+        return []
+    if d.role == "lab" and r.random() < 0.12:  # a day without Tin học lessons
+        return []
+    on = 7 * 3600 + r.randint(0, 9) * BUCKET_5M
+    off = (11 * 3600 + r.randint(0, 6) * BUCKET_5M) if weekday == 5 else (
+        16 * 3600 + r.randint(0, 12) * BUCKET_5M)
+    if d.role == "lab" and weekday != 5 and r.random() < 0.4:  # off over the lunch break
+        noon, back = 11 * 3600 + 1800, 13 * 3600 + r.randint(0, 6) * BUCKET_5M
+        return [(day_start + on, day_start + noon), (day_start + back, day_start + off)]
+    return [(day_start + on, day_start + off)]
+
+
+#: Health payloads per device and day the buckets' values are drawn from (as the live
+#: simulation draws its messages from a few templates).
+VARIANTS = 4
+
+
+def _day_metrics(d: SimDevice, r: random.Random, disk_pct: float) -> List[List[Optional[float]]]:
+    """A day's few sets of ROLLUP_METRICS values, from the live payloads' profile ranges."""
+    out = []
+    for _ in range(VARIANTS):
+        f = health_fields(d, r, 0)
+        values = {"cpu_pct": f["cpu_pct"], "mem_pct": f["mem_pct"], "swap_pct": f["swap_pct"],
+                  "disk_pct": disk_pct, "temp": f.get("temp"),
+                  "rx": float(sum(n["rx"] for n in f["nics"])),
+                  "tx": float(sum(n["tx"] for n in f["nics"]))}
+        out.append([values[m] for m in ROLLUP_METRICS])
+    return out
+
+
+def _agg(values: List[Optional[float]], n: int, r: random.Random) -> List[Any]:
+    """A rollup's columns after (device, bucket): n, then per metric count, min, max, sum."""
+    out: List[Any] = [n]
+    spread = r.uniform(0.02, 0.25)  # how much the bucket's messages differed
+    for v in values:
+        if v is None:
+            out += [0, None, None, None]
+        else:
+            out += [n, max(0.0, v - v * spread), v + v * spread, v * n]
+    return out
+
+
+def _merge_hour(rows: List[Tuple[Any, ...]]) -> List[Any]:
+    """The hourly rollup of 5-minute rows (as ``rollups.maintain`` builds it)."""
+    out: List[Any] = [sum(r[2] for r in rows)]
+    for j in range(3, 3 + 4 * len(ROLLUP_METRICS), 4):
+        have = [r for r in rows if r[j]]
+        if not have:
+            out += [0, None, None, None]
+            continue
+        out += [sum(r[j] for r in have), min(r[j + 1] for r in have),
+                max(r[j + 2] for r in have), sum(r[j + 3] for r in have)]
+    return out
+
+
+def build_history(province: Province, now: Optional[float] = None, days: int = HISTORY_DAYS,
+                  five_min_days: int = FIVE_MIN_DAYS, seed: int = 1
+                  ) -> Tuple[List[Tuple[Any, ...]], List[Tuple[Any, ...]], List[Dict[str, Any]],
+                             Dict[str, float], Dict[str, Tuple[float, float]]]:
+    """(5-minute rows, hourly rows, events, offline_since, last time on) of the
+    province's past up to ``now`` (exclusive of the current 5-minute bucket, which the live
+    simulation fills). Hourly rows may repeat a (device, hour) split by the 5-minute
+    window: ``_dedupe``. "Last time on" is (from, until) of each device's last span on."""
+    now = time.time() if now is None else now
+    end = int(now) // BUCKET_5M * BUCKET_5M
+    offset = utc_offset(now)
+    today = (int(now) + offset) // DAY * DAY - offset  # local midnight, UTC seconds
+    start = end - days * DAY
+    five_from = end - five_min_days * DAY
+    gone = offline_since(province, now, seed)
+    last_on: Dict[str, Tuple[float, float]] = {}
+    rows_5m: List[Tuple[Any, ...]] = []
+    rows_1h: List[Tuple[Any, ...]] = []
+    evs: List[Dict[str, Any]] = []
+    for d in province.devices:
+        until = min(end, int(gone[d.id]) // BUCKET_5M * BUCKET_5M) if d.id in gone else end
+        disk = _rng(seed, "disk", d.id).uniform(92, 98) if d.profile == "slow" else \
+            _rng(seed, "disk", d.id).uniform(20, 75)
+        spans: List[Tuple[int, int, random.Random, List[List[Optional[float]]]]] = []
+        for day in range(today - days * DAY, today + DAY, DAY):
+            weekday = int((day + offset) // DAY + 3) % 7  # 1970-01-01 was a Thursday
+            r = _rng(seed, "day", d.id, (day + offset) // DAY)
+            disk = min(99.5, disk + r.uniform(0, 0.08))  # disks fill slowly
+            pool = _day_metrics(d, r, round(disk, 1))
+            for a, b in _on_spans(d, day, weekday, r):
+                a, b = max(a, start), min(b, until)
+                a, b = a - a % BUCKET_5M, b - b % BUCKET_5M
+                if b > a:
+                    spans.append((a, b, r, pool))
+        # status history: one online/offline pair per time on (days that join, one span)
+        joined: List[List[int]] = []
+        for a, b, _r, _pool in spans:
+            if joined and joined[-1][1] == a:
+                joined[-1][1] = b
+            else:
+                joined.append([a, b])
+        for i, (a, b) in enumerate(joined):
+            evs.append({"ts": float(a), "kind": "device_online", "school": d.school,
+                        "device": d.id, "detail": "{}"})
+            last = d.id in gone and i == len(joined) - 1
+            if b < end:
+                evs.append({"ts": float(b), "kind": "device_offline", "school": d.school,
+                            "device": d.id,
+                            "detail": LOST if last else SHUTDOWN})
+        if joined:
+            last_on[d.id] = (float(joined[-1][0]), float(joined[-1][1]))
+        # rollups: 5-minute rows in the recent window (and their hours), else hourly rows
+        for a, b, r, pool in spans:
+            pick = r.choice
+            t = a
+            while t < b:
+                hour = t - t % BUCKET_1H
+                if t >= five_from:
+                    row = (d.id, t, *_agg(pick(pool), PER_BUCKET, r))
+                    rows_5m.append(row)
+                    rows_1h.append((d.id, hour, *row[2:]))
+                    t += BUCKET_5M
+                else:
+                    stop = min(b, hour + BUCKET_1H, five_from)
+                    rows_1h.append((d.id, hour, *_agg(pick(pool), (stop - t) // 60, r)))
+                    t = stop
+    for did, at in gone.items():  # never on in the window (not with these fixtures)
+        last_on.setdefault(did, (at, at))
+    return rows_5m, rows_1h, evs, gone, last_on
+
+
+def _dedupe(rows: Iterable[Tuple[Any, ...]]) -> List[Tuple[Any, ...]]:
+    """One row per (device, bucket): the parts of an hour (its 5-minute rows, the spans on
+    in it) merged into one."""
+    by: Dict[Tuple[str, int], List[Tuple[Any, ...]]] = {}
+    for row in rows:
+        by.setdefault((row[0], row[1]), []).append(row)
+    return [rs[0] if len(rs) == 1 else (k[0], k[1], *_merge_hour(rs)) for k, rs in by.items()]
+
+
+def _device_rows(province: Province, spans: Dict[str, Tuple[float, float]],
+                 gone: Dict[str, float], received: Dict[str, int], first_seen: float,
+                 end: int, seed: int) -> Tuple[List[Dict[str, Any]], List[Dict[str, Any]]]:
+    """Every device's row as its past leaves it (``spans``: its last time on), and the
+    latest inventory and health of the devices that went away (the live simulation
+    brings the others' own)."""
+    dev_rows, latest = [], []
+    for d in province.devices:
+        inv = inventory_fields(d)
+        on_from, on_until = spans.get(d.id, (first_seen, first_seen))
+        still_on = d.id not in gone and on_until >= end
+        seq = received.get(d.id, 0) + 1 if d.id in gone else None
+        dev_rows.append({
+            "id": d.id, "school_code": d.school, "role": d.role, "room": d.room or None,
+            "state": "pending", "first_seen": first_seen, "last_seen": on_until,
+            "online": still_on, "online_changed_at": on_from if still_on else on_until,
+            "offline_reason": None if still_on else "lost" if d.id in gone else "shutdown",
+            "hb": d.hb, "hostname": d.hostname, "os": os_summary(inv), "agent": AGENT_VERSION,
+            # the live simulation's seqs start at 1: no mark for the devices it runs
+            "last_seq": seq, "last_ts": on_until if seq else None, "missing": "[]",
+            "lost_total": 0, "duplicates_total": 0, "received_total": received.get(d.id, 0),
+            "resets": 0, "rev": 1, "seq_jump": None})
+        if seq is None:  # not gone: the live simulation brings its own
+            continue
+        at = on_until
+        health = health_fields(d, _rng(seed, "last", d.id), int(at - first_seen) % (9 * DAY))
+        for kind, fields, s in (("inventory", inv, 1), ("health", health, seq)):
+            payload = envelope(kind, fields, s, at)
+            latest.append({"device_id": d.id, "kind": kind, "ts": at, "seq": s,
+                           "received_at": at, "skew": None, "payload": to_json(payload)})
+    return dev_rows, latest
+
+
+def _copy_if_absent(conn: Connection, table: Table, rows: List[Tuple[Any, ...]]) -> None:
+    """PostgreSQL: rows (in table column order) through COPY into a scratch table, then
+    inserted where absent: COPY adapts rows in C, five times faster here than arrays."""
+    scratch = "history_" + table.name
+    cur = raw_cursor(conn)
+    try:
+        cur.execute("CREATE TEMP TABLE %s (LIKE %s) ON COMMIT DROP" % (scratch, table.name))
+        with cur.copy("COPY %s FROM STDIN" % scratch) as copy:
+            for row in rows:
+                copy.write_row(row)
+        cur.execute("INSERT INTO %s SELECT * FROM %s ON CONFLICT (device_id, bucket_start) "
+                    "DO NOTHING" % (table.name, scratch))
+        cur.execute("DROP TABLE %s" % scratch)
+    finally:
+        cur.close()
+
+
+def write_history(engine: Engine, province: Province, now: Optional[float] = None,
+                  days: int = HISTORY_DAYS, five_min_days: int = FIVE_MIN_DAYS,
+                  seed: int = 1) -> HistoryStats:
+    """Write the province's past (see the module doc) into the state store at ``engine``
+    (schema at head, schools registered), in bulk; idempotent."""
+    t0 = time.monotonic()
+    now = time.time() if now is None else now
+    rows_5m, rows_1h, evs, gone, last_on = build_history(province, now, days, five_min_days,
+                                                         seed)
+    rows_1h = _dedupe(rows_1h)
+    received: Dict[str, int] = {}
+    for row in rows_1h:
+        received[row[0]] = received.get(row[0], 0) + int(row[2])
+    end = int(now) // BUCKET_5M * BUCKET_5M
+    dev_rows, latest = _device_rows(province, last_on, gone, received,
+                                    float(end - days * DAY), end, seed)
+    ids: Set[str] = {d.id for d in province.devices}
+    with engine.begin() as conn:
+        for table, rows in ((rollup_5m, rows_5m), (rollup_1h, rows_1h)):
+            if engine.dialect.name == "postgresql":
+                _copy_if_absent(conn, table, rows)
+                continue
+            st = BulkStatement(dialect_insert(engine, table).on_conflict_do_nothing(
+                index_elements=["device_id", "bucket_start"]), engine, table)
+            if st.keys != [c.name for c in table.c]:  # pragma: no cover - programming error
+                raise RuntimeError("%s insert does not take its columns in table order"
+                                   % table.name)
+            for i in range(0, len(rows), 20000):
+                st.run_tuples(conn, rows[i:i + 20000])
+        dev = BulkStatement(dialect_insert(engine, devices).on_conflict_do_nothing(
+            index_elements=["id"]), engine, devices)
+        dev.run(conn, dev_rows)
+        lat = BulkStatement(dialect_insert(engine, device_latest).on_conflict_do_nothing(
+            index_elements=["device_id", "kind"]), engine, device_latest)
+        lat.run(conn, latest)
+        # the history's events replace those of an earlier run (same moments, same rows)
+        sorted_ids = sorted(ids)
+        for i in range(0, len(sorted_ids), 500):
+            conn.execute(delete(events).where(and_(
+                events.c.device.in_(sorted_ids[i:i + 500]), events.c.ts < end,
+                events.c.kind.in_(HISTORY_EVENT_KINDS))))
+        ev = BulkStatement(events.insert().values(
+            {k: bindparam(k) for k in ("ts", "kind", "school", "device", "detail")}),
+            engine, events)
+        ev.run(conn, evs)
+    return HistoryStats(days=days, devices=len(province.devices), rows_5m=len(rows_5m),
+                        rows_1h=len(rows_1h), events=len(evs), gone=len(gone),
+                        seconds=time.monotonic() - t0)
+
+
+def live_province(province: Province) -> Province:
+    """The province without the devices that went away in the past (``offline`` profile:
+    ``write_history`` writes their rows; the live simulation would report them heard now)."""
+    return Province(province.code, province.name, province.areas, province.schools,
+                    [d for d in province.devices if d.online])
+
+
+__all__ = ["FIVE_MIN_DAYS", "HISTORY_DAYS", "HistoryStats", "build_history", "live_province",
+           "offline_since", "write_history"]
