@@ -9,7 +9,7 @@ from sqlalchemy import Connection, and_, false, func, select
 
 from ..store import school_status
 from ..store.registry import descendant_units
-from ..store.schema import devices, org_units, rollup_5m, schools
+from ..store.schema import devices, org_units, rollup_1h, rollup_5m, schools
 from ..text import fold, sort_key
 from .counts import NO_DEVICES, school_counts
 from .devices import device_brief, latest_health
@@ -331,21 +331,28 @@ HOURLY_SPAN = 7 * 24
 
 def online_hourly(conn: Connection, ids: List[str], now: Optional[float] = None,
                   hours: int = HOURLY_SPAN) -> Dict[str, Any]:
-    """Devices heard per hour (distinct devices with a health message in their 5-minute
-    rollups) over the last ``hours`` hours, one point per hour, 0 for an hour nobody
-    reported in."""
+    """Devices heard per hour (distinct devices with a health message) over the last
+    ``hours`` hours, one point per hour, 0 for an hour nobody reported in. Hours come from
+    the hourly rollups (kept a year) and, for the recent hours maintenance has not rolled up
+    yet, from the 5-minute ones (kept ``store.rollup_5m_days``); where both have an hour the
+    larger count is the one with every device."""
     now = time.time() if now is None else now
     end = int(now // 3600 * 3600)
     start = end - (hours - 1) * 3600
     counts: Dict[int, int] = {}
     if ids:
+        h = rollup_1h.c
+        for r in conn.execute(select(h.bucket_start, func.count().label("n"))
+                              .where(h.device_id.in_(ids), h.bucket_start >= start)
+                              .group_by(h.bucket_start)):
+            counts[int(r.bucket_start)] = int(r.n)
         c = rollup_5m.c
         hour = (c.bucket_start // 3600) * 3600
         for r in conn.execute(select(hour.label("hour"),
                                      func.count(func.distinct(c.device_id)).label("n"))
                               .where(c.device_id.in_(ids), c.bucket_start >= start)
                               .group_by(hour)):
-            counts[int(r.hour)] = int(r.n)
+            counts[int(r.hour)] = max(counts.get(int(r.hour), 0), int(r.n))
     points = [{"ts": float(t), "n": counts.get(t, 0)} for t in range(start, end + 1, 3600)]
     return {"resolution": 3600, "from": float(start), "to": float(end + 3600),
             "devices": len(ids), "points": points}

@@ -129,6 +129,19 @@ def test_a_router_and_a_server_report_around_the_clock(filled, c):
     assert day["resolution"] == 300 and len(day["points"]) >= 280  # 288 in 24 h
 
 
+def test_a_school_page_charts_its_whole_week(filled, c):
+    """The 7-day chart reads the hourly rollups for the days the 5-minute ones no longer
+    hold (the history keeps 2 days of those): its routers report in every hour of the week."""
+    province = filled[0]
+    router = next(d for d in province.devices if d.role == "router" and d.online)
+    school = c.get("/api/v1/schools/%s" % router.school).json()
+    points = school["online_hourly"]["points"]
+    assert len(points) == 168
+    now = time.time()
+    older = [p for p in points if epoch(p["ts"]) < now - 3 * DAY]
+    assert older and all(p["n"] >= 1 for p in older), older[:5]
+
+
 def test_profiles_show_in_the_values(filled, c):
     province = filled[0]
     now = int(time.time())
