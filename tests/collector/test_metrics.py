@@ -62,3 +62,19 @@ def test_thread_safe_counts():
 
 def test_default_registry_renders():
     assert "schoolmon_rejected_total" in render()
+
+
+def test_observe_many_equals_observing_one_by_one():
+    """The batch path gives the same exposition as prometheus_client's own observe()."""
+    import random
+
+    rng = random.Random(5)
+    values = [rng.choice([0.0, 0.001, 0.0025, 0.1, 1.0, 2.5, 1e9]) for _ in range(200)]
+    values += [rng.random() * 30 for _ in range(2000)]
+    one, many = IngestMetrics(Registry()), IngestMetrics(Registry())
+    for v in values:
+        one.latency.observe(v)
+    many.latency.observe_many(iter(values))
+    lines = [ln for ln in one.render().splitlines() if "ingest_latency" in ln]
+    assert lines and any("_bucket" in ln for ln in lines)
+    assert lines == [ln for ln in many.render().splitlines() if "ingest_latency" in ln]
