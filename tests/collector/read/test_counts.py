@@ -3,7 +3,6 @@ summary, school list and organisation tree): a device going offline shows in all
 once the TTL has passed on the (injected) clock, never later; a scoped request counts at
 once; the cards still add up. SQLite and PostgreSQL, through the real writer."""
 import time
-import uuid
 from typing import Any, Dict, Iterator, List
 
 import pytest
@@ -12,6 +11,7 @@ from schoolmon.collector.store import StateStore, registry
 from schoolmon.collector.store import schema as db
 
 from tests.collector.storehelp import received
+from tests.e2e_help import fresh_database
 
 PROVINCE = "Lào Cai"
 
@@ -31,13 +31,7 @@ def engine(request, tmp_path) -> Iterator[Any]:
     if request.param == "sqlite":
         eng = db.make_engine("sqlite:///%s" % (tmp_path / "s.db"))
     else:
-        import psycopg
-        pg = request.getfixturevalue("postgres")
-        name = "counts_" + uuid.uuid4().hex[:10]
-        with psycopg.connect(pg.url.replace("postgresql+psycopg://", "postgresql://"),
-                             autocommit=True) as conn:
-            conn.execute("CREATE DATABASE %s" % name)
-        eng = db.make_engine(pg.url.rsplit("/", 1)[0] + "/" + name)
+        eng = db.make_engine(fresh_database(request.getfixturevalue("postgres")))
     db.create_all(eng)
     registry.add_schools(eng, [
         {"code": "A1", "name": "Trường Tiểu học Kim Đồng", "level": "TH", "area": "Bát Xát",

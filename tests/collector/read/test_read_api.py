@@ -4,7 +4,6 @@ the lists its counts link to, the school list's sorts, filters and search (diacr
 abbreviations), the school page (router down is not one PC off), the device list's filters,
 the device page and its series, hostile names returned as data, huge pages, unknown sorts."""
 import time
-import uuid
 from typing import Any, Dict, Iterator, List
 
 import httpx
@@ -17,6 +16,7 @@ from schoolmon.collector.text import parse_time
 
 from tests.collector.api.apihelp import PROVINCE, LiveServer, _cfg, client
 from tests.collector.storehelp import received
+from tests.e2e_help import fresh_database
 
 DAY = 86400
 HOSTILE_NAME = '<script>alert("x")</script> Trường "X" & co'
@@ -95,13 +95,7 @@ def served(request, tmp_path_factory) -> Iterator[Any]:
     if request.param == "sqlite":
         engine = db.make_engine("sqlite:///%s" % (tmp_path_factory.mktemp("read") / "s.db"))
     else:
-        import psycopg
-        pg = request.getfixturevalue("postgres")
-        name = "read_" + uuid.uuid4().hex[:10]
-        with psycopg.connect(pg.url.replace("postgresql+psycopg://", "postgresql://"),
-                             autocommit=True) as conn:
-            conn.execute("CREATE DATABASE %s" % name)
-        engine = db.make_engine(pg.url.rsplit("/", 1)[0] + "/" + name)
+        engine = db.make_engine(fresh_database(request.getfixturevalue("postgres")))
     _seed(engine, time.time())
     app = create_app(engine, _cfg())
     srv = LiveServer(app)

@@ -6,7 +6,6 @@ below school days, "offline for more than 3 days" finds devices, and writing twi
 leaves the store as writing once."""
 import datetime as dt
 import time
-import uuid
 from typing import Dict
 
 import httpx
@@ -21,6 +20,7 @@ from sqlalchemy import func, select
 from zoneinfo import ZoneInfo
 
 from tests.collector.api.apihelp import LiveServer, _cfg, client
+from tests.e2e_help import fresh_database
 
 SCHOOLS, PER_SCHOOL = 36, 9  # the demo's defaults
 DAY = 86400
@@ -50,13 +50,7 @@ def filled(request, tmp_path_factory):
     if request.param == "sqlite":
         engine = db.make_engine("sqlite:///%s" % (tmp_path_factory.mktemp("hist") / "s.db"))
     else:
-        import psycopg
-        pg = request.getfixturevalue("postgres")
-        name = "hist_" + uuid.uuid4().hex[:10]
-        with psycopg.connect(pg.url.replace("postgresql+psycopg://", "postgresql://"),
-                             autocommit=True) as conn:
-            conn.execute("CREATE DATABASE %s" % name)
-        engine = db.make_engine(pg.url.rsplit("/", 1)[0] + "/" + name)
+        engine = db.make_engine(fresh_database(request.getfixturevalue("postgres")))
     db.create_all(engine)
     province = province_fixture(SCHOOLS, PER_SCHOOL, seed=1)
     registry.add_schools(engine, province.school_rows())
