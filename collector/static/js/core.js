@@ -96,6 +96,18 @@ export function num(v) {
   return (v === null || v === undefined) ? "—" : Number(v).toLocaleString(lang() === "vi" ? "vi-VN" : "en-GB");
 }
 
+// The "‹ Trước · Trang 2 / 5 · 120 trường · Sau ›" line under a list, into `into`:
+// `textKey` names what is counted (pager.schools, pager.devices ...), `go(n)` opens page n.
+export function pager(into, page, textKey, go) {
+  const pageNo = page.page || 1, pages = Math.max(page.pages || 1, 1);
+  const prev = h("button", { type: "button", id: "prev", disabled: pageNo <= 1 }, "‹ " + t("pager.prev"));
+  const next = h("button", { type: "button", id: "next", disabled: pageNo >= pages }, t("pager.next") + " ›");
+  prev.addEventListener("click", () => go(pageNo - 1));
+  next.addEventListener("click", () => go(pageNo + 1));
+  into.textContent = "";
+  into.append(prev, " ", h("span", { id: "pagecount" }, t(textKey, { page: pageNo, pages: pages, total: num(page.total) })), " ", next);
+}
+
 export function bytes(v) {
   if (v === null || v === undefined) { return "—"; }
   const units = ["B", "KB", "MB", "GB", "TB"];

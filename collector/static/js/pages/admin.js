@@ -1,5 +1,5 @@
 // Administrators' pages: users (/users) and the audit log (/audit).
-import { api, codes, dash, h, localTime, num, qs, session, t } from "../core.js";
+import { api, codes, dash, h, localTime, pager, qs, session, t } from "../core.js";
 import { current, go, rewrite, settled } from "../nav.js";
 
 
@@ -75,13 +75,7 @@ export async function renderAudit(root, gen, args, params) {
         h("td", {}, e.action_label || e.action),
         h("td", {}, dash(e.target)),
         h("td", {}, detail(e.detail)))), "audit.none"));
-    info.textContent = "";
-    const pageNo = r.page || 1, pages = Math.max(r.pages || 1, 1);
-    const prev = h("button", { type: "button", id: "prev", disabled: pageNo <= 1 }, "‹ " + t("pager.prev"));
-    const next = h("button", { type: "button", id: "next", disabled: pageNo >= pages }, t("pager.next") + " ›");
-    prev.addEventListener("click", () => { state.page = String(pageNo - 1); refresh().catch(() => settled(true)); });
-    next.addEventListener("click", () => { state.page = String(pageNo + 1); refresh().catch(() => settled(true)); });
-    info.append(prev, " ", h("span", { id: "pagecount" }, t("pager.entries", { page: pageNo, pages: pages, total: num(r.total) })), " ", next);
+    pager(info, r, "pager.entries", (n) => { state.page = String(n); refresh().catch(() => settled(true)); });
     settled(true);
   }
   form.addEventListener("change", () => {

@@ -1,7 +1,7 @@
 // The device list (/devices): filters status, role, OS, school, area, pending, offline for
 // more than N days, disk over N % — "every Windows 7 PC", "disks over 90 %", "offline more
 // than 3 days". The filters live in the address (bookmarkable, and what the overview links to).
-import { api, h, num, qs, t } from "../core.js";
+import { api, h, pager, qs, t } from "../core.js";
 import { current, rewrite, settled } from "../nav.js";
 import { deviceTable } from "./school.js";
 
@@ -54,13 +54,7 @@ export async function render(root, gen, args, params) {
     if (mine !== seq || !current(gen)) { return; }
     out.textContent = "";
     out.appendChild(deviceTable(page.items, "devices", true));
-    info.textContent = "";
-    const pageNo = page.page, pages = Math.max(page.pages, 1);
-    const prev = h("button", { type: "button", id: "prev", disabled: pageNo <= 1 }, "‹ " + t("pager.prev"));
-    const next = h("button", { type: "button", id: "next", disabled: pageNo >= pages }, t("pager.next") + " ›");
-    prev.addEventListener("click", () => { state.page = String(pageNo - 1); refresh(); });
-    next.addEventListener("click", () => { state.page = String(pageNo + 1); refresh(); });
-    info.append(prev, " ", h("span", { id: "pagecount" }, t("pager.devices", { page: pageNo, pages: pages, total: num(page.total) })), " ", next);
+    pager(info, page, "pager.devices", (n) => { state.page = String(n); refresh(); });
     settled(true);
   }
   form.addEventListener("submit", (ev) => ev.preventDefault());

@@ -2,7 +2,7 @@
 // filtered by status, level, area, ISP and link type, searched by code or name (with or
 // without diacritics, abbreviations such as "TH Kim Đồng"), with an offline-count column.
 // The filters live in the address, so a filtered list can be bookmarked and shared.
-import { api, h, link, localTime, num, pct, qs, statusBadge, t, unitName, ApiError } from "../core.js";
+import { api, ApiError, h, link, localTime, num, pager, pct, qs, statusBadge, t, unitName } from "../core.js";
 import { current, rewrite, settled } from "../nav.js";
 
 const STATUSES = ["offline", "partial", "online", "no_devices"];
@@ -125,13 +125,7 @@ export async function render(root, gen, args, params, areaFromPath) {
     if (mine !== seq || !current(gen)) { return; }
     out.textContent = "";
     out.appendChild(schoolTable(page.items, "schools", state.sort || "", (key) => { state.sort = key; state.page = ""; refresh(); }));
-    info.textContent = "";
-    const pageNo = page.page, pages = Math.max(page.pages, 1);
-    const prev = h("button", { type: "button", id: "prev", disabled: pageNo <= 1 }, "‹ " + t("pager.prev"));
-    const next = h("button", { type: "button", id: "next", disabled: pageNo >= pages }, t("pager.next") + " ›");
-    prev.addEventListener("click", () => { state.page = String(pageNo - 1); refresh(); });
-    next.addEventListener("click", () => { state.page = String(pageNo + 1); refresh(); });
-    info.append(prev, " ", h("span", { id: "pagecount" }, t("pager.schools", { page: pageNo, pages: pages, total: num(page.total) })), " ", next);
+    pager(info, page, "pager.schools", (n) => { state.page = String(n); refresh(); });
     settled(true);
   }
   form.addEventListener("submit", (ev) => ev.preventDefault());
