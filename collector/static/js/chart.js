@@ -15,10 +15,19 @@ export function timeChart(id, title, unit, series, opts) {
     box.appendChild(h("p", { class: "muted nodata" }, t("chart.nodata")));
     return box;
   }
-  const data = [xs];
+  // Where nothing was reported for more than twice the usual step (a lab PC off at night),
+  // a break: an x with no values, so the line stops instead of joining across the gap.
+  const steps = xs.slice(1).map((x, i) => x - xs[i]).sort((a, b) => a - b);
+  const step = steps.length ? steps[Math.floor(steps.length / 2)] : 0;
+  const withBreaks = [];
+  xs.forEach((x, i) => {
+    if (i && step && x - xs[i - 1] > 2 * step) { withBreaks.push(xs[i - 1] + step); }
+    withBreaks.push(x);
+  });
+  const data = [withBreaks];
   for (const s of series) {
     const byTs = new Map(s.points.map((p) => [p[0], p[1]]));
-    data.push(xs.map((x) => (byTs.has(x) ? byTs.get(x) : null)));
+    data.push(withBreaks.map((x) => (byTs.has(x) ? byTs.get(x) : null)));
   }
   const plotEl = h("div", { class: "plot" });
   box.appendChild(plotEl);

@@ -79,8 +79,10 @@ def login(w: Watched, base: str, name: str, password: str, start: str = "/") -> 
 
 
 def chart_points(p: Any, chart_id: str) -> int:
-    """How many x values the uPlot instance of chart ``chart_id`` holds (waits for it)."""
+    """How many points the uPlot instance of chart ``chart_id`` draws in its first series
+    (waits for it); the breaks the chart puts into long gaps carry no value."""
     p.wait_for_function("id => { const el = document.getElementById(id);"
                         " return el && el.uplot && el.uplot.data[0].length > 0; }",
                         arg=chart_id, timeout=WAIT_MS)
-    return int(p.evaluate("id => document.getElementById(id).uplot.data[0].length", chart_id))
+    return int(p.evaluate("id => document.getElementById(id).uplot.data[1]"
+                          ".filter(v => v !== null).length", chart_id))
