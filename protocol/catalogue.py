@@ -182,6 +182,120 @@ INVENTORY = Family(
     retained=True,
 )
 
+
+_AV_PRODUCT = (
+    Field("name", "str", "", "Product name as the OS or the vendor reports it.", True,
+          max_len=128),
+    Field("source", "str", "", "Where the agent found it: `wsc` (Windows Security Center), "
+          "`defender` (MSFT_MpComputerStatus), `service` (the vendor's service, for products "
+          "that do not register with Security Center), `clamav` (Linux).", True,
+          choices=("wsc", "defender", "service", "clamav")),
+    Field("state", "str", "", "`on`, `off`, `snoozed`, `expired` (Security Center's "
+          "productState bits 0xF000), or `unknown`.",
+          choices=("on", "off", "snoozed", "expired", "unknown")),
+    Field("rtp", "bool", "", "Real-time protection on, as the product reports it (a passive "
+          "Defender still says true: read `passive`)."),
+    Field("sig_ok", "bool", "", "Signatures up to date by the product's own judgement "
+          "(productState 0xF0 bit 0x10 clear)."),
+    Field("sig_age_d", "float", "days", "Age of the signatures.", False, 0, 36500),
+    Field("microsoft", "bool", "", "A Microsoft product (productState 0xF00 bit 0x100)."),
+    Field("passive", "bool", "", "Present but not the protecting product (Defender's "
+          "AMRunningMode `Passive Mode`, `SxS Passive Mode`, `EDR Block Mode`, `Not running`)."),
+    Field("mode", "str", "", "Defender's AMRunningMode as reported.", max_len=32),
+    Field("managed", "bool", "", "The vendor's central-management agent is running."),
+    Field("version", "str", "", "Product or engine version.", max_len=64),
+)
+
+_FW_PROFILE = (
+    Field("name", "str", "", "Profile (`domain`, `private`, `public`) or Linux tool "
+          "(`ufw`, `firewalld`, `nftables`).", True, max_len=32),
+    Field("on", "bool", "", "Effective state: filtering now, not only a policy key.", True),
+)
+
+_UNKNOWN = (
+    Field("field", "str", "", "The field that could not be determined (left out of the "
+          "payload).", True, max_len=64),
+    Field("reason", "str", "", "Why, in a few words (`access denied`, `timeout after 90 s`, "
+          "`class not found`, `not installed`).", True, max_len=256),
+)
+
+SECURITY = Family(
+    "security", 1,
+    "At start and every 6 h by default (`intervals.security`), on the slow-probe worker, "
+    "never on the health path. Facts, not judgements: the collector judges them against "
+    "the ATTT baseline. A fact the agent could not determine is left out and named in "
+    "`unknown` with the reason, never guessed; a fact that does not exist on this OS is "
+    "simply left out.",
+    (
+        Field("os_family", "str", "", "`windows` or `linux`.", True,
+              choices=("windows", "linux", "other")),
+        Field("os_id", "str", "", "Linux: os-release `ID` (`ubuntu`, `debian`); Windows: "
+              "`windows` or `windows-server`.", max_len=32),
+        Field("os_ubr", "int", "", "Windows update build revision (`4170` of 19045.4170).",
+              False, 0, 10 ** 6),
+        Field("esu", "bool", "", "A Windows Extended Security Updates licence is active."),
+        Field("av", "objects", "", "Every anti-malware product found, protecting or not.",
+              items=_AV_PRODUCT, max_items=16),
+        Field("av_on", "bool", "", "Some product protects in real time now (on, not passive, "
+              "not snoozed or expired)."),
+        Field("av_name", "str", "", "The protecting product (empty when none).", max_len=128),
+        Field("av_sig_age_d", "float", "days", "Signature age of the protecting product.",
+              False, 0, 36500),
+        Field("av_managed", "bool", "", "The protecting product's central-management agent "
+              "is running."),
+        Field("patch_last_ts", "int", "s (Unix epoch, UTC)", "Last successfully installed OS "
+              "update (Windows Update history, not Get-HotFix alone; Linux: apt history).",
+              False, 946684800, 4102444800),
+        Field("patch_pending_sec", "int", "count", "Security updates waiting (Windows: the "
+              "cached offline search; Linux: upgradable from a `-security` origin).",
+              False, 0, 100000),
+        Field("patch_pending", "int", "count", "All updates waiting (security included).",
+              False, 0, 100000),
+        Field("patch_checked_ts", "int", "s (Unix epoch, UTC)", "When the pending counts were "
+              "computed (Windows: the last finished offline search).", False, 946684800,
+              4102444800),
+        Field("pkg_cache_ts", "int", "s (Unix epoch, UTC)", "Linux: last successful package "
+              "list update (`update-success-stamp`); the agent never runs `apt update`.",
+              False, 946684800, 4102444800),
+        Field("reboot_pending", "bool", "", "A reboot is needed to finish installing updates."),
+        Field("reboot_signals", "list", "", "Which signals say so: `wu_reboot_required`, "
+              "`cbs_reboot_pending`, `pending_file_rename`, `reboot_required_file`.",
+              item_type="str", max_items=8, max_len=32),
+        Field("auto_update", "bool", "", "Updates install automatically (Windows: AU not "
+              "disabled and update services not disabled; Linux: unattended-upgrades on)."),
+        Field("auto_update_detail", "str", "", "The setting behind `auto_update` "
+              "(`AUOptions=4`, `NoAutoUpdate=1`, `APT::Periodic::Unattended-Upgrade=1`).",
+              max_len=128),
+        Field("update_service_off", "bool", "", "The update services are disabled (wuauserv / "
+              "UsoSvc start type Disabled)."),
+        Field("fw_on", "bool", "", "The firewall filters on every profile (effective state)."),
+        Field("fw_profiles", "objects", "", "Each firewall profile or Linux tool found.",
+              items=_FW_PROFILE, max_items=8),
+        Field("smb1_server", "bool", "", "SMBv1 server enabled."),
+        Field("smb1_client", "bool", "", "SMBv1 client enabled."),
+        Field("guest_on", "bool", "", "The built-in guest account (SID ending -501) is enabled."),
+        Field("admin_builtin_on", "bool", "", "The built-in administrator (SID ending -500) "
+              "is enabled."),
+        Field("rdp_on", "bool", "", "Remote Desktop accepts connections."),
+        Field("rdp_nla", "bool", "", "Remote Desktop requires Network Level Authentication."),
+        Field("autorun_off", "bool", "", "AutoRun/AutoPlay off for every drive type."),
+        Field("autorun_detail", "str", "", "The values behind `autorun_off` "
+              "(`NoDriveTypeAutoRun=255`).", max_len=128),
+        Field("lock_s", "int", "s", "Screen-lock timeout in effect (0: never locks).",
+              False, 0, 10 ** 7),
+        Field("lock_source", "str", "", "Where `lock_s` comes from: `policy`, `user`.",
+              choices=("policy", "user")),
+        Field("frozen", "bool", "", "Reboot-restore software (Deep Freeze ...) is protecting "
+              "the disk now: every reboot undoes updates and signatures."),
+        Field("freeze_product", "str", "", "That software's name.", max_len=64),
+        Field("scan_s", "float", "s", "Wall time of this scan.", False, 0, 86400),
+        Field("scan_cpu_s", "float", "s", "CPU time the agent and its child processes spent "
+              "on this scan.", False, 0, 86400),
+        Field("unknown", "objects", "", "Facts that could not be determined, with why.",
+              items=_UNKNOWN, max_items=64),
+    ),
+)
+
 #: Families this version of the wire format defines. The other up kinds of the contract
-#: (security, probe, speedtest, router) are defined by the issues that build them.
-FAMILIES: Dict[str, Family] = {f.kind: f for f in (STATUS, HEALTH, INVENTORY)}
+#: (probe, speedtest, router) are defined by the issues that build them.
+FAMILIES: Dict[str, Family] = {f.kind: f for f in (STATUS, HEALTH, INVENTORY, SECURITY)}
