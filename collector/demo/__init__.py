@@ -17,7 +17,9 @@
 - **One real agent**: ``schoolmon-agent run`` as a child process, reporting this machine
   as an office PC of the first school.
 - **Simulator**: the province's devices (old Windows 7, slow, nearly full) publishing the
-  real wire format; those that went away in the past stay away (``live_province``).
+  real wire format, their security facts included (``simulate.posture``: schools planned to
+  come out Đạt, Cần cải thiện, Không đạt and Không đủ dữ liệu); those that went away in the
+  past stay away (``live_province``).
 
 Demo mode is the only place a default admin token is accepted: ``demo-admin-token``
 unless ``api.admin_token`` is set. Ctrl-C (or SIGTERM) stops everything in order and waits

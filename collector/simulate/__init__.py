@@ -6,21 +6,31 @@ link types and contracted speeds, and devices with roles, rooms and operating sy
 some never online, some old Windows 7 lab PCs, some slow or nearly out of disk. The demo
 seeds the registry from the same object (``Province.school_rows()``).
 
+Each school has an ATTT plan and each PC security traits (``posture``): Windows 7 labs,
+PCs without antivirus or with Defender passive under Kaspersky, stale signatures, Deep
+Freeze labs, Windows 10 22H2 with and without ESU, Windows 11 24H2 Pro Education, Ubuntu
+servers, old agents that never report security — dealt so that every block of six schools
+shows each ATTT status (meets, improve, below, insufficient).
+
 ``run_simulation(broker_url, schools, devices_per_school, rate, ...)`` publishes, for
-every device, a retained ``inventory`` and ``status`` and then ``health`` at QoS 1.
+every device, a retained ``inventory`` and ``status``, its ``security`` facts (at start and
+every 6 h) and then ``health`` at QoS 1.
 
 ``write_history(engine, province)`` gives the province a plausible past 30 days in the
 state store (rollups, status history, devices that went away days ago) before the live
 simulation starts, which then runs ``live_province(province)``.
 
-The package: ``fixture`` (the province), ``payloads`` (what devices publish), ``fleet``
-(the publisher), ``history`` (the past); the packet codec is ``collector/mqtt/codec.py``.
+The package: ``fixture`` (the province), ``posture`` (its security: plans, traits, the
+facts at a moment), ``payloads`` (what devices publish), ``fleet`` (the publisher),
+``history`` (the past); the packet codec is ``collector/mqtt/codec.py``.
 """
 from .fixture import AGENT_VERSION, Province, SimDevice, SimSchool, province_fixture
 from .fleet import SimStats, Simulation, run_simulation
 from .history import HistoryStats, live_province, write_history
 from .payloads import health_fields, health_templates, inventory_fields
+from .posture import PLANS, security_fields
 
-__all__ = ["AGENT_VERSION", "HistoryStats", "Province", "SimDevice", "SimSchool", "SimStats", "Simulation",
-           "health_fields", "health_templates", "inventory_fields", "live_province",
-           "province_fixture", "run_simulation", "write_history"]
+__all__ = ["AGENT_VERSION", "PLANS", "HistoryStats", "Province", "SimDevice", "SimSchool",
+           "SimStats", "Simulation", "health_fields", "health_templates", "inventory_fields",
+           "live_province", "province_fixture", "run_simulation", "security_fields",
+           "write_history"]

@@ -1,9 +1,12 @@
 """A believable simulated province: areas, schools of every level with Vietnamese names,
-ISPs, links, devices with roles, rooms, operating systems and profiles (deterministic
-for a seed). The demo seeds the registry from it (``Province.school_rows()``)."""
+ISPs, links, devices with roles, rooms, operating systems and profiles, and each school's
+ATTT plan with its PCs' security traits (``posture``; deterministic for a seed). The demo
+seeds the registry from it (``Province.school_rows()``)."""
 import random
-from dataclasses import dataclass
-from typing import Any, Dict, List, Tuple
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Tuple
+
+from .posture import SecTraits, deal_plans, plan_school
 
 AGENT_VERSION = "0.1.0-sim"
 
@@ -93,6 +96,10 @@ class SimDevice:
     hb: int = 60
     #: last seq given out (a real agent persists it across restarts)
     seq: int = 0
+    #: the agent version its inventory reports (an old one reports no security)
+    agent: str = AGENT_VERSION
+    #: how its security looks (``posture``); None: a router, no security family
+    sec: Optional[SecTraits] = None
 
     @property
     def online(self) -> bool:
@@ -106,6 +113,8 @@ class Province:
     areas: List[str]
     schools: List[SimSchool]
     devices: List[SimDevice]
+    #: school code -> its ATTT plan (``posture.PLANS``: what its status is meant to be)
+    plans: Dict[str, str] = field(default_factory=dict)
 
     def school_rows(self) -> List[Dict[str, Any]]:
         return [s.row() for s in self.schools]
@@ -115,8 +124,11 @@ def province_fixture(schools: int = 30, devices_per_school: int = 10, seed: int 
                      province: str = "Lào Cai", province_code: str = "10") -> Province:
     """A believable province: ``schools`` schools spread over areas, each with
     ``devices_per_school`` devices (lab PCs mostly, office PCs, a server in bigger schools,
-    the router). Deterministic for a given ``seed``."""
+    the router), each school with its ATTT plan (``posture``). Deterministic for a given
+    ``seed``."""
     rng = random.Random(seed)
+    plans = deal_plans(schools, seed)
+    school_plans: Dict[str, str] = {}
     n_areas = max(1, min(len(AREAS), (schools + 5) // 6))
     areas = list(AREAS[:n_areas])
     out_schools: List[SimSchool] = []
@@ -148,9 +160,14 @@ def province_fixture(schools: int = 30, devices_per_school: int = 10, seed: int 
             lat=round(rng.uniform(21.9, 22.7), 5), lon=round(rng.uniform(103.5, 104.6), 5),
             contact_name=contact, contact_phone="09%08d" % rng.randint(0, 99_999_999),
             contact_email="c%s@laocai.edu.vn" % code))
-        devices.extend(_school_devices(rng, code, devices_per_school, level,
-                                       router_down=i % ROUTER_DOWN_EVERY == ROUTER_DOWN_AT))
-    return Province(province_code, province, areas, out_schools, devices)
+        own = _school_devices(rng, code, devices_per_school, level,
+                              router_down=i % ROUTER_DOWN_EVERY == ROUTER_DOWN_AT)
+        # the posture draws from its own seeded streams: the rest of the province stays
+        # what it was before schools had security
+        plan_school(plans[i], own, seed)
+        school_plans[code] = plans[i]
+        devices.extend(own)
+    return Province(province_code, province, areas, out_schools, devices, school_plans)
 
 
 #: Every ROUTER_DOWN_EVERY-th school (from the ROUTER_DOWN_AT-th) has its router down while
@@ -167,7 +184,7 @@ def _school_devices(rng: random.Random, school: str, n: int, level: str,
         roles.append(("router", ""))
     if n >= 2:
         roles.append(("office", "Văn phòng"))
-    if n >= 12 and level in ("THCS", "THPT", "LIEN-CAP"):
+    if n >= 9 and level in ("THCS", "THPT", "LIEN-CAP"):  # the demo's secondary schools too
         roles.append(("server", "Phòng máy chủ"))
     if n >= 6:
         roles.append(("office", "Phòng hiệu trưởng"))

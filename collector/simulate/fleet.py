@@ -12,6 +12,12 @@ awaiting PUBACK per connection, and sent in one ``sendall`` per tick. PUBACKs ar
 order, so the simulator knows exactly which (device, seq) the broker has taken; after a
 broker restart it reconnects and sends what was not acknowledged again (at least once).
 
+Security: every PC whose agent has the security family (``posture``) publishes its
+``security`` facts once at start and then every ``security_interval`` seconds (6 h, as the
+agent's ``intervals.security``), staggered; ``set_antivirus(school, on)`` switches a school's
+antivirus off or back on and publishes its PCs' facts at once (a demo or a test of a school
+going below the baseline and back).
+
 Last Will: a connection that carries exactly one device (``connections >= devices``)
 sets that device's Last Will (``offline``, reason ``lost``), as a real agent does. With
 several devices per connection a Last Will cannot speak for all of them; an orderly stop
@@ -21,6 +27,7 @@ publishes ``offline`` (reason ``shutdown``) for every device instead. Devices of
 the broker would have published as its Last Will, so the collector knows when it was last
 heard (``last_seen``) and since when it is offline (``status_since``).
 """
+import heapq
 import logging
 import random
 import socket
@@ -34,8 +41,12 @@ from urllib.parse import urlsplit
 from schoolmon.protocol import encode, envelope, topic
 
 from ..mqtt.codec import connect_packet, publish_packet, redeliver_packet, string
-from .fixture import AGENT_VERSION, Province, SimDevice, province_fixture
+from .fixture import Province, SimDevice, province_fixture
 from .payloads import health_templates, inventory_fields
+from .posture import security_fields
+
+#: Seconds between two security messages of one PC (the agent's default).
+SECURITY_INTERVAL = 6 * 3600.0
 
 log = logging.getLogger("schoolmon.collector.simulate")
 
@@ -47,6 +58,7 @@ class SimStats:
     sent: int = 0
     acked: int = 0
     health_sent: int = 0
+    security_sent: int = 0
     reconnects: int = 0
     elapsed: float = 0.0
     #: per device: the highest health seq the broker acknowledged (seqs 1..n, in order)
@@ -81,9 +93,15 @@ class _Conn(threading.Thread):
         self.online = [d for d in devices if d.online]
         self.rng = random.Random(sim.seed * 1000 + idx)
         self.topics = {d.id: {k: string(topic(d.school, d.id, k))
-                              for k in ("health", "status", "inventory")} for d in devices}
+                              for k in ("health", "status", "inventory", "security")}
+                       for d in devices}
         self.templates = {d.id: health_templates(d, self.rng) for d in devices}
         self.boot = {d.id: int(time.time()) - self.rng.randint(600, 8 * 3600) for d in devices}
+        #: (monotonic time due, device index) of the next periodic security message
+        self.security_due: List[Tuple[float, int]] = []
+        self.index = {d.id: i for i, d in enumerate(devices)}
+        #: devices whose security is to be sent at once (``Simulation.set_antivirus``)
+        self.security_now: List[SimDevice] = []
         self.sock: Optional[socket.socket] = None
         self.inflight: List[Tuple[int, bytes, Optional[Tuple[str, int]]]] = []
         self._inflight_head = 0
@@ -108,7 +126,7 @@ class _Conn(threading.Thread):
                     d = self.devices[0]
                     will = (topic(d.school, d.id, "status"),
                             encode(envelope("status", {"state": "offline", "reason": "lost",
-                                                       "agent": AGENT_VERSION, "hb": d.hb},
+                                                       "agent": d.agent, "hb": d.hb},
                                             d.seq, time.time())))
                 cid = (sim.client_prefix + "-%d" % self.idx) if len(self.devices) > 1 \
                     else self.devices[0].id
@@ -227,11 +245,53 @@ class _Conn(threading.Thread):
     # -- messages
     def _status(self, d: SimDevice, state: str, reason: Optional[str] = None,
                 ts: Optional[float] = None) -> "Packet":
-        f: Dict[str, Any] = {"state": state, "agent": AGENT_VERSION, "hb": d.hb}
+        f: Dict[str, Any] = {"state": state, "agent": d.agent, "hb": d.hb}
         if reason:
             f["reason"] = reason
         payload = encode(envelope("status", f, d.seq, time.time() if ts is None else ts))
         return (self.topics[d.id]["status"], payload, True, None)
+
+    def _security(self, d: SimDevice, now: float) -> Optional["Packet"]:
+        """The device's security message now (None: it reports none)."""
+        fields = security_fields(d, now, av_off=d.school in self.sim.av_off)
+        if fields is None:
+            return None
+        d.seq += 1
+        self.sim._count_security()
+        return (self.topics[d.id]["security"], encode(envelope("security", fields, d.seq, now)),
+                False, None)
+
+    def _first_security(self, d: SimDevice, now: float, packets: List[Any]) -> None:
+        """At the agent's start: its security facts, and when the next ones are due."""
+        sim = self.sim
+        if not sim.security_interval or sim.security_sent.get(d.id):
+            return
+        sim.security_sent[d.id] = True
+        pkt = self._security(d, now)
+        if pkt is None:
+            return
+        packets.append(pkt)
+        if d.online:
+            due = time.monotonic() + sim.security_interval * self.rng.uniform(0.9, 1.1)
+            heapq.heappush(self.security_due, (due, self.index[d.id]))
+
+    def _security_batch(self) -> List[Any]:
+        """The periodic security messages due now and those asked for at once."""
+        out: List[Any] = []
+        now, mono = time.time(), time.monotonic()
+        with self.sim._lock:
+            asked, self.security_now = self.security_now, []
+        for d in asked:
+            pkt = self._security(d, now)
+            if pkt is not None:
+                out.append(pkt)
+        while self.security_due and self.security_due[0][0] <= mono:
+            _due, i = heapq.heappop(self.security_due)
+            pkt = self._security(self.devices[i], now)
+            if pkt is not None:
+                out.append(pkt)
+            heapq.heappush(self.security_due, (mono + (self.sim.security_interval or 0.0), i))
+        return out
 
     def _hello(self) -> None:
         """On every connect: inventory + online status (offline devices, once: their last
@@ -247,6 +307,7 @@ class _Conn(threading.Thread):
                                     True, None))
                     self.sim.inventory_sent[d.id] = True
                 packets.append(self._status(d, "online"))
+                self._first_security(d, now, packets)
             elif not self.sim.inventory_sent.get(d.id):
                 # A device that was on and went away: its inventory, an online status and
                 # one health message (so the collector knows when it was last heard), then
@@ -257,6 +318,7 @@ class _Conn(threading.Thread):
                                 encode(envelope("inventory", inventory_fields(d), d.seq, now)),
                                 True, None))
                 packets.append(self._status(d, "online", ts=now))
+                self._first_security(d, now, packets)
                 d.seq += 1
                 its = int(now)
                 tmpl = self.templates[d.id]
@@ -307,6 +369,11 @@ class _Conn(threading.Thread):
                     break
                 due = int((time.monotonic() - start) * self.rate) - sent_health
                 room = window - self._pending()
+                if (self.security_now or (self.security_due and self.security_due[0][0]
+                                          <= time.monotonic())) and room > 0:
+                    extra = self._security_batch()
+                    if extra:
+                        self._send(extra)
                 if self.online and due > 0 and room > 0:
                     n = min(due, room, sim.chunk)
                     self._send(self._health_batch(n))
@@ -365,7 +432,8 @@ class Simulation:
                  connections: Optional[int] = None, window: int = 5000, chunk: int = 500,
                  username: str = "", password: str = "", ca_file: str = "",
                  final_status: bool = True, drain_timeout: float = 10.0, seed: int = 1,
-                 client_prefix: str = "schoolmon-sim") -> None:
+                 client_prefix: str = "schoolmon-sim",
+                 security_interval: Optional[float] = SECURITY_INTERVAL) -> None:
         parts = urlsplit(broker_url)
         self.tls = parts.scheme == "mqtts"
         self.host = parts.hostname or "127.0.0.1"
@@ -383,6 +451,11 @@ class Simulation:
         self.client_prefix = client_prefix
         self.deadline: Optional[float] = None
         self.inventory_sent: Dict[str, bool] = {}
+        #: seconds between a PC's security messages (None or 0: no security messages)
+        self.security_interval = security_interval
+        self.security_sent: Dict[str, bool] = {}
+        #: schools whose antivirus is switched off (``set_antivirus``)
+        self.av_off: Set[str] = set()
         self.stats = SimStats()
         self._lock = threading.Lock()
         devices = province.devices
@@ -403,6 +476,26 @@ class Simulation:
         with self._lock:
             self.stats.acked += n
             self.stats.acked_upto.update(upto)
+
+    def _count_security(self) -> None:
+        with self._lock:
+            self.stats.security_sent += 1
+
+    def set_antivirus(self, school: str, on: bool) -> int:
+        """Switch the antivirus of every PC of ``school`` off (``on=False``) or back on, and
+        publish those PCs' security facts at once; the number of PCs that will report."""
+        n = 0
+        with self._lock:
+            if on:
+                self.av_off.discard(school)
+            else:
+                self.av_off.add(school)
+            for c in self.conns:
+                mine = [d for d in c.online if d.school == school and d.sec is not None
+                        and d.sec.reports]
+                c.security_now.extend(mine)
+                n += len(mine)
+        return n
 
     def _first_seq(self, device: str, seq: int) -> None:
         if device not in self.stats.first_seq:

@@ -42,8 +42,9 @@ from ..store.schema import (
     rollup_5m,
 )
 from ..text import utc_offset
-from .fixture import AGENT_VERSION, Province, SimDevice
+from .fixture import Province, SimDevice
 from .payloads import health_fields, inventory_fields
+from .posture import security_fields
 
 HISTORY_DAYS = 30
 #: 5-minute rollups are written for this many days (the device page's 24 h charts read
@@ -79,7 +80,9 @@ def _rng(seed: int, *parts: Any) -> random.Random:
 def offline_since(province: Province, now: float, seed: int = 1) -> Dict[str, float]:
     """When each device of the ``offline`` profile went away (UTC epoch s): a router of a
     router-down school 2–20 hours ago, other devices 0.5–14 days ago (about half more than
-    3 days). Anchored to the start of today (UTC), so a restart the same day agrees."""
+    3 days). Anchored to the start of today (UTC), so a restart the same day agrees.
+    A PC silent for more than 7 days leaves its school without enough security reports
+    (Không đủ dữ liệu): only the schools planned so (``posture``) have PCs away that long."""
     anchor = int(now) // DAY * DAY
     out: Dict[str, float] = {}
     for d in province.devices:
@@ -89,7 +92,8 @@ def offline_since(province: Province, now: float, seed: int = 1) -> Dict[str, fl
         if d.role == "router":
             ago = r.uniform(2, 20) * 3600.0
         elif r.random() < 0.5:
-            ago = r.uniform(3.2, 14) * DAY
+            longest = 14 if province.plans.get(d.school) == "insufficient" else 6.6
+            ago = r.uniform(3.2, longest) * DAY
         else:
             ago = r.uniform(0.5, 2.8) * DAY
         out[d.id] = min(anchor - ago, now - 3600.0)  # at least an hour before now
@@ -240,10 +244,12 @@ def _dedupe(rows: Iterable[Tuple[Any, ...]]) -> List[Tuple[Any, ...]]:
 
 def _device_rows(province: Province, spans: Dict[str, Tuple[float, float]],
                  gone: Dict[str, float], received: Dict[str, int], first_seen: float,
-                 end: int, seed: int) -> Tuple[List[Dict[str, Any]], List[Dict[str, Any]]]:
+                 end: int, seed: int, now: float
+                 ) -> Tuple[List[Dict[str, Any]], List[Dict[str, Any]]]:
     """Every device's row as its past leaves it (``spans``: its last time on), and the
-    latest inventory and health of the devices that went away (the live simulation
-    brings the others' own)."""
+    latest inventory, health and security of the devices that went away (the live
+    simulation brings the others' own). Their last security scan ran within the 6 hours
+    before they went away (the agent scans every 6 h)."""
     dev_rows, latest = [], []
     for d in province.devices:
         inv = inventory_fields(d)
@@ -255,7 +261,7 @@ def _device_rows(province: Province, spans: Dict[str, Tuple[float, float]],
             "state": "pending", "first_seen": first_seen, "last_seen": on_until,
             "online": still_on, "online_changed_at": on_from if still_on else on_until,
             "offline_reason": None if still_on else "lost" if d.id in gone else "shutdown",
-            "hb": d.hb, "hostname": d.hostname, "os": os_summary(inv), "agent": AGENT_VERSION,
+            "hb": d.hb, "hostname": d.hostname, "os": os_summary(inv), "agent": d.agent,
             # the live simulation's seqs start at 1: no mark for the devices it runs
             "last_seq": seq, "last_ts": on_until if seq else None, "missing": "[]",
             "lost_total": 0, "duplicates_total": 0, "received_total": received.get(d.id, 0),
@@ -264,10 +270,15 @@ def _device_rows(province: Province, spans: Dict[str, Tuple[float, float]],
             continue
         at = on_until
         health = health_fields(d, _rng(seed, "last", d.id), int(at - first_seen) % (9 * DAY))
-        for kind, fields, s in (("inventory", inv, 1), ("health", health, seq)):
-            payload = envelope(kind, fields, s, at)
-            latest.append({"device_id": d.id, "kind": kind, "ts": at, "seq": s,
-                           "received_at": at, "skew": None, "payload": to_json(payload)})
+        last = [("inventory", inv, 1, at), ("health", health, seq, at)]
+        scanned = max(on_from, at - _rng(seed, "scan", d.id).uniform(0, 6 * 3600))
+        security = security_fields(d, scanned, now)
+        if security is not None:
+            last.append(("security", security, max(2, seq - 1), scanned))
+        for kind, fields, s, ts in last:
+            payload = envelope(kind, fields, s, ts)
+            latest.append({"device_id": d.id, "kind": kind, "ts": ts, "seq": s,
+                           "received_at": ts, "skew": None, "payload": to_json(payload)})
     return dev_rows, latest
 
 
@@ -303,7 +314,7 @@ def write_history(engine: Engine, province: Province, now: Optional[float] = Non
         received[row[0]] = received.get(row[0], 0) + int(row[2])
     end = int(now) // BUCKET_5M * BUCKET_5M
     dev_rows, latest = _device_rows(province, last_on, gone, received,
-                                    float(end - days * DAY), end, seed)
+                                    float(end - days * DAY), end, seed, now)
     ids: Set[str] = {d.id for d in province.devices}
     with engine.begin() as conn:
         for table, rows in ((rollup_5m, rows_5m), (rollup_1h, rows_1h)):

@@ -6,7 +6,7 @@ from typing import Any, Dict, List
 
 from schoolmon.protocol import encode, envelope
 
-from .fixture import AGENT_VERSION, SimDevice
+from .fixture import SimDevice
 
 
 def inventory_fields(d: SimDevice) -> Dict[str, Any]:
@@ -20,7 +20,7 @@ def inventory_fields(d: SimDevice) -> Dict[str, Any]:
                    "kind": "ssd" if d.disk_ssd else "hdd"}],
         "nics": [{"if": "Ethernet", "mac": "02:00:%02x:%02x:%02x:%02x" % tuple(
             (hash(d.id) >> s) & 0xFF for s in (0, 8, 16, 24)), "speed": 1000, "up": True}],
-        "agent": AGENT_VERSION, "python": "3.8.10",
+        "agent": d.agent, "python": "3.8.10",
     }
     if os_display:
         f["os_display"] = os_display
