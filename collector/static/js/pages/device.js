@@ -1,10 +1,12 @@
-// The device page (/devices/{id}): inventory, current health, charts of CPU, memory, disk,
+// The device page (/devices/{id}): inventory with its OS support, current health, the ATTT
+// findings with their evidence (attt.js), charts of CPU, memory, disk,
 // temperature and network for 24 h / 7 d / 30 d from the collector's rollups, message
 // counts (received, lost, duplicates), status history; approve / move room / retire for the
 // roles that may. ?range=7d keeps the chosen range in the address.
 import { api, bytes, dash, h, link, localTime, may, num, pct, qs, statusBadge, t } from "../core.js";
 import { current, go, rewrite, settled } from "../nav.js";
 import { timeChart } from "../chart.js";
+import { deviceFindings, osSupport } from "./attt.js";
 
 const RANGES = { "24h": 86400, "7d": 7 * 86400, "30d": 30 * 86400 };
 // metric, y range (percentages 0–100); labels and units come with the device (series_labels)
@@ -109,6 +111,7 @@ export async function render(root, gen, args, params) {
     h("section", {}, h("h3", {}, t("device.inventory")), dl([
       [t("col.device"), d.id], [t("col.school"), d.school ? link("/schools/" + encodeURIComponent(d.school.code), d.school.name) : "—"],
       [t("col.role"), dash(d.role_label)], [t("col.room"), dash(d.room)], [t("col.os"), dash(d.os)],
+      d.role !== "router" ? [t("attt.os_support"), osSupport(d.security)] : null,
       [t("device.cpu_model"), dash(inv.cpu_model)], [t("col.ram"), bytes(inv.ram)],
       [t("device.disks"), (inv.disks || []).map((x) => bytes(x.size) + (x.kind ? " " + x.kind.toUpperCase() : "")).join(", ") || "—"],
       [t("device.agent"), dash(d.agent)], [t("device.first_seen"), localTime(d.first_seen_local)],
@@ -122,6 +125,7 @@ export async function render(root, gen, args, params) {
         d.offline_reason_label ? " (" + d.offline_reason_label + ")" : ""]] : null,
       [t("device.messages"), t("device.message_counts", { received: num(msgs.received), lost: num(msgs.lost), duplicates: num(msgs.duplicates) })],
     ]))));
+  root.appendChild(deviceFindings(d));
   let range = RANGES[params.get("range")] ? params.get("range") : "24h";
   let chartSeq = 0;
   const draw = (r) => { const mine = ++chartSeq; return drawCharts(charts, d, r, () => mine === chartSeq && current(gen)); };

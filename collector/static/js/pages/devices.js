@@ -1,11 +1,15 @@
 // The device list (/devices): filters status, role, OS, school, area, pending, offline for
-// more than N days, disk over N % — "every Windows 7 PC", "disks over 90 %", "offline more
-// than 3 days". The filters live in the address (bookmarkable, and what the overview links to).
+// more than N days, disk over N %, OS support and ATTT findings — "every Windows 7 PC",
+// "disks over 90 %", "offline more than 3 days", "PCs on an OS out of support"
+// (?os_support=unsupported), "PCs failing a check" (?attt=fail). The filters live in the
+// address (bookmarkable, and what the overview links to).
 import { api, h, pager, qs, t } from "../core.js";
 import { current, rewrite, settled } from "../nav.js";
 import { deviceTable } from "./school.js";
 
-const FILTERS = ["status", "role", "os", "school", "area", "state", "offline_days", "disk_over", "page"];
+const FILTERS = ["status", "role", "os", "school", "area", "state", "offline_days", "disk_over", "os_support", "attt", "page"];
+const OS_SUPPORT = ["unsupported", "esu", "supported", "unknown"];
+const ATTT = ["fail", "unknown", "pass"];
 
 function select(name, label, value, options) {
   return h("label", {}, label, h("select", { id: "f-" + name, name: name },
@@ -22,7 +26,13 @@ export async function render(root, gen, args, params) {
   for (const k of FILTERS) { state[k] = params.get(k) || ""; }
   document.title = t("nav.devices") + " — schoolmon";
   root.textContent = "";
-  root.appendChild(h("h2", { id: "page-title" }, t("nav.devices")));
+  const title = h("h2", { id: "page-title" });
+  const setTitle = () => {
+    title.textContent = state.os_support === "unsupported" ? t("devices.unsupported_title") : t("nav.devices");
+    document.title = title.textContent + " — schoolmon";
+  };
+  setTitle();
+  root.appendChild(title);
   const form = h("form", { id: "filters", class: "filters" },
     select("status", t("col.status"), state.status, ["offline", "online", "unknown"].map((c) => [c, t("status." + c)])),
     select("state", t("col.state"), state.state, ["pending", "active", "retired"].map((c) => [c, t("state." + c)])),
@@ -31,7 +41,9 @@ export async function render(root, gen, args, params) {
     input("school", t("col.school_code"), state.school, { type: "search", size: 10 }),
     input("area", t("col.area"), state.area, { type: "search", size: 12 }),
     input("offline_days", t("filter.offline_days"), state.offline_days, { type: "number", min: 0, max: 3650, size: 4 }),
-    input("disk_over", t("filter.disk_over"), state.disk_over, { type: "number", min: 0, max: 100, size: 4 }));
+    input("disk_over", t("filter.disk_over"), state.disk_over, { type: "number", min: 0, max: 100, size: 4 }),
+    select("os_support", t("filter.os_support"), state.os_support, OS_SUPPORT.map((c) => [c, t("os_support." + c)])),
+    select("attt", t("filter.attt_device"), state.attt, ATTT.map((c) => [c, t("filter.attt_device." + c)])));
   const out = h("div", { id: "device-list" });
   const info = h("p", { class: "pager", id: "pageinfo" });
   root.append(form, out, info);
@@ -41,6 +53,7 @@ export async function render(root, gen, args, params) {
     const mine = ++seq;
     settled(false);
     rewrite("/devices" + qs(state));
+    setTitle();
     let page;
     try {
       page = await api("/api/v1/devices" + qs(Object.assign({}, state, { per_page: 50 })));

@@ -1,4 +1,5 @@
-// The overview (/): schools and devices by status, the per-area table, the worst schools,
+// The overview (/): schools and devices by status, the schools not meeting the ATTT baseline
+// by status and the PCs on an OS out of support, the per-area table, the worst schools,
 // devices heard in 24 h and the 30-day trend of devices online. Every number that counts
 // something links to the list it counts.
 import { api, h, link, localTime, num, pct, qs, t } from "../core.js";
@@ -30,24 +31,51 @@ export function pageLink(apiLink) {
   return apiLink.path.replace(/^\/api\/v1/, "") + qs(params);
 }
 
+// An area's schools not meeting the ATTT baseline, when the API counts them.
+function areaAttt(a) {
+  const b = a.below_baseline;
+  return b && b.security !== null && b.security !== undefined ? b.security : null;
+}
+
 function areaTable(areas) {
+  const withAttt = areas.some((a) => areaAttt(a) !== null);
   const rows = areas.map((a) => {
     const l = a.links || {};
     const slug = areaSlug(a);
+    const attt = areaAttt(a);
     return h("tr", {},
       h("td", {}, link("/areas/" + encodeURIComponent(slug), a.name)),
       h("td", { class: "num" }, link(pageLink(l.schools), num(a.schools))),
       h("td", { class: "num" }, a.devices ? pct(a.online_pct) : "—"),
       h("td", { class: "num" + (a.schools_offline ? " bad" : "") }, link(pageLink(l.schools_offline), num(a.schools_offline))),
       h("td", { class: "num" }, link(pageLink(l.devices), num(a.devices))),
-      h("td", { class: "num" + (a.offline ? " bad" : "") }, link(pageLink(l.devices_offline), num(a.offline))));
+      h("td", { class: "num" + (a.offline ? " bad" : "") }, link(pageLink(l.devices_offline), num(a.offline))),
+      withAttt ? h("td", { class: "num" + (attt ? " bad" : "") }, attt === null ? "—"
+        : link("/schools" + qs({ area: slug, baseline: "attt" }), num(attt))) : null);
   });
   return h("div", { class: "scroll" }, h("table", { id: "areas", class: "list" },
     h("thead", {}, h("tr", {},
       h("th", {}, t("col.area")), h("th", { class: "num" }, t("col.schools")),
       h("th", { class: "num" }, t("col.pct_online")), h("th", { class: "num" }, t("col.schools_offline")),
-      h("th", { class: "num" }, t("col.devices")), h("th", { class: "num" }, t("col.devices_offline")))),
-    h("tbody", {}, rows.length ? rows : h("tr", {}, h("td", { colspan: 6 }, t("areas.none"))))));
+      h("th", { class: "num" }, t("col.devices")), h("th", { class: "num" }, t("col.devices_offline")),
+      withAttt ? h("th", { class: "num" }, t("col.below_attt")) : null)),
+    h("tbody", {}, rows.length ? rows : h("tr", {}, h("td", { colspan: 7 }, t("areas.none"))))));
+}
+
+// The ATTT cards: schools not meeting the baseline, each status, PCs on an unsupported OS.
+function atttCards(b, unsupported) {
+  const by = b.attt_by_status || {};
+  const evaluated = b.security !== null && b.security !== undefined;
+  const section = h("section", { class: "cards", id: "cards-attt" },
+    card(b.security, t("card.below_security"), evaluated ? "/schools?baseline=attt" : null, "offline below"),
+    ["below", "insufficient", "improve", "meets"].map((code) => {
+      const c = card(by[code] === undefined && evaluated ? 0 : by[code], t("attt_status." + code),
+        evaluated ? "/schools" + qs({ attt: code }) : null, "attt " + code);
+      c.dataset.attt = code;
+      return c;
+    }),
+    card(unsupported, t("card.unsupported_os"), "/devices?os_support=unsupported", "offline unsupported"));
+  return section;
 }
 
 // The 30-day trend: devices heard per local day.
@@ -58,7 +86,11 @@ function trendChart(trend) {
 
 export async function render(root, gen) {
   document.title = t("nav.overview") + " — schoolmon";
+  // the PCs on an OS out of support: the size of the list the card opens
+  const unsupportedAsked = api("/api/v1/devices?os_support=unsupported&per_page=1")
+    .then((r) => r.total, () => null);
   const o = await api("/api/v1/overview");
+  const unsupported = await unsupportedAsked;
   if (!current(gen)) { return; }
   const s = o.schools, d = o.devices, b = o.below_baseline || {}, l = o.links || {};
   const bys = l.schools_by_status || {}, byd = l.devices_by_status || {}, bystate = l.devices_by_state || {};
@@ -78,9 +110,16 @@ export async function render(root, gen) {
     card(d.by_status.online, t("status.online"), pageLink(byd.online), "online"),
     card(d.by_state.pending, t("state.pending"), pageLink(bystate.pending) || "/devices?state=pending", "partial"),
     card(d.seen_24h, t("card.seen_24h"), pageLink(l.seen_24h)),
-    card(b.connectivity, t("card.below_connectivity"), b.evaluated ? "/schools?baseline=below" : null),
-    card(b.security, t("card.below_security"), b.evaluated ? "/schools?baseline=below" : null)));
-  if (!b.evaluated) { root.appendChild(h("p", { class: "note" }, t("overview.baseline_note"))); }
+    card(b.connectivity, t("card.below_connectivity"), b.connectivity === null || b.connectivity === undefined
+      ? null : "/schools?baseline=connectivity")));
+  if (b.connectivity === null || b.connectivity === undefined) {
+    root.appendChild(h("p", { class: "note" }, t("overview.baseline_note")));
+  }
+  root.appendChild(h("h2", {}, t("overview.attt")));
+  root.appendChild(atttCards(b, unsupported));
+  if (b.security === null || b.security === undefined) {
+    root.appendChild(h("p", { class: "note", id: "attt-note" }, t("overview.attt_not_evaluated")));
+  }
   root.appendChild(trendChart(o.trend));
   root.appendChild(h("h2", {}, t("overview.areas")));
   root.appendChild(areaTable(o.areas || []));

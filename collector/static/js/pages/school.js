@@ -1,11 +1,12 @@
 // The school page (/schools/{code}): registry data and contacts, the router called out on
 // its own ("mất kết nối Internet/router" is not "một máy tắt"), every device with role, room,
-// status, offline since, last seen, OS, CPU/RAM/disk, a 7-day chart of devices online, and
-// "approve all pending" for the roles that may.
+// status, offline since, last seen, OS, ATTT, CPU/RAM/disk, a 7-day chart of devices online,
+// the ATTT checklist (attt.js), and "approve all pending" for the roles that may.
 import { api, dash, h, link, localTime, may, num, pct, statusBadge, t, unitName } from "../core.js";
 import { current, go } from "../nav.js";
 import { timeChart } from "../chart.js";
 import { areaSlug } from "./overview.js";
+import { atttBadge, deviceCell, schoolAttt } from "./attt.js";
 
 function dl(pairs) {
   return h("dl", { class: "facts" }, pairs.filter((p) => p).map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)]));
@@ -28,16 +29,17 @@ export function deviceTable(devs, id, showSchool) {
       h("td", {}, d.status === "offline" ? localTime(d.offline_since_local || d.status_since_local) : "—"),
       h("td", {}, localTime(d.last_seen_local)),
       h("td", {}, dash(d.os)),
+      h("td", { class: "attt" }, deviceCell(d)),
       h("td", { class: "num" }, pct(hl.cpu_pct)),
       h("td", { class: "num" }, pct(hl.mem_pct)),
       h("td", { class: "num" + (hl.disk_pct >= 90 ? " bad" : "") }, pct(hl.disk_pct)));
   });
-  if (!rows.length) { rows.push(h("tr", {}, h("td", { colspan: showSchool ? 11 : 10 }, t("devices.none")))); }
+  if (!rows.length) { rows.push(h("tr", {}, h("td", { colspan: showSchool ? 12 : 11 }, t("devices.none")))); }
   return h("div", { class: "scroll" }, h("table", { id: id, class: "list" },
     h("thead", {}, h("tr", {},
       h("th", {}, t("col.status")), h("th", {}, t("col.device")), showSchool ? h("th", {}, t("col.school")) : null,
       h("th", {}, t("col.role")), h("th", {}, t("col.room")), h("th", {}, t("col.offline_since")),
-      h("th", {}, t("col.last_seen")), h("th", {}, t("col.os")), h("th", { class: "num" }, "CPU"),
+      h("th", {}, t("col.last_seen")), h("th", {}, t("col.os")), h("th", {}, t("col.attt")), h("th", { class: "num" }, "CPU"),
       h("th", { class: "num" }, t("col.ram")), h("th", { class: "num" }, t("col.disk")))),
     h("tbody", {}, rows)));
 }
@@ -76,7 +78,10 @@ export async function render(root, gen, args) {
   root.textContent = "";
   const crumbs = h("nav", { class: "crumbs" }, link("/", t("nav.overview")), " › ",
     s.area ? link("/areas/" + encodeURIComponent(areaSlug(s.area)), unitName(s.area)) : null, s.area ? " › " : null, s.code);
-  root.append(crumbs, h("h2", { id: "page-title" }, s.name, " ", statusBadge(s.status, s.status_label)));
+  root.append(crumbs, h("h2", { id: "page-title" }, s.name, " ", statusBadge(s.status, s.status_label),
+    " ", h("a", { href: "#attt", class: "attt-link", id: "attt-link", title: t("attt.title"),
+      onclick: (ev) => { ev.preventDefault(); document.getElementById("attt").scrollIntoView(); } },
+    "ATTT: ", atttBadge(s.attt))));
   if (s.condition_label && s.condition !== "all_online") {
     root.appendChild(h("p", { class: "situation " + (s.condition || ""), id: "condition" }, s.condition_label));
   }
@@ -113,4 +118,5 @@ export async function render(root, gen, args) {
   root.appendChild(h("h3", {}, t("school.devices")));
   root.appendChild(deviceTable(devs.filter((d) => d.role !== "router"), "devices", false));
   root.appendChild(h("p", {}, link("/devices" + "?school=" + encodeURIComponent(s.code), t("school.all_devices"))));
+  root.appendChild(schoolAttt(s));
 }

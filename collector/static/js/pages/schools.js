@@ -1,15 +1,20 @@
 // The school list (/schools, and /areas/{code} = the same list inside one area): sortable,
-// filtered by status, level, area, ISP and link type, searched by code or name (with or
-// without diacritics, abbreviations such as "TH Kim Đồng"), with an offline-count column.
-// The filters live in the address, so a filtered list can be bookmarked and shared.
+// filtered by status, ATTT status (?attt=below, or ?baseline=attt: every school not meeting
+// the ATTT baseline), level, area, ISP and link type, searched by code or name (with or
+// without diacritics, abbreviations such as "TH Kim Đồng"), with an offline-count column
+// and an ATTT column. The filters live in the address, so a filtered list can be
+// bookmarked and shared.
 import { api, ApiError, h, link, localTime, num, pager, pct, qs, statusBadge, t, unitName } from "../core.js";
 import { current, rewrite, settled } from "../nav.js";
+import { ATTT_STATUSES, atttBadge } from "./attt.js";
 
 const STATUSES = ["offline", "partial", "online", "no_devices"];
 const LEVELS = ["MN", "TH", "THCS", "THPT", "GDNN-GDTX", "LIEN-CAP"];
 const ISPS = ["VNPT", "Viettel", "FPT", "MobiFone"];
 const LINKS = ["fiber", "adsl", "4g", "3g"];
-const FILTERS = ["status", "level", "area", "isp", "link_type", "q", "sort", "page"];
+const FILTERS = ["status", "baseline", "attt", "level", "area", "isp", "link_type", "q", "sort", "page"];
+// The ATTT filter's "every school not meeting the baseline" (?baseline=attt)
+const NOT_MEETING = "not_meeting";
 
 // Columns: [sort key (null: not sortable), heading text key, cell]; status comes first, so
 // a phone's narrow screen shows it before anything scrolls away.
@@ -18,6 +23,7 @@ function columns() {
     ["status", "col.status", (s) => statusBadge(s.status, s.status_label)],
     ["name", "col.school", (s) => h("span", {}, link("/schools/" + encodeURIComponent(s.code), s.name),
       h("br"), h("small", { class: "muted" }, s.code))],
+    ["attt", "col.attt", (s) => atttBadge(s.attt)],
     ["area", "col.area", (s) => unitName(s.area)],
     [null, "col.level", (s) => s.level_label || s.level || "—"],
     ["offline", "col.offline_count", (s) => {
@@ -96,6 +102,8 @@ export async function render(root, gen, args, params, areaFromPath) {
   const form = h("form", { id: "filters", class: "filters" },
     h("label", {}, t("filter.q"), q),
     select("f-status", t("col.status"), state.status, STATUSES.map((c) => [c, t("status." + c)])),
+    select("f-attt", t("filter.attt"), state.attt || (state.baseline === "attt" ? NOT_MEETING : ""),
+      [[NOT_MEETING, t("filter.attt_not_meeting")]].concat(ATTT_STATUSES.map((c) => [c, t("attt_status." + c)]))),
     select("f-level", t("col.level"), state.level, LEVELS.map((c) => [c, t("level." + c)])),
     areaFromPath ? null : select("f-area", t("col.area"), state.area, areas),
     select("f-isp", t("col.isp"), state.isp, ISPS.map((c) => [c, c])),
@@ -130,7 +138,12 @@ export async function render(root, gen, args, params, areaFromPath) {
   }
   form.addEventListener("submit", (ev) => ev.preventDefault());
   form.addEventListener("change", (ev) => {
-    if (ev.target.name && ev.target.name !== "q") { state[ev.target.name] = ev.target.value; state.page = ""; refresh(); }
+    if (ev.target.name === "attt") {  // one select for two parameters: ?baseline=attt or ?attt=STATUS
+      const v = ev.target.value;
+      state.baseline = v === NOT_MEETING ? "attt" : "";
+      state.attt = v === NOT_MEETING ? "" : v;
+      state.page = ""; refresh();
+    } else if (ev.target.name && ev.target.name !== "q") { state[ev.target.name] = ev.target.value; state.page = ""; refresh(); }
   });
   q.addEventListener("input", () => { state.q = q.value.trim(); state.page = ""; refresh(); });
   await refresh();
