@@ -4,6 +4,7 @@ and the service's start)."""
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from schoolmon.collector.baseline import (
@@ -15,7 +16,7 @@ from schoolmon.collector.baseline import (
 from schoolmon.collector.config import load_config
 from schoolmon.collector.service import CollectorService
 
-SHIPPED = open(SHIPPED_ATTT_FILE, encoding="utf-8").read()
+SHIPPED = Path(SHIPPED_ATTT_FILE).read_text(encoding="utf-8")
 
 
 def test_shipped_baseline_has_the_twelve_checks_of_the_domain():

@@ -3,6 +3,7 @@ devices with a new security or inventory message), the 7-day silence rule (the d
 pass), a changed baseline file (its hash), one event per school change, the daily history,
 and two evaluators on one store."""
 import threading
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -139,8 +140,8 @@ def test_a_changed_baseline_judges_everything_again(engine, tmp_path):
     s1.report(T0, lock_s=1200)  # screen lock 20 min: fails a medium/low check only
     Evaluator(engine, RULES).run_once(T0 + 60)
     assert status(engine, "S1") == "meets"
-    text = open(SHIPPED_ATTT_FILE, encoding="utf-8").read()
-    stricter = text.replace('id = "screen_lock"', 'id = "screen_lock"', 1).replace(
+    text = Path(SHIPPED_ATTT_FILE).read_text(encoding="utf-8")
+    stricter = text.replace(
         'severity = "medium"\nseverity_by_role = { lab = "low" }',
         'severity = "critical"\nseverity_by_role = {}')
     assert stricter != text
@@ -205,6 +206,6 @@ def test_two_evaluators_on_one_store_one_event_per_change(engine):
 def test_rules_from_config_default_and_override(tmp_path):
     assert rules_from_config(SimpleNamespace()).baseline.source == "shipped"
     mine = tmp_path / "attt.toml"
-    mine.write_text(open(SHIPPED_ATTT_FILE, encoding="utf-8").read())
+    mine.write_text(Path(SHIPPED_ATTT_FILE).read_text(encoding="utf-8"))
     cfg = SimpleNamespace(baseline=SimpleNamespace(attt_file=str(mine), os_support_file=""))
     assert rules_from_config(cfg).baseline.source == str(mine)
