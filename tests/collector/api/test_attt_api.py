@@ -67,8 +67,7 @@ def test_school_device_and_lists_after_evaluation(world):
     engine, store, live = world
     now = time.time()
     # S01: d01a (lab) fine, d01b (office) with its antivirus off -> below
-    for i, (school, dev) in enumerate((("S01", "d01a"), ("S01", "d01b"), ("S02", "d02a"),
-                                       ("S02", "d02b"))):
+    for school, dev in (("S01", "d01a"), ("S01", "d01b"), ("S02", "d02a"), ("S02", "d02b")):
         role = "office" if dev.endswith("b") else "lab"
         send(store, school, dev, "inventory", 100, now - 120, hostname="pc-" + dev,
              **windows_inventory(role=role))
