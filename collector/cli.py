@@ -153,6 +153,17 @@ def build_parser() -> argparse.ArgumentParser:
     for x in (nr, nf):
         x.add_argument("--config", metavar="FILE", help="TOML configuration file (store.url)")
 
+    bl = sub.add_parser("baseline", help="the ATTT baseline file (checks, school rule)")
+    blsub = bl.add_subparsers(dest="baseline_command", metavar="ACTION")
+    blsub.required = True
+    bc = blsub.add_parser("check", help="check a baseline file and print its checks "
+                          "(exit 2 with the line and the reason when it cannot be used)")
+    bc.add_argument("file", metavar="FILE", nargs="?",
+                    help="the file (default: baseline.attt_file, else the shipped one)")
+    bc.add_argument("--config", metavar="FILE", help="TOML configuration file")
+    bc.add_argument("--os-support", metavar="FILE", help="an OS support table to check too")
+    bc.add_argument("--lang", choices=("vi", "en"), default="vi")
+
     for name, usage in (("report", "report --format xlsx|csv --out FILE [--org UNIT]"),
                         ("token", "token create --school CODE [--ttl DAYS]")):
         x = sub.add_parser(name, help="(not available in this version)", usage=usage)
@@ -468,6 +479,50 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_baseline(args: argparse.Namespace) -> int:
+    """``baseline check [FILE]``: the checks in force, or the file's error (exit 2)."""
+    from schoolmon.protocol.settings import ConfigError
+
+    from .baseline import load_baseline, load_os_table
+    from .text import SEVERITY_LABELS, label
+    path = args.file
+    os_path = args.os_support
+    if path is None or os_path is None:
+        from .config import load_config
+        try:
+            cfg = load_config(args.config, demo=True)
+        except ConfigError as exc:
+            return _config_error(exc)
+        path = path or cfg.baseline.attt_file or None
+        os_path = os_path or cfg.baseline.os_support_file or None
+    try:
+        b = load_baseline(path)
+        table = load_os_table(os_path)
+    except ConfigError as exc:
+        _err(str(exc))
+        return 2
+    lang = args.lang
+    print("%s (%s) sha256 %s" % (b.source, "ok", b.hash))
+    for c in b.checks:
+        by_role = "".join(", %s: %s" % (r, s) for r, s in sorted(c.severity_by_role.items()))
+        print("- %s [%s%s] %s" % (c.id, label(SEVERITY_LABELS, c.severity, lang), by_role,
+                                  c.title[lang]))
+        print("    roles: %s; os: %s" % (", ".join(c.roles), ", ".join(c.os)))
+        print("    pass: %s" % c.passes.text)
+        if c.warn is not None:
+            print("    warn: %s" % c.warn.text)
+        if c.when_frozen:
+            print("    when_frozen: %s" % c.when_frozen)
+        print("    %s" % c.citation)
+    r = b.rule
+    print("school_rule: coverage %g%% in %g days; office PCs %g%% critical; all PCs %g%% "
+          "critical; %g%% critical + high" % (r.coverage_pct, r.coverage_days,
+                                              r.office_critical_pct, r.all_critical_pct,
+                                              r.critical_high_pct))
+    print("os_support: %s, %d entries" % (table.source, len(table.entries)))
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
     return run_demo(args)
@@ -499,6 +554,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         return cmd_device(args)
     if args.command == "unit":
         return cmd_unit(args)
+    if args.command == "baseline":
+        return cmd_baseline(args)
     _err("`%s` is not available in this version" % args.command)  # pragma: no cover
     return 2
 

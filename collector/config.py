@@ -133,6 +133,18 @@ SCHEMA: Schema = {
         "read_tokens": Key("list", [], "Bearer tokens with read-only rights on everything.",
                            secret=True),
     },
+    "baseline": {
+        "attt_file": Key("str", "", "The ATTT baseline (TOML: checks, school rule); empty: the "
+                         "shipped `collector/baseline/attt.toml`. A file that cannot be used "
+                         "stops the collector at start with its line (docs/attt.md)."),
+        "os_support_file": Key("str", "", "The OS support table (TOML); empty: the shipped "
+                               "`collector/baseline/os_support.toml`."),
+        "connectivity_file": Key("str", "", "The connectivity baseline (issue 10; not used "
+                                 "yet)."),
+        "evaluate_interval": Key("float", 15, "Seconds between passes of the ATTT evaluator "
+                                 "(devices whose security or inventory message is new).",
+                                 minimum=0.1, maximum=86400),
+    },
     "province": {
         "code": Key("str", "", "Code of the province (tỉnh) this collector serves."),
         "name": Key("str", "", "Name of the province, shown at the root of the tree."),

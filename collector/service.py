@@ -13,6 +13,7 @@ from typing import Any, Callable, Dict, List, Optional, Protocol, Sequence, Type
 from .ingest import Ingest
 from .ingest.seam import Store, TimeSeries
 from .metrics import IngestMetrics, Registry, default_metrics
+from .posture import Evaluator, RunStats, rules_from_config
 from .state import Event
 from .store import StateStore, dead_letters
 from .timeseries import make_timeseries
@@ -96,6 +97,21 @@ class CollectorService:
             keep_aside = keep_in_store
         self.ingest = Ingest(cfg, self.store, self.timeseries, self.metrics,
                              on_events=self._dispatch, keep_aside=keep_aside)
+        # The ATTT baseline is read here, so a file that cannot be used stops the collector
+        # at start (BaselineError is a ConfigError: the CLI prints it and exits 2).
+        self.rules = rules_from_config(cfg)
+        baseline_cfg = getattr(cfg, "baseline", None)
+        self.evaluate_interval = float(getattr(baseline_cfg, "evaluate_interval", 15.0))
+        self.evaluator: Optional[Evaluator] = None
+        if isinstance(self.store, StateStore):
+            province = getattr(cfg, "province", None)
+            self.evaluator = Evaluator(self.store.engine, self.rules,
+                                       getattr(province, "timezone", "Asia/Ho_Chi_Minh"))
+        self._posture: Optional[threading.Thread] = None
+        self._evaluate_soon = threading.Event()
+        #: the ATTT evaluator's last pass (None before the first)
+        self.last_evaluation: Optional[RunStats] = None
+        self.evaluations = 0
         self.sweep_interval = float(cfg.liveness.sweep_interval)
         self.maintain_interval = float(maintain_interval)
         self.stall_after = float(stall_after)
@@ -142,6 +158,10 @@ class CollectorService:
         self._liveness = threading.Thread(target=self._liveness_loop, name="schoolmon-liveness",
                                           daemon=True)
         self._liveness.start()
+        if self.evaluator is not None:
+            self._posture = threading.Thread(target=self._posture_loop,
+                                             name="schoolmon-attt", daemon=True)
+            self._posture.start()
         self.started = True
         return self
 
@@ -153,6 +173,10 @@ class CollectorService:
         if self._liveness is not None:
             self._liveness.join(timeout)
             self._liveness = None
+        if self._posture is not None:
+            self._evaluate_soon.set()
+            self._posture.join(timeout)
+            self._posture = None
         try:
             self.timeseries.close()
         except Exception:
@@ -185,6 +209,26 @@ class CollectorService:
                     self.maintained += 1
                 except Exception:
                     log.exception("store maintenance failed")
+
+    def evaluate_soon(self) -> None:
+        """Run the ATTT evaluator's next pass now (tests, after an import)."""
+        self._evaluate_soon.set()
+
+    def _posture_loop(self) -> None:
+        """The ATTT evaluator: a pass at start, then every ``baseline.evaluate_interval``
+        seconds (devices whose security or inventory message is new; everything once a
+        day and when the rules change)."""
+        assert self.evaluator is not None
+        while not self._stop.is_set():
+            try:
+                stats, events = self.evaluator.run_once(time.time())
+                self.last_evaluation = stats
+                self.evaluations += 1
+                self._dispatch(events)
+            except Exception:
+                log.exception("ATTT evaluation failed")
+            self._evaluate_soon.wait(self.evaluate_interval)
+            self._evaluate_soon.clear()
 
     # ---------------------------------------------------------------- readiness
     def _ping_store(self) -> bool:

@@ -157,8 +157,14 @@ MESSAGES: Dict[str, Dict[str, str]] = {
         "en": "Invalid time: use ISO 8601 (e.g. 2026-01-31T08:00:00Z) or Unix seconds.",
     },
     "baseline_not_evaluated": {
-        "vi": "Chưa đánh giá: bộ tiêu chí (chuẩn) chưa được áp dụng trong phiên bản này.",
-        "en": "Not evaluated yet: no baseline is applied in this version.",
+        "vi": "Chuẩn kết nối chưa được đánh giá trong phiên bản này; chuẩn ATTT được đánh "
+              "giá khi bộ đánh giá đã chạy.",
+        "en": "The connectivity baseline is not evaluated in this version; the ATTT baseline "
+              "is, once the evaluator has run.",
+    },
+    "attt_not_evaluated": {
+        "vi": "Chưa đánh giá ATTT: bộ đánh giá chưa chạy.",
+        "en": "ATTT not evaluated yet: the evaluator has not run.",
     },
     "dependency_down": {"vi": "Một thành phần phụ thuộc không sẵn sàng.",
                         "en": "A dependency is not ready."},
@@ -192,6 +198,76 @@ MESSAGES: Dict[str, Dict[str, str]] = {
     "user_unknown": {"vi": "Không có người dùng này.", "en": "No such user."},
     "user_disabled": {"vi": "Người dùng đã bị khóa.", "en": "The user is disabled."},
     "device_retired": {"vi": "Thiết bị đã ngừng sử dụng.", "en": "The device is retired."},
+}
+
+# --- ATTT security posture -------------------------------------------------------------
+
+#: A school's ATTT status (``collector/posture``), Vietnamese first.
+ATTT_STATUS_LABELS: Dict[str, Dict[str, str]] = {
+    "meets": {"vi": "Đạt", "en": "Meets the baseline"},
+    "improve": {"vi": "Cần cải thiện", "en": "Needs improvement"},
+    "below": {"vi": "Không đạt", "en": "Below the baseline"},
+    "insufficient": {"vi": "Không đủ dữ liệu", "en": "Not enough data"},
+    "no_pcs": {"vi": "Không có máy tính", "en": "No PCs"},
+    "not_evaluated": {"vi": "Chưa đánh giá", "en": "Not evaluated yet"},
+}
+
+#: A check's state on one PC.
+CHECK_STATE_LABELS: Dict[str, Dict[str, str]] = {
+    "pass": {"vi": "Đạt", "en": "Pass"},
+    "warn": {"vi": "Cảnh báo", "en": "Warning"},
+    "fail": {"vi": "Không đạt", "en": "Fail"},
+    "unknown": {"vi": "Không xác định", "en": "Unknown"},
+    "na": {"vi": "Không áp dụng", "en": "Not applicable"},
+}
+
+#: Severity of a baseline check.
+SEVERITY_LABELS: Dict[str, Dict[str, str]] = {
+    "critical": {"vi": "Nghiêm trọng", "en": "Critical"},
+    "high": {"vi": "Cao", "en": "High"},
+    "medium": {"vi": "Trung bình", "en": "Medium"},
+    "low": {"vi": "Thấp", "en": "Low"},
+}
+
+#: The school rule's gates.
+GATE_LABELS: Dict[str, Dict[str, str]] = {
+    "coverage": {"vi": "Máy báo về trong {days} ngày", "en": "PCs reporting within {days} days"},
+    "office_critical": {"vi": "Máy văn phòng đạt mọi tiêu chí nghiêm trọng",
+                        "en": "Office PCs passing every critical check"},
+    "all_critical": {"vi": "Mọi máy đạt mọi tiêu chí nghiêm trọng",
+                     "en": "All PCs passing every critical check"},
+    "critical_high": {"vi": "Máy đạt mọi tiêu chí nghiêm trọng và cao",
+                      "en": "PCs passing every critical and high check"},
+}
+
+#: A device's OS support status (the OS support table).
+OS_SUPPORT_LABELS: Dict[str, Dict[str, str]] = {
+    "supported": {"vi": "còn hỗ trợ", "en": "supported"},
+    "esu": {"vi": "hỗ trợ mở rộng (ESU)", "en": "extended security updates (ESU)"},
+    "unsupported": {"vi": "hết hỗ trợ", "en": "out of support"},
+    "unknown": {"vi": "không xác định", "en": "unknown"},
+}
+
+#: The evidence of a check's state when it was not judged on values ({name} filled in).
+EVIDENCE_TEXTS: Dict[str, Dict[str, str]] = {
+    "no_report": {"vi": "Máy chưa gửi báo cáo ATTT", "en": "No security report yet"},
+    "stale": {"vi": "Máy không báo về quá {days} ngày", "en": "Silent for more than {days} days"},
+    "frozen": {"vi": "Máy có phần mềm đóng băng ({product}): mỗi lần khởi động lại mất bản "
+                     "vá và mẫu nhận diện, không đánh giá",
+               "en": "Reboot-restore software ({product}) is on: every restart undoes "
+                     "updates and signatures, not judged"},
+    "na_role": {"vi": "Không áp dụng cho vai trò {role}", "en": "Not for the {role} role"},
+    "na_os": {"vi": "Không áp dụng cho hệ điều hành {os}", "en": "Not for {os}"},
+    "unknown": {"vi": "Không xác định được {field}", "en": "{field} could not be determined"},
+    "unknown_reason": {"vi": "Không xác định được {field}: {reason}",
+                       "en": "{field} could not be determined: {reason}"},
+    "bad_value": {"vi": "Giá trị không đọc được", "en": "A value could not be read"},
+    "values": {"vi": "Giá trị: {values}", "en": "Values: {values}"},
+    "os_unknown": {"vi": "hệ điều hành không có trong bảng hỗ trợ",
+                   "en": "the OS is not in the support table"},
+    "true": {"vi": "có", "en": "yes"},
+    "false": {"vi": "không", "en": "no"},
+    "unnamed": {"vi": "không rõ tên", "en": "unnamed"},
 }
 
 #: Roles of users (Vietnamese first).

@@ -1,7 +1,7 @@
 """Imports go the way docs/architecture.md draws them (every import, also those inside
 functions): protocol ← agent, protocol ← collector; inside the collector api → read →
-store, ingest → families/store/timeseries, and nothing but the programs imports the api
-or the CLI."""
+store, ingest → families/store/timeseries, posture → baseline/store (read → posture for
+its statuses and evidence), and nothing but the programs imports the api or the CLI."""
 import ast
 from pathlib import Path
 from typing import Dict, Set
@@ -21,6 +21,16 @@ FORBIDDEN = {
     "schoolmon.collector.read": ("schoolmon.collector.api", "schoolmon.collector.ingest",
                                  "schoolmon.collector.service"),
     "schoolmon.collector.ingest": ("schoolmon.collector.api", "schoolmon.collector.read"),
+    # baselines are data and their language: nothing of the running collector
+    "schoolmon.collector.baseline": ("schoolmon.collector.store", "schoolmon.collector.ingest",
+                                     "schoolmon.collector.read", "schoolmon.collector.api",
+                                     "schoolmon.collector.service", "schoolmon.collector.posture",
+                                     "schoolmon.collector.families", "schoolmon.collector.demo",
+                                     "schoolmon.collector.simulate"),
+    # the evaluator reads the store, never the ingest path (nor the read side or the API)
+    "schoolmon.collector.posture": ("schoolmon.collector.ingest", "schoolmon.collector.read",
+                                    "schoolmon.collector.api", "schoolmon.collector.service",
+                                    "schoolmon.collector.demo", "schoolmon.collector.simulate"),
     "schoolmon.collector.mqtt": ("schoolmon.collector.api", "schoolmon.collector.read",
                                  "schoolmon.collector.store", "schoolmon.collector.ingest"),
 }

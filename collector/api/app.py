@@ -25,7 +25,7 @@ from starlette.middleware.gzip import GZipMiddleware
 from .. import __version__
 from ..read.scope import UnitSchools
 from ..text import message, pick_lang, validation_message
-from . import actions, admin, devices, health, org, pages, schools, session, summary
+from . import actions, admin, baselines, devices, health, org, pages, schools, session, summary
 from .deps import (
     ERROR_RESPONSES,
     ApiError,
@@ -108,6 +108,13 @@ def create_app(source: AppSource, cfg: Any) -> FastAPI:
     app.state.settings = settings
     app.state.tokens = token_table(settings)
     app.state.timezone = settings.timezone
+    # The ATTT baseline in force: the running service's (read at its start), else the
+    # configured files (BaselineError stops here, like at the collector's start).
+    rules = getattr(service, "rules", None)
+    if rules is None:
+        from ..posture import rules_from_config
+        rules = rules_from_config(cfg)
+    app.state.rules = rules
     app.state.auth_policy = AuthPolicy()
     app.state.unit_schools = UnitSchools()  # org unit → schools, shared by every request
 
@@ -164,7 +171,7 @@ def create_app(source: AppSource, cfg: Any) -> FastAPI:
     # authentication first: a caller without a token learns nothing about parameters
     api = APIRouter(prefix="/api/v1", dependencies=[Depends(get_principal), Depends(strict_query)],
                     responses=ERROR_RESPONSES)
-    for module in (summary, org, schools, devices, actions, session, admin):
+    for module in (summary, org, schools, devices, baselines, actions, session, admin):
         api.include_router(module.router)
     app.include_router(api)
 

@@ -356,3 +356,11 @@ def error_body(code: str, lang: str, detail: Optional[str] = None,
     if errors is not None:
         body["errors"] = errors
     return body
+
+
+def get_rules(request: Request) -> Any:
+    """The ATTT baseline and OS table in force (``posture.Rules``)."""
+    return request.app.state.rules
+
+
+Rules = Annotated[Any, Depends(get_rules)]

@@ -5,7 +5,7 @@ from typing import Annotated, Any, Dict, Literal, Optional
 
 from fastapi import APIRouter, Path, Query
 
-from ..read import QueryError
+from ..read import QueryError, posture
 from ..read import devices as read
 from ..read.schools import area_units
 from ..store.schema import ROLLUP_METRICS
@@ -16,7 +16,17 @@ from ..text import (
     parse_time,
     validation_message,
 )
-from .deps import BAD_REQUEST, NOT_FOUND, ApiError, Conn, FiveMinDays, Lang, Scope, TimeZone
+from .deps import (
+    BAD_REQUEST,
+    NOT_FOUND,
+    ApiError,
+    Conn,
+    FiveMinDays,
+    Lang,
+    Rules,
+    Scope,
+    TimeZone,
+)
 from .present import present
 
 router = APIRouter(tags=["devices"])
@@ -26,6 +36,8 @@ DeviceId = Annotated[str, Path(max_length=64)]
 DeviceStatus = Literal["online", "offline", "unknown"]
 DeviceRole = Literal["lab", "office", "server", "router"]
 DeviceState = Literal["pending", "active", "retired"]
+AtttFilter = Literal["fail", "unknown", "pass"]
+OsSupportFilter = Literal["unsupported", "esu", "supported", "unknown"]
 #: ``read.DEVICE_SORTS``, each also with ``-`` (descending).
 DeviceSort = Literal["status", "id", "hostname", "school", "role", "room", "os", "last_seen",
                      "status_since", "-status", "-id", "-hostname", "-school", "-role",
@@ -60,6 +72,14 @@ def list_devices(
     q: Annotated[Optional[str], Query(
         max_length=100, description="Một phần mã hoặc tên máy / part of the id or host "
                                     "name.")] = None,
+    attt: Annotated[Optional[AtttFilter], Query(
+        description="ATTT: `fail` (có tiêu chí không đạt / some check fails), `unknown` (có "
+                    "tiêu chí không xác định / some check unknown), `pass` (không có tiêu chí "
+                    "nào không đạt hay không xác định / none fails or is unknown).")] = None,
+    os_support: Annotated[Optional[OsSupportFilter], Query(
+        description="Hỗ trợ của hệ điều hành / OS support: `unsupported` (hết hỗ trợ — danh "
+                    "sách máy dùng hệ điều hành hết hỗ trợ), `esu`, `supported`, "
+                    "`unknown`.")] = None,
     sort: Annotated[DeviceSort, Query(
         description="Sắp xếp / order (mặc định `status`: mất kết nối trước / offline "
                     "first); `-` = giảm dần / descending.")] = "status",
@@ -78,28 +98,39 @@ def list_devices(
                              area_units=units, state=state, offline_days=offline_days,
                              disk_over=disk_over, seen_hours=seen_hours, q=q,
                              sort=sort.lstrip("-"), descending=sort.startswith("-"),
-                             page=page, per_page=per_page)
+                             page=page, per_page=per_page, attt=attt, os_support=os_support)
     body["filters"] = {"status": status, "role": role, "os": os, "school": school,
                        "area": area, "state": state, "offline_days": offline_days,
-                       "disk_over": disk_over, "seen_hours": seen_hours, "q": q}
+                       "disk_over": disk_over, "seen_hours": seen_hours, "q": q,
+                       "attt": attt, "os_support": os_support}
+    briefs = posture.device_briefs(conn, [d["id"] for d in body["items"]], lang)
     for d in body["items"]:
         d["offline_reason_label"] = label(OFFLINE_REASON_LABELS, d["offline_reason"], lang)
+        d["attt"] = briefs.get(d["id"])
     return present(body, lang, tz)
 
 
 @router.get("/devices/{device_id}", summary="Một thiết bị / one device",
             responses=NOT_FOUND)
-def get_device(conn: Conn, scope: Scope, lang: Lang, tz: TimeZone,
+def get_device(conn: Conn, scope: Scope, lang: Lang, tz: TimeZone, rules: Rules,
                device_id: DeviceId) -> Dict[str, Any]:
     """Registry entry (school, role, room, state, online/offline, `status_since`,
     `offline_since`), inventory and the latest message of each kind
     (`latest.inventory.payload`, `latest.health.payload` ...), current `health`
     (CPU/RAM/disk %, temperature), `messages` (received, lost, duplicates) and `history`
     (status changes from the events, newest first). 404 when unknown or outside the
-    caller's units."""
+    caller's units.
+
+    `security`: the device judged against the ATTT baseline (null before its first
+    judgement): per check the state (Đạt / Cảnh báo / Không đạt / Không xác định / Không áp
+    dụng) with its evidence, the values used, since when, the hint and the citation; the OS
+    support (`supported`, `esu`, `unsupported`, `unknown`) and end date; `stale` when the PC
+    has been silent longer than the window (every check unknown); `frozen` for a
+    reboot-restore PC."""
     body = read.get_device(conn, device_id, scope)
     if body is None:
         raise ApiError(404, "device_not_found")
+    body["security"] = posture.device_security(conn, device_id, rules.baseline, lang)
     body["offline_reason_label"] = label(OFFLINE_REASON_LABELS, body["offline_reason"], lang)
     for h in body["history"]:
         h["reason_label"] = label(OFFLINE_REASON_LABELS, h["reason"], lang)

@@ -4,9 +4,15 @@ from typing import Annotated, Any, Dict
 from fastapi import APIRouter, Query
 
 from ..read import org as read
-from ..text import message
+from ..text import ATTT_STATUS_LABELS, label, message
 from .deps import Conn, Lang, Scope, TimeZone
 from .present import present
+
+
+def attt_labels(lang: str) -> Dict[str, Any]:
+    """The ATTT statuses' labels, for the counts by status."""
+    return {code: label(ATTT_STATUS_LABELS, code, lang) for code in ATTT_STATUS_LABELS}
+
 
 router = APIRouter(tags=["org"])
 
@@ -22,4 +28,5 @@ def get_org(conn: Conn, scope: Scope, lang: Lang, tz: TimeZone,
     caller's units appear."""
     body = read.org_tree(conn, scope, include_schools=schools)
     body["below_baseline"]["note"] = message("baseline_not_evaluated", lang)
+    body["below_baseline"]["attt_labels"] = attt_labels(lang)
     return present(body, lang, tz)

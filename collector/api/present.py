@@ -15,11 +15,11 @@ from ..text import message as text  # noqa: F401 - api/health.py imports it from
 TIME_KEYS = frozenset({
     "ts", "now", "first_seen", "last_seen", "since", "status_since", "from", "to",
     "updated_at", "created_at", "received_at", "boot_ts", "generated_at", "last_status_at",
-    "disabled_at", "offline_since",
+    "disabled_at", "offline_since", "evaluated_at", "reported_at",
 })
 #: Keys whose values are passed through as they are (device payloads, echoed filters,
 #: the query parameters of a link, an audit entry's detail).
-RAW_KEYS = frozenset({"payload", "filters", "params", "detail"})
+RAW_KEYS = frozenset({"payload", "filters", "params", "detail", "values"})
 #: Keys whose values are codes with labels.
 LABELLED: Dict[str, Texts] = {
     "status": STATUS_LABELS,

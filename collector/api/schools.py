@@ -1,21 +1,24 @@
 """``GET /api/v1/schools`` (filters, paging) and ``GET /api/v1/schools/{code}``."""
+import time
 from typing import Annotated, Any, Dict, Literal, Optional
 
 from fastapi import APIRouter, Path, Query
 
+from ..read import posture
 from ..read import schools as read
 from ..text import OFFLINE_REASON_LABELS, SCHOOL_CONDITION_LABELS, label, message
-from .deps import NOT_FOUND, ApiError, Conn, Lang, Scope, TimeZone
+from .deps import NOT_FOUND, ApiError, Conn, Lang, Rules, Scope, TimeZone
 from .present import present
 
 router = APIRouter(tags=["schools"])
 
 SchoolStatus = Literal["offline", "partial", "online", "no_devices"]
-Baseline = Literal["meets", "below", "not_evaluated"]
+Baseline = Literal["attt", "connectivity", "meets", "below", "not_evaluated"]
+AtttStatus = Literal["below", "insufficient", "improve", "meets", "no_pcs", "not_evaluated"]
 Level = Literal["MN", "TH", "THCS", "THPT", "GDNN-GDTX", "LIEN-CAP"]
 #: ``read.SCHOOL_SORTS``, each also with ``-`` (descending).
-SchoolSort = Literal["status", "name", "code", "area", "offline", "online_pct",
-                     "-status", "-name", "-code", "-area", "-offline", "-online_pct"]
+SchoolSort = Literal["status", "name", "code", "area", "offline", "online_pct", "attt",
+                     "-status", "-name", "-code", "-area", "-offline", "-online_pct", "-attt"]
 
 
 @router.get("/schools", summary="Danh sách trường / schools")
@@ -27,8 +30,14 @@ def list_schools(
     status: Annotated[Optional[SchoolStatus], Query(
         description="Trạng thái trường / school status.")] = None,
     baseline: Annotated[Optional[Baseline], Query(
-        description="Chuẩn / baseline: `meets`, `below`, `not_evaluated`. Chưa đánh giá "
-                    "trong phiên bản này: mọi trường là `not_evaluated`.")] = None,
+        description="Chuẩn / baseline: `attt` — các trường chưa đạt chuẩn ATTT (Cần cải "
+                    "thiện, Không đạt, Không đủ dữ liệu) / schools not meeting the ATTT "
+                    "baseline; `connectivity` — chưa đánh giá / not evaluated yet (none); "
+                    "`meets`, `below` (= `attt`), `not_evaluated`.")] = None,
+    attt: Annotated[Optional[AtttStatus], Query(
+        description="Một trạng thái ATTT / one ATTT status: `below` (Không đạt), "
+                    "`insufficient` (Không đủ dữ liệu), `improve` (Cần cải thiện), `meets` "
+                    "(Đạt), `no_pcs`, `not_evaluated`.")] = None,
     q: Annotated[Optional[str], Query(
         max_length=100,
         description="Mã hoặc một phần tên trường, không phân biệt hoa thường và dấu / code "
@@ -57,25 +66,34 @@ def list_schools(
     body = read.list_schools(conn, scope, area=area, status=status, baseline=baseline,
                              page=page, per_page=per_page, q=q, level=level, isp=isp,
                              link_type=link_type, sort=sort.lstrip("-"),
-                             descending=sort.startswith("-"))
-    if baseline is not None:
+                             descending=sort.startswith("-"), attt=attt)
+    for item in body["items"]:
+        item["attt"] = posture.status_brief(item["attt"]["status"], lang)
+    if baseline == "connectivity" or (baseline is not None and not posture.evaluated(conn)):
         body["baseline_note"] = message("baseline_not_evaluated", lang)
     return present(body, lang, tz)
 
 
 @router.get("/schools/{code}", summary="Một trường và thiết bị / one school",
             responses=NOT_FOUND)
-def get_school(conn: Conn, scope: Scope, lang: Lang, tz: TimeZone,
+def get_school(conn: Conn, scope: Scope, lang: Lang, tz: TimeZone, rules: Rules,
                code: Annotated[str, Path(max_length=64)]) -> Dict[str, Any]:
     """A school with its area, contract, contacts, status and `condition` (`router_down`:
     mất kết nối Internet/router — not one PC off; `some_devices_off`, `all_offline`,
     `all_online`, `no_devices`), its `router` on its own, every device (role, room,
     status, `offline_since`, `last_seen`, OS, latest `health`: CPU/RAM/disk %), and
     `online_hourly`: devices heard per hour over 7 days. 404 when it does not exist or is
-    outside the caller's units (the same answer, so codes do not leak)."""
+    outside the caller's units (the same answer, so codes do not leak).
+
+    `attt`: the school's ATTT status (Đạt / Cần cải thiện / Không đạt / Không đủ dữ liệu)
+    since when, `coverage` (PCs reporting within the window), the school rule's `gates`
+    (value and threshold %), per check the PCs that pass / warn / fail / unknown / na with
+    the non-passing PCs (at most 100) and the hint, and `history` (status per local day, 30
+    days); `below_baseline.security`: true / false (null while not evaluated)."""
     body = read.get_school(conn, code, scope)
     if body is None:
         raise ApiError(404, "school_not_found")
+    body["attt"] = posture.school_attt(conn, code, rules.baseline, lang, tz, time.time())
     body["condition_label"] = label(SCHOOL_CONDITION_LABELS, body["condition"], lang)
     for d in body["devices"]:
         d["offline_reason_label"] = label(OFFLINE_REASON_LABELS, d["offline_reason"], lang)

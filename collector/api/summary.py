@@ -5,9 +5,15 @@ from typing import Any, Dict
 from fastapi import APIRouter
 
 from ..read import summary as read
-from ..text import FIELD_LABELS, STATUS_LABELS, label, message, utc_offset
+from ..text import ATTT_STATUS_LABELS, FIELD_LABELS, STATUS_LABELS, label, message, utc_offset
 from .deps import Conn, Lang, Scope, TimeZone
 from .present import present
+
+
+def attt_labels(lang: str) -> Dict[str, Any]:
+    """The ATTT statuses' labels, for the counts by status."""
+    return {code: label(ATTT_STATUS_LABELS, code, lang) for code in ATTT_STATUS_LABELS}
+
 
 router = APIRouter(tags=["summary"])
 
@@ -20,6 +26,7 @@ def get_summary(conn: Conn, scope: Scope, lang: Lang, tz: TimeZone) -> Dict[str,
     with `evaluated: false`, never a made-up 0."""
     body = read.summary(conn, scope, time.time())
     body["below_baseline"]["note"] = message("baseline_not_evaluated", lang)
+    body["below_baseline"]["attt_labels"] = attt_labels(lang)
     body["labels"] = {code: label(STATUS_LABELS, code, lang) for code in STATUS_LABELS}
     return present(body, lang, tz)
 
@@ -35,6 +42,7 @@ def get_overview(conn: Conn, scope: Scope, lang: Lang, tz: TimeZone) -> Dict[str
     now = time.time()
     body = read.overview(conn, scope, now, utc_offset(now, tz))
     body["below_baseline"]["note"] = message("baseline_not_evaluated", lang)
+    body["below_baseline"]["attt_labels"] = attt_labels(lang)
     body["labels"] = {code: label(STATUS_LABELS, code, lang) for code in STATUS_LABELS}
     body["field_labels"] = {k: label(FIELD_LABELS, k, lang) for k in FIELD_LABELS}
     return present(body, lang, tz)

@@ -17,6 +17,7 @@ from ..store.schema import (
     schools,
 )
 from ..text import fold, sort_key
+from .posture import device_filter
 from .scope import QueryError, Scope, resolve_scope, school_filter, storable
 
 DEVICE_STATUSES = ("online", "offline", "unknown")
@@ -206,7 +207,8 @@ def list_devices(conn: Connection, scope: Scope, status: Optional[str] = None,
                  state: Optional[str] = None, offline_days: Optional[float] = None,
                  disk_over: Optional[float] = None, seen_hours: Optional[float] = None,
                  q: Optional[str] = None, sort: str = "status", descending: bool = False,
-                 page: int = 1, per_page: int = 50, now: Optional[float] = None
+                 page: int = 1, per_page: int = 50, now: Optional[float] = None,
+                 attt: Optional[str] = None, os_support: Optional[str] = None
                  ) -> Dict[str, Any]:
     """One page of the devices the caller may see, with their school and latest health.
 
@@ -215,7 +217,9 @@ def list_devices(conn: Connection, scope: Scope, status: Optional[str] = None,
     from the schools' area filter), ``state`` (pending / active / retired), ``offline_days``
     (offline for more than N days: reported last before now − N days), ``disk_over`` (the
     fullest disk over N % in the last 24 h of rollups), ``seen_hours`` (reported within the
-    last N hours), ``q`` (part of the id or host name)."""
+    last N hours), ``q`` (part of the id or host name), ``attt`` (``fail`` / ``unknown``:
+    some check fails / is unknown; ``pass``: none does), ``os_support`` (``unsupported``,
+    ``esu``, ``supported``, ``unknown``: the OS support table's judgement)."""
     if sort not in DEVICE_SORTS:
         raise QueryError("bad_sort", "sort must be one of " + ", ".join(DEVICE_SORTS))
     now = time.time() if now is None else now
@@ -254,6 +258,7 @@ def list_devices(conn: Connection, scope: Scope, status: Optional[str] = None,
                                            r5.disk_pct_n > 0)
                 .group_by(r5.device_id).having(func.max(r5.disk_pct_max) > disk_over))
         conds.append(d.id.in_(full))
+    conds += device_filter(attt, os_support)
     wanted_os = fold(os) if os and os.strip() else None
     needle = fold(q) if q and q.strip() else None
     # ASCII text (OS names, ids, host names mostly are) is matched by the database; only

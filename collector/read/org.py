@@ -8,14 +8,15 @@ from ..store import school_status
 from ..store.schema import schools
 from ..text import sort_key
 from .counts import NO_DEVICES, school_counts
-from .schools import baseline_note, units_by_id
+from .posture import NOT_MEETING, counts_note, evaluated, school_statuses, tally
+from .schools import units_by_id
 from .scope import Scope, resolve_scope, school_filter
 
 
 def _zero_counts() -> Dict[str, int]:
     return {"schools": 0, "devices": 0, "online": 0, "offline": 0, "pending": 0,
             "schools_online": 0, "schools_partial": 0, "schools_offline": 0,
-            "schools_no_devices": 0}
+            "schools_no_devices": 0, "attt_below_baseline": 0}
 
 
 def org_tree(conn: Connection, scope: Scope, include_schools: bool = True) -> Dict[str, Any]:
@@ -26,6 +27,9 @@ def org_tree(conn: Connection, scope: Scope, include_schools: bool = True) -> Di
     visible = resolve_scope(conn, scope)
     units = units_by_id(conn)
     counts = school_counts(conn, visible)
+    statuses = school_statuses(conn, visible)
+    is_evaluated = evaluated(conn)
+    codes: List[str] = []
     q = (select(schools.c.code, schools.c.name, schools.c.level, schools.c.org_unit_id)
          .where(school_filter(schools.c.code, visible)))
     nodes: Dict[int, Dict[str, Any]] = {}
@@ -43,8 +47,10 @@ def org_tree(conn: Connection, scope: Scope, include_schools: bool = True) -> Di
         sc = counts.get(r.code, NO_DEVICES)
         n, on = sc.n, sc.online
         st = school_status(on, n)
+        codes.append(r.code)
+        attt = statuses.get(r.code, "not_evaluated")
         leaf = {"type": "school", "code": r.code, "name": r.name, "level": r.level,
-                "status": st, "last_seen": sc.last_seen,
+                "status": st, "last_seen": sc.last_seen, "attt": {"status": attt},
                 "counts": {"devices": n, "online": on, "offline": n - on,
                            "pending": sc.pending}}
         uid: Optional[int] = r.org_unit_id
@@ -64,6 +70,10 @@ def org_tree(conn: Connection, scope: Scope, include_schools: bool = True) -> Di
             c["offline"] += n - on
             c["pending"] += sc.pending
             c["schools_" + st] += 1
+            by = c.setdefault("attt_by_status", {})
+            by[attt] = by.get(attt, 0) + 1
+            if attt in NOT_MEETING:
+                c["attt_below_baseline"] += 1
             uid = units[uid].parent_id
     if visible is None:  # show empty units too when the caller sees everything
         for uid in units:
@@ -83,4 +93,6 @@ def org_tree(conn: Connection, scope: Scope, include_schools: bool = True) -> Di
     for root in roots:
         for k in total:
             total[k] += root["counts"][k]
-    return {"roots": roots, "counts": total, "below_baseline": baseline_note()}
+    total["attt_by_status"] = tally(statuses, codes)
+    return {"roots": roots, "counts": total,
+            "below_baseline": counts_note(tally(statuses, codes), is_evaluated)}

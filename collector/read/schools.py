@@ -13,22 +13,32 @@ from ..store.schema import devices, org_units, rollup_1h, rollup_5m, schools
 from ..text import fold, sort_key
 from .counts import NO_DEVICES, school_counts
 from .devices import device_brief, latest_health
+from .posture import NOT_EVALUATED, NOT_MEETING, SORT_ORDER, counts_note, school_statuses
 from .scope import QueryError, Scope, resolve_scope, school_filter, storable
 
 #: School statuses, worst first (the order lists and the UI use).
 SCHOOL_STATUSES = ("offline", "partial", "online", "no_devices")
-#: Baseline values a school can have; in this version every school is "not_evaluated".
-BASELINE_VALUES = ("meets", "below", "not_evaluated")
+#: ``baseline=`` filter values: ``attt`` (schools not meeting the ATTT baseline: improve,
+#: below, insufficient), ``connectivity`` (not evaluated yet: none), and the older codes of
+#: a school's ``baseline``: ``meets``, ``below`` (= attt), ``not_evaluated``.
+BASELINE_VALUES = ("attt", "connectivity", "meets", "below", "not_evaluated")
 BASELINES = ("connectivity", "security")
+#: ``attt=`` filter values: one ATTT status.
+ATTT_VALUES = SORT_ORDER
 #: Unit ids are SQL integers: a larger number names no unit (and no database must see it).
 MAX_UNIT_ID = 2 ** 63 - 1
 
 
 def baseline_note() -> Dict[str, Any]:
-    """The baselines of a school or a count: not evaluated in this version."""
-    note: Dict[str, Any] = {b: None for b in BASELINES}
-    note.update(evaluated=False, status="not_evaluated")
-    return note
+    """The baselines of a count before any is evaluated (see posture.counts_note)."""
+    return counts_note(None, False)
+
+
+def baseline_code(attt_status: Optional[str]) -> str:
+    """A school's ``baseline`` (meets / below / not_evaluated) from its ATTT status."""
+    if attt_status in NOT_MEETING:
+        return "below"
+    return "meets" if attt_status == "meets" else "not_evaluated"
 
 
 def units_by_id(conn: Connection) -> Dict[int, Any]:
@@ -134,10 +144,11 @@ class _SchoolKey(NamedTuple):
     worst: int
     n: int
     online: int
+    attt: int
 
 
 #: Sort keys of the school list (``sort=``); ``-key`` for descending.
-SCHOOL_SORTS = ("status", "name", "code", "area", "offline", "online_pct")
+SCHOOL_SORTS = ("status", "name", "code", "area", "offline", "online_pct", "attt")
 #: Largest page of a list; a larger ``per_page`` is refused (422) by the API.
 MAX_PER_PAGE = 500
 
@@ -151,7 +162,7 @@ def list_schools(conn: Connection, scope: Scope, area: Optional[str] = None,
                  page: int = 1, per_page: int = 50, q: Optional[str] = None,
                  level: Optional[str] = None, isp: Optional[str] = None,
                  link_type: Optional[str] = None, sort: str = "status",
-                 descending: bool = False) -> Dict[str, Any]:
+                 descending: bool = False, attt: Optional[str] = None) -> Dict[str, Any]:
     """One page of schools with their status and device counts. Order: ``sort`` (one of
     SCHOOL_SORTS; default worst status first), ties broken by area, then name, in
     Vietnamese order. Filters: ``area`` (unit id, code or name, diacritics folded; includes
@@ -163,6 +174,8 @@ def list_schools(conn: Connection, scope: Scope, area: Optional[str] = None,
     if baseline is not None and baseline not in BASELINE_VALUES:
         raise QueryError("bad_baseline",
                          "baseline must be one of " + ", ".join(BASELINE_VALUES))
+    if attt is not None and attt not in ATTT_VALUES:
+        raise QueryError("bad_attt", "attt must be one of " + ", ".join(ATTT_VALUES))
     if sort not in SCHOOL_SORTS:
         raise QueryError("bad_sort", "sort must be one of " + ", ".join(SCHOOL_SORTS))
     page = max(1, int(page))
@@ -173,8 +186,8 @@ def list_schools(conn: Connection, scope: Scope, area: Optional[str] = None,
     if area:
         ids = area_units(conn, area)
         conds.append(schools.c.org_unit_id.in_(sorted(ids)) if ids else false())
-    if baseline and baseline != "not_evaluated":
-        conds.append(false())  # nothing is evaluated yet: no school meets or is below
+    if baseline == "connectivity":
+        conds.append(false())  # the connectivity baseline is not evaluated yet (issue 10)
     if level:
         conds.append(schools.c.level == level)
     base = schools.outerjoin(area_u, area_u.c.id == schools.c.org_unit_id)
@@ -185,6 +198,20 @@ def list_schools(conn: Connection, scope: Scope, area: Optional[str] = None,
     # counts come from counts.school_counts (the whole province's: reused for a few
     # seconds), one set for the filter, the order and the page's rows alike.
     counts = school_counts(conn, visible)
+    statuses = school_statuses(conn, visible)
+
+    def attt_ok(code: str) -> bool:
+        st = statuses.get(code, NOT_EVALUATED)
+        if attt is not None and st != attt:
+            return False
+        if baseline in ("attt", "below"):
+            return st in NOT_MEETING
+        if baseline == "meets":
+            return st == "meets"
+        if baseline == "not_evaluated":
+            return st == NOT_EVALUATED
+        return True
+
     keys: List[_SchoolKey] = []
     for k in conn.execute(select(
             schools.c.code, schools.c.name, schools.c.level, schools.c.isp,
@@ -194,8 +221,11 @@ def list_schools(conn: Connection, scope: Scope, area: Optional[str] = None,
         st = school_status(kc.online, kc.n)
         if status and st != status:
             continue
+        if not attt_ok(k.code):
+            continue
         keys.append(_SchoolKey(k.code, k.name, k.level, k.isp, k.link_type, k.area_name,
-                               SCHOOL_STATUSES.index(st), kc.n, kc.online))
+                               SCHOOL_STATUSES.index(st), kc.n, kc.online,
+                               SORT_ORDER.index(statuses.get(k.code, NOT_EVALUATED))))
     if isp and isp.strip():
         want = fold(isp)
         keys = [r for r in keys if r.isp and fold(r.isp) == want]
@@ -223,6 +253,7 @@ def list_schools(conn: Connection, scope: Scope, area: Optional[str] = None,
         "online_pct": lambda r: (_pct(int(r.online), int(r.n)) is None,
                                  (-1 if descending else 1) * (_pct(int(r.online), int(r.n))
                                                               or 0.0)),
+        "attt": lambda r: r.attt,
     }
     if sort == "online_pct":
         keys.sort(key=primary[sort])
@@ -253,7 +284,8 @@ def list_schools(conn: Connection, scope: Scope, area: Optional[str] = None,
             "offline_count": n - on,
             "online_pct": _pct(on, n),
             "last_seen": c.last_seen,
-            "baseline": "not_evaluated",
+            "baseline": baseline_code(statuses.get(code)),
+            "attt": {"status": statuses.get(code, NOT_EVALUATED)},
             "isp": r.isp, "link_type": r.link_type, "students": r.students,
             "contracted_down_mbps": r.contracted_down_mbps,
             "contracted_up_mbps": r.contracted_up_mbps,
@@ -262,7 +294,7 @@ def list_schools(conn: Connection, scope: Scope, area: Optional[str] = None,
             "pages": max(1, math.ceil(total / per_page)) if total else 0,
             "sort": ("-" if descending else "") + sort,
             "filters": {"area": area, "status": status, "baseline": baseline, "q": q,
-                        "level": level, "isp": isp, "link_type": link_type}}
+                        "level": level, "isp": isp, "link_type": link_type, "attt": attt}}
 
 
 def get_school(conn: Connection, code: str, scope: Scope,
@@ -290,9 +322,14 @@ def get_school(conn: Connection, code: str, scope: Scope,
     n = len(devs)
     on = sum(1 for d in devs if d["status"] == "online")
     routers = [d for d in devs if d["role"] == "router"]
+    attt_status = school_statuses(conn, frozenset((code,))).get(code)
+    below = baseline_note()
+    if attt_status is not None:
+        below.update(security=attt_status in NOT_MEETING, evaluated=True, status="evaluated")
     school.update(
-        area=area, province=province, status=school_status(on, n), baseline="not_evaluated",
-        condition=school_condition(devs), below_baseline=baseline_note(),
+        area=area, province=province, status=school_status(on, n),
+        baseline=baseline_code(attt_status),
+        condition=school_condition(devs), below_baseline=below,
         counts={"devices": n, "online": on, "offline": n - on,
                 "pending": sum(1 for d in devs if d["state"] == "pending"),
                 "online_pct": _pct(on, n)},

@@ -13,7 +13,8 @@ from ..store.schema import devices, org_units, rollup_1h, schools
 from ..text import DEFAULT_TIMEZONE, sort_key, utc_offset
 from .counts import NO_DEVICES, device_groups, reused, school_counts
 from .devices import DEVICE_STATES, DEVICE_STATUSES
-from .schools import SCHOOL_STATUSES, baseline_note
+from .posture import NOT_MEETING, counts_note, evaluated, school_statuses, tally
+from .schools import SCHOOL_STATUSES
 from .scope import Scope, resolve_scope, school_filter
 
 log = logging.getLogger(__name__)
@@ -28,11 +29,12 @@ def summary(conn: Connection, scope: Scope, now: Optional[float] = None,
     now = time.time() if now is None else now
     if visible is None:
         visible = resolve_scope(conn, scope)
+    codes = list(conn.execute(select(schools.c.code)
+                              .where(school_filter(schools.c.code, visible))).scalars())
     if schools_by_status is None:
         counts = school_counts(conn, visible, now)
         schools_by_status = {s: 0 for s in SCHOOL_STATUSES}
-        for code in conn.execute(select(schools.c.code)
-                                 .where(school_filter(schools.c.code, visible))).scalars():
+        for code in codes:
             c = counts.get(code, NO_DEVICES)
             schools_by_status[school_status(c.online, c.n)] += 1
     by_status = schools_by_status
@@ -66,7 +68,8 @@ def summary(conn: Connection, scope: Scope, now: Optional[float] = None,
             "by_role": dict(sorted(dev_role.items())),
             "seen_24h": seen_24h,
         },
-        "below_baseline": baseline_note(),
+        "below_baseline": counts_note(tally(school_statuses(conn, visible), codes),
+                                      evaluated(conn)),
     }
 
 
@@ -175,6 +178,7 @@ def overview(conn: Connection, scope: Scope, now: Optional[float] = None,
     units = {r.id: r for r in conn.execute(select(org_units))}
     areas: Dict[int, Dict[str, Any]] = {}
     worst: List[Tuple[Any, ...]] = []
+    statuses = school_statuses(conn, visible)
     for r in conn.execute(q):
         c = counts.get(r.code, NO_DEVICES)
         n, on = c.n, c.online
@@ -185,8 +189,11 @@ def overview(conn: Connection, scope: Scope, now: Optional[float] = None,
             a = areas[r.org_unit_id] = {
                 "id": r.org_unit_id, "code": u.code if u else None,
                 "name": u.name if u else None, "schools": 0, "devices": 0, "online": 0,
-                "schools_by_status": {s: 0 for s in SCHOOL_STATUSES}}
+                "schools_by_status": {s: 0 for s in SCHOOL_STATUSES},
+                "attt_below_baseline": 0}
         a["schools"] += 1
+        if statuses.get(r.code) in NOT_MEETING:
+            a["attt_below_baseline"] += 1
         a["devices"] += n
         a["online"] += on
         a["schools_by_status"][st] += 1
@@ -204,6 +211,10 @@ def overview(conn: Connection, scope: Scope, now: Optional[float] = None,
         "devices_by_state": {s: _link("/api/v1/devices", state=s) for s in DEVICE_STATES},
         "devices_by_role": {r: _link("/api/v1/devices", role=r) for r in dev["by_role"]},
         "seen_24h": _link("/api/v1/devices", seen_hours=24),
+        "below_baseline_security": _link("/api/v1/schools", baseline="attt"),
+        "attt_by_status": {s: _link("/api/v1/schools", attt=s)
+                           for s in (body["below_baseline"]["attt_by_status"] or {})},
+        "devices_os_unsupported": _link("/api/v1/devices", os_support="unsupported"),
     }
     rows = []
     for a in areas.values():
@@ -214,7 +225,9 @@ def overview(conn: Connection, scope: Scope, now: Optional[float] = None,
         a["links"] = {"schools": _link("/api/v1/schools", area=key),
                       "schools_offline": _link("/api/v1/schools", area=key, status="offline"),
                       "devices": _link("/api/v1/devices", area=key),
-                      "devices_offline": _link("/api/v1/devices", area=key, status="offline")}
+                      "devices_offline": _link("/api/v1/devices", area=key, status="offline"),
+                      "schools_attt_below": _link("/api/v1/schools", area=key,
+                                                  baseline="attt")}
         rows.append(a)
     # worst first: the lowest share of devices online, then Vietnamese order
     rows.sort(key=lambda a: sort_key(a["name"] or ""))

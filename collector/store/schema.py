@@ -264,6 +264,59 @@ login_failures = Table(
 )
 
 
+# --- ATTT security posture (revision 0005; collector/posture writes, read/ shows) ---------
+
+#: Each device's latest judgement against the ATTT baseline. ``result`` holds every check
+#: ({id: {state, ev, values, severity, since}}), the OS support and the flags the school
+#: rule reads; the columns beside it are what lists filter on.
+attt_devices = Table(
+    "attt_devices", metadata,
+    Column("device_id", String(64), ForeignKey("devices.id"), primary_key=True),
+    Column("school_code", String(64), nullable=False, index=True),
+    Column("evaluated_at", Float, nullable=False),
+    Column("reported_at", Float, nullable=True),  # ts of the security message judged
+    Column("stale", Boolean, nullable=False),
+    Column("worst", String(16), nullable=False),  # fail | unknown | warn | pass | na
+    Column("fail_n", Integer, nullable=False),
+    Column("unknown_n", Integer, nullable=False),
+    Column("os_status", String(16), nullable=False),  # supported | esu | unsupported | unknown
+    Column("states", JSON, nullable=False),  # {check id: state}: what the school rule reads
+    Column("result", JSON, nullable=False),
+)
+
+#: Each school's ATTT status (meets | improve | below | insufficient | no_pcs) since when,
+#: with its coverage, gates and per-check counts; ``rev`` for compare-and-set between
+#: collectors (one event per change).
+attt_schools = Table(
+    "attt_schools", metadata,
+    Column("school_code", String(64), ForeignKey("schools.code"), primary_key=True),
+    Column("status", String(16), nullable=False),
+    Column("since", Float, nullable=False),
+    Column("evaluated_at", Float, nullable=False),
+    Column("detail", JSON, nullable=False),
+    Column("rev", BigInteger, nullable=False, default=1),
+)
+
+#: A school's ATTT status per local day (the last of the day): the trend a Sở reports.
+attt_school_days = Table(
+    "attt_school_days", metadata,
+    Column("school_code", String(64), ForeignKey("schools.code"), primary_key=True),
+    Column("day", String(10), primary_key=True),  # YYYY-MM-DD, the province's local date
+    Column("status", String(16), nullable=False),
+    Column("evaluated_at", Float, nullable=False),
+)
+
+#: The evaluator's own state, one JSON value per key (``run``: watermark, rules hash, the
+#: day of the last full evaluation), shared by every collector on the store.
+attt_state = Table(
+    "attt_state", metadata,
+    Column("key", String(32), primary_key=True),
+    Column("value", JSON, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Column("rev", BigInteger, nullable=False, default=1),
+)
+
+
 def make_engine(url: str, echo: bool = False, **kw: Any) -> Engine:
     """An engine for ``store.url``. SQLite gets WAL, synchronous=NORMAL, a busy timeout
     and foreign keys on every connection; PostgreSQL goes through psycopg 3 (a plain

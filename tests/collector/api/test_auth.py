@@ -359,7 +359,15 @@ SCOPE_RULES: Dict[Tuple[str, str], Tuple[str, Callable[[httpx.Client, str, str],
     ("POST", "/api/v1/users/{name}/tokens"): ("/api/v1/users/boss/tokens", _forbidden),
     ("PATCH", "/api/v1/units/{code}"): ("/api/v1/units/{x}", _forbidden),
     ("GET", "/api/v1/audit"): ("/api/v1/audit", _forbidden),
+    # the baseline is the province's policy, the same for every caller: no school in it
+    ("GET", "/api/v1/baselines"): ("/api/v1/baselines", lambda c, m, p: _baselines(c, p)),
 }
+
+
+def _baselines(c: httpx.Client, path: str) -> None:
+    r = c.get(path)
+    assert r.status_code == 200 and len(r.json()["attt"]["checks"]) == 12, r.text
+    _no_foreign(r)
 
 
 def _summary(c: httpx.Client, path: str) -> None:

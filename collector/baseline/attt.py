@@ -1,0 +1,281 @@
+"""The ATTT baseline file (``attt.toml``): its checks and the school rule, validated and
+compiled once.
+
+An invalid file raises :class:`BaselineError` with the file, the LINE and the reason.
+``tomllib`` gives line numbers only for syntax errors; for a problem in a value the line
+is found in the text: the n-th ``[[check]]`` header is the n-th check (tables parse in
+file order), and inside it the line of ``key =``; a check's own problems point at its
+``id = "..."`` line; top-level and ``[school_rule]`` keys at their ``key =`` line.
+"""
+import hashlib
+import os
+import re
+from typing import Any, Dict, FrozenSet, List, Mapping, NamedTuple, Optional, Tuple
+
+import tomllib
+from schoolmon.protocol.catalogue import INVENTORY, SECURITY
+from schoolmon.protocol.settings import ConfigError
+
+from .conditions import Condition, ConditionError, compile_condition
+
+SHIPPED_ATTT_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "attt.toml")
+
+SEVERITIES = ("critical", "high", "medium", "low")
+#: Roles a check can cover (routers are not PCs: never judged).
+PC_ROLES = ("lab", "office", "server")
+OS_FAMILIES = ("windows", "linux")
+#: Fields the collector derives for conditions (besides the reported ones).
+DERIVED_FIELDS = ("os_supported", "os_support_status", "os_end")
+#: Every name a condition may read: the security and inventory catalogue, and the derived.
+FIELD_NAMES: FrozenSet[str] = frozenset(
+    [f.name for f in SECURITY.fields] + [f.name for f in INVENTORY.fields]
+    + list(DERIVED_FIELDS))
+
+_TOP_KEYS = {"version", "school_rule", "check"}
+_CHECK_KEYS = {"id", "title", "severity", "severity_by_role", "roles", "os", "pass", "warn",
+               "when_frozen", "evidence", "hint", "citation"}
+_RULE_KEYS = {"coverage_pct": 90.0, "coverage_days": 7.0, "office_critical_pct": 100.0,
+              "all_critical_pct": 95.0, "critical_high_pct": 80.0}
+_ID = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
+
+
+class BaselineError(ConfigError):
+    """A baseline file that cannot be used: ``str()`` is "FILE:LINE: reason"."""
+
+    def __init__(self, path: str, line: Optional[int], reason: str) -> None:
+        super().__init__("%s:%s: %s" % (path, line if line else "?", reason))
+        self.path, self.line, self.reason = path, line, reason
+
+
+class Check(NamedTuple):
+    id: str
+    title: Dict[str, str]
+    severity: str
+    severity_by_role: Dict[str, str]
+    roles: Tuple[str, ...]
+    os: Tuple[str, ...]
+    passes: Condition
+    warn: Optional[Condition]
+    when_frozen: Optional[str]
+    evidence: Optional[Dict[str, str]]
+    hint: Dict[str, str]
+    citation: str
+
+    def severity_for(self, role: Optional[str]) -> str:
+        return self.severity_by_role.get(role or "", self.severity)
+
+    @property
+    def fields(self) -> Tuple[str, ...]:
+        """The fields its conditions read, in order, once each."""
+        out = list(self.passes.fields)
+        for f in self.warn.fields if self.warn else ():
+            if f not in out:
+                out.append(f)
+        return tuple(out)
+
+
+class SchoolRule(NamedTuple):
+    coverage_pct: float = 90.0
+    coverage_days: float = 7.0
+    office_critical_pct: float = 100.0
+    all_critical_pct: float = 95.0
+    critical_high_pct: float = 80.0
+
+
+class Baseline(NamedTuple):
+    checks: Tuple[Check, ...]
+    rule: SchoolRule
+    #: "shipped" or the file's path
+    source: str
+    #: SHA-256 of the file's bytes
+    hash: str
+
+
+class _Lines:
+    """Where things are in the file's text (see the module's doc)."""
+
+    def __init__(self, text: str) -> None:
+        self.lines = text.splitlines()
+        self.headers = [i + 1 for i, ln in enumerate(self.lines)
+                        if re.match(r"^\s*\[\[\s*check\s*\]\]", ln)]
+
+    def _find(self, pattern: str, start: int = 1, stop: Optional[int] = None) -> Optional[int]:
+        rx = re.compile(pattern)
+        for n in range(start, (stop or len(self.lines)) + 1):
+            if n - 1 < len(self.lines) and rx.search(self.lines[n - 1]):
+                return n
+        return None
+
+    def key(self, key: str, section: Optional[str] = None) -> Optional[int]:
+        start = 1
+        if section:
+            start = self._find(r"^\s*\[\s*%s\s*\]" % re.escape(section)) or 1
+        return self._find(r"^\s*[\"']?%s[\"']?\s*=" % re.escape(key), start) or (
+            start if section else None)
+
+    def check(self, index: int, key: Optional[str] = None) -> Optional[int]:
+        if index >= len(self.headers):
+            return None
+        start = self.headers[index]
+        stop = self.headers[index + 1] - 1 if index + 1 < len(self.headers) else None
+        if key is not None:
+            found = self._find(r"^\s*%s\s*=" % re.escape(key), start, stop)
+            if found:
+                return found
+        return self._find(r"^\s*id\s*=", start, stop) or start
+
+
+def _texts(value: Any) -> Optional[Dict[str, str]]:
+    if isinstance(value, str):
+        return {"vi": value, "en": value}
+    if isinstance(value, dict) and set(value) <= {"vi", "en"} and value.get("vi") \
+            and all(isinstance(v, str) for v in value.values()):
+        return {"vi": value["vi"], "en": value.get("en") or value["vi"]}
+    return None
+
+
+def parse_baseline(text: str, source: str, path: Optional[str] = None) -> Baseline:
+    """The baseline in ``text``; BaselineError with the line when it cannot be used."""
+    where = path or source
+    lines = _Lines(text)
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        m = re.search(r"line (\d+)", str(exc))
+        raise BaselineError(where, int(m.group(1)) if m else None,
+                            "TOML sai cú pháp / TOML syntax: %s" % exc) from None
+    for k in data:
+        if k not in _TOP_KEYS:
+            raise BaselineError(where, lines.key(k), "khóa không biết / unknown key %r "
+                                "(allowed: %s)" % (k, ", ".join(sorted(_TOP_KEYS))))
+    if data.get("version", 1) != 1:
+        raise BaselineError(where, lines.key("version"), "version phải là 1 / must be 1")
+    rule_raw = data.get("school_rule") or {}
+    if not isinstance(rule_raw, dict):
+        raise BaselineError(where, lines.key("school_rule"), "school_rule phải là bảng / "
+                            "must be a table")
+    rule_values = dict(_RULE_KEYS)
+    for k, v in rule_raw.items():
+        if k not in _RULE_KEYS:
+            raise BaselineError(where, lines.key(k, "school_rule"),
+                                "school_rule: khóa không biết / unknown key %r (allowed: %s)"
+                                % (k, ", ".join(_RULE_KEYS)))
+        limit = 3650 if k == "coverage_days" else 100
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v <= limit:
+            raise BaselineError(where, lines.key(k, "school_rule"),
+                                "school_rule.%s: cần số trong (0, %d] / needs a number in "
+                                "(0, %d], got %r" % (k, limit, limit, v))
+        rule_values[k] = float(v)
+    raw_checks = data.get("check") or []
+    if not isinstance(raw_checks, list) or not raw_checks:
+        raise BaselineError(where, lines.key("check"), "cần ít nhất một [[check]] / needs "
+                            "at least one [[check]]")
+    checks: List[Check] = []
+    seen: Dict[str, int] = {}
+    for i, c in enumerate(raw_checks):
+        checks.append(_check(c, i, where, lines, seen))
+    return Baseline(tuple(checks), SchoolRule(**rule_values), source,
+                    hashlib.sha256(text.encode("utf-8")).hexdigest())
+
+
+def _check(c: Any, i: int, where: str, lines: _Lines, seen: Dict[str, int]) -> Check:
+    def fail(key: Optional[str], reason: str) -> BaselineError:
+        cid = c.get("id") if isinstance(c, dict) else None
+        return BaselineError(where, lines.check(i, key), "check %s: %s"
+                             % (repr(cid) if cid else "#%d" % (i + 1), reason))
+
+    if not isinstance(c, dict):
+        raise fail(None, "phải là bảng / must be a table")
+    for k in c:
+        if k not in _CHECK_KEYS:
+            raise fail(k, "khóa không biết / unknown key %r" % k)
+    cid = c.get("id")
+    if not isinstance(cid, str) or not _ID.match(cid):
+        raise fail("id", "id: a-z, 0-9, _ (bắt đầu bằng chữ / starting with a letter)")
+    if cid in seen:
+        raise fail("id", "id trùng với check thứ %d / duplicate id (also check #%d)"
+                   % (seen[cid], seen[cid]))
+    seen[cid] = i + 1
+    title = _texts(c.get("title"))
+    if title is None:
+        raise fail("title", "title: cần {vi, en} / needs {vi, en}")
+    hint = _texts(c.get("hint"))
+    if hint is None:
+        raise fail("hint", "hint: cần {vi, en} / needs {vi, en}")
+    sev = c.get("severity")
+    if sev not in SEVERITIES:
+        raise fail("severity", "severity phải là một trong / must be one of %s, got %r"
+                   % (", ".join(SEVERITIES), sev))
+    by_role = c.get("severity_by_role") or {}
+    if not isinstance(by_role, dict) or any(
+            r not in PC_ROLES or s not in SEVERITIES for r, s in by_role.items()):
+        raise fail("severity_by_role", "severity_by_role: {vai trò / role = severity}, "
+                   "roles %s" % ", ".join(PC_ROLES))
+    roles = c.get("roles", list(PC_ROLES))
+    if not isinstance(roles, list) or not roles or any(r not in PC_ROLES for r in roles):
+        raise fail("roles", "roles: danh sách trong / a list of %s, got %r"
+                   % (", ".join(PC_ROLES), roles))
+    oses = c.get("os", list(OS_FAMILIES))
+    if not isinstance(oses, list) or not oses or any(o not in OS_FAMILIES for o in oses):
+        raise fail("os", "os: danh sách trong / a list of %s, got %r"
+                   % (", ".join(OS_FAMILIES), oses))
+    conds: Dict[str, Optional[Condition]] = {}
+    for key in ("pass", "warn"):
+        text = c.get(key)
+        if text is None and key == "warn":
+            conds[key] = None
+            continue
+        if not isinstance(text, str):
+            raise fail(key, "%s: cần một điều kiện (chuỗi) / needs a condition (a string)" % key)
+        try:
+            conds[key] = compile_condition(text, FIELD_NAMES)
+        except ConditionError as exc:
+            raise fail(key, "%s: %s" % (key, exc)) from None
+    frozen = c.get("when_frozen")
+    if frozen not in (None, "na"):
+        raise fail("when_frozen", "when_frozen chỉ nhận \"na\" / only \"na\", got %r" % frozen)
+    evidence = c.get("evidence")
+    ev = _texts(evidence) if evidence is not None else None
+    if evidence is not None and ev is None:
+        raise fail("evidence", "evidence: cần {vi, en} / needs {vi, en}")
+    for t in (ev or {}).values():
+        for name in re.findall(r"\{([a-z_0-9]+)(?:\|[a-z_]+)?\}", t):
+            if name not in FIELD_NAMES:
+                raise fail("evidence", "evidence: trường không có / unknown field %r" % name)
+    citation = c.get("citation")
+    if not isinstance(citation, str) or not citation.strip():
+        raise fail("citation", "citation: cần căn cứ (văn bản, tiêu chuẩn) / needs the rule "
+                   "behind the check")
+    passes = conds["pass"]
+    assert passes is not None
+    return Check(cid, title, sev, dict(by_role), tuple(roles), tuple(oses), passes,
+                 conds["warn"], frozen, ev, hint, citation.strip())
+
+
+def load_baseline(path: Optional[str] = None) -> Baseline:
+    """The baseline of ``path`` (None or empty: the shipped file)."""
+    src = path or SHIPPED_ATTT_FILE
+    try:
+        with open(src, "rb") as fh:
+            raw = fh.read()
+    except OSError as exc:
+        raise BaselineError(src, None, "không đọc được / cannot be read: %s"
+                            % (exc.strerror or exc)) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BaselineError(src, None, "không phải UTF-8 / not UTF-8") from None
+    return parse_baseline(text, "shipped" if not path else src, src)
+
+
+def rule_dict(rule: SchoolRule) -> Dict[str, float]:
+    return dict(rule._asdict())
+
+
+def describe(b: Baseline) -> List[Mapping[str, Any]]:
+    """The checks as plain data (both languages), for the API and ``baseline check``."""
+    return [{"id": c.id, "title": c.title, "severity": c.severity,
+             "severity_by_role": c.severity_by_role, "roles": list(c.roles),
+             "os": list(c.os), "pass": c.passes.text, "warn": c.warn.text if c.warn else None,
+             "when_frozen": c.when_frozen, "hint": c.hint, "citation": c.citation}
+            for c in b.checks]

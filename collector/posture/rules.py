@@ -1,0 +1,231 @@
+"""Judging one device against the baseline, and one school by the school rule: plain
+functions over payloads and summaries, no database (the evaluator feeds and stores them).
+
+Check states: ``pass``, ``warn`` (within tolerance: counts as passing), ``fail``,
+``unknown`` (never a pass: a field not reported, a PC silent too long, no report at all),
+``na`` (not applicable: role or OS not covered, or a frozen reboot-restore PC for a check
+with ``when_frozen = "na"``). The evidence is kept as data (a code and its values) and put
+into words when shown (:func:`schoolmon.collector.posture.evidence.render`).
+"""
+import datetime as _dt
+from typing import Any, Dict, Iterable, Mapping, NamedTuple, Optional, Tuple
+
+from ..baseline import Baseline, Check, OsTable, Unknown, judge
+from ..baseline.conditions import NOW
+
+STATES = ("pass", "warn", "fail", "unknown", "na")
+#: Worst first: what a device's ``worst`` shows.
+WORST_ORDER = ("fail", "unknown", "warn", "pass", "na")
+#: States that count as passing for the school rule.
+PASSING = frozenset(("pass", "warn", "na"))
+#: School statuses of the contract, worst first (``sort=attt``).
+SCHOOL_STATUSES = ("below", "insufficient", "improve", "meets", "no_pcs")
+#: A school whose evaluator never ran.
+NOT_EVALUATED = "not_evaluated"
+#: Schools "not meeting" the baseline.
+NOT_MEETING = ("improve", "below", "insufficient")
+GATES = ("coverage", "office_critical", "all_critical", "critical_high")
+PC_ROLES = ("lab", "office", "server")
+
+
+class Rules(NamedTuple):
+    """What an evaluation judges by: the baseline and the OS table."""
+    baseline: Baseline
+    os_table: OsTable
+
+    @property
+    def hash(self) -> str:
+        import hashlib
+        return hashlib.sha256(("%s/%s/%d" % (self.baseline.hash, self.os_table.hash,
+                                             RULES_VERSION)).encode()).hexdigest()
+
+
+#: Bump when the meaning of a stored result changes: every device is judged again.
+RULES_VERSION = 1
+
+
+class DeviceInput(NamedTuple):
+    id: str
+    school: str
+    role: Optional[str]
+    security: Optional[Mapping[str, Any]]
+    #: ts of the security message (the device's clock, or the receive time when skewed)
+    security_ts: Optional[float]
+    inventory: Optional[Mapping[str, Any]]
+
+
+def os_family(d: DeviceInput) -> Optional[str]:
+    fam = (d.security or {}).get("os_family")
+    if fam:
+        return str(fam)
+    name = str((d.inventory or {}).get("os_name") or "").lower()
+    if "windows" in name:
+        return "windows"
+    if "linux" in name:
+        return "linux"
+    return None
+
+
+def _reasons(security: Mapping[str, Any]) -> Dict[str, str]:
+    out: Dict[str, str] = {}
+    for u in security.get("unknown") or ():
+        if isinstance(u, dict) and u.get("field"):
+            out.setdefault(str(u["field"]), str(u.get("reason") or ""))
+    return out
+
+
+def _value(v: Any) -> Any:
+    return round(v, 1) if isinstance(v, float) else v
+
+
+def _judge_check(c: Check, env: Mapping[str, Any], reasons: Mapping[str, str]
+                 ) -> Tuple[str, Dict[str, Any]]:
+    try:
+        ok = c.passes.run(env)
+        if ok:
+            state = "pass"
+        elif c.warn is not None and c.warn.run(env):
+            state = "warn"
+        else:
+            state = "fail"
+    except Unknown as exc:
+        ev: Dict[str, Any] = {"code": "unknown", "field": exc.field}
+        if exc.field in reasons:
+            ev["reason"] = reasons[exc.field]
+        elif exc.field in ("?",) or exc.field in ("age_days", "len", "lower"):
+            ev["code"] = "bad_value"
+        return "unknown", ev
+    return state, {"code": "values"}
+
+
+def evaluate_device(rules: Rules, d: DeviceInput, now: float,
+                    silence_days: Optional[float] = None) -> Dict[str, Any]:
+    """The device's result: ``checks`` {id: {state, ev, values, severity}}, ``worst``,
+    ``counts``, the OS support, staleness and the two flags the school rule reads
+    (``crit_ok``: every critical check passes; ``crit_high_ok``: every critical and high)."""
+    b = rules.baseline
+    silence = b.rule.coverage_days if silence_days is None else silence_days
+    sec = d.security
+    inv = d.inventory or {}
+    fam = os_family(d)
+    today = _dt.datetime.fromtimestamp(now, _dt.timezone.utc).date()
+    support = judge(rules.os_table, sec or {}, inv, today)
+    stale = sec is None or d.security_ts is None or now - d.security_ts > silence * 86400
+    frozen = bool(sec and sec.get("frozen") is True)
+    env: Dict[str, Any] = {}
+    reasons: Dict[str, str] = {}
+    if sec is not None and not stale:
+        env.update(inv)
+        env.update(sec)
+        env["os_support_status"] = support.status
+        env["os_end"] = support.end
+        env["os_supported"] = (None if support.status == "unknown"
+                               else support.status in ("supported", "esu"))
+        env[NOW] = now
+        reasons = _reasons(sec)
+        if support.status == "unknown":
+            reasons.setdefault("os_supported", "os_unknown")
+    checks: Dict[str, Dict[str, Any]] = {}
+    counts = {s: 0 for s in STATES}
+    crit_ok = crit_high_ok = True
+    for c in b.checks:
+        sev = c.severity_for(d.role)
+        values: Dict[str, Any] = {}
+        if d.role is not None and d.role not in c.roles:
+            state, ev = "na", {"code": "na_role", "role": d.role}
+        elif fam is not None and fam not in c.os:
+            state, ev = "na", {"code": "na_os", "os": fam}
+        elif sec is None:
+            state, ev = "unknown", {"code": "no_report"}
+        elif stale:
+            state, ev = "unknown", {"code": "stale", "days": silence}
+        elif frozen and c.when_frozen == "na":
+            state, ev = "na", {"code": "frozen", "product": sec.get("freeze_product")}
+        else:
+            state, ev = _judge_check(c, env, reasons)
+            values = {f: _value(env[f]) for f in c.fields if env.get(f) is not None}
+        checks[c.id] = {"state": state, "ev": ev, "values": values, "severity": sev}
+        counts[state] += 1
+        if state not in PASSING:
+            if sev == "critical":
+                crit_ok = crit_high_ok = False
+            elif sev == "high":
+                crit_high_ok = False
+    worst = next((s for s in WORST_ORDER if counts[s]), "na")
+    return {"checks": checks, "counts": counts, "worst": worst,
+            "reported_at": d.security_ts, "stale": stale, "frozen": frozen,
+            "freeze_product": (sec or {}).get("freeze_product"),
+            "os_support": {"status": support.status, "end": support.end,
+                           "label": support.label},
+            "crit_ok": crit_ok, "crit_high_ok": crit_high_ok}
+
+
+class PcSummary(NamedTuple):
+    """What the school rule reads of one PC."""
+    role: Optional[str]
+    reported_at: Optional[float]
+    crit_ok: bool
+    crit_high_ok: bool
+    states: Mapping[str, str]
+
+
+def _pct(part: int, whole: int) -> Optional[float]:
+    return round(100.0 * part / whole, 1) if whole else None
+
+
+def evaluate_school(rules: Rules, pcs: Iterable[PcSummary], now: float) -> Dict[str, Any]:
+    """The school's ``status`` and its ``detail`` (coverage, gates, counts per check)."""
+    r = rules.baseline.rule
+    pcs = list(pcs)
+    n = len(pcs)
+    per_check = {c.id: {s: 0 for s in STATES} for c in rules.baseline.checks}
+    for p in pcs:
+        for cid, st in p.states.items():
+            if cid in per_check and st in per_check[cid]:
+                per_check[cid][st] += 1
+    if n == 0:
+        return {"status": "no_pcs", "detail": {
+            "coverage": {"reporting": 0, "pcs": 0, "pct": None, "days": r.coverage_days},
+            "gates": [], "checks": per_check}}
+    cutoff = now - r.coverage_days * 86400
+    reporting = sum(1 for p in pcs if p.reported_at is not None and p.reported_at >= cutoff)
+    office = [p for p in pcs if p.role == "office"]
+    cov = _pct(reporting, n)
+    office_pct = _pct(sum(1 for p in office if p.crit_ok), len(office))
+    all_pct = _pct(sum(1 for p in pcs if p.crit_ok), n)
+    ch_pct = _pct(sum(1 for p in pcs if p.crit_high_ok), n)
+
+    def gate(gid: str, value: Optional[float], threshold: float) -> Dict[str, Any]:
+        return {"id": gid, "value_pct": value, "threshold_pct": threshold,
+                "ok": value is None or value >= threshold}
+
+    gates = [gate("coverage", cov, r.coverage_pct),
+             gate("office_critical", office_pct, r.office_critical_pct),
+             gate("all_critical", all_pct, r.all_critical_pct),
+             gate("critical_high", ch_pct, r.critical_high_pct)]
+    ok = {g["id"]: g["ok"] for g in gates}
+    if not ok["coverage"]:
+        status = "insufficient"
+    elif not (ok["office_critical"] and ok["all_critical"]):
+        status = "below"
+    elif not ok["critical_high"]:
+        status = "improve"
+    else:
+        status = "meets"
+    return {"status": status, "detail": {
+        "coverage": {"reporting": reporting, "pcs": n, "pct": cov, "days": r.coverage_days},
+        "gates": gates, "checks": per_check}}
+
+
+def is_pc(role: Optional[str]) -> bool:
+    """Routers are not PCs; a device that has not said its role yet counts as one."""
+    return role is None or role in PC_ROLES
+
+
+def states_of(result: Mapping[str, Any]) -> Dict[str, str]:
+    return {cid: c["state"] for cid, c in result["checks"].items()}
+
+
+__all__ = ["Rules", "DeviceInput", "PcSummary", "evaluate_device", "evaluate_school",
+           "STATES", "WORST_ORDER", "PASSING", "SCHOOL_STATUSES", "NOT_EVALUATED",
+           "NOT_MEETING", "GATES", "is_pc", "states_of", "os_family"]

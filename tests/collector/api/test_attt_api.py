@@ -1,0 +1,181 @@
+"""The ATTT posture through the real HTTP API (uvicorn on loopback) on SQLite and
+PostgreSQL: the baseline listing, a device's checks, a school's status with its gates,
+checklist and history, the list filters and the counts of the summary, overview and org."""
+import time
+
+import pytest
+from schoolmon.collector.api import create_app
+from schoolmon.collector.posture import Evaluator, rules_from_config
+from schoolmon.collector.store import schema as db
+
+from tests.collector.api.apihelp import LiveServer, _cfg, client, seed
+from tests.collector.postures import DAY, good_security, send, windows_inventory
+from tests.collector.storehelp import engine_for
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def world(request, tmp_path):
+    postgres = request.getfixturevalue("postgres") if request.param == "postgresql" else None
+    for engine in engine_for(request.param, tmp_path, postgres):
+        store = seed(engine)
+        app = create_app(store, _cfg())
+        live = LiveServer(app)
+        try:
+            yield engine, store, live
+        finally:
+            live.stop()
+
+
+def evaluate(engine, now=None):
+    return Evaluator(engine, rules_from_config(_cfg())).run_once(now or time.time())
+
+
+def test_baselines_route(world):
+    _, _, live = world
+    b = client(live).get("/api/v1/baselines").json()
+    checks = b["attt"]["checks"]
+    assert b["attt"]["source"] == "shipped" and len(b["attt"]["hash"]) == 64
+    assert len(checks) == 12 and checks[0]["id"] == "os_supported"
+    assert checks[0]["severity"] == "critical" and checks[0]["severity_label"] == "Nghiêm trọng"
+    assert checks[0]["pass"] == "os_supported == true" and checks[0]["citation"]
+    assert checks[1]["title"].startswith("Có phần mềm phòng chống mã độc")
+    assert b["attt"]["school_rule"] == {"coverage_pct": 90.0, "coverage_days": 7.0,
+                                        "office_critical_pct": 100.0,
+                                        "all_critical_pct": 95.0, "critical_high_pct": 80.0}
+    assert b["connectivity"] is None
+    w10 = [o for o in b["os_support"] if o["os"] == "windows" and o["version"] == "10"
+           and o["esu_end"]]
+    assert w10 and w10[0]["end"] == "2025-10-14" and w10[0]["label"].startswith("Windows 10")
+    en = client(live).get("/api/v1/baselines", params={"lang": "en"}).json()
+    assert en["attt"]["checks"][0]["severity_label"] == "Critical"
+    assert en["attt"]["checks"][1]["title"].startswith("Anti-malware present")
+
+
+def test_before_the_evaluator_ran(world):
+    _, _, live = world
+    c = client(live)
+    b = c.get("/api/v1/summary").json()["below_baseline"]
+    assert b["security"] is None and b["evaluated"] is False and b["connectivity"] is None
+    s = c.get("/api/v1/schools/S01").json()
+    assert s["attt"]["status"] == "not_evaluated" and s["attt"]["label"] == "Chưa đánh giá"
+    assert s["below_baseline"]["security"] is None
+    assert c.get("/api/v1/devices/d01a").json()["security"] is None
+    assert c.get("/api/v1/schools", params={"baseline": "attt"}).json()["total"] == 0
+
+
+def test_school_device_and_lists_after_evaluation(world):
+    engine, store, live = world
+    now = time.time()
+    # S01: d01a (lab) fine, d01b (office) with its antivirus off -> below
+    for school, dev in (("S01", "d01a"), ("S01", "d01b"), ("S02", "d02a"), ("S02", "d02b")):
+        role = "office" if dev.endswith("b") else "lab"
+        send(store, school, dev, "inventory", 100, now - 120, hostname="pc-" + dev,
+             **windows_inventory(role=role))
+        over = {"av_on": False, "av_name": ""} if dev == "d01b" else {}
+        if dev == "d02b":
+            over = {"av_sig_age_d": 10.0}
+        send(store, school, dev, "security", 101, now - 60, **good_security(now, **over))
+    # S03's one PC runs Windows 7
+    send(store, "S03", "d03a", "inventory", 100, now - 120, hostname="pc-d03a",
+         **windows_inventory(build="7601", edition="Professional", display=None,
+                             os_version="7"))
+    send(store, "S03", "d03a", "security", 101, now - 60,
+         **good_security(now, unknown=[{"field": "lock_s", "reason": "access denied"}],
+                         lock_s=None))
+    stats, _ = evaluate(engine, now)
+    assert stats.full
+    c = client(live)
+
+    s = c.get("/api/v1/schools/S01").json()
+    a = s["attt"]
+    assert a["status"] == "below" and a["label"] == "Không đạt" and a["status_label"] == "Không đạt"
+    assert a["since"].endswith("Z") and a["since_local"].endswith("+07:00")
+    assert a["coverage"] == {"reporting": 2, "pcs": 2, "pct": 100.0, "days": 7.0}
+    gates = {g["id"]: g for g in a["gates"]}
+    assert not gates["office_critical"]["ok"] and gates["office_critical"]["value_pct"] == 0.0
+    assert gates["coverage"]["label"] == "Máy báo về trong 7 ngày"
+    av = [x for x in a["checks"] if x["id"] == "av_on"][0]
+    assert (av["pass"], av["fail"]) == (1, 1) and av["hint"] and av["citation"]
+    assert av["devices"] == [{"id": "d01b", "hostname": "pc-d01b", "role": "office",
+                              "role_label": "máy văn phòng", "state": "fail",
+                              "state_label": "Không đạt",
+                              "evidence": "Bảo vệ thời gian thực: không; sản phẩm: ?"}]
+    assert [h["status"] for h in a["history"]] == ["below"] and len(a["history"][0]["day"]) == 10
+    assert s["below_baseline"]["security"] is True and s["below_baseline"]["evaluated"] is True
+    assert s["baseline"] == "below"
+    # S02: an office PC's signatures 10 days old fails a high check: improve
+    assert c.get("/api/v1/schools/S02").json()["attt"]["status"] == "improve"
+
+    d = c.get("/api/v1/devices/d03a").json()["security"]
+    assert d["stale"] is False and d["frozen"] is False and d["worst"] == "fail"
+    assert d["os_support"]["status"] == "unsupported" and d["os_support"]["end"] == "2020-01-14"
+    assert d["reported_at"].endswith("Z") and d["evaluated_at"].endswith("Z")
+    by = {x["id"]: x for x in d["checks"]}
+    assert by["os_supported"]["state"] == "fail" and by["os_supported"]["state_label"] == \
+        "Không đạt"
+    assert by["os_supported"]["values"] == {"os_supported": False, "os_support_status":
+                                            "unsupported"} or \
+        by["os_supported"]["values"] == {"os_supported": False}
+    assert by["screen_lock"]["state"] == "unknown"
+    assert by["screen_lock"]["evidence"] == "Không xác định được lock_s: access denied"
+    assert by["firewall_on"]["since"].endswith("Z") and by["firewall_on"]["hint"]
+    en = c.get("/api/v1/devices/d03a", params={"lang": "en"}).json()["security"]
+    assert {x["id"]: x for x in en["checks"]}["os_supported"]["state_label"] == "Fail"
+
+    lst = c.get("/api/v1/devices", params={"attt": "fail", "per_page": 100}).json()
+    assert sorted(x["id"] for x in lst["items"]) == ["d01b", "d02b", "d03a"]
+    assert {x["id"]: x["attt"]["fail"] for x in lst["items"]}["d01b"] == 2
+    unsupported = c.get("/api/v1/devices", params={"os_support": "unsupported"}).json()
+    assert [x["id"] for x in unsupported["items"]] == ["d03a"]
+    # d05a and d06a (S05, S06) never sent a security report: unknown, not passing
+    assert sorted(x["id"] for x in c.get("/api/v1/devices", params={"attt": "unknown"}).json()[
+        "items"]) == ["d03a", "d05a", "d06a"]
+    passing = c.get("/api/v1/devices", params={"attt": "pass"}).json()
+    assert sorted(x["id"] for x in passing["items"]) == ["d01a", "d02a"]
+    assert c.get("/api/v1/devices", params={"attt": "burning"}).status_code == 422
+
+    below = c.get("/api/v1/schools", params={"baseline": "attt"}).json()
+    assert {x["code"]: x["attt"]["status"] for x in below["items"]} == {
+        "S01": "below", "S02": "improve", "S03": "below", "S05": "insufficient",
+        "S06": "insufficient"}
+    labels = {x["code"]: x["attt"]["label"] for x in below["items"]}
+    assert (labels["S01"], labels["S02"], labels["S05"]) == ("Không đạt", "Cần cải thiện",
+                                                             "Không đủ dữ liệu")
+    assert "baseline_note" not in below
+    one = c.get("/api/v1/schools", params={"attt": "improve"}).json()
+    assert [x["code"] for x in one["items"]] == ["S02"]
+    order = [x["attt"]["status"] for x in c.get("/api/v1/schools", params={
+        "sort": "attt"}).json()["items"]]
+    assert order == ["below", "below", "insufficient", "insufficient", "improve", "no_pcs",
+                     "no_pcs"]
+    assert c.get("/api/v1/schools", params={"baseline": "connectivity"}).json()["total"] == 0
+
+    summ = c.get("/api/v1/summary").json()["below_baseline"]
+    assert summ["security"] == 5 and summ["evaluated"] is True and summ["connectivity"] is None
+    assert summ["attt_by_status"]["below"] == 2 and summ["attt_by_status"]["no_pcs"] == 2
+    assert summ["attt_labels"]["insufficient"] == "Không đủ dữ liệu"
+    ov = c.get("/api/v1/overview").json()
+    assert ov["below_baseline"]["security"] == 5
+    assert ov["links"]["below_baseline_security"] == {"path": "/api/v1/schools",
+                                                      "params": {"baseline": "attt"}}
+    assert sum(a["attt_below_baseline"] for a in ov["areas"]) == 5
+    org = c.get("/api/v1/org").json()
+    assert org["below_baseline"]["security"] == 5 and org["counts"]["attt_below_baseline"] == 5
+
+    # 8 days without a report: every check unknown, the schools insufficient
+    evaluate(engine, now + 8 * DAY)
+    d = c.get("/api/v1/devices/d01a").json()["security"]
+    assert d["stale"] is True and d["counts"]["unknown"] == 12
+    assert c.get("/api/v1/schools/S01").json()["attt"]["status"] == "insufficient"
+
+
+def test_technician_sees_only_their_schools_posture(world):
+    engine, store, live = world
+    now = time.time()
+    send(store, "S01", "d01a", "security", 200, now - 60, **good_security(now))
+    evaluate(engine, now)
+    from tests.collector.api.apihelp import READ
+    c = client(live, READ)
+    assert c.get("/api/v1/schools/S01").json()["attt"]["status"] != "not_evaluated"
+    # scoped callers: covered for every route by test_auth.test_every_api_route_is_scoped
+    assert db.attt_schools.name == "attt_schools"

@@ -1,0 +1,197 @@
+"""Judging a device against the shipped baseline (every check: pass, warn, fail, unknown,
+na) and a school by the school rule (its gates and statuses)."""
+import datetime as dt
+
+import pytest
+from schoolmon.collector.baseline import load_baseline, load_os_table
+from schoolmon.collector.posture import DeviceInput, PcSummary, Rules, evaluate_device, evaluate_school
+from schoolmon.collector.posture.evidence import render
+
+from tests.collector.postures import DAY, good_security, windows_inventory
+
+RULES = Rules(load_baseline(), load_os_table())
+NOW = dt.datetime(2026, 12, 2, 3, 0, tzinfo=dt.timezone.utc).timestamp()
+
+
+def judge(sec=None, inv=None, role="lab", reported=NOW - 3600, now=NOW):
+    inv = windows_inventory(role=role) if inv is None else inv
+    d = DeviceInput("d1", "S1", role, sec, reported if sec is not None else None, inv)
+    return evaluate_device(RULES, d, now)
+
+
+def state(check, **over):
+    return judge(good_security(NOW, **over))["checks"][check]["state"]
+
+
+def test_a_good_windows_pc_passes_everything():
+    r = judge(good_security(NOW))
+    assert r["worst"] == "pass" and r["counts"]["pass"] == 12
+    assert r["crit_ok"] and r["crit_high_ok"] and not r["stale"]
+    assert r["os_support"]["status"] == "supported"
+
+
+# (check, fields for pass, for warn (None: no warn), for fail, field left out for unknown)
+CASES = [
+    ("av_on", {}, None, {"av_on": False}, "av_on"),
+    ("av_signatures", {"av_sig_age_d": 2.0}, {"av_sig_age_d": 5.0}, {"av_sig_age_d": 10.0},
+     "av_sig_age_d"),
+    ("av_managed", {}, None, {"av_managed": False}, "av_managed"),
+    ("patch_recent", {"patch_last_ts": int(NOW - 30 * DAY)},
+     {"patch_last_ts": int(NOW - 45 * DAY)}, {"patch_last_ts": int(NOW - 61 * DAY)},
+     "patch_last_ts"),
+    ("auto_update", {}, None, {"auto_update": False}, "auto_update"),
+    ("firewall_on", {}, None, {"fw_on": False}, "fw_on"),
+    ("smb1_off", {}, None, {"smb1_client": True}, "smb1_server"),
+    ("default_accounts_off", {}, None, {"guest_on": True}, "guest_on"),
+    ("rdp_safe", {"rdp_on": True, "rdp_nla": True}, None, {"rdp_on": True, "rdp_nla": False},
+     "rdp_on"),
+    ("autorun_off", {}, None, {"autorun_off": False}, "autorun_off"),
+    ("screen_lock", {"lock_s": 900}, None, {"lock_s": 0}, "lock_s"),
+]
+
+
+@pytest.mark.parametrize("check,ok,warn,bad,missing", CASES, ids=[c[0] for c in CASES])
+def test_each_check_pass_warn_fail_unknown(check, ok, warn, bad, missing):
+    assert state(check, **ok) == "pass"
+    if warn is not None:
+        assert state(check, **warn) == "warn"
+    assert state(check, **bad) == "fail"
+    # rdp_safe: "RDP off or NLA": unknown RDP with NLA on is a pass (Kleene's or)
+    extra = {"rdp_nla": False} if check == "rdp_safe" else {}
+    r = judge(good_security(NOW, **{missing: None}, **extra,
+                            unknown=[{"field": missing, "reason": "access denied"}]))
+    c = r["checks"][check]
+    assert c["state"] == "unknown"
+    assert c["ev"] == {"code": "unknown", "field": missing, "reason": "access denied"}
+    by_id = {x.id: x for x in RULES.baseline.checks}
+    assert "access denied" in render(by_id[check], c, NOW, "vi")
+
+
+def test_os_supported_check():
+    assert state("os_supported") == "pass"
+    win7 = windows_inventory(build="7601", edition="Professional", display=None,
+                             os_version="7")
+    r = judge(good_security(NOW), win7)
+    assert r["checks"]["os_supported"]["state"] == "fail" and not r["crit_ok"]
+    assert r["os_support"] == {"status": "unsupported", "end": "2020-01-14",
+                               "label": RULES.os_table.entries[0].label}
+    w10 = windows_inventory(build="19045.5011", edition="Pro", display="22H2", os_version="10")
+    assert judge(good_security(NOW, esu=True), w10)["checks"]["os_supported"]["state"] == "pass"
+    assert judge(good_security(NOW, esu=False), w10)["checks"]["os_supported"]["state"] == "fail"
+    unknown = judge(good_security(NOW), w10)["checks"]["os_supported"]
+    assert unknown["state"] == "unknown"  # ESU not reported: never a pass
+    odd = judge(good_security(NOW, os_id=None), {"role": "lab", "os_name": "Haiku"})
+    assert odd["checks"]["os_supported"]["state"] == "unknown"
+    assert "không có trong bảng" in render(RULES.baseline.checks[0],
+                                           odd["checks"]["os_supported"], NOW, "vi")
+
+
+def test_windows_11_24h2_pro_education_after_2026_10_13():
+    inv = windows_inventory(edition="Pro Education")
+    before = dt.datetime(2026, 10, 13, 12, tzinfo=dt.timezone.utc).timestamp()
+    assert judge(good_security(before), inv, now=before)["checks"]["os_supported"]["state"] \
+        == "pass"
+    r = judge(good_security(NOW), inv)
+    assert r["checks"]["os_supported"]["state"] == "fail"
+    assert r["checks"]["os_supported"]["values"] == {"os_supported": False}
+    assert judge(good_security(NOW), windows_inventory(edition="Enterprise"))[
+        "checks"]["os_supported"]["state"] == "pass"
+
+
+def test_not_applicable_role_os_and_frozen():
+    linux = {"role": "lab", "os_name": "Linux", "os_version": "24.04",
+             "os_edition": "Ubuntu 24.04.1 LTS"}
+    sec = {"os_family": "linux", "os_id": "ubuntu", "fw_on": False, "auto_update": True,
+           "patch_last_ts": int(NOW - 3 * DAY)}
+    r = judge(sec, linux)
+    assert r["checks"]["av_on"] == {"state": "na", "ev": {"code": "na_os", "os": "linux"},
+                                    "values": {}, "severity": "critical"}
+    assert r["checks"]["firewall_on"]["state"] == "fail"
+    assert r["checks"]["os_supported"]["state"] == "pass"
+    assert r["crit_ok"] and not r["crit_high_ok"]
+    frozen = judge(good_security(NOW, frozen=True, freeze_product="Deep Freeze",
+                                 av_sig_age_d=30.0, patch_last_ts=int(NOW - 200 * DAY)))
+    for cid in ("av_signatures", "patch_recent"):
+        assert frozen["checks"][cid]["state"] == "na"
+        assert "Deep Freeze" in render(None, frozen["checks"][cid], NOW, "vi")
+    assert frozen["checks"]["av_on"]["state"] == "pass" and frozen["frozen"]
+    # a router is not a PC: every check na
+    router = judge(good_security(NOW), {"role": "router", "os_name": "Linux"}, role="router")
+    assert router["counts"]["na"] == 12 and router["worst"] == "na"
+
+
+def test_screen_lock_severity_by_role():
+    r = judge(good_security(NOW, lock_s=3600), role="lab")
+    assert r["checks"]["screen_lock"]["severity"] == "low"
+    r = judge(good_security(NOW, lock_s=3600), windows_inventory(role="office"), role="office")
+    assert r["checks"]["screen_lock"]["severity"] == "medium"
+
+
+def test_silent_for_more_than_seven_days_all_unknown_and_no_report():
+    r = judge(good_security(NOW), reported=NOW - 8 * DAY)
+    assert r["stale"] and r["counts"]["unknown"] == 12 and r["worst"] == "unknown"
+    assert render(None, r["checks"]["av_on"], NOW, "vi") == "Máy không báo về quá 7 ngày"
+    assert render(None, r["checks"]["av_on"], NOW, "en") == "Silent for more than 7 days"
+    r = judge(None)
+    assert r["stale"] and r["checks"]["av_on"]["ev"] == {"code": "no_report"}
+    assert not r["crit_ok"]
+
+
+def test_evidence_sentences():
+    b = RULES.baseline
+    sig = [c for c in b.checks if c.id == "av_signatures"][0]
+    r = judge(good_security(NOW, av_sig_age_d=10.0))
+    assert render(sig, r["checks"]["av_signatures"], NOW, "vi") == \
+        "Mẫu nhận diện 10 ngày tuổi (đạt ≤ 3, quá 7 là không đạt)"
+    patch = [c for c in b.checks if c.id == "patch_recent"][0]
+    r = judge(good_security(NOW, patch_last_ts=int(NOW - 61 * DAY)))
+    assert render(patch, r["checks"]["patch_recent"], NOW, "en").startswith(
+        "Last update installed 61 days ago")
+    smb = [c for c in b.checks if c.id == "smb1_off"][0]
+    r = judge(good_security(NOW, smb1_client=True))
+    assert render(smb, r["checks"]["smb1_off"], NOW, "vi") == \
+        "SMBv1 máy chủ: không; máy khách: có"
+
+
+def pc(role="lab", crit=True, high=True, reported=NOW - DAY):
+    return PcSummary(role, reported, crit, crit and high, {})
+
+
+def school(pcs):
+    return evaluate_school(RULES, pcs, NOW)
+
+
+def test_school_rule_statuses_and_gates():
+    assert school([])["status"] == "no_pcs"
+    assert school([pc() for _ in range(20)])["status"] == "meets"
+    # coverage: 18 of 20 reported within 7 days = 90 % -> still enough; 17 -> insufficient
+    ok = [pc() for _ in range(18)] + [pc(reported=NOW - 8 * DAY) for _ in range(2)]
+    assert school(ok)["detail"]["coverage"] == {"reporting": 18, "pcs": 20, "pct": 90.0,
+                                                "days": 7.0}
+    low = [pc() for _ in range(17)] + [pc(reported=None) for _ in range(3)]
+    assert school(low)["status"] == "insufficient"
+    # one office PC failing a critical check: below (office PCs 100 %)
+    r = school([pc() for _ in range(30)] + [pc("office", crit=False)])
+    gates = {g["id"]: g for g in r["detail"]["gates"]}
+    assert r["status"] == "below" and not gates["office_critical"]["ok"]
+    assert gates["all_critical"]["ok"] and gates["all_critical"]["value_pct"] == 96.8
+    # all PCs 95 % on critical: 1 of 20 lab PCs failing is fine, 2 are not
+    assert school([pc() for _ in range(19)] + [pc(crit=False)])["status"] == "meets"
+    assert school([pc() for _ in range(18)] + [pc(crit=False)] * 2)["status"] == "below"
+    # critical + high 80 %: 4 of 20 failing a high check is fine, 5 -> improve
+    assert school([pc() for _ in range(16)] + [pc(high=False)] * 4)["status"] == "meets"
+    r = school([pc() for _ in range(15)] + [pc(high=False)] * 5)
+    assert r["status"] == "improve"
+    assert {g["id"]: g["value_pct"] for g in r["detail"]["gates"]}["critical_high"] == 75.0
+    # no office PC: that gate has no value and holds
+    gates = {g["id"]: g for g in school([pc()])["detail"]["gates"]}
+    assert gates["office_critical"] == {"id": "office_critical", "value_pct": None,
+                                        "threshold_pct": 100.0, "ok": True}
+
+
+def test_per_check_counts():
+    a = PcSummary("lab", NOW, True, True, {"av_on": "pass", "firewall_on": "fail"})
+    b = PcSummary("lab", NOW, True, False, {"av_on": "unknown", "firewall_on": "fail"})
+    checks = school([a, b])["detail"]["checks"]
+    assert checks["av_on"] == {"pass": 1, "warn": 0, "fail": 0, "unknown": 1, "na": 0}
+    assert checks["firewall_on"]["fail"] == 2
