@@ -729,12 +729,16 @@ PAGE_TEXTS: Dict[str, Dict[str, str]] = {
 
 def page_texts() -> Dict[str, Dict[str, str]]:
     """Every string the pages show: :data:`PAGE_TEXTS` and the code labels above
-    (``status.*``, ``state.*``, ``role_device.*``, ``level.*``, ``role.*``), English falling back to
-    Vietnamese."""
+    (``status.*``, ``state.*``, ``role_device.*``, ``level.*``, ``role.*``, and the ATTT codes
+    ``attt_status.*``, ``check_state.*``, ``severity.*``, ``os_support.*``), English falling
+    back to Vietnamese."""
     out: Dict[str, Dict[str, str]] = {}
     for prefix, table in (("status.", STATUS_LABELS), ("state.", STATUS_LABELS),
                           ("role_device.", ROLE_LABELS), ("level.", SCHOOL_LEVELS),
-                          ("role.", USER_ROLE_LABELS), ("audit_action.", AUDIT_LABELS)):
+                          ("role.", USER_ROLE_LABELS), ("audit_action.", AUDIT_LABELS),
+                          ("attt_status.", ATTT_STATUS_LABELS),
+                          ("check_state.", CHECK_STATE_LABELS), ("severity.", SEVERITY_LABELS),
+                          ("os_support.", OS_SUPPORT_LABELS)):
         for code, entry in table.items():
             out[prefix + code] = dict(entry)
     out.update(PAGE_TEXTS)

@@ -116,7 +116,13 @@ def run_demo(args: argparse.Namespace) -> int:
     from ..api.server import ApiServer, port_free, split_listen
     from ..config import load_config
     from ..signals import stop_on_signals
-    from ..simulate import live_province, province_fixture, run_simulation, write_history
+    from ..simulate import (
+        live_province,
+        province_fixture,
+        run_simulation,
+        write_attt_history,
+        write_history,
+    )
 
     logging.basicConfig(level=logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -187,8 +193,12 @@ def run_demo(args: argparse.Namespace) -> int:
         registry.add_schools(engine, province.school_rows())
         agent_school = province.schools[0]
         logins = demo_logins(engine, agent_school.code)
-        # the province's past 30 days, so the charts have history from the first minute
+        # the province's past 30 days, so the charts have history from the first minute,
+        # and each school's ATTT status of those days, judged by the baseline in force
         past = write_history(engine, province, seed=1)
+        from ..posture import rules_from_config
+        attt_days = write_attt_history(engine, province, rules_from_config(cfg), seed=1,
+                                       tz=cfg.province.timezone)
 
         # 3. the collector service
         from ..service import CollectorService
@@ -253,7 +263,7 @@ def run_demo(args: argparse.Namespace) -> int:
               "  Tỉnh mô phỏng / simulated:     %d trường / schools, %d thiết bị / devices, "
               "%d khu vực / areas\n"
               "  Lịch sử / history:             %d ngày / days, %d + %d rollups (5 min + 1 h), "
-              "%d sự kiện / events, %.1f s\n"
+              "%d sự kiện / events, %.1f s; ATTT: %d trường-ngày / school-days\n"
               "  Máy này / this machine:        %s\n"
               "  Dữ liệu / data:                %s\n"
               "Nhấn Ctrl-C để dừng / press Ctrl-C to stop.\n"
@@ -261,7 +271,7 @@ def run_demo(args: argparse.Namespace) -> int:
                  logins[1][1], cfg.api.admin_token, cfg.api.admin_token, url, cfg.mqtt.url,
                  broker.kind if broker else "configured", len(province.schools),
                  len(province.devices), len(province.areas), past.days, past.rows_5m,
-                 past.rows_1h, past.events, past.seconds,
+                 past.rows_1h, past.events, past.seconds, attt_days,
                  ("agent thật, trường %s (%s)" % (agent_school.code, agent_school.name))
                  if agent else "(không chạy agent / no agent)", folder), flush=True)
 

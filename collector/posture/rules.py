@@ -8,6 +8,8 @@ with ``when_frozen = "na"``). The evidence is kept as data (a code and its value
 into words when shown (:func:`schoolmon.collector.posture.evidence.render`).
 """
 import datetime as _dt
+import functools
+import re
 from typing import Any, Dict, Iterable, Mapping, NamedTuple, Optional, Tuple
 
 from ..baseline import Baseline, Check, OsTable, Unknown, judge
@@ -72,6 +74,25 @@ def _reasons(security: Mapping[str, Any]) -> Dict[str, str]:
         if isinstance(u, dict) and u.get("field"):
             out.setdefault(str(u["field"]), str(u.get("reason") or ""))
     return out
+
+
+_PLACEHOLDER = re.compile(r"\{([a-z_0-9]+)(?:\|[a-z_]+)?\}")
+
+
+@functools.lru_cache(maxsize=1024)
+def _fields_shown(fields: Tuple[str, ...], templates: Tuple[str, ...]) -> Tuple[str, ...]:
+    out = list(fields)
+    for text in templates:
+        for name in _PLACEHOLDER.findall(text):
+            if name not in out:
+                out.append(name)
+    return tuple(out)
+
+
+def _shown_fields(c: Check) -> Tuple[str, ...]:
+    """The fields a check's conditions read and those its evidence sentence shows
+    (``{av_name}``, ``{os_end}``): the values kept with its state."""
+    return _fields_shown(c.fields, tuple(sorted((c.evidence or {}).values())))
 
 
 def _value(v: Any) -> Any:
@@ -143,7 +164,7 @@ def evaluate_device(rules: Rules, d: DeviceInput, now: float,
             state, ev = "na", {"code": "frozen", "product": sec.get("freeze_product")}
         else:
             state, ev = _judge_check(c, env, reasons)
-            values = {f: _value(env[f]) for f in c.fields if env.get(f) is not None}
+            values = {f: _value(env[f]) for f in _shown_fields(c) if env.get(f) is not None}
         checks[c.id] = {"state": state, "ev": ev, "values": values, "severity": sev}
         counts[state] += 1
         if state not in PASSING:

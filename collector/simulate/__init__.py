@@ -18,7 +18,8 @@ every 6 h) and then ``health`` at QoS 1.
 
 ``write_history(engine, province)`` gives the province a plausible past 30 days in the
 state store (rollups, status history, devices that went away days ago) before the live
-simulation starts, which then runs ``live_province(province)``.
+simulation starts, which then runs ``live_province(province)``; ``write_attt_history``
+gives its schools their ATTT status of each past day, judged by the collector's rules.
 
 The package: ``fixture`` (the province), ``posture`` (its security: plans, traits, the
 facts at a moment), ``payloads`` (what devices publish), ``fleet`` (the publisher),
@@ -26,11 +27,11 @@ facts at a moment), ``payloads`` (what devices publish), ``fleet`` (the publishe
 """
 from .fixture import AGENT_VERSION, Province, SimDevice, SimSchool, province_fixture
 from .fleet import SimStats, Simulation, run_simulation
-from .history import HistoryStats, live_province, write_history
+from .history import HistoryStats, live_province, write_attt_history, write_history
 from .payloads import health_fields, health_templates, inventory_fields
 from .posture import PLANS, security_fields
 
 __all__ = ["AGENT_VERSION", "PLANS", "HistoryStats", "Province", "SimDevice", "SimSchool",
            "SimStats", "Simulation", "health_fields", "health_templates", "inventory_fields",
            "live_province", "province_fixture", "run_simulation", "security_fields",
-           "write_history"]
+           "write_attt_history", "write_history"]

@@ -15,7 +15,13 @@ For every device of a ``Province``, over the last ``days`` days (default 30):
   (``payloads.health_fields``: busy, slow, old, nearly full disk).
 - **Status history**: ``device_online`` / ``device_offline`` events for every switch-on
   and switch-off, and for the devices that went away their row (``last_seen``,
-  ``status_since``, reason ``lost``) with their last inventory and health.
+  ``status_since``, reason ``lost``) with their last inventory, health and security.
+- **ATTT history** (``write_attt_history``): each school's ATTT status of every past day,
+  judged by the collector's own rules (``posture.evaluate_device`` / ``evaluate_school``)
+  on the facts its PCs reported by that day's end (``simulate.posture``: stories such as a
+  lab re-imaged without antivirus make a trend), the school's current status with the day
+  it began, and an ``attt_status_changed`` event for each change, as the evaluator would
+  have written them. Today is the live evaluator's.
 
 Deterministic: the values of a device's day come from (seed, device, day) only, so a
 restart writes the same rows; rollups and device rows are inserted "if absent" and the
@@ -30,10 +36,15 @@ from schoolmon.protocol import envelope
 from sqlalchemy import Connection, Engine, Table, and_, bindparam, delete
 
 from ..families.inventory import os_summary
+from ..posture.rules import DeviceInput, PcSummary, Rules, evaluate_device, evaluate_school, is_pc, states_of
+from ..state import Event
 from ..store.bulk import BulkStatement, raw_cursor, to_json
+from ..store.events import insert_events
 from ..store.rollups import BUCKET_1H, BUCKET_5M
 from ..store.schema import (
     ROLLUP_METRICS,
+    attt_school_days,
+    attt_schools,
     device_latest,
     devices,
     dialect_insert,
@@ -41,7 +52,7 @@ from ..store.schema import (
     rollup_1h,
     rollup_5m,
 )
-from ..text import utc_offset
+from ..text import DEFAULT_TIMEZONE, utc_offset
 from .fixture import Province, SimDevice
 from .payloads import health_fields, inventory_fields
 from .posture import security_fields
@@ -248,9 +259,12 @@ def _device_rows(province: Province, spans: Dict[str, Tuple[float, float]],
                  ) -> Tuple[List[Dict[str, Any]], List[Dict[str, Any]]]:
     """Every device's row as its past leaves it (``spans``: its last time on), and the
     latest inventory, health and security of the devices that went away (the live
-    simulation brings the others' own). Their last security scan ran within the 6 hours
-    before they went away (the agent scans every 6 h)."""
+    simulation brings the others' own), and the last security of the others, from before
+    the live simulation starts (so the evaluator's first pass judges facts, not silence).
+    A security scan runs every 6 h: a device that went away scanned within its last 6 hours
+    on."""
     dev_rows, latest = [], []
+    offset = utc_offset(now)
     for d in province.devices:
         inv = inventory_fields(d)
         on_from, on_until = spans.get(d.id, (first_seen, first_seen))
@@ -266,12 +280,21 @@ def _device_rows(province: Province, spans: Dict[str, Tuple[float, float]],
             "last_seq": seq, "last_ts": on_until if seq else None, "missing": "[]",
             "lost_total": 0, "duplicates_total": 0, "received_total": received.get(d.id, 0),
             "resets": 0, "rev": 1, "seq_jump": None})
-        if seq is None:  # not gone: the live simulation brings its own
+        if seq is None:  # not gone: the live simulation brings its own, but its last
+            # inventory and security scan are from before the demo started (every 6 h,
+            # school mornings): the evaluator's first pass judges those, not silence
+            scan = _scan_before(d, now, offset, None, seed)
+            facts = security_fields(d, scan, now)
+            if facts is not None:
+                for kind, fields in (("inventory", inv), ("security", facts)):
+                    latest.append({"device_id": d.id, "kind": kind, "ts": scan, "seq": None,
+                                   "received_at": scan, "skew": None,
+                                   "payload": to_json(envelope(kind, fields, 0, scan))})
             continue
         at = on_until
         health = health_fields(d, _rng(seed, "last", d.id), int(at - first_seen) % (9 * DAY))
         last = [("inventory", inv, 1, at), ("health", health, seq, at)]
-        scanned = max(on_from, at - _rng(seed, "scan", d.id).uniform(0, 6 * 3600))
+        scanned = _last_scan(d, on_from, at, seed)
         security = security_fields(d, scanned, now)
         if security is not None:
             last.append(("security", security, max(2, seq - 1), scanned))
@@ -280,6 +303,12 @@ def _device_rows(province: Province, spans: Dict[str, Tuple[float, float]],
             latest.append({"device_id": d.id, "kind": kind, "ts": ts, "seq": s,
                            "received_at": ts, "skew": None, "payload": to_json(payload)})
     return dev_rows, latest
+
+
+def _last_scan(d: SimDevice, on_from: float, gone_at: float, seed: int) -> float:
+    """The last security scan of a device that went away at ``gone_at`` (on since
+    ``on_from``): the agent scans every 6 h."""
+    return max(on_from, gone_at - _rng(seed, "scan", d.id).uniform(0, 6 * 3600))
 
 
 def _copy_if_absent(conn: Connection, table: Table, rows: List[Tuple[Any, ...]]) -> None:
@@ -349,6 +378,102 @@ def write_history(engine: Engine, province: Province, now: Optional[float] = Non
                         seconds=time.monotonic() - t0)
 
 
+#: The moment of a day the ATTT history judges (local time): the end of the school day.
+ATTT_DAY_MOMENT = 16.5 * 3600
+#: When lab and office PCs scanned on a school day (local time, the morning's first scan).
+_DAY_SCAN = 9.5 * 3600
+
+
+def _scan_before(d: SimDevice, moment: float, offset: int, gone_at: Optional[float],
+                 seed: int) -> float:
+    """When ``d`` last sent its security by ``moment``: servers scan around the clock, lab
+    and office PCs on the mornings of school days (Monday to Saturday); a device that
+    went away, its last scan before it went."""
+    if gone_at is not None and gone_at <= moment:
+        return _last_scan(d, gone_at - DAY, gone_at, seed)
+    if d.role == "server":
+        return moment - 3600
+    local_day = (int(moment) + offset) // DAY
+    for back in range(7):
+        day = local_day - back
+        if (day + 3) % 7 != 6:  # not a Sunday (1970-01-01 was a Thursday)
+            at = day * DAY - offset + _DAY_SCAN
+            if at <= moment:
+                return at
+    return moment - 7 * DAY  # pragma: no cover - every week has a school day
+
+
+def build_attt_history(province: Province, rules: Rules, now: Optional[float] = None,
+                       days: int = HISTORY_DAYS, seed: int = 1, tz: str = DEFAULT_TIMEZONE
+                       ) -> Tuple[List[Dict[str, Any]], Dict[str, Dict[str, Any]], List[Event]]:
+    """(day rows, each school's latest status with ``since`` and ``detail``, the
+    ``attt_status_changed`` events) of the ``days`` local days before today's."""
+    now = time.time() if now is None else now
+    offset = utc_offset(now, tz)
+    today = (int(now) + offset) // DAY
+    gone = offline_since(province, now, seed)
+    by_school: Dict[str, List[SimDevice]] = {}
+    for d in province.devices:
+        if is_pc(d.role):
+            by_school.setdefault(d.school, []).append(d)
+    rows: List[Dict[str, Any]] = []
+    latest: Dict[str, Dict[str, Any]] = {}
+    evs: List[Event] = []
+    for day in range(today - days, today):
+        moment = float(day * DAY - offset + ATTT_DAY_MOMENT)
+        iso = time.strftime("%Y-%m-%d", time.gmtime(day * DAY))
+        for school in province.schools:
+            pcs = []
+            for d in by_school.get(school.code, []):
+                scan = _scan_before(d, moment, offset, gone.get(d.id), seed)
+                facts = security_fields(d, scan, now)
+                judged = evaluate_device(rules, DeviceInput(
+                    d.id, d.school, d.role, facts, scan if facts else None,
+                    inventory_fields(d)), moment)
+                pcs.append(PcSummary(d.role, judged["reported_at"], judged["crit_ok"],
+                                     judged["crit_high_ok"], states_of(judged)))
+            result = evaluate_school(rules, pcs, moment)
+            status = result["status"]
+            rows.append({"school_code": school.code, "day": iso, "status": status,
+                         "evaluated_at": moment})
+            prev = latest.get(school.code)
+            if prev is None or prev["status"] != status:
+                evs.append(Event(moment, "attt_status_changed", school.code, None, {
+                    "from": prev["status"] if prev else "not_evaluated", "to": status}))
+                latest[school.code] = {"status": status, "since": moment}
+            latest[school.code].update(evaluated_at=moment, detail=result["detail"])
+    return rows, latest, evs
+
+
+def write_attt_history(engine: Engine, province: Province, rules: Rules,
+                       now: Optional[float] = None, days: int = HISTORY_DAYS, seed: int = 1,
+                       tz: str = DEFAULT_TIMEZONE) -> int:
+    """Write the ATTT history (see the module doc) into the store at ``engine``: day rows
+    and the schools' status rows inserted where absent, the history's events replacing
+    those of an earlier run; the number of day rows built. The live evaluator then goes on
+    from there (a school whose status today differs gets its change and its event)."""
+    rows, latest, evs = build_attt_history(province, rules, now, days, seed, tz)
+    if not rows:
+        return 0
+    first = min(r["evaluated_at"] for r in rows)
+    last = max(r["evaluated_at"] for r in rows)
+    codes = sorted(latest)
+    with engine.begin() as conn:
+        day_ins = dialect_insert(engine, attt_school_days).on_conflict_do_nothing(
+            index_elements=["school_code", "day"])
+        conn.execute(day_ins, rows)
+        school_ins = dialect_insert(engine, attt_schools).on_conflict_do_nothing(
+            index_elements=["school_code"])
+        conn.execute(school_ins, [dict(school_code=code, rev=1, **latest[code])
+                                  for code in codes])
+        for i in range(0, len(codes), 500):
+            conn.execute(delete(events).where(and_(
+                events.c.kind == "attt_status_changed", events.c.school.in_(codes[i:i + 500]),
+                events.c.ts >= first, events.c.ts <= last)))
+        insert_events(conn, evs)
+    return len(rows)
+
+
 def live_province(province: Province) -> Province:
     """The province without the devices that went away in the past (``offline`` profile:
     ``write_history`` writes their rows; the live simulation would report them heard now)."""
@@ -356,5 +481,6 @@ def live_province(province: Province) -> Province:
                     [d for d in province.devices if d.online])
 
 
-__all__ = ["FIVE_MIN_DAYS", "HISTORY_DAYS", "HistoryStats", "build_history", "live_province",
-           "offline_since", "write_history"]
+__all__ = ["FIVE_MIN_DAYS", "HISTORY_DAYS", "HistoryStats", "build_attt_history",
+           "build_history", "live_province", "offline_since", "write_attt_history",
+           "write_history"]

@@ -93,7 +93,9 @@ def test_windows_11_24h2_pro_education_after_2026_10_13():
         == "pass"
     r = judge(good_security(NOW), inv)
     assert r["checks"]["os_supported"]["state"] == "fail"
-    assert r["checks"]["os_supported"]["values"] == {"os_supported": False}
+    # the values used, and those the evidence sentence shows ("hết hỗ trợ 2026-10-13")
+    assert r["checks"]["os_supported"]["values"] == {
+        "os_supported": False, "os_support_status": "unsupported", "os_end": "2026-10-13"}
     assert judge(good_security(NOW), windows_inventory(edition="Enterprise"))[
         "checks"]["os_supported"]["state"] == "pass"
 

@@ -11,16 +11,10 @@ export const NOT_MEETING = ["below", "insufficient", "improve"];
 const STATES = ["fail", "unknown", "warn", "pass", "na"];
 const SEVERITIES = ["critical", "high", "medium", "low"];
 
-// A time the API gives as epoch seconds (or as an ISO text): shown like every other time
-// of the pages, in Vietnam's time (the province's zone).
-const ZONE = "Asia/Ho_Chi_Minh";
-export function when(v) {
-  if (v === null || v === undefined || v === "") { return "—"; }
-  if (typeof v === "string") { return localTime(v); }
-  const parts = new Intl.DateTimeFormat("en-GB", { timeZone: ZONE, year: "numeric", month: "2-digit",
-    day: "2-digit", hour: "2-digit", minute: "2-digit", hourCycle: "h23" }).formatToParts(new Date(v * 1000));
-  const p = Object.fromEntries(parts.map((x) => [x.type, x.value]));
-  return p.hour + ":" + p.minute + " " + p.day + "/" + p.month + "/" + p.year;
+// A time of the ATTT objects, as the API renders every time: its ``<key>_local`` (Vietnam's
+// time, the province's zone) shown like every other time of the pages.
+export function when(obj, key) {
+  return obj ? localTime(obj[key + "_local"]) : "—";
 }
 
 // "2026-10-13" → "13/10/2026"
@@ -73,7 +67,7 @@ export function historyStrip(history) {
   const days = history || [];
   if (!days.length) { return h("p", { class: "muted", id: "attt-history" }, t("attt.no_history")); }
   const cells = days.map((d) => {
-    const label = day(d.day) + ": " + (d.label || t("attt_status." + d.status));
+    const label = day(d.day) + ": " + (d.status_label || t("attt_status." + d.status));
     return h("li", { class: "cell " + (d.status || "not_evaluated"), title: label, "aria-label": label,
       dataset: { day: d.day, status: d.status } });
   });
@@ -92,7 +86,7 @@ function checkItem(c) {
     h("ul", {}, devs.map((d) => h("li", { dataset: { device: d.id } }, stateBadge(d.state, d.state_label), " ",
       link("/devices/" + encodeURIComponent(d.id), d.hostname || d.id),
       d.evidence ? h("span", { class: "muted" }, " — " + d.evidence) : null))),
-    devs.length < notPassing ? h("p", { class: "muted" }, t("attt.more_devices", { n: num(notPassing - devs.length) })) : null) : null;
+    devs.length < (c.devices_total || 0) ? h("p", { class: "muted" }, t("attt.more_devices", { n: num(c.devices_total - devs.length) })) : null) : null;
   const worst = c.fail ? "fail" : c.unknown ? "unknown" : c.warn ? "warn" : c.pass ? "pass" : "na";
   return h("li", { class: "check " + worst, dataset: { check: c.id } },
     h("h4", {}, severityBadge(c.severity, c.severity_label), " ", c.title),
@@ -109,8 +103,8 @@ export function schoolAttt(s) {
     box.appendChild(h("p", { class: "note" }, t("attt.not_evaluated")));
     return box;
   }
-  box.appendChild(h("p", { class: "muted" }, a.since ? t("attt.since", { time: when(a.since) }) + " · " : "",
-    t("attt.evaluated", { time: when(a.evaluated_at) })));
+  box.appendChild(h("p", { class: "muted" }, a.since ? t("attt.since", { time: when(a, "since") }) + " · " : "",
+    t("attt.evaluated", { time: when(a, "evaluated_at") })));
   if (a.status === "no_pcs") { box.appendChild(h("p", { class: "note" }, t("attt.no_pcs"))); }
   box.appendChild(h("div", { class: "two attt-head" },
     h("div", {}, h("h4", {}, t("attt.gates")), gates(a)),
@@ -123,12 +117,12 @@ export function schoolAttt(s) {
 
 // --- the device page ---------------------------------------------------------------------
 
-// "còn hỗ trợ, hết hỗ trợ 13/10/2026": the OS support of a device, for its inventory.
+// "hết hỗ trợ · Windows 8.1 (hết hỗ trợ 10/01/2023)": a device's OS support, for its inventory.
 export function osSupport(sec) {
   const o = sec && sec.os_support;
   if (!o) { return "—"; }
   return h("span", { id: "os-support" }, h("span", { class: "st os " + (o.status || "unknown"), dataset: { support: o.status } },
-    o.label || t("os_support." + (o.status || "unknown"))), o.end ? " " + t("attt.os_end", { date: day(o.end) }) : "");
+    o.status_label || t("os_support." + (o.status || "unknown"))), o.label ? " " + o.label : "");
 }
 
 export function deviceFindings(d) {
@@ -142,7 +136,7 @@ export function deviceFindings(d) {
   const c = sec.counts || {};
   box.appendChild(h("p", { class: "counts" }, STATES.filter((s) => c[s]).map((s) =>
     [h("span", { class: "st chk " + s, dataset: { count: s } }, t("check_state." + s) + " " + num(c[s])), " "]),
-  h("span", { class: "muted" }, t("attt.reported", { time: when(sec.reported_at) }))));
+  h("span", { class: "muted" }, t("attt.reported", { time: when(sec, "reported_at") }))));
   if (sec.stale) { box.appendChild(h("p", { class: "situation", id: "stale" }, t("attt.stale"))); }
   if (sec.frozen) {
     box.appendChild(h("p", { class: "note", id: "frozen" }, t("attt.frozen", { product: sec.freeze_product || "Deep Freeze" })));
@@ -151,7 +145,7 @@ export function deviceFindings(d) {
     h("td", {}, stateBadge(k.state, k.state_label)),
     h("td", {}, k.title, h("br"), severityBadge(k.severity, k.severity_label)),
     h("td", {}, k.evidence || "—"),
-    h("td", {}, when(k.since)),
+    h("td", {}, when(k, "since")),
     h("td", {}, k.state === "pass" || k.state === "na" ? h("span", { class: "muted" }, "—") : (k.hint || "—"),
       k.citation ? [h("br"), h("small", { class: "muted" }, t("attt.citation") + ": " + k.citation)] : null)));
   box.appendChild(h("div", { class: "scroll" }, h("table", { id: "findings-table", class: "list" },

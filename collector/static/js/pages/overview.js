@@ -33,8 +33,8 @@ export function pageLink(apiLink) {
 
 // An area's schools not meeting the ATTT baseline, when the API counts them.
 function areaAttt(a) {
-  const b = a.below_baseline;
-  return b && b.security !== null && b.security !== undefined ? b.security : null;
+  const n = a.attt_below_baseline;
+  return n === null || n === undefined ? null : n;
 }
 
 function areaTable(areas) {
@@ -51,7 +51,7 @@ function areaTable(areas) {
       h("td", { class: "num" }, link(pageLink(l.devices), num(a.devices))),
       h("td", { class: "num" + (a.offline ? " bad" : "") }, link(pageLink(l.devices_offline), num(a.offline))),
       withAttt ? h("td", { class: "num" + (attt ? " bad" : "") }, attt === null ? "—"
-        : link("/schools" + qs({ area: slug, baseline: "attt" }), num(attt))) : null);
+        : link(pageLink(l.schools_attt_below) || "/schools" + qs({ area: slug, baseline: "attt" }), num(attt))) : null);
   });
   return h("div", { class: "scroll" }, h("table", { id: "areas", class: "list" },
     h("thead", {}, h("tr", {},
