@@ -95,6 +95,8 @@ def get_school(conn: Conn, scope: Scope, lang: Lang, tz: TimeZone, rules: Rules,
         raise ApiError(404, "school_not_found")
     body["attt"] = posture.school_attt(conn, code, rules.baseline, lang, tz, time.time())
     body["condition_label"] = label(SCHOOL_CONDITION_LABELS, body["condition"], lang)
+    briefs = posture.device_briefs(conn, [d["id"] for d in body["devices"]], lang)
     for d in body["devices"]:
         d["offline_reason_label"] = label(OFFLINE_REASON_LABELS, d["offline_reason"], lang)
+        d["attt"] = briefs.get(d["id"])  # as the device list shows it
     return present(body, lang, tz)

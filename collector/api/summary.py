@@ -4,6 +4,7 @@ from typing import Any, Dict
 
 from fastapi import APIRouter
 
+from ..read import posture
 from ..read import summary as read
 from ..text import ATTT_STATUS_LABELS, FIELD_LABELS, STATUS_LABELS, label, message, utc_offset
 from .deps import Conn, Lang, Scope, TimeZone
@@ -43,6 +44,10 @@ def get_overview(conn: Conn, scope: Scope, lang: Lang, tz: TimeZone) -> Dict[str
     body = read.overview(conn, scope, now, utc_offset(now, tz))
     body["below_baseline"]["note"] = message("baseline_not_evaluated", lang)
     body["below_baseline"]["attt_labels"] = attt_labels(lang)
+    # the worst schools' ATTT status, as the school list shows it
+    statuses = posture.school_statuses(conn, frozenset(w["code"] for w in body["worst_schools"]))
+    for w in body["worst_schools"]:
+        w["attt"] = posture.status_brief(statuses.get(w["code"]), lang)
     body["labels"] = {code: label(STATUS_LABELS, code, lang) for code in STATUS_LABELS}
     body["field_labels"] = {k: label(FIELD_LABELS, k, lang) for k in FIELD_LABELS}
     return present(body, lang, tz)

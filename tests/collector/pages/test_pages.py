@@ -215,14 +215,14 @@ def test_school_list_filters_search_and_sort(demo, browser):
         expect(p.locator("#pagecount")).to_contain_text("36 trường")
         p.fill("#f-q", "th hoang van thu")  # abbreviation, no diacritics
         settle(p)
-        names = p.eval_on_selector_all("#schools tbody tr td:nth-child(2) a",
+        names = p.eval_on_selector_all("#schools tbody tr td:nth-child(3) a",
                                        "as => as.map(a => a.innerText)")
         assert names and all("Hoàng Văn Thụ" in n for n in names), names
         expect(p).to_have_url(re.compile(r"/schools\?q=th\+hoang\+van\+thu$"))
         p.fill("#f-q", "")
         p.select_option("#f-level", "MN")
         settle(p)
-        levels = p.eval_on_selector_all("#schools tbody tr td:nth-child(4)", "ts => ts.map(t => t.innerText)")
+        levels = p.eval_on_selector_all("#schools tbody tr td:nth-child(5)", "ts => ts.map(t => t.innerText)")
         assert levels and set(levels) == {"Mầm non"}, levels
         p.click("th button[data-sort='name']")
         settle(p)

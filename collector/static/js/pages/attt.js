@@ -145,7 +145,7 @@ export function deviceFindings(d) {
     h("td", {}, stateBadge(k.state, k.state_label)),
     h("td", {}, k.title, h("br"), severityBadge(k.severity, k.severity_label)),
     h("td", {}, k.evidence || "—"),
-    h("td", {}, when(k, "since")),
+    h("td", { "data-label": t("col.since") + ":" }, when(k, "since")),
     h("td", {}, k.state === "pass" || k.state === "na" ? h("span", { class: "muted" }, "—") : (k.hint || "—"),
       k.citation ? [h("br"), h("small", { class: "muted" }, t("attt.citation") + ": " + k.citation)] : null)));
   box.appendChild(h("div", { class: "scroll" }, h("table", { id: "findings-table", class: "list" },

@@ -16,14 +16,14 @@ const FILTERS = ["status", "baseline", "attt", "level", "area", "isp", "link_typ
 // The ATTT filter's "every school not meeting the baseline" (?baseline=attt)
 const NOT_MEETING = "not_meeting";
 
-// Columns: [sort key (null: not sortable), heading text key, cell]; status comes first, so
-// a phone's narrow screen shows it before anything scrolls away.
+// Columns: [sort key (null: not sortable), heading text key, cell]; the status and the ATTT
+// status come first, so a phone's narrow screen shows them before anything scrolls away.
 function columns() {
   return [
     ["status", "col.status", (s) => statusBadge(s.status, s.status_label)],
+    ["attt", "col.attt", (s) => atttBadge(s.attt)],
     ["name", "col.school", (s) => h("span", {}, link("/schools/" + encodeURIComponent(s.code), s.name),
       h("br"), h("small", { class: "muted" }, s.code))],
-    ["attt", "col.attt", (s) => atttBadge(s.attt)],
     ["area", "col.area", (s) => unitName(s.area)],
     [null, "col.level", (s) => s.level_label || s.level || "—"],
     ["offline", "col.offline_count", (s) => {
