@@ -74,33 +74,27 @@ def _reasons(security: Mapping[str, Any]) -> Dict[str, str]:
     return out
 
 
-def _value(v: Any) -> Any:
-    return round(v, 1) if isinstance(v, float) else v
-
-
 def _judge_check(c: Check, env: Mapping[str, Any], reasons: Mapping[str, str]
-                 ) -> Tuple[str, Dict[str, Any]]:
+                 ) -> Tuple[str, Optional[Dict[str, Any]]]:
+    """(state, evidence): the evidence is None when the values themselves are it."""
     try:
-        ok = c.passes.run(env)
-        if ok:
-            state = "pass"
-        elif c.warn is not None and c.warn.run(env):
-            state = "warn"
-        else:
-            state = "fail"
+        if c.passes.run(env):
+            return "pass", None
+        if c.warn is not None and c.warn.run(env):
+            return "warn", None
+        return "fail", None
     except Unknown as exc:
         ev: Dict[str, Any] = {"code": "unknown", "field": exc.field}
         if exc.field in reasons:
             ev["reason"] = reasons[exc.field]
-        elif exc.field in ("?",) or exc.field in ("age_days", "len", "lower"):
+        elif exc.field in ("?", "age_days", "len", "lower"):
             ev["code"] = "bad_value"
         return "unknown", ev
-    return state, {"code": "values"}
 
 
 def evaluate_device(rules: Rules, d: DeviceInput, now: float,
                     silence_days: Optional[float] = None) -> Dict[str, Any]:
-    """The device's result: ``checks`` {id: {state, ev, values, severity}}, ``worst``,
+    """The device's result: ``checks`` {id: {state, severity, [ev], [values]}}, ``worst``,
     ``counts``, the OS support, staleness and the two flags the school rule reads
     (``crit_ok``: every critical check passes; ``crit_high_ok``: every critical and high)."""
     b = rules.baseline
@@ -130,7 +124,8 @@ def evaluate_device(rules: Rules, d: DeviceInput, now: float,
     crit_ok = crit_high_ok = True
     for c in b.checks:
         sev = c.severity_for(d.role)
-        values: Dict[str, Any] = {}
+        values: Optional[Dict[str, Any]] = None
+        ev: Optional[Dict[str, Any]]
         if d.role is not None and d.role not in c.roles:
             state, ev = "na", {"code": "na_role", "role": d.role}
         elif fam is not None and fam not in c.os:
@@ -143,8 +138,15 @@ def evaluate_device(rules: Rules, d: DeviceInput, now: float,
             state, ev = "na", {"code": "frozen", "product": sec.get("freeze_product")}
         else:
             state, ev = _judge_check(c, env, reasons)
-            values = {f: _value(env[f]) for f in c.fields if env.get(f) is not None}
-        checks[c.id] = {"state": state, "ev": ev, "values": values, "severity": sev}
+            values = {f: env[f] for f in c.fields if f in env and env[f] is not None}
+        # kept small (50,000 of these are written per full pass): "ev" only when the
+        # values are not the evidence, "values" only when there are some
+        entry: Dict[str, Any] = {"state": state, "severity": sev}
+        if ev is not None:
+            entry["ev"] = ev
+        if values:
+            entry["values"] = values
+        checks[c.id] = entry
         counts[state] += 1
         if state not in PASSING:
             if sev == "critical":

@@ -275,12 +275,18 @@ attt_devices = Table(
     Column("school_code", String(64), nullable=False, index=True),
     Column("evaluated_at", Float, nullable=False),
     Column("reported_at", Float, nullable=True),  # ts of the security message judged
+    Column("inventory_ts", Float, nullable=True),  # ts of the inventory message judged
     Column("stale", Boolean, nullable=False),
     Column("worst", String(16), nullable=False),  # fail | unknown | warn | pass | na
     Column("fail_n", Integer, nullable=False),
     Column("unknown_n", Integer, nullable=False),
     Column("os_status", String(16), nullable=False),  # supported | esu | unsupported | unknown
-    Column("states", JSON, nullable=False),  # {check id: state}: what the school rule reads
+    #: every critical check passes (pass, warn, na); every critical and high check passes
+    Column("crit_ok", Boolean, nullable=False),
+    Column("crit_high_ok", Boolean, nullable=False),
+    #: {check id: [state, since]}: what the school rule and the next judgement read (small,
+    #: so neither decodes ``result``)
+    Column("states", JSON, nullable=False),
     Column("result", JSON, nullable=False),
 )
 
