@@ -149,8 +149,9 @@ class Evaluator:
                 school_codes.update(conn.execute(select(schools.c.code).where(
                     schools.c.code.not_in(select(attt_schools.c.school_code)))).scalars())
         ids = sorted(set(ids))
+        memo: Dict[Any, Any] = {}
         for i in range(0, len(ids), CHUNK):
-            school_codes |= self._judge_devices(ids[i:i + CHUNK], now)
+            school_codes |= self._judge_devices(ids[i:i + CHUNK], now, memo)
         if full:
             with self.engine.begin() as w:  # devices retired or removed since: not PCs now
                 w.execute(delete(attt_devices).where(attt_devices.c.device_id.in_(
@@ -175,7 +176,8 @@ class Evaluator:
                         time.perf_counter() - t0), events
 
     # ------------------------------------------------------------------ devices
-    def _judge_devices(self, ids: Sequence[str], now: float) -> Set[str]:
+    def _judge_devices(self, ids: Sequence[str], now: float, memo: Dict[Any, Any]
+                       ) -> Set[str]:
         """Judge ``ids`` and store them; returns the schools they are (and were) in."""
         schools_touched: Set[str] = set()
         with self.engine.begin() as conn:
@@ -205,7 +207,7 @@ class Evaluator:
                                 sec.payload if sec is not None and isinstance(sec.payload, dict)
                                 else None, float(sec.ts) if sec is not None else None,
                                 inv_payload)
-                result = evaluate_device(self.rules, d, now)
+                result = evaluate_device(self.rules, d, now, memo=memo)
                 prev = old.get(did)
                 prev_states = (prev.states or {}) if prev else {}
                 for cid, c in result["checks"].items():

@@ -92,18 +92,30 @@ def _judge_check(c: Check, env: Mapping[str, Any], reasons: Mapping[str, str]
         return "unknown", ev
 
 
+_OS_KEYS = ("os_name", "os_version", "os_build", "os_edition", "os_display")
+
+
 def evaluate_device(rules: Rules, d: DeviceInput, now: float,
-                    silence_days: Optional[float] = None) -> Dict[str, Any]:
+                    silence_days: Optional[float] = None,
+                    memo: Optional[Dict[Any, Any]] = None) -> Dict[str, Any]:
     """The device's result: ``checks`` {id: {state, severity, [ev], [values]}}, ``worst``,
     ``counts``, the OS support, staleness and the two flags the school rule reads
-    (``crit_ok``: every critical check passes; ``crit_high_ok``: every critical and high)."""
+    (``crit_ok``: every critical check passes; ``crit_high_ok``: every critical and high).
+    ``memo``: a dict kept over one pass: a province has a few dozen distinct OS, so each is
+    looked up in the OS table once."""
     b = rules.baseline
     silence = b.rule.coverage_days if silence_days is None else silence_days
     sec = d.security
     inv = d.inventory or {}
     fam = os_family(d)
     today = _dt.datetime.fromtimestamp(now, _dt.timezone.utc).date()
-    support = judge(rules.os_table, sec or {}, inv, today)
+    key = (today, (sec or {}).get("os_id"), (sec or {}).get("esu")) + tuple(
+        inv.get(k) for k in _OS_KEYS)
+    support = memo.get(key) if memo is not None else None
+    if support is None:
+        support = judge(rules.os_table, sec or {}, inv, today)
+        if memo is not None:
+            memo[key] = support
     stale = sec is None or d.security_ts is None or now - d.security_ts > silence * 86400
     frozen = bool(sec and sec.get("frozen") is True)
     env: Dict[str, Any] = {}
