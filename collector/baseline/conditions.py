@@ -92,16 +92,16 @@ class _Compiler:
                 and isinstance(node.operand, ast.Constant) \
                 and isinstance(node.operand.value, (int, float)) \
                 and not isinstance(node.operand.value, bool):
-            value = -node.operand.value
-            return lambda env: value
+            negative = -node.operand.value
+            return lambda env: negative
         if isinstance(node, ast.Compare):
             return self._compare(node)
         if isinstance(node, ast.Constant):
             if node.value is None or not isinstance(node.value, (int, float, str)):
                 raise _fail(node, "chỉ nhận số, chuỗi, true/false / only numbers, strings, "
                                   "true/false")
-            value = node.value
-            return lambda env: value
+            constant = node.value
+            return lambda env: constant
         if isinstance(node, (ast.List, ast.Tuple)):
             items = [self.build(e) for e in node.elts]
             return lambda env: [f(env) for f in items]

@@ -4,7 +4,8 @@ liveness sweep; ``run_once`` is one pass).
 
 Incremental: it reads ``device_latest`` rows of kind ``security`` / ``inventory`` received
 after its watermark (less :data:`OVERLAP` seconds, for rows committed late by a busy
-ingest: judging a device twice changes nothing), plus devices never judged. It judges
+ingest) whose ``ts`` is not the one it judged last (``attt_devices.reported_at`` /
+``inventory_ts``), so a message is judged once however often the overlap reads it. It judges
 everything again when the rules' hash (baseline file, OS table, code version) differs from
 the stored one, and once per local day (the 7-day silence rule, signature and patch ages).
 Nothing is added to the ingest path: the evaluator only reads what ingest stored.
@@ -19,7 +20,7 @@ import logging
 import time
 from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Set, Tuple
 
-from sqlalchemy import Connection, Engine, delete, func, select, text, update
+from sqlalchemy import Connection, Engine, case, delete, func, or_, select, text, update
 from zoneinfo import ZoneInfo
 
 from ..state import Event
@@ -120,13 +121,20 @@ class Evaluator:
                     devices.c.state != "retired")).scalars())
                 school_codes: Set[str] = set(conn.execute(select(schools.c.code)).scalars())
             else:
+                # rows received since the watermark (less the overlap) whose message is not
+                # the one judged last: the overlap costs a comparison, not a judgement
                 since = float(st["watermark"]) - OVERLAP
-                ids = list(conn.execute(select(device_latest.c.device_id).where(
-                    device_latest.c.kind.in_(KINDS),
-                    device_latest.c.received_at > since).distinct()).scalars())
-                judged = select(attt_devices.c.device_id)
-                ids += list(conn.execute(select(devices.c.id).where(
-                    devices.c.state != "retired", devices.c.id.not_in(judged))).scalars())
+                dl, a = device_latest.c, attt_devices.c
+                judged_ts = case((dl.kind == "security", a.reported_at),
+                                 else_=a.inventory_ts)
+                ids = list(conn.execute(
+                    select(dl.device_id).select_from(device_latest.outerjoin(
+                        attt_devices, a.device_id == dl.device_id))
+                    .where(dl.kind.in_(KINDS), dl.received_at > since,
+                           or_(judged_ts.is_(None), judged_ts != dl.ts))
+                    .distinct()).scalars())
+                # (a device that never sent inventory nor security is judged by the daily
+                # full pass: the agent sends its inventory at start)
                 school_codes = set()
                 # retired since their last judgement: out of the school's PCs
                 gone = conn.execute(select(attt_devices.c.device_id, attt_devices.c.school_code)
@@ -141,8 +149,9 @@ class Evaluator:
                 school_codes.update(conn.execute(select(schools.c.code).where(
                     schools.c.code.not_in(select(attt_schools.c.school_code)))).scalars())
         ids = sorted(set(ids))
+        memo: Dict[Any, Any] = {}
         for i in range(0, len(ids), CHUNK):
-            school_codes |= self._judge_devices(ids[i:i + CHUNK], now)
+            school_codes |= self._judge_devices(ids[i:i + CHUNK], now, memo)
         if full:
             with self.engine.begin() as w:  # devices retired or removed since: not PCs now
                 w.execute(delete(attt_devices).where(attt_devices.c.device_id.in_(
@@ -167,7 +176,8 @@ class Evaluator:
                         time.perf_counter() - t0), events
 
     # ------------------------------------------------------------------ devices
-    def _judge_devices(self, ids: Sequence[str], now: float) -> Set[str]:
+    def _judge_devices(self, ids: Sequence[str], now: float, memo: Dict[Any, Any]
+                       ) -> Set[str]:
         """Judge ``ids`` and store them; returns the schools they are (and were) in."""
         schools_touched: Set[str] = set()
         with self.engine.begin() as conn:
@@ -182,7 +192,7 @@ class Evaluator:
                 latest[(r.device_id, r.kind)] = r
             old = {r.device_id: r for r in conn.execute(
                 select(attt_devices.c.device_id, attt_devices.c.school_code,
-                       attt_devices.c.result).where(attt_devices.c.device_id.in_(ids)))}
+                       attt_devices.c.states).where(attt_devices.c.device_id.in_(ids)))}
             out: List[Dict[str, Any]] = []
             for did in ids:
                 row = rows.get(did)
@@ -197,29 +207,34 @@ class Evaluator:
                                 sec.payload if sec is not None and isinstance(sec.payload, dict)
                                 else None, float(sec.ts) if sec is not None else None,
                                 inv_payload)
-                result = evaluate_device(self.rules, d, now)
+                result = evaluate_device(self.rules, d, now, memo=memo)
                 prev = old.get(did)
-                prev_checks = ((prev.result or {}).get("checks") or {}) if prev else {}
+                prev_states = (prev.states or {}) if prev else {}
                 for cid, c in result["checks"].items():
-                    p = prev_checks.get(cid)
-                    c["since"] = p.get("since", now) if p and p.get("state") == c["state"] \
-                        else now
+                    p = prev_states.get(cid)
+                    c["since"] = p[1] if p and p[0] == c["state"] else now
                 result["role"] = role
                 schools_touched.add(row.school_code)
                 if prev is not None and prev.school_code != row.school_code:
                     schools_touched.add(prev.school_code)
                 out.append({"device_id": did, "school_code": row.school_code,
                             "evaluated_at": now, "reported_at": result["reported_at"],
+                            "inventory_ts": float(inv.ts) if inv is not None else None,
                             "stale": result["stale"], "worst": result["worst"],
                             "fail_n": result["counts"]["fail"],
                             "unknown_n": result["counts"]["unknown"],
                             "os_status": result["os_support"]["status"],
-                            "states": {cid: c["state"] for cid, c in result["checks"].items()},
+                            "crit_ok": result["crit_ok"],
+                            "crit_high_ok": result["crit_high_ok"],
+                            "states": {cid: [c["state"], c["since"]]
+                                       for cid, c in result["checks"].items()},
                             "result": result})
             if out:
                 ins = dialect_insert(conn, attt_devices)
-                cols = ("school_code", "evaluated_at", "reported_at", "stale", "worst",
-                        "fail_n", "unknown_n", "os_status", "states", "result")
+                cols = ("school_code", "evaluated_at", "reported_at", "inventory_ts", "stale",
+                        "worst",
+                        "fail_n", "unknown_n", "os_status", "crit_ok", "crit_high_ok",
+                        "states", "result")
                 conn.execute(ins.on_conflict_do_update(
                     index_elements=["device_id"],
                     set_={c: getattr(ins.excluded, c) for c in cols}), out)
@@ -232,17 +247,17 @@ class Evaluator:
             pcs: Dict[str, List[PcSummary]] = {c: [] for c in codes}
             for r in conn.execute(
                     select(attt_devices.c.school_code, attt_devices.c.reported_at,
-                           attt_devices.c.states, devices.c.role, attt_devices.c.result)
+                           attt_devices.c.states, devices.c.role, attt_devices.c.crit_ok,
+                           attt_devices.c.crit_high_ok)
                     .join(devices, devices.c.id == attt_devices.c.device_id)
                     .where(attt_devices.c.school_code.in_(codes),
                            devices.c.school_code == attt_devices.c.school_code,
                            devices.c.state != "retired")):
                 if not is_pc(r.role) or r.school_code not in pcs:
                     continue
-                res = r.result or {}
                 pcs[r.school_code].append(PcSummary(
-                    r.role, r.reported_at, bool(res.get("crit_ok")),
-                    bool(res.get("crit_high_ok")), r.states or {}))
+                    r.role, r.reported_at, bool(r.crit_ok), bool(r.crit_high_ok),
+                    {cid: st[0] for cid, st in (r.states or {}).items()}))
             stored = {r.school_code: r for r in conn.execute(
                 select(attt_schools).where(attt_schools.c.school_code.in_(codes)))}
             days: List[Dict[str, Any]] = []

@@ -95,42 +95,48 @@ def _shown_fields(c: Check) -> Tuple[str, ...]:
     return _fields_shown(c.fields, tuple(sorted((c.evidence or {}).values())))
 
 
-def _value(v: Any) -> Any:
-    return round(v, 1) if isinstance(v, float) else v
-
-
 def _judge_check(c: Check, env: Mapping[str, Any], reasons: Mapping[str, str]
-                 ) -> Tuple[str, Dict[str, Any]]:
+                 ) -> Tuple[str, Optional[Dict[str, Any]]]:
+    """(state, evidence): the evidence is None when the values themselves are it."""
     try:
-        ok = c.passes.run(env)
-        if ok:
-            state = "pass"
-        elif c.warn is not None and c.warn.run(env):
-            state = "warn"
-        else:
-            state = "fail"
+        if c.passes.run(env):
+            return "pass", None
+        if c.warn is not None and c.warn.run(env):
+            return "warn", None
+        return "fail", None
     except Unknown as exc:
         ev: Dict[str, Any] = {"code": "unknown", "field": exc.field}
         if exc.field in reasons:
             ev["reason"] = reasons[exc.field]
-        elif exc.field in ("?",) or exc.field in ("age_days", "len", "lower"):
+        elif exc.field in ("?", "age_days", "len", "lower"):
             ev["code"] = "bad_value"
         return "unknown", ev
-    return state, {"code": "values"}
+
+
+_OS_KEYS = ("os_name", "os_version", "os_build", "os_edition", "os_display")
 
 
 def evaluate_device(rules: Rules, d: DeviceInput, now: float,
-                    silence_days: Optional[float] = None) -> Dict[str, Any]:
-    """The device's result: ``checks`` {id: {state, ev, values, severity}}, ``worst``,
+                    silence_days: Optional[float] = None,
+                    memo: Optional[Dict[Any, Any]] = None) -> Dict[str, Any]:
+    """The device's result: ``checks`` {id: {state, severity, [ev], [values]}}, ``worst``,
     ``counts``, the OS support, staleness and the two flags the school rule reads
-    (``crit_ok``: every critical check passes; ``crit_high_ok``: every critical and high)."""
+    (``crit_ok``: every critical check passes; ``crit_high_ok``: every critical and high).
+    ``memo``: a dict kept over one pass: a province has a few dozen distinct OS, so each is
+    looked up in the OS table once."""
     b = rules.baseline
     silence = b.rule.coverage_days if silence_days is None else silence_days
     sec = d.security
     inv = d.inventory or {}
     fam = os_family(d)
     today = _dt.datetime.fromtimestamp(now, _dt.timezone.utc).date()
-    support = judge(rules.os_table, sec or {}, inv, today)
+    key = (today, (sec or {}).get("os_id"), (sec or {}).get("esu")) + tuple(
+        inv.get(k) for k in _OS_KEYS)
+    support = memo.get(key) if memo is not None else None
+    if support is None:
+        support = judge(rules.os_table, sec or {}, inv, today)
+        if memo is not None:
+            memo[key] = support
     stale = sec is None or d.security_ts is None or now - d.security_ts > silence * 86400
     frozen = bool(sec and sec.get("frozen") is True)
     env: Dict[str, Any] = {}
@@ -151,7 +157,8 @@ def evaluate_device(rules: Rules, d: DeviceInput, now: float,
     crit_ok = crit_high_ok = True
     for c in b.checks:
         sev = c.severity_for(d.role)
-        values: Dict[str, Any] = {}
+        values: Optional[Dict[str, Any]] = None
+        ev: Optional[Dict[str, Any]]
         if d.role is not None and d.role not in c.roles:
             state, ev = "na", {"code": "na_role", "role": d.role}
         elif fam is not None and fam not in c.os:
@@ -164,8 +171,15 @@ def evaluate_device(rules: Rules, d: DeviceInput, now: float,
             state, ev = "na", {"code": "frozen", "product": sec.get("freeze_product")}
         else:
             state, ev = _judge_check(c, env, reasons)
-            values = {f: _value(env[f]) for f in _shown_fields(c) if env.get(f) is not None}
-        checks[c.id] = {"state": state, "ev": ev, "values": values, "severity": sev}
+            values = {f: env[f] for f in _shown_fields(c) if f in env and env[f] is not None}
+        # kept small (50,000 of these are written per full pass): "ev" only when the
+        # values are not the evidence, "values" only when there are some
+        entry: Dict[str, Any] = {"state": state, "severity": sev}
+        if ev is not None:
+            entry["ev"] = ev
+        if values:
+            entry["values"] = values
+        checks[c.id] = entry
         counts[state] += 1
         if state not in PASSING:
             if sev == "critical":

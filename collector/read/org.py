@@ -93,6 +93,6 @@ def org_tree(conn: Connection, scope: Scope, include_schools: bool = True) -> Di
     for root in roots:
         for k in total:
             total[k] += root["counts"][k]
-    total["attt_by_status"] = tally(statuses, codes)
-    return {"roots": roots, "counts": total,
+    rollup: Dict[str, Any] = dict(total, attt_by_status=tally(statuses, codes))
+    return {"roots": roots, "counts": rollup,
             "below_baseline": counts_note(tally(statuses, codes), is_evaluated)}

@@ -1,7 +1,7 @@
 """Events: state changes other parts consume (alerting comes later), kept in ``events``.
 
 Kinds: device_registered | device_online | device_offline | device_moved | seq_reset |
-seq_jump | school_status (see docs/state-store.md).
+seq_jump | school_status | attt_status_changed (see docs/state-store.md).
 """
 from typing import Sequence
 

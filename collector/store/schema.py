@@ -40,6 +40,7 @@ from sqlalchemy import (
     event,
 )
 from sqlalchemy.schema import SchemaItem
+from sqlalchemy.types import Text, TypeDecorator
 
 from ..families.health import ROLLUP_METRICS
 
@@ -185,7 +186,7 @@ events = Table(
            autoincrement=True),
     Column("ts", Float, nullable=False, index=True),
     #: device_registered | device_online | device_offline | device_moved | seq_reset | seq_jump |
-    #: school_status
+    #: school_status | attt_status_changed (from, to: a school's ATTT status)
     Column("kind", String(32), nullable=False),
     Column("school", String(64), index=True),
     Column("device", String(64)),
@@ -266,6 +267,28 @@ login_failures = Table(
 
 # --- ATTT security posture (revision 0005; collector/posture writes, read/ shows) ---------
 
+class OrJSON(TypeDecorator):  # type: ignore[type-arg]
+    """A JSON value kept as text, written and read with orjson (a collector dependency):
+    the evaluator writes 50,000 results per full pass, and the standard library's encoder
+    was a fifth of it (docs/attt.md). The evaluator's tables only: nothing queries inside
+    these values, so plain text costs nothing on PostgreSQL either."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Any) -> Optional[str]:
+        if value is None:
+            return None
+        import orjson
+        return orjson.dumps(value).decode("utf-8")
+
+    def process_result_value(self, value: Any, dialect: Any) -> Any:
+        if value is None:
+            return None
+        import orjson
+        return orjson.loads(value)
+
+
 #: Each device's latest judgement against the ATTT baseline. ``result`` holds every check
 #: ({id: {state, ev, values, severity, since}}), the OS support and the flags the school
 #: rule reads; the columns beside it are what lists filter on.
@@ -275,13 +298,19 @@ attt_devices = Table(
     Column("school_code", String(64), nullable=False, index=True),
     Column("evaluated_at", Float, nullable=False),
     Column("reported_at", Float, nullable=True),  # ts of the security message judged
+    Column("inventory_ts", Float, nullable=True),  # ts of the inventory message judged
     Column("stale", Boolean, nullable=False),
     Column("worst", String(16), nullable=False),  # fail | unknown | warn | pass | na
     Column("fail_n", Integer, nullable=False),
     Column("unknown_n", Integer, nullable=False),
     Column("os_status", String(16), nullable=False),  # supported | esu | unsupported | unknown
-    Column("states", JSON, nullable=False),  # {check id: state}: what the school rule reads
-    Column("result", JSON, nullable=False),
+    #: every critical check passes (pass, warn, na); every critical and high check passes
+    Column("crit_ok", Boolean, nullable=False),
+    Column("crit_high_ok", Boolean, nullable=False),
+    #: {check id: [state, since]}: what the school rule and the next judgement read (small,
+    #: so neither decodes ``result``)
+    Column("states", OrJSON, nullable=False),
+    Column("result", OrJSON, nullable=False),
 )
 
 #: Each school's ATTT status (meets | improve | below | insufficient | no_pcs) since when,
@@ -293,7 +322,7 @@ attt_schools = Table(
     Column("status", String(16), nullable=False),
     Column("since", Float, nullable=False),
     Column("evaluated_at", Float, nullable=False),
-    Column("detail", JSON, nullable=False),
+    Column("detail", OrJSON, nullable=False),
     Column("rev", BigInteger, nullable=False, default=1),
 )
 
@@ -311,7 +340,7 @@ attt_school_days = Table(
 attt_state = Table(
     "attt_state", metadata,
     Column("key", String(32), primary_key=True),
-    Column("value", JSON, nullable=False),
+    Column("value", OrJSON, nullable=False),
     Column("updated_at", Float, nullable=False),
     Column("rev", BigInteger, nullable=False, default=1),
 )

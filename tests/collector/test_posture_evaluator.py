@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 
 from tests.collector.postures import DAY, good_security, send, windows_inventory
 
-from .storehelp import engine_for
+from .storehelp import engine_for, received
 
 T0 = 1_796_180_400.0  # 2026-12-02T03:00:00Z, 10:00 in Hà Nội
 RULES = Rules(load_baseline(), load_os_table())
@@ -83,17 +83,27 @@ def test_from_scratch_then_incremental(engine):
         ("meets", "below", "no_pcs")
     assert sorted((e.school, e.detail["to"]) for e in evs) == [
         ("S1", "meets"), ("S2", "below"), ("S3", "no_pcs")]
-    # nothing new: nothing judged but the overlap window's devices, no event
+    # nothing new: nothing judged, no event
     stats, evs = ev.run_once(T0 + 600)
-    assert not stats.full and evs == [] and stats.changed_schools == 0
+    assert not stats.full and (stats.devices, stats.schools, evs) == (0, 0, [])
+    # a message committed late (received before the watermark, within the overlap) is seen
+    # (received at T0-620, before the watermark T0-599.5 the first pass saw)
+    late = s1.ids[5]
+    s1.seq[late] += 1
+    store.commit(store.prepare([received("S1", late, "security", s1.seq[late], T0 - 598,
+                                         received_at=T0 - 620,
+                                         **good_security(T0 - 598, fw_on=False))]))
+    stats, evs = ev.run_once(T0 + 700)
+    assert stats.devices == 1 and device(engine, late).fail_n == 1
+    s1.report(T0 - 597, devices=[late])
     # two PCs of S1 lose their antivirus: S1 is below
     s1.report(T0 + 900, devices=s1.ids[:2], av_on=False, av_name="")
     stats, evs = ev.run_once(T0 + 1000)
     assert not stats.full and stats.changed_schools == 1
     assert [(e.school, e.detail) for e in evs] == [("S1", {"from": "meets", "to": "below"})]
-    # the watermark moved: the next pass judges only what came within OVERLAP of it
+    # the overlap reads those two again, but their messages were judged: nothing to do
     stats, evs = ev.run_once(T0 + 1100)
-    assert (stats.devices, stats.schools, evs) == (2, 1, [])
+    assert (stats.devices, stats.schools, evs) == (0, 0, [])
     d = device(engine, s1.ids[0])
     assert d.worst == "fail" and d.fail_n == 2  # av_on, and av_signatures with it
     av = d.result["checks"]["av_on"]

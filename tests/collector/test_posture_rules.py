@@ -107,7 +107,7 @@ def test_not_applicable_role_os_and_frozen():
            "patch_last_ts": int(NOW - 3 * DAY)}
     r = judge(sec, linux)
     assert r["checks"]["av_on"] == {"state": "na", "ev": {"code": "na_os", "os": "linux"},
-                                    "values": {}, "severity": "critical"}
+                                    "severity": "critical"}
     assert r["checks"]["firewall_on"]["state"] == "fail"
     assert r["checks"]["os_supported"]["state"] == "pass"
     assert r["crit_ok"] and not r["crit_high_ok"]

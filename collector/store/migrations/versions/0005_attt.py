@@ -1,5 +1,5 @@
 """ATTT security posture: per-device results, per-school status and daily history, the
-evaluator's state.
+evaluator's state. The JSON values are text written with orjson (``schema.OrJSON``).
 
 Revision ID: 0005_attt
 Revises: 0004_users
@@ -23,13 +23,16 @@ def upgrade() -> None:
         sa.Column("school_code", sa.String(length=64), nullable=False),
         sa.Column("evaluated_at", sa.Float(), nullable=False),
         sa.Column("reported_at", sa.Float(), nullable=True),
+        sa.Column("inventory_ts", sa.Float(), nullable=True),
         sa.Column("stale", sa.Boolean(), nullable=False),
         sa.Column("worst", sa.String(length=16), nullable=False),
         sa.Column("fail_n", sa.Integer(), nullable=False),
         sa.Column("unknown_n", sa.Integer(), nullable=False),
         sa.Column("os_status", sa.String(length=16), nullable=False),
-        sa.Column("states", sa.JSON(), nullable=False),
-        sa.Column("result", sa.JSON(), nullable=False),
+        sa.Column("crit_ok", sa.Boolean(), nullable=False),
+        sa.Column("crit_high_ok", sa.Boolean(), nullable=False),
+        sa.Column("states", sa.Text(), nullable=False),
+        sa.Column("result", sa.Text(), nullable=False),
         sa.PrimaryKeyConstraint("device_id"),
     )
     op.create_index("ix_attt_devices_school_code", "attt_devices", ["school_code"])
@@ -40,7 +43,7 @@ def upgrade() -> None:
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("since", sa.Float(), nullable=False),
         sa.Column("evaluated_at", sa.Float(), nullable=False),
-        sa.Column("detail", sa.JSON(), nullable=False),
+        sa.Column("detail", sa.Text(), nullable=False),
         sa.Column("rev", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("school_code"),
     )
@@ -56,7 +59,7 @@ def upgrade() -> None:
     op.create_table(
         "attt_state",
         sa.Column("key", sa.String(length=32), nullable=False),
-        sa.Column("value", sa.JSON(), nullable=False),
+        sa.Column("value", sa.Text(), nullable=False),
         sa.Column("updated_at", sa.Float(), nullable=False),
         sa.Column("rev", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("key"),
