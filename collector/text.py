@@ -586,7 +586,6 @@ PAGE_TEXTS: Dict[str, Dict[str, str]] = {
     "attt.router": {"vi": "Router không được đánh giá theo chuẩn ATTT của máy tính.",
                     "en": "Routers are not judged by the PC baseline."},
     "attt.os_support": {"vi": "Hỗ trợ của hãng", "en": "Vendor support"},
-    "attt.os_end": {"vi": "(hết hỗ trợ {date})", "en": "(support ends {date})"},
     "attt.failing": {"vi": "{n} không đạt", "en": "{n} failing"},
     "card.schools": {"vi": "Tổng số trường", "en": "Schools"},
     "card.devices": {"vi": "Tổng số thiết bị", "en": "Devices"},
