@@ -71,9 +71,13 @@ export function historyStrip(history) {
     return h("li", { class: "cell " + (d.status || "not_evaluated"), title: label, "aria-label": label,
       dataset: { day: d.day, status: d.status } });
   });
+  // a key to the colours: the statuses the strip holds, worst first
+  const seen = ATTT_STATUSES.filter((st) => days.some((d) => d.status === st));
   return h("figure", { class: "strip" },
     h("ol", { id: "attt-history", "aria-label": t("attt.history") }, cells),
-    h("figcaption", { class: "muted" }, h("span", {}, day(days[0].day)), h("span", {}, day(days[days.length - 1].day))));
+    h("figcaption", { class: "muted" }, h("span", {}, day(days[0].day)), h("span", {}, day(days[days.length - 1].day))),
+    h("p", { class: "legend muted", id: "attt-legend" }, seen.map((st) =>
+      h("span", {}, h("i", { class: "cell " + st }), t("attt_status." + st)))));
 }
 
 function checkItem(c) {
