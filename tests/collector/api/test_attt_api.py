@@ -113,9 +113,10 @@ def test_school_device_and_lists_after_evaluation(world):
     by = {x["id"]: x for x in d["checks"]}
     assert by["os_supported"]["state"] == "fail" and by["os_supported"]["state_label"] == \
         "Không đạt"
+    # the values used and those the evidence shows ("hết hỗ trợ 2020-01-14")
     assert by["os_supported"]["values"] == {"os_supported": False, "os_support_status":
-                                            "unsupported"} or \
-        by["os_supported"]["values"] == {"os_supported": False}
+                                            "unsupported", "os_end": "2020-01-14"}
+    assert "2020-01-14" in by["os_supported"]["evidence"]
     assert by["screen_lock"]["state"] == "unknown"
     assert by["screen_lock"]["evidence"] == "Không xác định được lock_s: access denied"
     assert by["firewall_on"]["since"].endswith("Z") and by["firewall_on"]["hint"]
