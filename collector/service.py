@@ -20,6 +20,9 @@ from .timeseries import make_timeseries
 
 log = logging.getLogger("schoolmon.collector.service")
 
+#: Messages waiting in ingest above which the ATTT evaluator waits between chunks.
+EVALUATE_BACKLOG = 2000
+
 #: Seconds between ``store.maintain(now)`` calls (rollups, retention).
 MAINTAIN_INTERVAL = 300.0
 
@@ -105,8 +108,10 @@ class CollectorService:
         self.evaluator: Optional[Evaluator] = None
         if isinstance(self.store, StateStore):
             province = getattr(cfg, "province", None)
+            ingest = self.ingest
             self.evaluator = Evaluator(self.store.engine, self.rules,
-                                       getattr(province, "timezone", "Asia/Ho_Chi_Minh"))
+                                       getattr(province, "timezone", "Asia/Ho_Chi_Minh"),
+                                       busy=lambda: ingest.pending() > EVALUATE_BACKLOG)
         self._posture: Optional[threading.Thread] = None
         self._evaluate_soon = threading.Event()
         #: the ATTT evaluator's last pass (None before the first)

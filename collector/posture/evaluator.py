@@ -18,7 +18,7 @@ upserts of the same values.
 import datetime as _dt
 import logging
 import time
-from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Set, Tuple
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Set, Tuple
 
 from sqlalchemy import Connection, Engine, case, delete, func, or_, select, text, update
 from zoneinfo import ZoneInfo
@@ -41,11 +41,13 @@ log = logging.getLogger("schoolmon.collector.posture")
 
 #: Seconds the watermark is read back: rows ingest committed after a later one.
 OVERLAP = 120.0
-#: Devices judged per transaction.
-CHUNK = 2000
+#: Devices judged per transaction (and between two looks at a busy ingest).
+CHUNK = 1000
 #: PostgreSQL advisory lock key of a pass ("attteval" in ASCII).
 LOCK_ID = 0x617474746576616C
 EVENT_KIND = "attt_status_changed"
+#: Longest wait, seconds, for a busy ingest between two chunks of a pass.
+BUSY_WAIT = 30.0
 KINDS = ("security", "inventory")
 
 
@@ -61,11 +63,22 @@ class RunStats(NamedTuple):
 class Evaluator:
     """``run_once(now)`` judges what changed; ``state()`` what the store holds."""
 
-    def __init__(self, engine: Engine, rules: Rules, timezone: str = "Asia/Ho_Chi_Minh"
-                 ) -> None:
+    def __init__(self, engine: Engine, rules: Rules, timezone: str = "Asia/Ho_Chi_Minh",
+                 busy: Optional[Callable[[], bool]] = None) -> None:
         self.engine = engine
         self.rules = rules
         self.tz = ZoneInfo(timezone)
+        #: True while the process has more urgent work (ingest with a backlog): a pass
+        #: waits between chunks (at most BUSY_WAIT s each), since it shares the GIL and,
+        #: on SQLite, the one writer with ingest
+        self.busy = busy
+
+    def _yield(self) -> None:
+        if self.busy is None:
+            return
+        deadline = time.monotonic() + BUSY_WAIT
+        while self.busy() and time.monotonic() < deadline:
+            time.sleep(0.05)
 
     # ------------------------------------------------------------------ state
     def state(self, conn: Optional[Connection] = None) -> Dict[str, Any]:
@@ -151,6 +164,7 @@ class Evaluator:
         ids = sorted(set(ids))
         memo: Dict[Any, Any] = {}
         for i in range(0, len(ids), CHUNK):
+            self._yield()
             school_codes |= self._judge_devices(ids[i:i + CHUNK], now, memo)
         if full:
             with self.engine.begin() as w:  # devices retired or removed since: not PCs now
@@ -159,6 +173,7 @@ class Evaluator:
         events: List[Event] = []
         codes = sorted(school_codes)
         for i in range(0, len(codes), CHUNK):
+            self._yield()
             events += self._judge_schools(codes[i:i + CHUNK], now, today)
         with self.engine.begin() as conn:
             value = dict(self.state(conn))
