@@ -447,7 +447,7 @@ def antivirus(doc: Dict[str, Any], server: bool, services: Optional[List[Dict[st
             if decoded["microsoft"] and "defender" in name.lower() and has_mp:
                 wsc_defender = decoded  # merged into the Defender entry
                 continue
-            product = {"name": name, "source": "wsc"}
+            product: Dict[str, Any] = {"name": name, "source": "wsc"}
             product.update(decoded)
             vendor = _vendor_of(name)
             if vendor is not None:
@@ -676,7 +676,7 @@ def report_auto_update(found: Any, doc: Dict[str, Any],
     else:
         detail.insert(0, "no policy (Windows default: automatic)")
     if automatic is None:
-        found.unknown("auto_update", "AUOptions=%d: the local administrator chooses" % options)
+        found.unknown("auto_update", "AUOptions=%s: the local administrator chooses" % options)
     elif off is None and automatic:
         found.unknown("auto_update", "services: %s" % why(_error(doc, "svc")))
     else:
@@ -819,11 +819,15 @@ def _user_lock(user: Dict[str, Any]) -> Optional[int]:
         value = user.get("Policy" + name)
         return value if value not in (None, "") else user.get(name)
 
-    active, secure = _bool(pick("Active")), _bool(pick("Secure"))
-    timeout, exe = to_int(pick("Timeout")), clean(pick("Exe"))
-    if active is False or secure is False or not exe or not timeout:
+    # ScreenSaveActive defaults to on; without SCRNSAVE.EXE there is no screen saver, and
+    # without ScreenSaverIsSecure=1 it does not ask for the password (no lock)
+    if _bool(pick("Active")) is False or not clean(pick("Exe")) or _bool(pick("Secure")) is not True:
         return 0
-    return timeout if active and secure else None
+    raw = pick("Timeout")
+    timeout = to_int(raw)
+    if timeout is None:
+        return None  # a screen saver that locks, after a time we cannot read
+    return max(0, timeout)
 
 
 def report_lock(found: Any, doc: Dict[str, Any]) -> None:
@@ -840,7 +844,7 @@ def report_lock(found: Any, doc: Dict[str, Any]) -> None:
         return
     locks = [_user_lock(u) for u in users]
     if any(lk is None for lk in locks):
-        found.unknown("lock_s", "a user's screen saver settings are not readable")
+        found.unknown("lock_s", "a user's screen saver locks after a time not readable")
         return
     worst = 0 if 0 in locks else max(lk for lk in locks if lk is not None)
     found.set("lock_s", worst)
@@ -1050,8 +1054,10 @@ class WindowsScanner:
             _setting(settings, "wu_search_timeout", WU_SEARCH_TIMEOUT), lambda: self.clock())
 
     def scan(self, found: Any) -> None:
-        self.search.due_search()  # never waits: the search has its own process and thread
         doc = self.cim.read(self.runner)
+        # after the main script, so two WMI/COM-heavy processes do not start together on
+        # an old PC; never waits: the search has its own process and thread
+        self.search.due_search()
         if doc is None:
             reason = "PowerShell: %s" % (self.cim.last_error or "no answer")
         elif not _one(doc, "os"):

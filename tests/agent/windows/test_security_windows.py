@@ -220,8 +220,8 @@ def test_vietnamese_windows_localised_accounts_and_netsh():
     assert p["guest_on"] is False and p["admin_builtin_on"] is False  # "Khách" by its SID
     assert p["fw_on"] is True and NETSH in runner.calls
     # a display language whose word netsh uses is not known: unknown, not guessed
-    odd = CommandResult(0, open(os.path.join(FIX, "netsh-allprofiles-vi.txt"),
-                                encoding="utf-8").read().replace("BẬT", "KÍCH HOẠT"), "")
+    with open(os.path.join(FIX, "netsh-allprofiles-vi.txt"), encoding="utf-8") as fh:
+        odd = CommandResult(0, fh.read().replace("BẬT", "KÍCH HOẠT"), "")
     p, _ = scan(dict(WU_OK, **{"security-cim": "win10-22h2-vi.json", NETSH: odd}))
     assert "fw_on" not in p and "HOẠT" in unknown(p)["fw_on"]
 

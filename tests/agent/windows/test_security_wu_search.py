@@ -81,8 +81,8 @@ def test_the_result_survives_a_restart_and_the_interval_is_kept(tmp_path):
 
 
 def test_a_failed_or_hung_search_is_unknown_with_its_reason_and_keeps_the_last_counts(tmp_path):
-    hung = RecordedRunner(dict(CIM, **{"security-wu-search": CommandTimeout(POWERSHELL + [WU_SEARCH_SCRIPT], 600)}),
-                          root=FIX)
+    timeout = CommandTimeout(POWERSHELL + [WU_SEARCH_SCRIPT], 600)
+    hung = RecordedRunner(dict(CIM, **{"security-wu-search": timeout}), root=FIX)
     s = _scanner(hung, tmp_path, SimpleNamespace(wu_search_timeout=600))
     s.search.due_search()
     assert s.search.wait(30)
