@@ -684,9 +684,10 @@ def report_auto_update(found: Any, doc: Dict[str, Any],
     found.set("auto_update_detail", ", ".join(detail)[:128])
 
 
-# netsh's state word per display language (English, German, French, Spanish, Italian,
-# Portuguese; the Vietnamese words are a guess: Vietnamese packs mostly leave netsh in
-# English). Another word: the profile's state is unknown, never guessed.
+# netsh's state word per display language: English; German "EIN"/"AUS" as a public agent's
+# test suite records it ("Status  EIN"); French, Spanish, Italian, Portuguese from memory;
+# the Vietnamese words are a GUESS (Vietnamese language packs mostly leave netsh English).
+# Another word: the profile's state is unknown, never guessed.
 _NETSH_ON = {"ON", "EIN", "ACTIF", "ACTIVADO", "ATTIVO", "ATIVADO", "BẬT"}
 _NETSH_OFF = {"OFF", "AUS", "INACTIF", "DESACTIVADO", "DISATTIVATO", "DESATIVADO", "TẮT"}
 _PROFILES = ("domain", "private", "public")
@@ -695,13 +696,17 @@ _PROFILES = ("domain", "private", "public")
 def parse_netsh(text: str) -> Tuple[Optional[List[Dict[str, Any]]], str]:
     """``netsh advfirewall show allprofiles state`` → profiles, or None and why. Read by
     shape, not by words: three blocks (domain, private, public, always in that order), each
-    a heading, a line of dashes, then ``<label>  <value>``."""
+    a heading ending in ``:``, a line of dashes (left out in some transcriptions), then
+    ``<label>  <value>``."""
     lines = [ln.strip() for ln in text.replace("\r", "").split("\n")]
     values = []
     for i, line in enumerate(lines):
-        if len(line) >= 10 and set(line) == {"-"}:
-            nxt = next((ln for ln in lines[i + 1:] if ln), "")
-            values.append(nxt.split()[-1].upper() if nxt.split() else "")
+        if not line.endswith(":"):
+            continue
+        nxt = next((ln for ln in lines[i + 1:] if ln and set(ln) != {"-"}), "")
+        if nxt.endswith(":") or not nxt.split():
+            continue  # a heading with no state line under it
+        values.append(nxt.split()[-1].upper())
     if len(values) != 3:
         return None, "netsh: %d profile blocks, expected 3" % len(values)
     profiles = []

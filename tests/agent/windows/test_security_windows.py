@@ -292,3 +292,39 @@ def test_decoders():
     filetime = "%016x" % ((1578528000 + 11644473600) * 10 ** 7)  # Windows 7's hex form
     assert qfe_date(filetime) == 1578528000
     assert parse_netsh("Ok.\n") == (None, "netsh: 0 profile blocks, expected 3")
+    # German, as a public agent's test suite records it (no dashes under the headings)
+    german = ("Domänenprofil-Einstellungen:\nStatus                                   EIN\n"
+              "Privates Profil-Einstellungen:\nStatus                                   EIN\n"
+              "Öffentliches Profil-Einstellungen:\nStatus                                   AUS\n"
+              "OK.\n")
+    assert parse_netsh(german) == ([{"name": "domain", "on": True},
+                                    {"name": "private", "on": True},
+                                    {"name": "public", "on": False}], "")
+    assert parse_netsh("Access is denied.\n")[0] is None
+
+
+def _facts(report, *args):
+    found = Findings()
+    report(found, *args)
+    return found.payload()
+
+
+def test_update_settings_and_screen_lock_rules():
+    from schoolmon.agent.families.security_windows import report_auto_update, report_lock
+    svcs = [{"Name": "wuauserv", "State": "Running", "StartMode": "Manual"}]
+    p = _facts(report_auto_update, {"au_policy": {"NoAutoUpdate": 1, "AUOptions": 4}}, svcs)
+    assert p["auto_update"] is False and p["auto_update_detail"] == "NoAutoUpdate=1"
+    p = _facts(report_auto_update, {"au_policy": {"AUOptions": 5}}, svcs)
+    assert "local administrator chooses" in p["unknown"][0]["reason"]
+    p = _facts(report_auto_update, {}, None)  # services unreadable, no policy
+    assert [u["field"] for u in p["unknown"]] == ["auto_update", "update_service_off"]
+    user = {"Active": "1", "Timeout": "300", "Secure": "1", "Exe": "scrnsave.scr"}
+    assert _facts(report_lock, {"desktop": [user]})["lock_s"] == 300
+    # two users: the one whose screen never locks decides
+    p = _facts(report_lock, {"desktop": [user, dict(user, Exe="")]})
+    assert p["lock_s"] == 0
+    # a user policy overrides the user's own value
+    p = _facts(report_lock, {"desktop": [dict(user, PolicyTimeout="1200")]})
+    assert (p["lock_s"], p["lock_source"]) == (1200, "policy")
+    p = _facts(report_lock, {"desktop": [dict(user, Timeout="soon")]})
+    assert "not readable" in p["unknown"][0]["reason"]
