@@ -22,6 +22,8 @@ import threading
 import time
 from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple
 
+from schoolmon.protocol.catalogue import FAMILIES
+
 from ..files import write_atomic
 from ..runner import CommandError, CommandResult, CommandRunner
 from ..windows.cim import (
@@ -348,9 +350,13 @@ def qfe_date(value: Any) -> Optional[int]:
 
 
 def _error(doc: Dict[str, Any], section: str) -> Optional[str]:
+    """The error the section's call raised, or "garbled answer" when it holds something
+    other than objects; None when it answered (possibly with no instance)."""
     errors = doc.get(ERRORS)
     if isinstance(errors, dict) and errors.get(section):
         return str(errors[section])
+    if any(not isinstance(x, dict) for x in as_list(doc.get(section))):
+        return "garbled answer"
     return None
 
 
@@ -371,9 +377,14 @@ def why(error: Optional[str]) -> str:
     return error[:120]
 
 
+def _items(doc: Dict[str, Any], section: str) -> List[Dict[str, Any]]:
+    """A section's objects; anything else in it (a garbled answer) is left out."""
+    return [x for x in as_list(doc.get(section)) if isinstance(x, dict)]
+
+
 def _one(doc: Dict[str, Any], section: str) -> Dict[str, Any]:
-    items = as_list(doc.get(section))
-    return items[0] if items and isinstance(items[0], dict) else {}
+    items = _items(doc, section)
+    return items[0] if items else {}
 
 
 # ---------------------------------------------------------------- antivirus
@@ -438,7 +449,7 @@ def antivirus(doc: Dict[str, Any], server: bool, services: Optional[List[Dict[st
         wsc_error = _error(doc, "av")
         if wsc_error:
             doubts.append("Security Center: %s" % why(wsc_error))
-        for item in as_list(doc.get("av")):
+        for item in _items(doc, "av"):
             name = clean(item.get("displayName"))
             state = to_int(item.get("productState"))
             if not name or state is None:
@@ -447,7 +458,7 @@ def antivirus(doc: Dict[str, Any], server: bool, services: Optional[List[Dict[st
             if decoded["microsoft"] and "defender" in name.lower() and has_mp:
                 wsc_defender = decoded  # merged into the Defender entry
                 continue
-            product: Dict[str, Any] = {"name": name, "source": "wsc"}
+            product: Dict[str, Any] = {"name": name[:128], "source": "wsc"}
             product.update(decoded)
             vendor = _vendor_of(name)
             if vendor is not None:
@@ -590,7 +601,7 @@ def report_os(found: Any, doc: Dict[str, Any]) -> bool:
         found.unknown("os_ubr", "registry: %s" % why(_error(doc, "cv")))
     # Windows 7 has no UBR: left out, it does not exist there
     err = _error(doc, "esu")
-    licences = as_list(doc.get("esu"))
+    licences = _items(doc, "esu")
     if err and not licences:
         found.unknown("esu", "SoftwareLicensingProduct: %s" % why(err))
     else:
@@ -603,7 +614,7 @@ def _build(doc: Dict[str, Any]) -> Optional[int]:
 
 
 def report_patches(found: Any, doc: Dict[str, Any]) -> None:
-    history = [h for h in as_list(doc.get("history")) if isinstance(h, dict)]
+    history = _items(doc, "history")
     installs = [to_epoch(h.get("Date")) for h in history
                 if not NOT_PATCHES.search(str(h.get("Title") or ""))]
     dates = [d for d in installs if d]
@@ -611,8 +622,7 @@ def report_patches(found: Any, doc: Dict[str, Any]) -> None:
         found.set("patch_last_ts", max(dates))
         return
     # Fallback: component-servicing updates only, InstalledOn often empty
-    qfe = [qfe_date(q.get("InstalledOn")) for q in as_list(doc.get("qfe"))
-           if isinstance(q, dict)]
+    qfe = [qfe_date(q.get("InstalledOn")) for q in _items(doc, "qfe")]
     qfe_dates = [d for d in qfe if d]
     if qfe_dates:
         found.set("patch_last_ts", max(qfe_dates))
@@ -722,7 +732,7 @@ def parse_netsh(text: str) -> Tuple[Optional[List[Dict[str, Any]]], str]:
 
 def firewall_from_doc(doc: Dict[str, Any]) -> Optional[List[Dict[str, Any]]]:
     profiles = []
-    for item in as_list(doc.get("fw")):
+    for item in _items(doc, "fw"):
         name = (clean(item.get("Name")) or "").lower()
         enabled = item.get("Enabled")
         # GpoBoolean: 0 False, 1 True, 2 NotConfigured (not an effective state)
@@ -770,7 +780,7 @@ def report_smb(found: Any, doc: Dict[str, Any]) -> None:
 
 
 def report_accounts(found: Any, doc: Dict[str, Any]) -> None:
-    users = [u for u in as_list(doc.get("users")) if isinstance(u, dict)]
+    users = _items(doc, "users")
     for suffix, name in (("-501", "guest_on"), ("-500", "admin_builtin_on")):
         account = next((u for u in users if str(u.get("SID", "")).endswith(suffix)), None)
         disabled = _bool(account.get("Disabled")) if account else None
@@ -841,7 +851,7 @@ def report_lock(found: Any, doc: Dict[str, Any]) -> None:
         found.set("lock_s", policy)
         found.set("lock_source", "policy")
         return
-    users = [u for u in as_list(doc.get("desktop")) if isinstance(u, dict)]
+    users = _items(doc, "desktop")
     if not users:
         found.unknown("lock_s", "no machine policy and no user logged on" if
                       not _error(doc, "desktop") else "user hives: %s"
@@ -1037,6 +1047,19 @@ def report_frozen(found: Any, doc: Dict[str, Any], services: Optional[List[Dict[
     found.set("frozen", False)
 
 
+def out_of_range(found: Any) -> None:
+    """A number outside its catalogue range (a garbled registry value, a date of 1601) is
+    not sent: it becomes unknown with the value, and the other facts stay."""
+    for f in FAMILIES["security"].fields:
+        value = found.fields.get(f.name)
+        if f.type not in ("int", "float") or value is None or isinstance(value, bool):
+            continue
+        if (f.minimum is not None and value < f.minimum) or \
+                (f.maximum is not None and value > f.maximum):
+            del found.fields[f.name]
+            found.unknown(f.name, "out of range: %r" % (value,))
+
+
 # ---------------------------------------------------------------- the scanner
 
 def _setting(settings: Any, name: str, default: float) -> float:
@@ -1076,11 +1099,11 @@ class WindowsScanner:
             for name in FIELDS:
                 found.unknown(name, reason)
         report_pending(found, self.search)
+        out_of_range(found)
 
     def _report(self, found: Any, doc: Dict[str, Any]) -> None:
         server = report_os(found, doc)
-        services: Optional[List[Dict[str, Any]]] = [
-            s for s in as_list(doc.get("svc")) if isinstance(s, dict)]
+        services: Optional[List[Dict[str, Any]]] = _items(doc, "svc")
         if not services and _error(doc, "svc"):
             services = None
         report_antivirus(found, antivirus(doc, server, services, self.clock()))

@@ -328,3 +328,23 @@ def test_update_settings_and_screen_lock_rules():
     assert (p["lock_s"], p["lock_source"]) == (1200, "policy")
     p = _facts(report_lock, {"desktop": [dict(user, Timeout="soon")]})
     assert "not readable" in p["unknown"][0]["reason"]
+
+
+def test_garbled_sections_and_absurd_values_cost_only_their_facts():
+    with open(os.path.join(FIX, "win11-24h2-proedu-defender.json"), encoding="utf-8") as fh:
+        doc = json.load(fh)
+    doc.update({"av": "garbage", "svc": 5, "users": [1, None], "fw": ["x"], "esu": [3],
+                "history": {"Date": "0001-01-01T00:00:00", "Title": "x"},
+                "qfe": [{"HotFixID": "KB1", "InstalledOn": "1/1/1601"}],
+                "system_policy": {"InactivityTimeoutSecs": 99999999999}})
+    doc["cv"]["UBR"] = -5
+    p, _ = scan(dict(WU_OK, **{"security-cim": CommandResult(0, json.dumps(doc), ""),
+                               NETSH: "netsh-allprofiles-en.txt"}))
+    u = unknown(p)
+    assert u["lock_s"] == "out of range: 99999999999" and u["os_ubr"] == "out of range: -5"
+    assert "patch_last_ts" in u and "guest_on" in u
+    assert u["esu"] == "SoftwareLicensingProduct: garbled answer"
+    assert u["update_service_off"] == "services: garbled answer"
+    assert p["fw_on"] is False  # Get-NetFirewallProfile garbled: netsh asked
+    assert p["av_on"] is True  # Defender's class still answered
+    assert p["rdp_on"] is False and p["autorun_off"] is True  # the rest is kept
