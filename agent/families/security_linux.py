@@ -640,7 +640,7 @@ def _ufw_enabled(scan: Scan) -> Tuple[Optional[bool], Optional[str]]:
     if text is None:
         return (None if scan.which("ufw") is None else False), None
     m = re.search(r"^\s*ENABLED\s*=\s*\"?(\w+)", text, re.M)
-    return bool(m) and m.group(1).lower() == "yes", None
+    return m is not None and m.group(1).lower() == "yes", None
 
 
 def scan_firewall(scan: Scan) -> None:

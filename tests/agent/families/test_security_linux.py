@@ -114,8 +114,8 @@ def _valid(payload):
     assert set(payload) <= known, set(payload) - known
     validate("security", envelope("security", payload, 1, time.time()))
     assert not set(payload) & WINDOWS_ONLY, "Windows facts are left out on Linux"
-    assert LINUX_FIELDS <= set(payload) | set(_unknown(payload)), (
-        LINUX_FIELDS - set(payload) - set(_unknown(payload)))
+    missing = LINUX_FIELDS - set(payload) - set(_unknown(payload))
+    assert not missing, "neither found nor unknown: %s" % missing
 
 
 # --- the boxes --------------------------------------------------------------------------
