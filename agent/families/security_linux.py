@@ -1,5 +1,6 @@
 """The ``security`` family on Linux: files read under ``root`` (a fixture tree in tests) and
-a few commands through the runner, each with a timeout. Fields: protocol/catalogue.py.
+a few commands through the runner, each with a timeout and at the lowest CPU priority.
+Fields: protocol/catalogue.py.
 
 What is read, per fact (docs/agent.md has the table):
 
@@ -68,6 +69,9 @@ class Scan:
         self.budget = budget
         self.deadline = time.monotonic() + budget
         self._dpkg: Optional[Dict[str, str]] = None
+        #: coreutils' nice, to run the commands at the lowest priority (apt-get -s alone
+        #: costs seconds of CPU where apt keeps no package cache)
+        self.nice = self.which("nice")
 
     def path(self, rel: str) -> str:
         return os.path.join(self.root, rel.lstrip("/"))
@@ -86,8 +90,11 @@ class Scan:
         if left <= 1:
             raise CommandError("scan time budget (%.0f s) spent" % self.budget)
         timeout = min(self.probe_timeout, left)
+        command = list(argv)
+        if self.nice:  # a background scan: the pupil's programs first
+            command = [self.nice, "-n", "19"] + command
         try:
-            return self.runner.run(list(argv), timeout)
+            return self.runner.run(command, timeout)
         except CommandTimeout:
             raise CommandError("%s: timeout after %.0f s" % (_tool(argv), timeout)) from None
 

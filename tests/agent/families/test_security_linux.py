@@ -263,6 +263,17 @@ def test_rotated_history_cut_short_still_gives_its_entries(tmp_path, set_tz):
     assert _unknown(p)["patch_last_ts"].startswith("history.log.2.gz: not gzip")
 
 
+def test_commands_run_at_the_lowest_priority_where_nice_is(tmp_path, set_tz):
+    box = Box("ubuntu-22.04", tmp_path)
+    open(box.path("usr/bin/nice"), "w").close()
+    box.runner.recordings = {"/usr/bin/nice -n 19 " + k: v
+                             for k, v in box.runner.recordings.items()}
+    p = box.scan(set_tz)
+    assert box.runner.calls == ["/usr/bin/nice -n 19 " + APT,
+                                "/usr/bin/nice -n 19 /usr/sbin/iptables -S"]
+    assert p["patch_pending_sec"] == 5 and p["fw_on"] is True
+
+
 def test_a_probe_timeout_is_unknown_and_the_rest_stands(tmp_path, set_tz):
     box = Box("ubuntu-22.04", tmp_path)
     box.runner.recordings[APT] = CommandTimeout(APT.split(), 90)
