@@ -558,7 +558,7 @@ def parse_nft(text: str) -> Chains:
         if depth == 0:
             m = re.match(r"^table (\S+) (\S+) \{$", line)
             if m is None:
-                raise ValueError("unexpected nft output: %r" % line[:80])
+                raise ValueError("unexpected output: %r" % line[:80])
             table = "%s %s" % (m.group(1), m.group(2)) if m.group(1) in (
                 "ip", "ip6", "inet") else None
             depth = 1
@@ -591,7 +591,7 @@ def parse_nft(text: str) -> Chains:
         for target in _NFT_JUMP.findall(line):
             chains.jumps[chain].append(table + " " + target)
     if depth != 0:
-        raise ValueError("nft output cut off")
+        raise ValueError("output cut off")
     return chains
 
 
@@ -619,9 +619,9 @@ def parse_iptables(text: str) -> Chains:
                     elif target not in ("ACCEPT", "RETURN", "LOG", "MARK", "CONNMARK"):
                         chains.jumps[f[1]].append(target)
         else:
-            raise ValueError("unexpected iptables output: %r" % line[:80])
+            raise ValueError("unexpected output: %r" % line[:80])
     if "INPUT" not in chains.policy:
-        raise ValueError("iptables output without the INPUT chain")
+        raise ValueError("no INPUT chain in the output")
     return chains
 
 
@@ -659,7 +659,7 @@ def scan_firewall(scan: Scan) -> None:
     if nft:
         rules, why = _ruleset(scan, (nft, "list", "ruleset"), parse_nft)
         if rules is None:
-            unknown.append("nftables: %s" % why)
+            unknown.append(why or "nft: no answer")
         else:
             loaded.append(rules)
             profiles.append({"name": "nftables", "on": rules.filters_input()})
@@ -668,7 +668,7 @@ def scan_firewall(scan: Scan) -> None:
     if iptables:
         rules, why = _ruleset(scan, (iptables, "-S"), parse_iptables)
         if rules is None:
-            unknown.append("iptables: %s" % why)
+            unknown.append(why or "iptables: no answer")
         else:
             loaded.append(rules)
             profiles.append({"name": "iptables", "on": rules.filters_input()})
@@ -693,14 +693,14 @@ def scan_firewall(scan: Scan) -> None:
         try:
             res = scan.run(argv)
         except CommandError as exc:
-            unknown.append("firewalld: %s" % exc)
+            unknown.append(str(exc))
         else:  # by exit status: the text is translated (firewalld's errors.NOT_RUNNING)
             if res.rc == 0:
                 profiles.append({"name": "firewalld", "on": True})
             elif res.rc == 252:
                 profiles.append({"name": "firewalld", "on": False})
             else:
-                unknown.append("firewalld: %s" % _failure(argv, res))
+                unknown.append(_failure(argv, res))
 
     profiles.sort(key=lambda p: p["name"])
     scan.found.set("fw_profiles", profiles)
