@@ -208,7 +208,7 @@ _AV_PRODUCT = (
 
 _FW_PROFILE = (
     Field("name", "str", "", "Profile (`domain`, `private`, `public`) or Linux tool "
-          "(`ufw`, `firewalld`, `nftables`).", True, max_len=32),
+          "(`ufw`, `firewalld`, `nftables`, `iptables`: legacy rules).", True, max_len=32),
     Field("on", "bool", "", "Effective state: filtering now, not only a policy key.", True),
 )
 

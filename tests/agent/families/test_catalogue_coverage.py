@@ -3,8 +3,11 @@ every field a family emits is described in protocol/catalogue.py, every catalogu
 emitted by some machine the tests can stand for, and docs/protocol.md is the catalogue's
 current rendering."""
 import os
+import shutil
+import tempfile
 import time
 from collections import namedtuple
+from pathlib import Path
 
 import psutil
 from schoolmon.agent.config import load_config
@@ -69,7 +72,22 @@ def _emitted():
         fam.collect()  # starts the background update search
         assert fam._scanner.search.wait(30)
         out.append(("security", fam.collect()))
+    out.extend(("security", payload) for payload in _linux_security())
     return out
+
+
+def _linux_security():
+    """The security family on each Linux fixture box (tests/agent/fixtures/linux/security)."""
+    from .test_security_linux import BOXES, Box
+
+    tmp = tempfile.mkdtemp()
+    try:
+        for name in BOXES:
+            box = Box(name, Path(tmp))
+            yield SecurityFamily(runner=box.runner, root=box.root,
+                                 platform_name="linux").collect()
+    finally:
+        shutil.rmtree(tmp)
 
 
 Temp = namedtuple("Temp", "label current high critical")
@@ -130,7 +148,7 @@ def test_every_emitted_field_is_in_the_catalogue():
 def test_every_catalogue_field_is_emitted(monkeypatch):
     emitted = {kind: set() for kind in CORE_FIELDS}
     for kind, payload in _emitted():
-        emitted[kind] |= _paths(payload)
+        emitted.setdefault(kind, set()).update(_paths(payload))
     _well_equipped_pc(monkeypatch)
     emitted["health"] |= _paths(HealthFamily().collect())
     for kind, core in CORE_FIELDS.items():
