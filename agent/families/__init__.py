@@ -52,6 +52,9 @@ class FamilySpec(NamedTuple):
     timeout: Optional[float] = None
     #: the config key holding the period (``section.name``) of interval/on_change families
     period_key: str = ""
+    #: the config key holding how long after the start delay the first collection waits
+    #: (a slow family gives way to the PC's boot and the first reports); "": none
+    first_delay_key: str = ""
     #: the family's own config keys: (``section.name``, Key), in the order the docs list them
     keys: Tuple[Tuple[str, Key], ...] = ()
     #: in ``collect``'s default set (a speed test costs data: not without asking)
@@ -91,10 +94,14 @@ SPECS: Mapping[str, FamilySpec] = MappingProxyType({s.kind: s for s in (
     # At start, then every period; on the slow worker (never the health path). 300 s: a
     # Windows scan of WMI + registry on an old lab PC; each command has its own timeout.
     FamilySpec("security", INTERVAL, slow=True, timeout=300.0,
-               period_key="intervals.security", keys=(
+               period_key="intervals.security", first_delay_key="security.first_delay", keys=(
                    ("intervals.security", Key("int", 21600, "Seconds between security "
                                               "posture scans (at start, then ±10 % jitter).",
                                               minimum=60, maximum=604800)),
+                   ("security.first_delay", Key("float", 120.0, "Seconds after the start "
+                                                "delay before the first scan: a lab PC's "
+                                                "boot and first reports go first.",
+                                                minimum=0, maximum=86400)),
                    ("security.probe_timeout", Key("int", 90, "Longest time one command of a "
                                                   "security scan may take, seconds (a hung "
                                                   "probe gives `unknown`).",

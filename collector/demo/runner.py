@@ -95,6 +95,7 @@ def _write_agent_config(folder: str, school: str, mqtt_url: str, protocol: str =
                  "state_dir = \"%s\"\nlog_level = \"warning\"\n\n"
                  "[mqtt]\nurl = \"%s\"\nkeepalive = 15\nprotocol = \"%s\"\n\n"
                  "[intervals]\nhealth = 15\nstart_delay_min = 0.0\nstart_delay_max = 1.0\n"
+                 "[security]\nfirst_delay = 5.0\n"
                  % (school, school, state.replace("\\", "/"), mqtt_url, protocol))
     return path
 

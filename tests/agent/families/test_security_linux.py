@@ -495,6 +495,7 @@ def test_a_hung_security_probe_never_stalls_health(tmp_path, caplog):
     security = SecurityFamily(runner=hanging, root=box.root, platform_name="linux")
     cfg = load_config(None, env={})
     cfg.intervals.start_delay_min = cfg.intervals.start_delay_max = 0.0
+    cfg.security.first_delay = 0.0
     cfg.intervals.health = 0.05
     specs = dict(SPECS)
     specs["security"] = SPECS["security"]._replace(timeout=0.5)
@@ -531,3 +532,15 @@ def test_collect_prints_real_findings_on_this_machine(tmp_path):
     assert line["topic"].endswith("/security")
     _valid({k: v for k, v in line["payload"].items() if k not in ("v", "ts", "seq")})
     assert not (tmp_path / "st").exists(), "collect writes no state"
+
+
+def test_the_first_scan_waits_first_delay_after_the_first_reports(tmp_path):
+    """security.first_delay: the first scan gives way to the PC's boot and first reports."""
+    cfg = load_config(None, env={})
+    cfg.intervals.start_delay_min = cfg.intervals.start_delay_max = 3.0
+    cfg.security.first_delay = 120.0
+    security = SecurityFamily(runner=HangingRunner(), root=str(tmp_path), platform_name="linux")
+    rt = Runtime(cfg, "79000101", "d-1", {"health": Health(), "security": security},
+                 Spool(str(tmp_path / "q")), rand=random.Random(1))
+    gap = rt.schedules["security"].due - rt.schedules["health"].due
+    assert abs(gap - 120.0) < 1e-6, gap

@@ -43,12 +43,13 @@ def test_family_config_keys_are_in_the_schema():
         for dotted, key in spec.keys:
             section, name = dotted.split(".")
             assert SCHEMA[section][name] is key
-        if spec.period_key:
-            section, name = spec.period_key.split(".")
-            assert name in SCHEMA[section]
+        for key_name in (spec.period_key, spec.first_delay_key):
+            if key_name:
+                section, name = key_name.split(".")
+                assert name in SCHEMA[section]
     # the families' keys come first, as docs/configuration.md lists them
     assert list(SCHEMA["intervals"])[:3] == ["health", "inventory", "security"]
-    assert list(SCHEMA["security"]) == ["probe_timeout", "wu_search_interval",
+    assert list(SCHEMA["security"]) == ["first_delay", "probe_timeout", "wu_search_interval",
                                         "wu_search_timeout"]
 
 
