@@ -113,6 +113,8 @@ SCHEMA: Schema = {
         "replay_rate": Key("float", 20.0, "Most buffered messages sent per second after a "
                            "reconnect.", minimum=0.1, maximum=10000),
     },
+    # the families' own sections (``security``), declared with each family
+    **{section: keys for section, keys in config_keys().items() if section != "intervals"},
 }
 
 

@@ -120,8 +120,10 @@ class Runtime:
                 continue  # collected when a command asks for it
             interval = config_value(cfg, spec.period_key)
             timeout = spec.timeout or cfg.intervals.timeout
+            first = delay + (float(config_value(cfg, spec.first_delay_key))
+                             if spec.first_delay_key else 0.0)
             self.schedules[kind] = Schedule(kind, family, float(interval), float(timeout),
-                                            spec.slow, spec.trigger == ON_CHANGE, now + delay)
+                                            spec.slow, spec.trigger == ON_CHANGE, now + first)
 
     # --- control ------------------------------------------------------------------------
 

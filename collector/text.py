@@ -324,6 +324,103 @@ VALIDATION_MESSAGES: Dict[str, Dict[str, str]] = {
 }
 
 
+# --- the schools file import (``schools import``) ----------------------------------------
+#: Column names shown in import messages: field -> {vi, en}.
+IMPORT_COLUMN_LABELS: Dict[str, Dict[str, str]] = {
+    "code": {"vi": "mã trường", "en": "code"},
+    "name": {"vi": "tên trường", "en": "name"},
+    "level": {"vi": "cấp học", "en": "level"},
+    "area": {"vi": "xã/phường hoặc huyện", "en": "area"},
+    "province": {"vi": "tỉnh", "en": "province"},
+    "students": {"vi": "số học sinh", "en": "students"},
+    "isp": {"vi": "nhà mạng", "en": "isp"},
+    "link_type": {"vi": "loại kết nối", "en": "link_type"},
+    "contracted_down_mbps": {"vi": "tốc độ tải xuống hợp đồng (Mbps)", "en": "contracted_down_mbps"},
+    "contracted_up_mbps": {"vi": "tốc độ tải lên hợp đồng (Mbps)", "en": "contracted_up_mbps"},
+    "address": {"vi": "địa chỉ", "en": "address"},
+    "lat": {"vi": "vĩ độ", "en": "lat"},
+    "lon": {"vi": "kinh độ", "en": "lon"},
+    "contact_name": {"vi": "người liên hệ", "en": "contact_name"},
+    "contact_phone": {"vi": "điện thoại", "en": "contact_phone"},
+    "contact_email": {"vi": "email", "en": "contact_email"},
+}
+
+#: What the import says about a row or the file ({col}, {value}, ... filled in).
+IMPORT_MESSAGES: Dict[str, Dict[str, str]] = {
+    "missing_column": {"vi": "Thiếu cột bắt buộc “{col}”.",
+                       "en": "Required column “{col}” is missing."},
+    "duplicate_column": {"vi": "Cột “{col}” xuất hiện nhiều lần (“{value}”).",
+                         "en": "Column “{col}” appears more than once (“{value}”)."},
+    "empty": {"vi": "Ô “{col}” bắt buộc nhưng để trống.",
+              "en": "Required cell “{col}” is empty."},
+    "unknown_level": {"vi": "Cấp học “{value}” không hợp lệ; dùng một trong: {levels}.",
+                      "en": "Unknown school level “{value}”; use one of: {levels}."},
+    "duplicate_code": {"vi": "Mã trường “{value}” trùng với dòng {first}.",
+                       "en": "School code “{value}” is also on row {first}."},
+    "bad_code": {"vi": "Mã trường “{value}” chỉ được gồm chữ, số, “.”, “_”, “-” "
+                       "(tối đa 64 ký tự).",
+                 "en": "School code “{value}” may only hold letters, digits, “.”, “_”, “-” "
+                       "(at most 64 characters)."},
+    "bad_number": {"vi": "“{value}” ở cột “{col}” không phải là số.",
+                   "en": "“{value}” in column “{col}” is not a number."},
+    "not_integer": {"vi": "“{value}” ở cột “{col}” phải là số nguyên.",
+                    "en": "“{value}” in column “{col}” must be a whole number."},
+    "out_of_range": {"vi": "“{value}” ở cột “{col}” nằm ngoài khoảng {lo} – {hi}.",
+                     "en": "“{value}” in column “{col}” is outside {lo} – {hi}."},
+    "bad_email": {"vi": "“{value}” không phải là địa chỉ email hợp lệ.",
+                  "en": "“{value}” is not a valid email address."},
+    "too_long": {"vi": "Ô “{col}” dài quá {max} ký tự.",
+                 "en": "Cell “{col}” is longer than {max} characters."},
+    "no_rows": {"vi": "Tệp không có dòng dữ liệu nào.",
+                "en": "The file has no data rows."},
+    "no_header": {"vi": "Không tìm thấy dòng tiêu đề (cần các cột: mã trường, tên trường, "
+                        "cấp học, xã/phường hoặc huyện, tỉnh).",
+                   "en": "No header row found (columns needed: code, name, level, area, province)."},
+    "ignored_column": {"vi": "Cột “{value}” không được dùng, bỏ qua.",
+                       "en": "Column “{value}” is not used; ignored."},
+    # the report's prefixes and last line
+    "row": {"vi": "Dòng %d", "en": "Row %d"},
+    "row_column": {"vi": ", cột “%s”", "en": ", column “%s”"},
+    "summary_errors": {"vi": "Có %d lỗi: không ghi gì vào sổ trường (nhập tất cả hoặc không gì).",
+                       "en": "%d error(s): nothing was written (all or nothing)."},
+    "summary_dry_run": {"vi": "Kiểm tra xong (--dry-run, không ghi): %d dòng hợp lệ, sẽ thêm %d "
+                              "trường, cập nhật %d.",
+                        "en": "Checked (--dry-run, nothing written): %d valid rows; would add %d "
+                              "schools and update %d."},
+    "summary_written": {"vi": "Đã nhập %d dòng: thêm %d trường, cập nhật %d.",
+                        "en": "Imported %d rows: %d schools added, %d updated."},
+}
+
+
+# --- the demo's console (both languages side by side: whoever runs it reads one) ------------
+
+DEMO_TEXTS: Dict[str, str] = {
+    "banner": ("\nschoolmon demo đang chạy / is running\n"
+               "  Giao diện web / web UI:        %s/\n"
+               "  API (OpenAPI):                 %s/docs\n"
+               "  Đăng nhập demo / demo logins (chỉ dùng cho demo / demo only):\n"
+               "    quản trị Sở / administrator:  %s / %s\n"
+               "    kỹ thuật viên trường %s / school technician: %s / %s\n"
+               "  Mã truy cập demo / demo token: %s   (admin token; chỉ dùng cho demo)\n"
+               "  Ví dụ / e.g.: curl -H 'Authorization: Bearer %s' %s/api/v1/summary\n"
+               "  Broker MQTT:                   %s (%s)\n"
+               "  Tỉnh mô phỏng / simulated:     %d trường / schools, %d thiết bị / devices, "
+               "%d khu vực / areas\n"
+               "  Lịch sử / history:             %d ngày / days, %d + %d rollups (5 min + 1 h), "
+               "%d sự kiện / events, %.1f s; ATTT: %d trường-ngày / school-days\n"
+               "  Máy này / this machine:        %s\n"
+               "  Dữ liệu / data:                %s\n"
+               "Nhấn Ctrl-C để dừng / press Ctrl-C to stop.\n"),
+    "fleet_after": ("Thiết bị sau %.0f giây / fleet after %.0f s: %d/%d thiết bị đã "
+                    "báo về / devices reported, %d trực tuyến / online."),
+    "not_connected": ("%s: collector chưa kết nối được broker %s / the collector is not "
+                      "connected to the broker\n"),
+    "stopping": "Đang dừng / stopping ...",
+    "real_agent": "agent thật / real agent: %s (%s)",
+    "no_agent": "(không chạy agent / no agent)",
+}
+
+
 def pick_lang(query_lang: Optional[str], accept_language: Optional[str]) -> str:
     """``?lang=`` wins; else the first of vi/en in Accept-Language by weight; else vi."""
     if query_lang:
@@ -708,8 +805,16 @@ PAGE_TEXTS: Dict[str, Dict[str, str]] = {
     "users.all_units": {"vi": "toàn tỉnh", "en": "whole province"},
     "users.created": {"vi": "Ngày tạo", "en": "Created"},
     "users.none": {"vi": "Chưa có người dùng nào.", "en": "No users yet."},
-    "users.cli_hint": {"vi": "Thêm hoặc khóa người dùng: schoolmon-collector user add|disable.",
-                       "en": "Add or disable users: schoolmon-collector user add|disable."},
+    "users.cli_hint": {"vi": "Cũng có trên dòng lệnh: schoolmon-collector user add|list|disable|token.",
+                       "en": "Also on the command line: schoolmon-collector user add|list|disable|token."},
+    "users.role": {"vi": "Vai trò", "en": "Role"},
+    "users.add_title": {"vi": "Thêm người dùng", "en": "Add a user"},
+    "users.add": {"vi": "Thêm", "en": "Add"},
+    "users.password": {"vi": "Mật khẩu (ít nhất 10 ký tự)", "en": "Password (10 characters or more)"},
+    "users.password_rule": {"vi": "Ít nhất 10 ký tự.", "en": "At least 10 characters."},
+    "users.name_rule": {"vi": "Chữ không dấu, số và . _ @ -", "en": "Letters, digits and . _ @ -"},
+    "users.units_hint": {"vi": "mã khu vực hoặc mã trường, cách nhau bằng dấu phẩy",
+                         "en": "area or school codes, separated by commas"},
     "audit.at": {"vi": "Thời điểm", "en": "When"},
     "audit.action": {"vi": "Thao tác", "en": "Action"},
     "audit.target": {"vi": "Đối tượng", "en": "Target"},

@@ -208,7 +208,7 @@ _AV_PRODUCT = (
 
 _FW_PROFILE = (
     Field("name", "str", "", "Profile (`domain`, `private`, `public`) or Linux tool "
-          "(`ufw`, `firewalld`, `nftables`).", True, max_len=32),
+          "(`ufw`, `firewalld`, `nftables`, `iptables`: legacy rules).", True, max_len=32),
     Field("on", "bool", "", "Effective state: filtering now, not only a policy key.", True),
 )
 
@@ -255,7 +255,9 @@ SECURITY = Family(
               "computed (Windows: the last finished offline search).", False, 946684800,
               4102444800),
         Field("pkg_cache_ts", "int", "s (Unix epoch, UTC)", "Linux: last successful package "
-              "list update (`update-success-stamp`); the agent never runs `apt update`.",
+              "list update (`update-success-stamp`); the agent never runs `apt update`. "
+              "Windows: Windows Update's last successful online search, whose cache the "
+              "agent's offline search reads (the pending counts are that old).",
               False, 946684800, 4102444800),
         Field("reboot_pending", "bool", "", "A reboot is needed to finish installing updates."),
         Field("reboot_signals", "list", "", "Which signals say so: `wu_reboot_required`, "

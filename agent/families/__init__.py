@@ -52,6 +52,9 @@ class FamilySpec(NamedTuple):
     timeout: Optional[float] = None
     #: the config key holding the period (``section.name``) of interval/on_change families
     period_key: str = ""
+    #: the config key holding how long after the start delay the first collection waits
+    #: (a slow family gives way to the PC's boot and the first reports); "": none
+    first_delay_key: str = ""
     #: the family's own config keys: (``section.name``, Key), in the order the docs list them
     keys: Tuple[Tuple[str, Key], ...] = ()
     #: in ``collect``'s default set (a speed test costs data: not without asking)
@@ -72,6 +75,13 @@ def _inventory(cfg: Any, runner: Any) -> Family:
     return InventoryFamily(cfg.agent.role, cfg.agent.room, runner=runner)
 
 
+def _security(cfg: Any, runner: Any) -> Family:
+    from .security import SecurityFamily
+
+    return SecurityFamily(runner=runner, state_dir=cfg.agent.state_dir,
+                          settings=cfg.security)
+
+
 #: Every kind of the contract, read-only: the one place how a family runs is declared.
 SPECS: Mapping[str, FamilySpec] = MappingProxyType({s.kind: s for s in (
     FamilySpec("health", INTERVAL, period_key="intervals.health", keys=(
@@ -81,9 +91,32 @@ SPECS: Mapping[str, FamilySpec] = MappingProxyType({s.kind: s for s in (
         ("intervals.inventory", Key("int", 3600, "Seconds between inventory change checks; "
                                     "inventory is sent at start and when it changed.",
                                     minimum=1, maximum=604800)),), build=_inventory),
+    # At start, then every period; on the slow worker (never the health path). 300 s: a
+    # Windows scan of WMI + registry on an old lab PC; each command has its own timeout.
+    FamilySpec("security", INTERVAL, slow=True, timeout=300.0,
+               period_key="intervals.security", first_delay_key="security.first_delay", keys=(
+                   ("intervals.security", Key("int", 21600, "Seconds between security "
+                                              "posture scans (at start, then ±10 % jitter).",
+                                              minimum=60, maximum=604800)),
+                   ("security.first_delay", Key("float", 120.0, "Seconds after the start "
+                                                "delay before the first scan: a lab PC's "
+                                                "boot and first reports go first.",
+                                                minimum=0, maximum=86400)),
+                   ("security.probe_timeout", Key("int", 90, "Longest time one command of a "
+                                                  "security scan may take, seconds (a hung "
+                                                  "probe gives `unknown`).",
+                                                  minimum=1, maximum=3600)),
+                   ("security.wu_search_interval", Key("int", 21600, "Windows: seconds "
+                                                       "between offline Windows Update "
+                                                       "searches (run in the background).",
+                                                       minimum=600, maximum=604800)),
+                   ("security.wu_search_timeout", Key("int", 1800, "Windows: longest time one "
+                                                      "Windows Update search may take, "
+                                                      "seconds (searches can hang for hours).",
+                                                      minimum=60, maximum=86400)),
+               ), build=_security),
     # Defined by the issues that build them: declared here so the CLI, the runtime and the
     # docs already agree on how they will run.
-    FamilySpec("security", INTERVAL, slow=True),
     FamilySpec("probe", INTERVAL, slow=True),
     FamilySpec("speedtest", ON_COMMAND, slow=True, cheap=False),
     FamilySpec("router", INTERVAL, slow=True),

@@ -27,7 +27,7 @@ def collect_linux(sys_root: str, proc_root: str, etc_root: str) -> Dict[str, Any
     if host and host.strip():
         out["hostname"] = host.strip()
     out["os_name"] = "Linux"
-    rel = _os_release(etc_root)
+    rel = os_release(etc_root)
     put(out, "os_version", rel.get("VERSION_ID"))
     put(out, "os_edition", rel.get("PRETTY_NAME") or rel.get("NAME"))
     put(out, "os_display", rel.get("VERSION_CODENAME"))
@@ -78,7 +78,7 @@ def _linux_nics(sys_root: str) -> List[Dict[str, Any]]:
     return nics
 
 
-def _os_release(etc_root: str) -> Dict[str, str]:
+def os_release(etc_root: str) -> Dict[str, str]:
     text = read_text(os.path.join(etc_root, "os-release"))
     if text is None:  # the spec's fallback location
         text = read_text(os.path.join(etc_root, "../usr/lib/os-release")) or ""

@@ -98,7 +98,7 @@ class SecurityFamily:
         elif self.platform.startswith("linux"):
             from .security_linux import scan_linux
 
-            scan_linux(found, self.runner, self.root)
+            scan_linux(found, self.runner, self.root, self.settings)
 
 
 __all__: List[str] = ["Findings", "SecurityFamily"]

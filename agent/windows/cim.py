@@ -31,12 +31,19 @@ then a parser turning ``doc`` into catalogue fields (as ``agent/families/invento
 does with ``map_windows``), and recordings of both scripts' output from real machines.
 A class or namespace missing on a machine costs only its section (errors are silenced per
 call); array properties must be named in ``Query.arrays`` for the legacy parser.
+
+What a class or key cannot say (a COM object's answer, whether a key exists, the loaded user
+hives) is an ``Expression``: a PowerShell 2.0-compatible expression whose objects are
+written like a class's (``Select-Object`` of its properties, or the legacy lines). Every
+section whose call raised an error is named in the document's ``_errors`` section with the
+first line of the error (``Invalid namespace``, ``Access denied``), so a parser can tell "no
+instance" from "could not ask". ``CimReader.last_error`` says why ``read`` gave None.
 """
 import json
 import logging
 from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
-from ..runner import CommandError, CommandFailed, CommandRunner
+from ..runner import CommandError, CommandFailed, CommandRunner, CommandTimeout
 
 log = logging.getLogger(__name__)
 
@@ -107,11 +114,39 @@ class RegistryQuery(NamedTuple):
     properties: Tuple[str, ...]
 
 
+class Expression(NamedTuple):
+    """A section computed by PowerShell code rather than read from one class or key."""
+    section: str
+    #: PowerShell 2.0-compatible code (single quotes only) whose output objects carry
+    #: ``properties``; used by both scripts unless ``legacy`` is given
+    code: str
+    properties: Tuple[str, ...]
+    #: code for the PowerShell 2.0 script; "" = the same as ``code``; None = not asked there
+    legacy: Optional[str] = ""
+    single: bool = False
+    arrays: Tuple[str, ...] = ()
+
+
+#: The document section naming the sections whose call raised an error.
+ERRORS = "_errors"
+
+
+def _filter(where: str) -> str:
+    # inside a single-quoted PowerShell string a quote is written twice
+    return " -Filter '%s'" % where.replace("'", "''") if where else ""
+
+
 # Both scripts: single quotes only (powershell.exe -Command mangles double quotes passed
 # through CreateProcess), errors silenced per call so one missing class costs one section.
 # The first line is the tag RecordedRunner keys recordings by.
 _PROLOGUE = ("$ErrorActionPreference = 'SilentlyContinue'\n"
              "[Console]::OutputEncoding = [Text.Encoding]::UTF8\n")
+
+# Silenced errors still land in $Error: a section whose call added one is named with the
+# error's id and message (both scripts; PowerShell 2.0 has $Error too). The id is not
+# localised (``PathNotFound,...``, ``HRESULT 0x8004100e,...``); the message may be.
+_ERROR_CHECK = ("if ($Error.Count -gt $n) { $m = ([string]$Error[0].FullyQualifiedErrorId + ': ' +"
+                " [string]$Error[0]) -replace '[\\t\\r\\n]+', ' '; %s }; $n = $Error.Count")
 
 # The legacy output, chosen over `wmic ... /format:csv`: wmic needs one process per class,
 # its /format:csv fails with "Invalid XSL format" on many non-English installs (csv.xsl is
@@ -136,40 +171,62 @@ _OUT_FUNCTION = r"""function Out-Smon($s, $objs, $props) {
 
 
 def modern_script(name: str, queries: Tuple[Query, ...],
-                  registry: Tuple[RegistryQuery, ...] = ()) -> str:
-    lines = ["#schoolmon:%s-cim" % name, _PROLOGUE + "$r = @{}"]
+                  registry: Tuple[RegistryQuery, ...] = (),
+                  expressions: Tuple[Expression, ...] = ()) -> str:
+    lines = ["#schoolmon:%s-cim" % name, _PROLOGUE + "$r = @{}; $e = @{}; $n = $Error.Count"]
+
+    def add(section: str, code: str) -> None:
+        lines.append("$r.%s = %s" % (section, code))
+        lines.append(_ERROR_CHECK % ("$e.%s = $m" % section))
+
     for q in queries:
-        lines.append("$r.%s = Get-CimInstance %s-ClassName %s%s | Select-Object %s" % (
-            q.section, "-Namespace %s " % q.namespace if q.namespace else "", q.wmi_class,
-            " -Filter '%s'" % q.where if q.where else "", ", ".join(q.properties)))
+        add(q.section, "Get-CimInstance %s-ClassName %s%s | Select-Object %s" % (
+            "-Namespace %s " % q.namespace if q.namespace else "", q.wmi_class,
+            _filter(q.where), ", ".join(q.properties)))
     for r in registry:
-        lines.append("$r.%s = Get-ItemProperty '%s' | Select-Object %s"
-                     % (r.section, r.key, ", ".join(r.properties)))
+        add(r.section, "Get-ItemProperty '%s' | Select-Object %s" % (r.key,
+                                                                    ", ".join(r.properties)))
+    for x in expressions:
+        add(x.section, "@(%s) | Select-Object %s" % (x.code, ", ".join(x.properties)))
+    lines.append("if ($e.Count) { $r.%s = $e }" % ERRORS)
     lines.append("$r | ConvertTo-Json -Depth 4 -Compress")
     return "\n".join(lines) + "\n"
 
 
 def legacy_script(name: str, queries: Tuple[Query, ...],
-                  registry: Tuple[RegistryQuery, ...] = ()) -> str:
+                  registry: Tuple[RegistryQuery, ...] = (),
+                  expressions: Tuple[Expression, ...] = ()) -> str:
     def quoted(props: Tuple[str, ...]) -> str:
         return ", ".join("'%s'" % p for p in props)
 
-    lines = ["#schoolmon:%s-wmi" % name, _PROLOGUE + _OUT_FUNCTION]
+    lines = ["#schoolmon:%s-wmi" % name, _PROLOGUE + _OUT_FUNCTION, "$n = $Error.Count"]
+
+    def add(section: str, call: str) -> None:
+        lines.append(call)
+        lines.append(_ERROR_CHECK % ("Write-Output ('%s' + [char]9 + '0' + [char]9 + '%s'"
+                                     " + [char]9 + $m)" % (ERRORS, section)))
+
     for q in queries:
-        lines.append("Out-Smon '%s' (Get-WmiObject %s-Class %s%s) @(%s)" % (
+        add(q.section, "Out-Smon '%s' (Get-WmiObject %s-Class %s%s) @(%s)" % (
             q.section, "-Namespace %s " % q.namespace.replace("/", "\\") if q.namespace else "",
-            q.wmi_class, " -Filter '%s'" % q.where if q.where else "", quoted(q.properties)))
+            q.wmi_class, _filter(q.where), quoted(q.properties)))
     for r in registry:
-        lines.append("Out-Smon '%s' (Get-ItemProperty '%s') @(%s)"
-                     % (r.section, r.key, quoted(r.properties)))
+        add(r.section, "Out-Smon '%s' (Get-ItemProperty '%s') @(%s)"
+            % (r.section, r.key, quoted(r.properties)))
+    for x in expressions:
+        if x.legacy is not None:
+            add(x.section, "Out-Smon '%s' @(%s) @(%s)"
+                % (x.section, x.legacy or x.code, quoted(x.properties)))
     return "\n".join(lines) + "\n"
 
 
 def parse_legacy(text: str, queries: Tuple[Query, ...],
-                 registry: Tuple[RegistryQuery, ...] = ()) -> Dict[str, Any]:
+                 registry: Tuple[RegistryQuery, ...] = (),
+                 expressions: Tuple[Expression, ...] = ()) -> Dict[str, Any]:
     """The legacy script's lines → the same document shape the modern script's JSON has."""
-    arrays = {(q.section, p) for q in queries for p in q.arrays}
-    single = {q.section for q in queries if q.single} | {r.section for r in registry}
+    arrays = {(q.section, p) for q in tuple(queries) + tuple(expressions) for p in q.arrays}
+    single = ({q.section for q in tuple(queries) + tuple(expressions) if q.single}
+              | {r.section for r in registry} | {ERRORS})
     sections: Dict[str, Dict[int, Dict[str, Any]]] = {}
     for line in text.lstrip("\ufeff").splitlines():
         parts = line.rstrip("\r").split("\t", 3)
@@ -192,22 +249,28 @@ class CimReader:
     """One family's WMI/registry questions, asked in one PowerShell call (see the module)."""
 
     def __init__(self, name: str, queries: Tuple[Query, ...],
-                 registry: Tuple[RegistryQuery, ...] = (), timeout: float = PS_TIMEOUT) -> None:
+                 registry: Tuple[RegistryQuery, ...] = (), timeout: float = PS_TIMEOUT,
+                 expressions: Tuple[Expression, ...] = ()) -> None:
         self.name = name
         self.queries = queries
         self.registry = registry
+        self.expressions = expressions
         self.timeout = timeout
-        self.modern = modern_script(name, queries, registry)
-        self.legacy_script = legacy_script(name, queries, registry)
+        self.modern = modern_script(name, queries, registry, expressions)
+        self.legacy_script = legacy_script(name, queries, registry, expressions)
         #: set once the modern script failed and the legacy one worked (Windows 7)
         self.legacy: Optional[bool] = None
+        #: why the last ``read`` gave None (the error of the last script tried)
+        self.last_error = ""
 
     def parse_legacy(self, text: str) -> Dict[str, Any]:
-        return parse_legacy(text, self.queries, self.registry)
+        return parse_legacy(text, self.queries, self.registry, self.expressions)
 
     def read(self, runner: CommandRunner) -> Optional[Dict[str, Any]]:
-        """The answers as one document, or None (logged) when PowerShell gave none."""
+        """The answers as one document, or None (logged, ``last_error``) when PowerShell
+        gave none."""
         data: Optional[Dict[str, Any]] = None
+        self.last_error = ""
         if not self.legacy:
             try:
                 got = powershell_json(runner, self.modern, self.timeout)
@@ -217,17 +280,24 @@ class CimReader:
                 self.legacy = False
                 return got
             except CommandError as exc:
-                if self.legacy is False:  # it worked before: a passing fault, not Win 7
+                # it worked before: a passing fault, not Win 7; a timeout means PowerShell
+                # ran (2.0 fails at once on Get-CimInstance): the legacy script would hang too
+                if self.legacy is False or isinstance(exc, CommandTimeout):
                     log.warning("%s: %s", self.name, exc)
+                    self.last_error = str(exc)
                     return None
                 log.info("%s: modern script failed (%s); trying PowerShell 2.0", self.name,
                          exc)
+                self.last_error = "modern script: %s" % exc
         try:
             data = self.parse_legacy(powershell(runner, self.legacy_script, self.timeout))
             if not data:
                 raise CommandError("legacy %s script printed nothing" % self.name)
             self.legacy = True
+            self.last_error = ""
         except CommandError as exc:
             log.warning("%s: %s", self.name, exc)
+            self.last_error = "; ".join(x for x in (self.last_error, "PowerShell 2.0 script: %s"
+                                                    % exc) if x)
             return None
         return data

@@ -8,6 +8,7 @@ a Sở server is served over HTTPS (or behind a proxy that says so in X-Forwarde
 import ipaddress
 import logging
 import math
+import threading
 import time
 from typing import Annotated, Any, Dict
 
@@ -75,6 +76,12 @@ LOGIN_ERRORS: Dict[int | str, Dict[str, Any]] = {
     429: {"model": ErrorBody, "description": "Quá nhiều lần sai / too many failures"}}
 
 
+#: Attempts are checked and counted one at a time: a burst of parallel wrong passwords would
+#: otherwise all read the count before any of them added to it, and slip past the limit. A
+#: login costs one argon2 verification (~50 ms), so this also bounds what a flood costs.
+_LOGIN_LOCK = threading.Lock()
+
+
 def login(request: Request, response: Response, body: Login, lang: Lang) -> Dict[str, Any]:
     """Name and password → a session cookie and the CSRF token to send as `X-CSRF-Token`
     with every state-changing request. Wrong name or password: 401 (the same answer for
@@ -82,7 +89,10 @@ def login(request: Request, response: Response, body: Login, lang: Lang) -> Dict
     policy: AuthPolicy = request.app.state.auth_policy
     client = client_address(request)
     now = time.time()
-    with request.app.state.engine.begin() as conn:
+    with _LOGIN_LOCK, request.app.state.engine.begin() as conn:
+        if conn.dialect.name == "postgresql":  # the same name tried on another collector
+            conn.exec_driver_sql("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+                                 ("login:" + body.name,))
         # old rows go at each login: the tables stay as small as the live sessions
         user_store.purge_failures(conn, now - policy.failure_window)
         user_store.purge_sessions(conn, policy.session_idle, policy.session_absolute, now)

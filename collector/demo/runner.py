@@ -13,6 +13,7 @@ from typing import Any, Callable, List, Optional, Tuple
 
 from schoolmon.protocol.settings import ConfigError
 
+from ..text import DEMO_TEXTS
 from .brokers import PIDFILE, AmqttBroker, MosquittoBroker, find_mosquitto
 from .processes import free_port, popen_logged, stop_process
 
@@ -94,6 +95,7 @@ def _write_agent_config(folder: str, school: str, mqtt_url: str, protocol: str =
                  "state_dir = \"%s\"\nlog_level = \"warning\"\n\n"
                  "[mqtt]\nurl = \"%s\"\nkeepalive = 15\nprotocol = \"%s\"\n\n"
                  "[intervals]\nhealth = 15\nstart_delay_min = 0.0\nstart_delay_max = 1.0\n"
+                 "[security]\nfirst_delay = 5.0\n"
                  % (school, school, state.replace("\\", "/"), mqtt_url, protocol))
     return path
 
@@ -251,29 +253,14 @@ def run_demo(args: argparse.Namespace) -> int:
         cleanup.append(stop_sim)
 
         url = server.url
-        print("\nschoolmon demo đang chạy / is running\n"
-              "  Giao diện web / web UI:        %s/\n"
-              "  API (OpenAPI):                 %s/docs\n"
-              "  Đăng nhập demo / demo logins (chỉ dùng cho demo / demo only):\n"
-              "    quản trị Sở / administrator:  %s / %s\n"
-              "    kỹ thuật viên trường %s / school technician: %s / %s\n"
-              "  Mã truy cập demo / demo token: %s   (admin token; chỉ dùng cho demo)\n"
-              "  Ví dụ / e.g.: curl -H 'Authorization: Bearer %s' %s/api/v1/summary\n"
-              "  Broker MQTT:                   %s (%s)\n"
-              "  Tỉnh mô phỏng / simulated:     %d trường / schools, %d thiết bị / devices, "
-              "%d khu vực / areas\n"
-              "  Lịch sử / history:             %d ngày / days, %d + %d rollups (5 min + 1 h), "
-              "%d sự kiện / events, %.1f s; ATTT: %d trường-ngày / school-days\n"
-              "  Máy này / this machine:        %s\n"
-              "  Dữ liệu / data:                %s\n"
-              "Nhấn Ctrl-C để dừng / press Ctrl-C to stop.\n"
+        print(DEMO_TEXTS["banner"]
               % (url, url, logins[0][0], logins[0][1], agent_school.code, logins[1][0],
                  logins[1][1], cfg.api.admin_token, cfg.api.admin_token, url, cfg.mqtt.url,
                  broker.kind if broker else "configured", len(province.schools),
                  len(province.devices), len(province.areas), past.days, past.rows_5m,
                  past.rows_1h, past.events, past.seconds, attt_days,
-                 ("agent thật, trường %s (%s)" % (agent_school.code, agent_school.name))
-                 if agent else "(không chạy agent / no agent)", folder), flush=True)
+                 (DEMO_TEXTS["real_agent"] % (agent_school.code, agent_school.name))
+                 if agent else DEMO_TEXTS["no_agent"], folder), flush=True)
 
         # wait until the fleet shows up (or --settle passes), then say so once
         expected = len(live.devices) + (1 if agent else 0)
@@ -289,18 +276,14 @@ def run_demo(args: argparse.Namespace) -> int:
                 seen, on = _fleet_counts(engine, started - 60)
                 waited = time.monotonic() - t_start
                 if seen >= 0.8 * expected or waited >= args.settle:
-                    print("Thiết bị sau %.0f giây / fleet after %.0f s: %d/%d thiết bị đã "
-                          "báo về / devices reported, %d trực tuyến / online."
+                    print(DEMO_TEXTS["fleet_after"]
                           % (waited, waited, seen, expected, on), flush=True)
                     if not service.ingest.connected:
-                        sys.stderr.write(
-                            "%s: collector chưa kết nối được broker %s / the collector is not "
-                            "connected to the broker%s\n"
-                            % (PROG, cfg.mqtt.url, ""))
+                        sys.stderr.write(DEMO_TEXTS["not_connected"] % (PROG, cfg.mqtt.url))
                     announced = True
             if deadline is not None and time.monotonic() >= deadline:
                 break
-        print("Đang dừng / stopping ...", flush=True)
+        print(DEMO_TEXTS["stopping"], flush=True)
         return 0
     except ConfigError as exc:
         sys.stderr.write("%s: configuration error: %s\n" % (PROG, exc))

@@ -129,15 +129,15 @@ def trend(conn: Connection, visible: Optional[FrozenSet[str]], now: float, utc_o
         _count_finished_days(conn, visible, store, start, today, utc_offset)
     counts: Dict[int, int] = {}
 
-    def heard_today() -> int:
-        return int(conn.execute(select(func.count()).select_from(devices).where(
+    def heard_today(c: Connection, _at: float) -> int:
+        return int(c.execute(select(func.count()).select_from(devices).where(
             school_filter(devices.c.school_code, visible), devices.c.last_seen >= today))
             .scalar_one())
 
     # today's count reads every device's last_seen: the province's is reused for a few
     # seconds like its other counts (see counts.reused)
     counts[today] = (reused(conn, ("heard_since", today), now, heard_today)
-                     if visible is None else heard_today())
+                     if visible is None else heard_today(conn, now))
     points = [{"ts": float(t), "n": counts.get(t, _TREND_CACHE.get((store, visible, t), 0))}
               for t in range(start, today + day, day)]
     return {"source": "rollup_1h, today devices.last_seen", "resolution": day,

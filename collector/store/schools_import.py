@@ -22,6 +22,7 @@ from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
 from schoolmon.protocol.topics import valid_id
 from sqlalchemy import Engine, inspect, select
 
+from ..text import IMPORT_COLUMN_LABELS, IMPORT_MESSAGES, label
 from .registry import LEVELS, ensure_area, fold, normalize_level, upsert_schools
 from .schema import schools
 
@@ -29,19 +30,6 @@ REQUIRED = ("code", "name", "level", "area", "province")
 OPTIONAL = ("students", "isp", "link_type", "contracted_down_mbps", "contracted_up_mbps",
             "address", "lat", "lon", "contact_name", "contact_phone", "contact_email")
 FIELDS = REQUIRED + OPTIONAL
-
-#: Column names shown in messages: field -> (Vietnamese, English).
-COLUMN_NAMES: Dict[str, Tuple[str, str]] = {
-    "code": ("mã trường", "code"), "name": ("tên trường", "name"),
-    "level": ("cấp học", "level"), "area": ("xã/phường hoặc huyện", "area"),
-    "province": ("tỉnh", "province"), "students": ("số học sinh", "students"),
-    "isp": ("nhà mạng", "isp"), "link_type": ("loại kết nối", "link_type"),
-    "contracted_down_mbps": ("tốc độ tải xuống hợp đồng (Mbps)", "contracted_down_mbps"),
-    "contracted_up_mbps": ("tốc độ tải lên hợp đồng (Mbps)", "contracted_up_mbps"),
-    "address": ("địa chỉ", "address"), "lat": ("vĩ độ", "lat"), "lon": ("kinh độ", "lon"),
-    "contact_name": ("người liên hệ", "contact_name"),
-    "contact_phone": ("điện thoại", "contact_phone"), "contact_email": ("email", "contact_email"),
-}
 
 _ALIASES: Dict[str, Tuple[str, ...]] = {
     "code": ("code", "school code", "ma truong", "ma", "ma so", "ma csdl", "ma truong csdl",
@@ -82,51 +70,26 @@ _RANGES = {"students": (0, 100_000), "contracted_down_mbps": (0, 100_000),
            "contracted_up_mbps": (0, 100_000), "lat": (-90, 90), "lon": (-180, 180)}
 _EMAIL = re.compile(r"^[^@\s,;]+@[^@\s,;]+\.[^@\s,;]{2,}$")
 
-_MESSAGES: Dict[str, Tuple[str, str]] = {
-    "missing_column": ("Thiếu cột bắt buộc “{col}”.", "Required column “{col}” is missing."),
-    "duplicate_column": ("Cột “{col}” xuất hiện nhiều lần (“{value}”).",
-                         "Column “{col}” appears more than once (“{value}”)."),
-    "empty": ("Ô “{col}” bắt buộc nhưng để trống.", "Required cell “{col}” is empty."),
-    "unknown_level": ("Cấp học “{value}” không hợp lệ; dùng một trong: {levels}.",
-                      "Unknown school level “{value}”; use one of: {levels}."),
-    "duplicate_code": ("Mã trường “{value}” trùng với dòng {first}.",
-                       "School code “{value}” is also on row {first}."),
-    "bad_code": ("Mã trường “{value}” chỉ được gồm chữ, số, “.”, “_”, “-” (tối đa 64 ký tự).",
-                 "School code “{value}” may only hold letters, digits, “.”, “_”, “-” "
-                 "(at most 64 characters)."),
-    "bad_number": ("“{value}” ở cột “{col}” không phải là số.",
-                   "“{value}” in column “{col}” is not a number."),
-    "not_integer": ("“{value}” ở cột “{col}” phải là số nguyên.",
-                    "“{value}” in column “{col}” must be a whole number."),
-    "out_of_range": ("“{value}” ở cột “{col}” nằm ngoài khoảng {lo} – {hi}.",
-                     "“{value}” in column “{col}” is outside {lo} – {hi}."),
-    "bad_email": ("“{value}” không phải là địa chỉ email hợp lệ.",
-                  "“{value}” is not a valid email address."),
-    "too_long": ("Ô “{col}” dài quá {max} ký tự.", "Cell “{col}” is longer than {max} characters."),
-    "no_rows": ("Tệp không có dòng dữ liệu nào.", "The file has no data rows."),
-    "no_header": ("Không tìm thấy dòng tiêu đề (cần các cột: mã trường, tên trường, cấp học, "
-                  "xã/phường hoặc huyện, tỉnh).",
-                  "No header row found (columns needed: code, name, level, area, province)."),
-    "ignored_column": ("Cột “{value}” không được dùng, bỏ qua.",
-                       "Column “{value}” is not used; ignored."),
-}
+def _say(code: str, lang: str) -> str:
+    return label(IMPORT_MESSAGES, code, lang) or code
 
 
 @dataclass
 class RowProblem:
     row: int  # spreadsheet row number (1 = first row of the file)
     column: Optional[str]  # field name (see FIELDS), None for the whole file
-    code: str  # key of _MESSAGES
+    code: str  # key of text.IMPORT_MESSAGES
     value: Any = None
     extra: Dict[str, Any] = field(default_factory=dict)
     header: Optional[str] = None  # the column's header as written in the file
 
+    def column_label(self, lang: str) -> str:
+        return self.header or (label(IMPORT_COLUMN_LABELS, self.column, lang) or ""
+                               if self.column else "")
+
     def message(self, lang: str = "vi") -> str:
-        vi, en = _MESSAGES[self.code]
-        col = self.header or (COLUMN_NAMES[self.column][0 if lang == "vi" else 1]
-                              if self.column else "")
-        return (vi if lang == "vi" else en).format(
-            col=col, value="" if self.value is None else self.value,
+        return _say(self.code, lang).format(
+            col=self.column_label(lang), value="" if self.value is None else self.value,
             levels=", ".join(("MN", "TH", "THCS", "THPT", "GDNN-GDTX", "Liên cấp")),
             **self.extra)
 
@@ -155,35 +118,20 @@ class ImportReport:
         """One line per problem: ``Dòng 5, cột “số học sinh”: ...`` (or English)."""
         out = []
         for p in self.errors + self.warnings:
-            prefix = ("Dòng %d" if lang == "vi" else "Row %d") % p.row
-            if p.column and "{col}" not in _MESSAGES[p.code][0]:
-                col = p.header or COLUMN_NAMES[p.column][0 if lang == "vi" else 1]
-                prefix += (", cột “%s”" if lang == "vi" else ", column “%s”") % col
+            prefix = _say("row", lang) % p.row
+            if p.column and "{col}" not in IMPORT_MESSAGES[p.code]["vi"]:
+                prefix += _say("row_column", lang) % p.column_label(lang)
             out.append("%s: %s" % (prefix, p.message(lang)))
         return out
 
     def text(self, lang: str = "vi") -> str:
         lines = self.messages(lang)
-        if lang == "vi":
-            if self.errors:
-                lines.append("Có %d lỗi: không ghi gì vào sổ trường (nhập tất cả hoặc không gì)."
-                             % len(self.errors))
-            elif self.dry_run:
-                lines.append("Kiểm tra xong (--dry-run, không ghi): %d dòng hợp lệ, sẽ thêm %d "
-                             "trường, cập nhật %d." % (self.rows, self.created, self.updated))
-            else:
-                lines.append("Đã nhập %d dòng: thêm %d trường, cập nhật %d."
-                             % (self.rows, self.created, self.updated))
+        if self.errors:
+            lines.append(_say("summary_errors", lang) % len(self.errors))
         else:
-            if self.errors:
-                lines.append("%d error(s): nothing was written (all or nothing)."
-                             % len(self.errors))
-            elif self.dry_run:
-                lines.append("Checked (--dry-run, nothing written): %d valid rows; would add %d "
-                             "schools and update %d." % (self.rows, self.created, self.updated))
-            else:
-                lines.append("Imported %d rows: %d schools added, %d updated."
-                             % (self.rows, self.created, self.updated))
+            key = "summary_dry_run" if self.dry_run else "summary_written"
+            lines.append(_say(key, lang)
+                         % (self.rows, self.created, self.updated))
         return "\n".join(lines)
 
     def as_dict(self, lang: str = "vi") -> Dict[str, Any]:

@@ -116,8 +116,9 @@ def test_collect_default_families_and_unknown(tmp_path):
     assert "speedtest" not in kinds
     r = _collect(tmp_path, "--family", "bogus")
     assert r.returncode == 2 and "bogus" in r.stderr
-    r = _collect(tmp_path, "--family", "security")
+    r = _collect(tmp_path, "--family", "probe")
     assert r.returncode == 2 and "not available" in r.stderr
+    assert "security" in kinds
 
 
 def test_collect_runs_without_any_config(tmp_path):

@@ -67,7 +67,7 @@ def _stop_and_check(agent, rec, first=1):
     wait_for(lambda: any(s["state"] == "offline" and s.get("reason") == "shutdown"
                          for s in _statuses(rec)), 10, "offline/shutdown")
     last = state_file(agent.tmp)["seq"]
-    wait_for(lambda: last in rec.data_seqs(), 10, "seq %d delivered" % last)
+    wait_for(lambda: last in rec.data_seqs(), 90, "seq %d delivered" % last)
     seen = check_in_order_no_gap(rec.data_seqs(), first)
     assert seen[-1] == last
     for m in rec.messages:
@@ -79,12 +79,12 @@ def _stop_and_check(agent, rec, first=1):
 def test_broker_unreachable_at_start(mosquitto, rec, agents, tmp_path):
     mosquitto.kill(signal.SIGTERM)  # the recorder's session is saved with the broker
     agent = _agent(agents, tmp_path, mosquitto.url)
-    wait_for(lambda: "cannot reach the broker" in agent.log(), 30, "connect failure logged")
+    wait_for(lambda: "cannot reach the broker" in agent.log(), 90, "connect failure logged")
     wait_for(lambda: agent.log().count("health queued as seq") >= 2 or not agent.alive(), 30,
              "measuring meanwhile")
     assert agent.alive()
     mosquitto.start()
-    wait_for(lambda: len(_health(rec)) >= 5, 20, "buffered and new health delivered")
+    wait_for(lambda: len(_health(rec)) >= 5, 90, "buffered and new health delivered")
     assert _health(rec)[0]["seq"] <= 2, "the first measurements were kept, not lost"
     seen = _stop_and_check(agent, rec)
     assert len(seen) >= 5
@@ -93,12 +93,12 @@ def test_broker_unreachable_at_start(mosquitto, rec, agents, tmp_path):
 
 def test_broker_restarted_mid_run(mosquitto, rec, agents, tmp_path):
     agent = _agent(agents, tmp_path, mosquitto.url)
-    wait_for(lambda: len(_health(rec)) >= 2, 15, "first health")
+    wait_for(lambda: len(_health(rec)) >= 2, 90, "first health")
     mosquitto.restart(down_seconds=1.0)
     wait_for(lambda: len([s for s in _statuses(rec) if s["state"] == "online"]) >= 2, 20,
              "online again after the restart")
     n = len(_health(rec))
-    wait_for(lambda: len(_health(rec)) >= n + 2, 15, "health after the restart")
+    wait_for(lambda: len(_health(rec)) >= n + 2, 90, "health after the restart")
     _stop_and_check(agent, rec)
     assert "connection to the broker lost" in agent.log()
 
@@ -106,7 +106,7 @@ def test_broker_restarted_mid_run(mosquitto, rec, agents, tmp_path):
 def test_broker_down_while_measuring_loses_nothing(mosquitto, rec, agents, tmp_path):
     # A minute in the issue, 20 s here: see the module docstring.
     agent = _agent(agents, tmp_path, mosquitto.url)
-    wait_for(lambda: len(_health(rec)) >= 2, 15, "first health")
+    wait_for(lambda: len(_health(rec)) >= 2, 90, "first health")
     mosquitto.kill(signal.SIGTERM)
     down_at = time.time()
     wait_for(lambda: state_file(agent.tmp)["pending"] >= 20, 120,
@@ -129,7 +129,7 @@ def test_broker_down_while_measuring_loses_nothing(mosquitto, rec, agents, tmp_p
 def test_sigkill_gives_last_will_within_keepalive(mosquitto, rec, agents, tmp_path):
     keepalive = 2
     agent = _agent(agents, tmp_path, mosquitto.url, mqtt={"keepalive": keepalive})
-    wait_for(lambda: len(_health(rec)) >= 1, 15, "running")
+    wait_for(lambda: len(_health(rec)) >= 1, 90, "running")
     killed = time.monotonic()
     agent.signal(signal.SIGKILL)
     # The broker publishes the Will about 1.5 x keepalive later, but Mosquitto's own
@@ -142,14 +142,14 @@ def test_sigkill_gives_last_will_within_keepalive(mosquitto, rec, agents, tmp_pa
     late = Recorder(mosquitto.port, topic(SCHOOL, rec.of("status")[0]["topic"].split("/")[3],
                                           "status"))
     try:
-        m = wait_for(lambda: late.of("status"), 5, "retained Will")[0]
+        m = wait_for(lambda: late.of("status"), 90, "retained Will")[0]
         assert m["retain"] and m["payload"]["state"] == "offline"
     finally:
         late.close()
     # started again: the queue and the seq counter survived the SIGKILL
     n = len(_health(rec))
     again = _agent(agents, tmp_path, mosquitto.url, mqtt={"keepalive": keepalive})
-    wait_for(lambda: len(_health(rec)) >= n + 2, 15, "health after the restart")
+    wait_for(lambda: len(_health(rec)) >= n + 2, 90, "health after the restart")
     _stop_and_check(again, rec)
 
 
@@ -158,7 +158,7 @@ def test_hung_agent_gives_last_will_after_keepalive(mosquitto, rec, agents, tmp_
     broker notices after 1.5 × keepalive and publishes the Will."""
     keepalive = 2
     agent = _agent(agents, tmp_path, mosquitto.url, mqtt={"keepalive": keepalive})
-    wait_for(lambda: len(_health(rec)) >= 1, 15, "running")
+    wait_for(lambda: len(_health(rec)) >= 1, 90, "running")
     stopped = time.monotonic()
     agent.signal(signal.SIGSTOP)
     try:
@@ -193,7 +193,7 @@ def test_queue_file_corrupted(mosquitto, rec, agents, tmp_path):
     _corrupt(qdb)
     mosquitto.start()
     agent = _agent(agents, tmp_path, mosquitto.url)
-    wait_for(lambda: len(_health(rec)) >= 2, 15, "running on a new queue")
+    wait_for(lambda: len(_health(rec)) >= 2, 90, "running on a new queue")
     assert "is corrupted" in agent.log()
     assert any(n.startswith("queue.db.corrupt-") for n in os.listdir(os.path.dirname(qdb)))
     first = _health(rec)[0]
@@ -204,8 +204,8 @@ def test_queue_file_corrupted(mosquitto, rec, agents, tmp_path):
     # 3. corrupted while running: logged, a new queue, still running and delivering
     _corrupt(qdb)
     n = len(_health(rec))
-    wait_for(lambda: agent.log().count("is corrupted") >= 2, 10, "second corruption seen")
-    wait_for(lambda: len(_health(rec)) >= n + 3, 15, "health after the second corruption")
+    wait_for(lambda: agent.log().count("is corrupted") >= 2, 90, "second corruption seen")
+    wait_for(lambda: len(_health(rec)) >= n + 3, 90, "health after the second corruption")
     assert agent.alive()
     seqs = [h["seq"] for h in _health(rec)]
     assert seqs == sorted(seqs)
@@ -217,9 +217,9 @@ def test_disk_full_for_the_queue(mosquitto, rec, agents, tmp_path, tiny_fs):
     """A real 256 KiB file system for queue.dir, filled up while the broker is down."""
     mosquitto.kill(signal.SIGTERM)
     agent = _agent(agents, tmp_path, mosquitto.url, queue={"dir": tiny_fs})
-    wait_for(lambda: agent.log().count(" queued as seq ") >= 2, 30, "messages queued")
+    wait_for(lambda: agent.log().count(" queued as seq ") >= 2, 90, "messages queued")
     fill_disk(tiny_fs)
-    wait_for(lambda: "disk full" in agent.log(), 30, "disk full handled")
+    wait_for(lambda: "disk full" in agent.log(), 90, "disk full handled")
     n = agent.log().count(" queued as seq ")
     wait_for(lambda: agent.log().count(" queued as seq ") >= n + 2 or not agent.alive(), 30,
              "measuring on after the disk filled")
@@ -243,7 +243,7 @@ def test_disk_full_for_the_queue(mosquitto, rec, agents, tmp_path, tiny_fs):
 
 def test_second_agent_on_the_same_queue_refuses_to_start(mosquitto, rec, agents, tmp_path):
     first = _agent(agents, tmp_path, mosquitto.url)
-    wait_for(lambda: len(_health(rec)) >= 1, 15, "first agent running")
+    wait_for(lambda: len(_health(rec)) >= 1, 90, "first agent running")
     second = _agent(agents, tmp_path, mosquitto.url)
     assert second.proc.wait(20) == 1
     assert "already running" in second.log()

@@ -33,7 +33,7 @@ def test_labels_and_messages_are_vietnamese_first():
     assert text.message("not_found", "vi").startswith("Không tìm thấy")
     assert text.message("no-such-code", "en") == "no-such-code"
     for table in (text.STATUS_LABELS, text.ROLE_LABELS, text.LEVEL_LABELS, text.MESSAGES,
-                  text.VALIDATION_MESSAGES):
+                  text.VALIDATION_MESSAGES, text.IMPORT_MESSAGES, text.IMPORT_COLUMN_LABELS):
         for code, entry in table.items():
             assert entry["vi"] and entry["en"], code
 

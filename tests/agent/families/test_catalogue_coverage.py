@@ -3,14 +3,18 @@ every field a family emits is described in protocol/catalogue.py, every catalogu
 emitted by some machine the tests can stand for, and docs/protocol.md is the catalogue's
 current rendering."""
 import os
+import shutil
+import tempfile
 import time
 from collections import namedtuple
+from pathlib import Path
 
 import psutil
 from schoolmon.agent.config import load_config
 from schoolmon.agent.families import build_families
 from schoolmon.agent.families.health import HealthFamily
 from schoolmon.agent.families.inventory import InventoryFamily
+from schoolmon.agent.families.security import SecurityFamily
 from schoolmon.agent.runner import CommandResult, RecordedRunner
 from schoolmon.protocol import envelope, validate
 from schoolmon.protocol.catalogue import FAMILIES
@@ -19,8 +23,21 @@ from schoolmon.protocol.docs import render
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__)))))
 WINDOWS = os.path.join(os.path.dirname(os.path.dirname(__file__)), "fixtures", "windows")
+SECURITY_FIXTURES = os.path.join(WINDOWS, "security")
 # Added by the agent's core (queue state), not by the family.
-CORE_FIELDS = {"health": {"q", "q_drop"}, "inventory": set()}
+CORE_FIELDS = {"health": {"q", "q_drop"}, "inventory": set(), "security": set()}
+# Windows security recordings (tests/agent/fixtures/windows/security): between them every
+# Windows field; the Linux scanner's fixtures add theirs.
+_WU = {"security-wu-search": "wu-search-ok.txt"}
+SECURITY_WINDOWS = (
+    dict(_WU, **{"security-cim": "win11-24h2-proedu-defender.json"}),
+    dict(_WU, **{"security-cim": "win10-22h2-kaspersky-defender-passive.json"}),
+    dict(_WU, **{"security-cim": "win10-22h2-bkav-reboot-pending.json"}),
+    dict(_WU, **{"security-cim": "win10-22h2-lab-deep-freeze.json",
+                 "C:\\Windows\\SysWOW64\\DFC.exe get /ISFROZEN": CommandResult(1, "", "")}),
+    dict(_WU, **{"security-cim": CommandResult(1, "", ""), "security-wmi": "win7-sp1-pro.txt",
+                 "netsh advfirewall show allprofiles state": "netsh-allprofiles-en.txt"}),
+)
 
 
 def _unknown(fields, payload, path=""):
@@ -49,7 +66,28 @@ def _emitted():
         win = InventoryFamily("lab", "P1", platform_name="win32",
                               runner=RecordedRunner(recordings, root=WINDOWS))
         out.append(("inventory", win.collect()))
+    for recordings in SECURITY_WINDOWS:
+        fam = SecurityFamily(RecordedRunner(recordings, root=SECURITY_FIXTURES),
+                             platform_name="win32")
+        fam.collect()  # starts the background update search
+        assert fam._scanner.search.wait(30)
+        out.append(("security", fam.collect()))
+    out.extend(("security", payload) for payload in _linux_security())
     return out
+
+
+def _linux_security():
+    """The security family on each Linux fixture box (tests/agent/fixtures/linux/security)."""
+    from .test_security_linux import BOXES, Box
+
+    tmp = tempfile.mkdtemp()
+    try:
+        for name in BOXES:
+            box = Box(name, Path(tmp))
+            yield SecurityFamily(runner=box.runner, root=box.root,
+                                 platform_name="linux").collect()
+    finally:
+        shutil.rmtree(tmp)
 
 
 Temp = namedtuple("Temp", "label current high critical")
@@ -110,7 +148,7 @@ def test_every_emitted_field_is_in_the_catalogue():
 def test_every_catalogue_field_is_emitted(monkeypatch):
     emitted = {kind: set() for kind in CORE_FIELDS}
     for kind, payload in _emitted():
-        emitted[kind] |= _paths(payload)
+        emitted.setdefault(kind, set()).update(_paths(payload))
     _well_equipped_pc(monkeypatch)
     emitted["health"] |= _paths(HealthFamily().collect())
     for kind, core in CORE_FIELDS.items():

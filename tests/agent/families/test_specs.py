@@ -30,7 +30,12 @@ def test_every_contract_kind_has_one_spec():
             assert kind in FAMILIES
             assert spec.trigger in (INTERVAL, ON_CHANGE) and spec.period_key
     assert [k for k, s in SPECS.items() if not s.cheap] == ["speedtest"]
-    assert sorted(k for k, s in SPECS.items() if s.build) == ["health", "inventory"]
+    assert sorted(k for k, s in SPECS.items() if s.build) == ["health", "inventory",
+                                                                "security"]
+    security = SPECS["security"]
+    assert (security.trigger, security.slow, security.period_key) == (
+        INTERVAL, True, "intervals.security")
+    assert security.cheap, "no network, a few seconds: in collect's default set"
 
 
 def test_family_config_keys_are_in_the_schema():
@@ -38,11 +43,14 @@ def test_family_config_keys_are_in_the_schema():
         for dotted, key in spec.keys:
             section, name = dotted.split(".")
             assert SCHEMA[section][name] is key
-        if spec.period_key:
-            section, name = spec.period_key.split(".")
-            assert name in SCHEMA[section]
+        for key_name in (spec.period_key, spec.first_delay_key):
+            if key_name:
+                section, name = key_name.split(".")
+                assert name in SCHEMA[section]
     # the families' keys come first, as docs/configuration.md lists them
-    assert list(SCHEMA["intervals"])[:2] == ["health", "inventory"]
+    assert list(SCHEMA["intervals"])[:3] == ["health", "inventory", "security"]
+    assert list(SCHEMA["security"]) == ["first_delay", "probe_timeout", "wu_search_interval",
+                                        "wu_search_timeout"]
 
 
 def test_build_families_reads_the_config():
@@ -50,6 +58,11 @@ def test_build_families_reads_the_config():
                                  "SCHOOLMON_AGENT_ROOM": "Văn phòng"})
     inv = build_families(cfg)["inventory"]
     assert (inv.role, inv.room) == ("office", "Văn phòng")
+    cfg = load_config(None, env={"SCHOOLMON_SECURITY_PROBE_TIMEOUT": "30",
+                                 "SCHOOLMON_AGENT_STATE_DIR": "/srv/sm"})
+    sec = build_families(cfg)["security"]
+    assert (sec.settings.probe_timeout, sec.settings.wu_search_interval) == (30, 21600)
+    assert sec.state_dir == "/srv/sm"
 
 
 class _Counting:

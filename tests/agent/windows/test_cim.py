@@ -117,3 +117,33 @@ def test_as_list_normalises_convertto_json_shapes():
 def test_powershell_json_without_powershell_fails_cleanly():
     with pytest.raises(CommandFailed, match="exit code 127"):
         powershell_json(SubprocessRunner(), "#schoolmon:x\n1", timeout=5)
+
+
+def test_expressions_quotes_and_section_errors():
+    from schoolmon.agent.windows.cim import ERRORS, Expression
+    r = CimReader("ex", (Query("svc", "Win32_Service", ("Name",), where="Name LIKE 'Bkav%'"),),
+                  expressions=(Expression("probe", "Test-Path 'HKLM:\\X'", ("A",), single=True),
+                               Expression("fw", "Get-NetFirewallProfile", ("Name",),
+                                          legacy=None)))
+    # a quote inside the single-quoted -Filter string is written twice
+    assert "-Filter 'Name LIKE ''Bkav%'''" in r.modern
+    assert "-Filter 'Name LIKE ''Bkav%'''" in r.legacy_script
+    assert "$r.probe = @(Test-Path 'HKLM:\\X') | Select-Object A" in r.modern
+    assert "Get-NetFirewallProfile" not in r.legacy_script  # legacy=None: not asked there
+    assert "FullyQualifiedErrorId" in r.modern and "FullyQualifiedErrorId" in r.legacy_script
+    doc = r.parse_legacy("probe\t0\tA\tTrue\r\n_errors\t0\tsvc\tHRESULT 0x80041003: Access "
+                         "denied\r\n")
+    assert doc == {"probe": {"A": "True"}, ERRORS: {"svc": "HRESULT 0x80041003: Access denied"}}
+
+
+def test_a_timeout_on_first_use_is_not_taken_for_windows_7():
+    r = _reader()
+    runner = RecordedRunner({"example-cim": CommandTimeout(POWERSHELL, 90),
+                             "example-wmi": CommandResult(0, "os\t0\tCaption\tX\n", "")})
+    assert r.read(runner) is None
+    assert runner.calls == ["example-cim"] and r.legacy is None
+    assert "no answer within 90 s" in r.last_error
+    runner = RecordedRunner({"example-cim": CommandResult(0, "{trunc", "")})
+    assert r.read(runner) is None
+    assert r.last_error.startswith("modern script: ") and "not JSON" in r.last_error
+    assert "PowerShell 2.0 script: " in r.last_error

@@ -1,5 +1,7 @@
 """Users, sessions, CSRF, rate limits, rights by role and the scope of every API route:
 real HTTP (uvicorn on a loopback port) to the app over a real SQLite and PostgreSQL store."""
+import concurrent.futures
+import threading
 import time
 from typing import Any, Callable, Dict, Iterator, List, Tuple
 
@@ -144,6 +146,22 @@ def test_failed_logins_are_rate_limited_per_name_and_per_client(lite):
         user_store.purge_failures(conn, time.time() + 1)
     assert c.post("/api/v1/session", json={"name": "tech", "password": PASSWORD}).status_code == 200
     assert ("tech", "login_failed", "tech") in lite.audit()
+
+
+def test_a_burst_of_parallel_wrong_passwords_stops_at_the_limit(world):
+    """Failures are checked and counted one attempt at a time: twelve wrong passwords sent
+    at once get exactly the allowed three 401s, the rest 429."""
+    world.app.state.auth_policy = AuthPolicy(max_failures_per_name=3, max_failures_per_client=50)
+    barrier = threading.Barrier(12)
+
+    def attempt(_: int) -> int:
+        with httpx.Client(base_url=world.live.url, timeout=60) as c:
+            barrier.wait()
+            return c.post("/api/v1/session", json={"name": "tech", "password": "bad"}).status_code
+
+    with concurrent.futures.ThreadPoolExecutor(12) as pool:
+        codes = sorted(pool.map(attempt, range(12)))
+    assert codes == [401] * 3 + [429] * 9, codes
 
 
 def test_idle_and_absolute_expiry(world):

@@ -162,6 +162,23 @@ def test_admin_approves_a_device(demo, browser):
         settle(p)
         expect(p.locator("#users")).to_contain_text("kythuat")
         screenshot(p, "users-laptop")
+        # the administrator adds a school technician from the page; a bad unit is refused
+        # with the API's message in Vietnamese, and nothing is added
+        p.fill("#nu-name", "gv.moi")
+        p.select_option("#nu-role", "school_tech")
+        p.fill("#nu-password", "mat-khau-dai-1")
+        p.fill("#nu-units", "khong-co-truong-nay")
+        p.click("#nu-submit")
+        expect(p.locator("#nu-status")).not_to_be_empty()
+        assert "gv.moi" not in p.locator("#users").inner_text()
+        w.expect_errors(r"status of 404 .*/api/v1/users\)$")
+        p.fill("#nu-units", demo.tech_school)
+        p.click("#nu-submit")
+        settle(p)
+        expect(p.locator("#users")).to_contain_text("gv.moi")
+        added = [u for u in api_get(demo, "/api/v1/users")["items"] if u["name"] == "gv.moi"]
+        assert added and added[0]["role"] == "school_tech", added
+        assert demo.tech_school in added[0]["units"], added
         w.expect_errors()
     finally:
         w.context.close()

@@ -173,3 +173,28 @@ def test_warm_counts_the_trend_before_the_first_overview(engine, monkeypatch):
     assert cold == points
     assert {k: v for k, v in summary._TREND_CACHE.items() if k[0] == store_url} == {
         k: v for k, v in warmed.items() if k[0] == store_url}
+
+
+def _wait_no_recount(deadline_s: float = 30.0) -> None:
+    end = time.monotonic() + deadline_s
+    while counts._refreshing and time.monotonic() < end:
+        time.sleep(0.01)
+    assert not counts._refreshing, "the background recount did not finish"
+
+
+def test_a_count_near_its_ttl_is_counted_again_in_the_background(engine, clock):
+    """Refresh ahead: past REFRESH_AHEAD × TTL the request is still answered from the count
+    it had (no request waits for a recount) while one background thread counts again; the
+    next request sees the new count, before the TTL has passed."""
+    store = StateStore(engine)
+    _status(store, "B1", "b1-pc1", "online", time.time() - 60)
+    with engine.connect() as conn:
+        assert summary.summary(conn, None, time.time())["devices"]["by_status"]["online"] == 1
+    _status(store, "B1", "b1-pc1", "offline", time.time() - 30)
+    clock.t += counts.TTL * (counts.REFRESH_AHEAD + 1) / 2  # past the refresh point, < TTL
+    with engine.connect() as conn:
+        # answered from the count it had; the recount runs meanwhile
+        assert summary.summary(conn, None, time.time())["devices"]["by_status"]["online"] == 1
+    _wait_no_recount()
+    with engine.connect() as conn:
+        assert summary.summary(conn, None, time.time())["devices"]["by_status"]["online"] == 0

@@ -30,7 +30,7 @@ export async function renderUsers(root, gen) {
   const users = r.items || [];
   root.textContent = "";
   root.appendChild(h("h2", { id: "page-title" }, t("nav.users")));
-  root.appendChild(table("users", ["col.status", "col.user", "col.role", "col.units", "users.created", "col.actions"],
+  root.appendChild(table("users", ["col.status", "col.user", "users.role", "col.units", "users.created", "col.actions"],
     users.map((u) => h("tr", {},
       h("td", {}, h("span", { class: "st " + (u.disabled ? "offline" : "online") }, u.disabled ? t("users.disabled") : t("users.active"))),
       h("td", {}, u.name),
@@ -38,7 +38,47 @@ export async function renderUsers(root, gen) {
       h("td", {}, (u.units || []).join(", ") || t("users.all_units")),
       h("td", {}, localTime(u.created_at_local)),
       h("td", {}, u.disabled || (session.user && u.name === session.user.name) ? "" : disableButton(u)))), "users.none"));
+  root.appendChild(addUserForm());
   root.appendChild(h("p", { class: "muted" }, t("users.cli_hint")));
+}
+
+// The administrator adds a user here (POST /api/v1/users); units are area or school codes,
+// for area officers and school technicians only (the API says which are unknown).
+function addUserForm() {
+  const field = (key, input) => h("label", {}, t(key), input);
+  const name = h("input", { id: "nu-name", name: "name", required: true, maxlength: 64, autocomplete: "off",
+    pattern: "[A-Za-z0-9._@\\-]+", title: t("users.name_rule") });
+  const role = h("select", { id: "nu-role", name: "role" },
+    codes("role.").map((c) => h("option", { value: c, selected: c === "school_tech" }, t("role." + c))));
+  const password = h("input", { id: "nu-password", name: "password", type: "password", required: true,
+    minlength: 10, autocomplete: "new-password", title: t("users.password_rule") });
+  const units = h("input", { id: "nu-units", name: "units", placeholder: t("users.units_hint"), autocomplete: "off" });
+  const unitsRow = field("col.units", units);
+  const status = h("p", { id: "nu-status", role: "status", class: "muted" });
+  const submit = h("button", { type: "submit", id: "nu-submit" }, t("users.add"));
+  const scoped = () => role.value === "area_officer" || role.value === "school_tech";
+  const sync = () => { unitsRow.hidden = !scoped(); units.required = scoped(); };
+  role.addEventListener("change", sync);
+  const form = h("form", { id: "add-user", class: "filters" },
+    h("h3", {}, t("users.add_title")), field("col.user", name), field("users.role", role),
+    field("users.password", password), unitsRow, submit, status);
+  sync();
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    submit.disabled = true;
+    status.textContent = "";
+    const body = { name: name.value.trim(), role: role.value, password: password.value,
+      units: scoped() ? units.value.split(/[,;\s]+/).filter(Boolean) : [] };
+    try {
+      await api("/api/v1/users", { method: "POST", body: body });
+      go("/users", true);
+    } catch (e) {
+      status.className = "error";
+      status.textContent = e.message;
+      submit.disabled = false;
+    }
+  });
+  return form;
 }
 
 // An audit entry's detail ({"role": "so_viewer", "units": [...]}) as "role: so_viewer · units: ...".
