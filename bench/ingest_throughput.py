@@ -206,10 +206,11 @@ def main() -> int:
     for d in province.devices:  # the benchmark wants every device publishing
         d.profile = "normal" if d.profile == "offline" else d.profile
     n_dev = len(province.devices)
+    n_sec = sum(1 for d in province.devices if d.sec is not None and d.sec.reports)
     print("fleet: %d schools, %d devices; offered %s health msg/s to the collector, %s to the "
-          "bare client, for %.0f s (+ %d status and %d inventory at start)"
+          "bare client, for %.0f s (+ %d status, %d inventory and %d security at start)"
           % (args.schools, n_dev, args.rate or "max", args.bare_rate or "max", args.duration,
-             n_dev, n_dev))
+             n_dev, n_dev, n_sec))
     results = []
 
     # ---------------------------------------------------------------- bare paho client
