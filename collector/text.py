@@ -250,6 +250,7 @@ OS_SUPPORT_LABELS: Dict[str, Dict[str, str]] = {
 
 #: The evidence of a check's state when it was not judged on values ({name} filled in).
 EVIDENCE_TEXTS: Dict[str, Dict[str, str]] = {
+    "missing": {"vi": "không có", "en": "none"},
     "no_report": {"vi": "Máy chưa gửi báo cáo ATTT", "en": "No security report yet"},
     "stale": {"vi": "Máy không báo về quá {days} ngày", "en": "Silent for more than {days} days"},
     "frozen": {"vi": "Máy có phần mềm đóng băng ({product}): mỗi lần khởi động lại mất bản "

@@ -9,6 +9,13 @@ from ..baseline import Check
 from ..text import EVIDENCE_TEXTS, OS_SUPPORT_LABELS, ROLE_LABELS, label
 
 _PLACEHOLDER = re.compile(r"\{([a-z_0-9]+)(?:\|([a-z_]+))?\}")
+_ISO_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
+
+
+def _date(iso: str, lang: str) -> str:
+    """A date as its reader writes it: 14/01/2020 in Vietnamese, 2020-01-14 in English."""
+    m = _ISO_DATE.match(iso)
+    return "%s/%s/%s" % (m.group(3), m.group(2), m.group(1)) if m and lang == "vi" else iso
 
 
 def _word(value: Any, lang: str) -> str:
@@ -24,17 +31,19 @@ def _fill(template: str, values: Mapping[str, Any], at: float, lang: str) -> str
         name, fn = m.group(1), m.group(2)
         value = values.get(name)
         if value is None or value == "":
-            return "?"
+            return label(EVIDENCE_TEXTS, "missing", lang) or "-"
         try:
             if fn == "age_days":
                 return "%d" % int((at - float(value)) // 86400)
             if fn == "date":
-                return _dt.datetime.fromtimestamp(float(value), _dt.timezone.utc).date() \
-                    .isoformat()
+                return _date(_dt.datetime.fromtimestamp(float(value), _dt.timezone.utc).date()
+                             .isoformat(), lang)
         except (TypeError, ValueError, OverflowError, OSError):
             return "?"
         if name == "os_support_status":
             return label(OS_SUPPORT_LABELS, str(value), lang) or str(value)
+        if isinstance(value, str) and _ISO_DATE.match(value):
+            return _date(value, lang)
         return _word(value, lang)
     return _PLACEHOLDER.sub(one, template)
 

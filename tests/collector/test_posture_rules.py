@@ -93,9 +93,14 @@ def test_windows_11_24h2_pro_education_after_2026_10_13():
         == "pass"
     r = judge(good_security(NOW), inv)
     assert r["checks"]["os_supported"]["state"] == "fail"
-    # the values used, and those the evidence sentence shows ("hết hỗ trợ 2026-10-13")
+    # the values used, and those the evidence sentence shows (dates as the reader writes them)
     assert r["checks"]["os_supported"]["values"] == {
         "os_supported": False, "os_support_status": "unsupported", "os_end": "2026-10-13"}
+    os_check = [c for c in RULES.baseline.checks if c.id == "os_supported"][0]
+    assert render(os_check, r["checks"]["os_supported"], NOW, "vi") == \
+        "Hệ điều hành hết hỗ trợ (hãng ngừng hỗ trợ: 13/10/2026)"
+    assert render(os_check, r["checks"]["os_supported"], NOW, "en") == \
+        "Operating system out of support (vendor support ends: 2026-10-13)"
     assert judge(good_security(NOW), windows_inventory(edition="Enterprise"))[
         "checks"]["os_supported"]["state"] == "pass"
 
@@ -153,6 +158,10 @@ def test_evidence_sentences():
     r = judge(good_security(NOW, smb1_client=True))
     assert render(smb, r["checks"]["smb1_off"], NOW, "vi") == \
         "SMBv1 máy chủ: không; máy khách: có"
+    av = [c for c in b.checks if c.id == "av_on"][0]
+    r = judge(good_security(NOW, av_on=False, av_name=""))
+    assert render(av, r["checks"]["av_on"], NOW, "vi") == \
+        "Bảo vệ thời gian thực: không; sản phẩm: không có"
 
 
 def pc(role="lab", crit=True, high=True, reported=NOW - DAY):

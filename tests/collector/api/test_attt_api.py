@@ -99,7 +99,7 @@ def test_school_device_and_lists_after_evaluation(world):
     assert av["devices"] == [{"id": "d01b", "hostname": "pc-d01b", "role": "office",
                               "role_label": "máy văn phòng", "state": "fail",
                               "state_label": "Không đạt",
-                              "evidence": "Bảo vệ thời gian thực: không; sản phẩm: ?"}]
+                              "evidence": "Bảo vệ thời gian thực: không; sản phẩm: không có"}]
     assert [h["status"] for h in a["history"]] == ["below"] and len(a["history"][0]["day"]) == 10
     assert s["below_baseline"]["security"] is True and s["below_baseline"]["evaluated"] is True
     assert s["baseline"] == "below"
@@ -113,10 +113,10 @@ def test_school_device_and_lists_after_evaluation(world):
     by = {x["id"]: x for x in d["checks"]}
     assert by["os_supported"]["state"] == "fail" and by["os_supported"]["state_label"] == \
         "Không đạt"
-    # the values used and those the evidence shows ("hết hỗ trợ 2020-01-14")
+    # the values used and those the evidence shows ("hãng ngừng hỗ trợ: 14/01/2020")
     assert by["os_supported"]["values"] == {"os_supported": False, "os_support_status":
                                             "unsupported", "os_end": "2020-01-14"}
-    assert "2020-01-14" in by["os_supported"]["evidence"]
+    assert "14/01/2020" in by["os_supported"]["evidence"]
     assert by["screen_lock"]["state"] == "unknown"
     assert by["screen_lock"]["evidence"] == "Không xác định được lock_s: access denied"
     assert by["firewall_on"]["since"].endswith("Z") and by["firewall_on"]["hint"]
