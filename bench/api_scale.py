@@ -19,14 +19,12 @@ counted once per process, then cached), the measured devices every hour of 30 da
 import argparse
 import os
 import random
-import shutil
 import socket
 import statistics
 import sys
-import tempfile
 import time
 from types import SimpleNamespace
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List
 
 import httpx
 from schoolmon.collector.api.app import create_app
@@ -38,6 +36,8 @@ from schoolmon.collector.store import registry
 from schoolmon.collector.store import schema as db
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from bench.stores import STORES, on_each_store  # noqa: E402
+
 DAY = 86400
 OSES = ("Windows 7 Professional", "Windows 10 Pro 22H2", "Windows 11 Pro 23H2",
         "Ubuntu 22.04 LTS")
@@ -190,23 +190,11 @@ def main() -> None:
     ap.add_argument("--areas", type=int, default=40)
     ap.add_argument("--requests", type=int, default=40, help="timed requests per route")
     ap.add_argument("--target", type=int, default=150, help="p95 target, ms")
-    ap.add_argument("--store", choices=("sqlite", "postgresql", "both"), default="both")
+    ap.add_argument("--store", choices=STORES, default="both")
     ap.add_argument("--no-warm", dest="warm", action="store_false",
                     help="leave the trend to the first overview (no read.summary.warm)")
     args = ap.parse_args()
-    if args.store in ("sqlite", "both"):
-        folder = tempfile.mkdtemp(prefix="schoolmon-apibench-")
-        try:
-            run("sqlite:///" + os.path.join(folder, "state.db"), "SQLite", args)
-        finally:
-            shutil.rmtree(folder, ignore_errors=True)
-    if args.store in ("postgresql", "both"):
-        from tests.servers import Postgres
-        pg: Optional[Postgres] = Postgres()
-        try:
-            run(pg.url, "PostgreSQL", args)
-        finally:
-            pg.stop()
+    on_each_store(args.store, "schoolmon-apibench-", lambda url, label: run(url, label, args))
 
 
 if __name__ == "__main__":

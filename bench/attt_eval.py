@@ -15,11 +15,9 @@ left out with their reason; a few PCs silent for more than 7 days, a few never r
 import argparse
 import os
 import random
-import shutil
 import sys
-import tempfile
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List
 
 from sqlalchemy import func, select, update
 
@@ -28,6 +26,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from schoolmon.collector.posture import Evaluator, rules_from_config  # noqa: E402
 from schoolmon.collector.store import registry  # noqa: E402
 from schoolmon.collector.store import schema as db  # noqa: E402
+
+from bench.stores import STORES, on_each_store  # noqa: E402
 
 DAY = 86400.0
 #: (os_name, os_version, os_build, os_edition, os_display, family, os_id, share)
@@ -193,21 +193,9 @@ def main() -> None:
     ap.add_argument("--areas", type=int, default=40)
     ap.add_argument("--changed", type=int, default=500,
                     help="PCs with a new security report before the incremental pass")
-    ap.add_argument("--store", choices=("sqlite", "postgresql", "both"), default="both")
+    ap.add_argument("--store", choices=STORES, default="both")
     args = ap.parse_args()
-    if args.store in ("sqlite", "both"):
-        folder = tempfile.mkdtemp(prefix="schoolmon-atttbench-")
-        try:
-            run("sqlite:///" + os.path.join(folder, "state.db"), "SQLite", args)
-        finally:
-            shutil.rmtree(folder, ignore_errors=True)
-    if args.store in ("postgresql", "both"):
-        from tests.servers import Postgres
-        pg: Optional[Any] = Postgres()
-        try:
-            run(pg.url, "PostgreSQL", args)
-        finally:
-            pg.stop()
+    on_each_store(args.store, "schoolmon-atttbench-", lambda url, label: run(url, label, args))
 
 
 if __name__ == "__main__":
