@@ -221,3 +221,16 @@ def test_a_restart_later_on_the_same_store_repeats_nothing(tmp_path):
     assert first.events - 50 <= n_events <= first.events + 50
     assert n_devices == len(province.devices)
     engine.dispose()
+
+
+def test_most_devices_were_approved_long_ago_and_a_few_wait(filled, c):
+    """A running province: about one device in 25 is new and waits for approval, the others
+    are active (the demo has both, and the approve button something to do)."""
+    province, _engine, _srv, _first = filled
+    from schoolmon.collector.simulate.history import awaiting_approval
+    waiting = {d.id for d in province.devices if awaiting_approval(d)}
+    assert 0 < len(waiting) < len(province.devices) // 10
+    body = c.get("/api/v1/devices", params={"state": "pending", "per_page": 500}).json()
+    assert {i["id"] for i in body["items"]} == waiting
+    active = c.get("/api/v1/devices", params={"state": "active", "per_page": 1}).json()
+    assert active["total"] == len(province.devices) - len(waiting)
