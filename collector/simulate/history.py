@@ -431,7 +431,7 @@ def build_attt_history(province: Province, rules: Rules, now: Optional[float] = 
                     d.id, d.school, d.role, facts, scan if facts else None,
                     inventory_fields(d)), moment)
                 pcs.append(PcSummary(d.role, judged["reported_at"], judged["crit_ok"],
-                                     judged["crit_high_ok"], states_of(judged)))
+                                     judged["crit_high_ok"], states_of(judged), d.id))
             result = evaluate_school(rules, pcs, moment)
             status = result["status"]
             rows.append({"school_code": school.code, "day": iso, "status": status,

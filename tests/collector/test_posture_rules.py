@@ -5,7 +5,8 @@ import datetime as dt
 import pytest
 from schoolmon.collector.baseline import load_baseline, load_os_table
 from schoolmon.collector.posture import DeviceInput, PcSummary, Rules, evaluate_device, evaluate_school
-from schoolmon.collector.posture.evidence import render
+from schoolmon.collector.posture.evidence import render, unknown_hint
+from schoolmon.collector.text import FACT_LABELS
 
 from tests.collector.postures import DAY, good_security, windows_inventory
 
@@ -64,7 +65,13 @@ def test_each_check_pass_warn_fail_unknown(check, ok, warn, bad, missing):
     assert c["state"] == "unknown"
     assert c["ev"] == {"code": "unknown", "field": missing, "reason": "access denied"}
     by_id = {x.id: x for x in RULES.baseline.checks}
-    assert "access denied" in render(by_id[check], c, NOW, "vi")
+    # the fact in the reader's words, never the field's id; a well-known reason translated
+    vi = render(by_id[check], c, NOW, "vi")
+    assert vi == "Không xác định được %s: agent không đủ quyền đọc" % FACT_LABELS[missing]["vi"]
+    assert missing not in vi
+    en = render(by_id[check], c, NOW, "en")
+    assert en.startswith(FACT_LABELS[missing]["en"][:1].upper() + FACT_LABELS[missing]["en"][1:])
+    assert en.endswith("could not be determined: the agent may not read it")
 
 
 def test_os_supported_check():
@@ -98,9 +105,10 @@ def test_windows_11_24h2_pro_education_after_2026_10_13():
         "os_supported": False, "os_support_status": "unsupported", "os_end": "2026-10-13"}
     os_check = [c for c in RULES.baseline.checks if c.id == "os_supported"][0]
     assert render(os_check, r["checks"]["os_supported"], NOW, "vi") == \
-        "Hệ điều hành hết hỗ trợ (hãng ngừng hỗ trợ: 13/10/2026)"
+        "Hệ điều hành hết hỗ trợ từ 13/10/2026"
+    # English dates as every other English date on the pages: dd/mm/yyyy
     assert render(os_check, r["checks"]["os_supported"], NOW, "en") == \
-        "Operating system out of support (vendor support ends: 2026-10-13)"
+        "Operating system out of support since 13/10/2026"
     assert judge(good_security(NOW), windows_inventory(edition="Enterprise"))[
         "checks"]["os_supported"]["state"] == "pass"
 
@@ -137,8 +145,9 @@ def test_screen_lock_severity_by_role():
 def test_silent_for_more_than_seven_days_all_unknown_and_no_report():
     r = judge(good_security(NOW), reported=NOW - 8 * DAY)
     assert r["stale"] and r["counts"]["unknown"] == 12 and r["worst"] == "unknown"
-    assert render(None, r["checks"]["av_on"], NOW, "vi") == "Máy không báo về quá 7 ngày"
-    assert render(None, r["checks"]["av_on"], NOW, "en") == "Silent for more than 7 days"
+    assert render(None, r["checks"]["av_on"], NOW, "vi") == "Máy không gửi báo cáo ATTT quá 7 ngày"
+    assert render(None, r["checks"]["av_on"], NOW, "en") == \
+        "No security report for more than 7 days"
     r = judge(None)
     assert r["stale"] and r["checks"]["av_on"]["ev"] == {"code": "no_report"}
     assert not r["crit_ok"]
