@@ -313,7 +313,7 @@ def _check(c: Any, i: int, where: str, lines: _Lines, seen: Dict[str, int]) -> C
         applies = condition("applies_if", c["applies_if"], "applies_if")
     na_ev = sentence("na_evidence", c.get("na_evidence"), "na_evidence")
     if (applies is None) != (na_ev is None):
-        raise fail("applies_if" if applies is None else "na_evidence",
+        raise fail("applies_if" if applies is not None else "na_evidence",  # the one given
                    "applies_if và na_evidence đi cùng nhau / applies_if needs na_evidence "
                    "(the sentence shown when it does not apply), and the other way round")
     raw_cases = c.get("evidence_cases") or []

@@ -234,6 +234,70 @@ def test_device_summary_tells_required_from_medium_findings_and_gate_names_missi
     assert cov["missing"][0]["never_reported"] is False and cov["missing"][0]["reported_at"]
 
 
+def test_router_never_reported_frozen_linux_and_since_in_the_api(world):
+    """A router: no check applies, so no stale flag and no warning (defect 3); a PC that
+    never reported says so apart from a silent one (defect 4); since when, and whether that
+    is only the first evaluation (defect 11); the frozen checks named; a Linux PC's hints
+    and citations are Linux ones; the OS support in one phrase."""
+    engine, store, live = world
+    now = time.time()
+    send(store, "S04", "r04", "inventory", 1, now - 120, hostname="gw-s04", role="router",
+         os_name="Linux", os_version="OpenWrt 21.02", os_edition="OpenWrt")
+    send(store, "S04", "d04f", "inventory", 1, now - 120, hostname="pc-d04f",
+         **windows_inventory(role="lab"))
+    send(store, "S04", "d04f", "security", 2, now - 60, **good_security(
+        now, frozen=True, freeze_product="Deep Freeze Standard",
+        patch_last_ts=int(now - 200 * DAY)))
+    send(store, "S04", "d04l", "inventory", 1, now - 120, hostname="pc-d04l", role="lab",
+         os_name="Linux", os_version="24.04", os_edition="Ubuntu 24.04.1 LTS")
+    send(store, "S04", "d04l", "security", 2, now - 60, os_family="linux", os_id="ubuntu",
+         fw_on=False, auto_update=True, auto_update_detail="APT::Periodic::Unattended-Upgrade=1",
+         patch_last_ts=int(now - 3 * DAY))
+    evaluate(engine, now)
+    c = client(live)
+    r = c.get("/api/v1/devices/r04").json()["security"]
+    assert r["applicable"] is False and r["stale"] is False and r["never_reported"] is False
+    assert r["summary"] == "na" and r["counts"]["na"] == 12
+    with engine.connect() as conn:
+        assert conn.execute(db.attt_devices.select().where(
+            db.attt_devices.c.device_id == "r04")).first().stale is False
+    # never reported (S05's d05a): told apart from silent, with how to make it known
+    n = c.get("/api/v1/devices/d05a").json()["security"]
+    assert n["never_reported"] is True and n["stale"] is True and n["applicable"] is True
+    k = n["checks"][0]
+    assert k["evidence"] == "Máy chưa gửi báo cáo ATTT" and k["hint_kind"] == "unknown"
+    assert k["hint"].startswith("Kiểm tra phiên bản agent")
+    # frozen: the checks it leaves unjudged, by name
+    f = c.get("/api/v1/devices/d04f").json()["security"]
+    assert [x["id"] for x in f["frozen_checks"]] == ["av_signatures", "patch_recent"]
+    assert f["frozen_checks"][1]["title"].startswith("Bản vá bảo mật")
+    assert f["os_support"]["text"] == "được hỗ trợ đến 12/10/2027"
+    # first evaluation: each check's since is flagged (it may have begun before)
+    assert all(x["since_first_evaluation"] is True for x in f["checks"])
+    s = c.get("/api/v1/schools/S04").json()["attt"]
+    assert s["since_first_evaluation"] is True
+    # Linux: its own hint and citation
+    lx = {x["id"]: x for x in c.get("/api/v1/devices/d04l").json()["security"]["checks"]}
+    assert lx["firewall_on"]["state"] == "fail" and "ufw enable" in lx["firewall_on"]["hint"]
+    assert "Windows" not in lx["firewall_on"]["hint"]
+    assert "Windows" not in lx["firewall_on"]["citation"]
+    assert lx["smb1_off"]["evidence"] == "Không áp dụng cho Linux"
+    fw = next(x for x in s["checks"] if x["id"] == "firewall_on")
+    assert "ufw" in fw["by_os"]["linux"]["hint"] and "Windows" in fw["hint"]
+    # a change seen later: since is then, no longer "the first evaluation"
+    send(store, "S04", "d04l", "security", 3, now + 60, os_family="linux", os_id="ubuntu",
+         fw_on=True, auto_update=True, auto_update_detail="APT::Periodic::Unattended-Upgrade=1",
+         patch_last_ts=int(now - 3 * DAY))
+    evaluate(engine, now + 120)
+    lx = {x["id"]: x for x in c.get("/api/v1/devices/d04l").json()["security"]["checks"]}
+    assert lx["firewall_on"]["state"] == "pass" and lx["firewall_on"]["since_first_evaluation"] \
+        is False
+    assert lx["patch_recent"]["since_first_evaluation"] is True
+    b = c.get("/api/v1/baselines").json()["attt"]["checks"]
+    assert next(x for x in b if x["id"] == "av_signatures")["applies_if"] == "av_on == true"
+    assert "ufw" in next(x for x in b if x["id"] == "firewall_on")["by_os"]["linux"]["hint"]
+
+
 def test_technician_sees_only_their_schools_posture(world):
     engine, store, live = world
     now = time.time()
