@@ -825,6 +825,12 @@ PAGE_TEXTS: Dict[str, Dict[str, str]] = {
     "attt.no_pcs": {"vi": "Trường chưa có máy tính được giám sát: không tính là chưa đạt chuẩn.",
                     "en": "No PCs monitored at this school: not counted as below."},
     "attt.since": {"vi": "Trạng thái này từ {time}", "en": "In this status since {time}"},
+    "attt.since_first_school": {"vi": "Trạng thái này từ lần đánh giá đầu tiên, {time} (có thể "
+                                      "đã từ trước)",
+                                "en": "In this status since the first evaluation, {time} (it "
+                                      "may have begun earlier)"},
+    "attt.since_first": {"vi": "(lần đánh giá đầu tiên: có thể đã từ trước)",
+                         "en": "(first evaluation: may have begun earlier)"},
     "attt.evaluated": {"vi": "đánh giá lúc {time}", "en": "evaluated {time}"},
     "attt.coverage": {"vi": "{reporting} / {pcs} máy gửi báo cáo ATTT trong {days} ngày ({pct})",
                       "en": "{reporting} of {pcs} PCs sent a security report within {days} "
@@ -846,18 +852,35 @@ PAGE_TEXTS: Dict[str, Dict[str, str]] = {
     "attt.findings": {"vi": "Kiểm tra an toàn thông tin", "en": "Security checks"},
     "attt.reported": {"vi": "· báo cáo ATTT lúc {time}", "en": "· security report of {time}"},
     "attt.stale": {"vi": "Máy không gửi báo cáo ATTT quá 7 ngày: mọi tiêu chí là "
-                         "“không xác định”.",
-                   "en": "No security report for more than 7 days: every check is unknown."},
+                         "“không xác định”. Bật máy và kiểm tra agent đang chạy, kết nối được "
+                         "về Sở.",
+                   "en": "No security report for more than 7 days: every check is unknown. "
+                         "Switch the PC on and check that the agent runs and reaches the Sở."},
     "attt.frozen": {"vi": "Máy được đóng băng bằng {product}: mỗi lần khởi động lại, bản vá và "
-                          "mẫu nhận diện mã độc trở về như lúc đóng băng, nên các tiêu chí này "
-                          "không đánh giá trên máy này.",
+                          "mẫu nhận diện mã độc trở về như lúc đóng băng, nên các tiêu chí "
+                          "{checks} không được đánh giá trên máy này.",
                     "en": "This PC is frozen by {product}: every restart undoes updates and "
-                          "signatures, so those checks are not judged on it."},
+                          "signatures, so the checks {checks} are not judged on it."},
     "attt.no_report": {"vi": "Máy chưa gửi báo cáo ATTT (agent cũ, hoặc chưa quét lần nào).",
                        "en": "No security report from this PC yet (an old agent, or no scan "
                              "yet)."},
-    "attt.router": {"vi": "Router không được đánh giá theo chuẩn ATTT của máy tính.",
-                    "en": "Routers are not judged by the PC baseline."},
+    "attt.never_reported": {"vi": "Máy chưa gửi báo cáo ATTT: kiểm tra phiên bản agent (cần bản "
+                                  "có báo cáo an ninh — cập nhật lên bản mới nhất) và agent "
+                                  "đang chạy. Lần quét đầu khoảng 2 phút sau khi agent khởi "
+                                  "động, sau đó 6 giờ một lần; đến lúc đó mọi tiêu chí là "
+                                  "“không xác định”.",
+                            "en": "This PC has never sent a security report: check the "
+                                  "agent's version (it needs one with the security report — "
+                                  "update to the latest) and that it runs. The first scan "
+                                  "comes about 2 minutes after the agent starts, then every "
+                                  "6 hours; until then every check is unknown."},
+    "attt.router": {"vi": "Chuẩn ATTT của máy tính không áp dụng cho bộ định tuyến (router): "
+                          "chỉ máy tính (máy phòng tin học, máy văn phòng, máy chủ) được đánh "
+                          "giá.",
+                    "en": "The ATTT baseline for PCs does not apply to routers: only PCs (lab "
+                          "PCs, office PCs, servers) are judged."},
+    "attt.not_applicable": {"vi": "Không có tiêu chí ATTT nào áp dụng cho thiết bị này.",
+                            "en": "No ATTT check applies to this device."},
     "attt.os_support": {"vi": "Hỗ trợ của hãng", "en": "Vendor support"},
     "attt.failing": {"vi": "{n} không đạt", "en": "{n} failing"},
     "card.schools": {"vi": "Tổng số trường", "en": "Schools"},
