@@ -121,7 +121,7 @@ def device_security(conn: Connection, device_id: str, b: Baseline, lang: str
             "evidence": render(check, c, row.evaluated_at, lang, fam),
             "values": c.get("values") or {}, "since": c.get("since"),
             "since_first_evaluation": bool(c.get("since_first")),
-            "hint": hint, "hint_kind": "unknown" if how else "remedy",
+            "hint": hint, "hint_kind": "unknown" if how else "remedy", "hint_code": how,
             "citation": check.citation_for(fam) if check else None})
     os_support = dict(res.get("os_support") or {})
     os_label = os_support.get("label")

@@ -162,7 +162,9 @@ export function deviceFindings(d) {
     h("td", {}, k.evidence || "—"),
     h("td", { "data-label": t("col.since") + ":" }, when(k, "since"),
       k.since_first_evaluation ? [h("br"), h("small", { class: "muted since-first" }, t("attt.since_first"))] : null),
-    h("td", {}, k.state === "pass" || k.state === "na" ? h("span", { class: "muted" }, "—") : (k.hint || "—"),
+    // no report, or none for 7 days: the note above says what to do, once
+    h("td", {}, k.state === "pass" || k.state === "na" || ((sec.never_reported || sec.stale) &&
+      (k.hint_code === "no_report" || k.hint_code === "stale")) ? h("span", { class: "muted" }, "—") : (k.hint || "—"),
       k.citation ? [h("br"), h("small", { class: "muted" }, t("attt.citation") + ": " + k.citation)] : null)));
   box.appendChild(h("div", { class: "scroll" }, h("table", { id: "findings-table", class: "list" },
     h("thead", {}, h("tr", {}, h("th", {}, t("col.status")), h("th", {}, t("col.check")), h("th", {}, t("col.evidence")),
