@@ -422,7 +422,7 @@ EVIDENCE_TEXTS: Dict[str, Dict[str, str]] = {
                      "vá và mẫu nhận diện, không đánh giá",
                "en": "Reboot-restore software ({product}) is on: every restart undoes "
                      "updates and signatures, not judged"},
-    "na_role": {"vi": "Không áp dụng cho {role}", "en": "Not for a {role}"},
+    "na_role": {"vi": "Không áp dụng cho {role}", "en": "Not for {role}s"},
     "na_os": {"vi": "Không áp dụng cho {os}", "en": "Not for {os}"},
     "na_if": {"vi": "Không áp dụng trên máy này", "en": "Does not apply on this PC"},
     "unknown": {"vi": "Không xác định được {field}", "en": "{field} could not be determined"},

@@ -294,6 +294,8 @@ def test_unknown_facts_in_words_with_the_agents_detail_marked():
     assert said("auto_update", r, "en").startswith("Automatic updates: no (setting on the PC: ")
     assert render(None, {"state": "na", "ev": {"code": "na_role", "role": "router"}}, NOW,
                   "vi") == "Không áp dụng cho bộ định tuyến"
+    assert render(None, {"state": "na", "ev": {"code": "na_role", "role": "office"}}, NOW,
+                  "en") == "Not for office PCs"
 
 
 def test_unknown_checks_get_a_hint_about_making_the_fact_known():

@@ -114,7 +114,7 @@ def test_school_device_and_lists_after_evaluation(world):
     by = {x["id"]: x for x in d["checks"]}
     assert by["os_supported"]["state"] == "fail" and by["os_supported"]["state_label"] == \
         "Không đạt"
-    # the values used and those the evidence shows ("hãng ngừng hỗ trợ: 14/01/2020")
+    # the values used and those the evidence shows ("hết hỗ trợ từ 14/01/2020")
     assert by["os_supported"]["values"] == {"os_supported": False, "os_support_status":
                                             "unsupported", "os_end": "2020-01-14"}
     assert "14/01/2020" in by["os_supported"]["evidence"]
