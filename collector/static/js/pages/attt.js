@@ -107,8 +107,9 @@ export function schoolAttt(s) {
     box.appendChild(h("p", { class: "note" }, t("attt.not_evaluated")));
     return box;
   }
-  box.appendChild(h("p", { class: "muted" }, a.since ? t("attt.since", { time: when(a, "since") }) + " · " : "",
-    t("attt.evaluated", { time: when(a, "evaluated_at") })));
+  // since the evaluator's first judgement: the status may have begun earlier, said so
+  box.appendChild(h("p", { class: "muted", id: "attt-since" }, a.since ? t(a.since_first_evaluation ? "attt.since_first_school" : "attt.since",
+    { time: when(a, "since") }) + " · " : "", t("attt.evaluated", { time: when(a, "evaluated_at") })));
   if (a.status === "no_pcs") { box.appendChild(h("p", { class: "note" }, t("attt.no_pcs"))); }
   box.appendChild(h("div", { class: "two attt-head" },
     h("div", {}, h("h4", {}, t("attt.gates")), gates(a)),
@@ -121,12 +122,13 @@ export function schoolAttt(s) {
 
 // --- the device page ---------------------------------------------------------------------
 
-// "hết hỗ trợ · Windows 8.1 (hết hỗ trợ 10/01/2023)": a device's OS support, for its inventory.
+// "hết hỗ trợ từ 10/01/2023", "được hỗ trợ đến 30/06/2028": a device's OS support, for its
+// inventory (the OS itself is the row above; the support table's entry in the tooltip).
 export function osSupport(sec) {
   const o = sec && sec.os_support;
   if (!o) { return "—"; }
-  return h("span", { id: "os-support" }, h("span", { class: "st os " + (o.status || "unknown"), dataset: { support: o.status } },
-    o.status_label || t("os_support." + (o.status || "unknown"))), o.label ? " " + o.label : "");
+  return h("span", { id: "os-support", title: o.label || "" }, h("span", { class: "st os " + (o.status || "unknown"), dataset: { support: o.status } },
+    o.text || o.status_label || t("os_support." + (o.status || "unknown"))));
 }
 
 export function deviceFindings(d) {
@@ -137,20 +139,32 @@ export function deviceFindings(d) {
     box.appendChild(h("p", { class: "note", id: "no-security" }, t(d.role === "router" ? "attt.router" : "attt.no_report")));
     return box;
   }
+  if (sec.applicable === false) {  // a router: no check applies, nothing is missing
+    box.appendChild(h("p", { class: "note", id: "not-applicable" }, t(d.role === "router" ? "attt.router" : "attt.not_applicable")));
+    return box;
+  }
   const c = sec.counts || {};
   box.appendChild(h("p", { class: "counts" }, STATES.filter((s) => c[s]).map((s) =>
     [h("span", { class: "st chk " + s, dataset: { count: s } }, t("check_state." + s) + " " + num(c[s])), " "]),
-  h("span", { class: "muted" }, t("attt.reported", { time: when(sec, "reported_at") }))));
-  if (sec.stale) { box.appendChild(h("p", { class: "situation", id: "stale" }, t("attt.stale"))); }
+  sec.never_reported ? null : h("span", { class: "muted" }, t("attt.reported", { time: when(sec, "reported_at") }))));
+  if (sec.never_reported) {  // an old agent, or no scan yet: what to do, not "silent for 7 days"
+    box.appendChild(h("p", { class: "situation", id: "never-reported" }, t("attt.never_reported")));
+  } else if (sec.stale) {
+    box.appendChild(h("p", { class: "situation", id: "stale" }, t("attt.stale")));
+  }
   if (sec.frozen) {
-    box.appendChild(h("p", { class: "note", id: "frozen" }, t("attt.frozen", { product: sec.freeze_product || "Deep Freeze" })));
+    const names = (sec.frozen_checks || []).map((k) => "“" + k.title + "”").join(", ");
+    box.appendChild(h("p", { class: "note", id: "frozen" }, t("attt.frozen", { product: sec.freeze_product || "Deep Freeze", checks: names })));
   }
   const rows = sortChecks(sec.checks || []).map((k) => h("tr", { dataset: { check: k.id, state: k.state } },
     h("td", {}, stateBadge(k.state, k.state_label)),
     h("td", {}, k.title, h("br"), severityBadge(k.severity, k.severity_label)),
     h("td", {}, k.evidence || "—"),
-    h("td", { "data-label": t("col.since") + ":" }, when(k, "since")),
-    h("td", {}, k.state === "pass" || k.state === "na" ? h("span", { class: "muted" }, "—") : (k.hint || "—"),
+    h("td", { "data-label": t("col.since") + ":" }, when(k, "since"),
+      k.since_first_evaluation ? [h("br"), h("small", { class: "muted since-first" }, t("attt.since_first"))] : null),
+    // no report, or none for 7 days: the note above says what to do, once
+    h("td", {}, k.state === "pass" || k.state === "na" || ((sec.never_reported || sec.stale) &&
+      (k.hint_code === "no_report" || k.hint_code === "stale")) ? h("span", { class: "muted" }, "—") : (k.hint || "—"),
       k.citation ? [h("br"), h("small", { class: "muted" }, t("attt.citation") + ": " + k.citation)] : null)));
   box.appendChild(h("div", { class: "scroll" }, h("table", { id: "findings-table", class: "list" },
     h("thead", {}, h("tr", {}, h("th", {}, t("col.status")), h("th", {}, t("col.check")), h("th", {}, t("col.evidence")),
