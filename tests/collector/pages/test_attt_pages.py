@@ -251,7 +251,7 @@ def test_english_checklist_and_findings(demo, browser):
         expect(p.locator("#findings-table thead")).to_contain_text("Evidence")
         p.goto(demo.url + "/")
         settle(p)
-        expect(p.locator("#cards-attt")).to_contain_text("Below the security baseline")
+        expect(p.locator("#cards-attt")).to_contain_text("Not meeting the security baseline")
         screenshot(p, "overview-attt-english-laptop")
         p.click("#lang")
         settle(p)

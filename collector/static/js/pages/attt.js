@@ -50,7 +50,8 @@ function gates(a) {
   const rows = (a.gates || []).map((g) => h("tr", { dataset: { gate: g.id } },
     h("td", {}, g.label),
     h("td", { class: "num" }, pct(g.value_pct)),
-    h("td", { class: "num" }, "≥ " + pct(g.threshold_pct)),
+    // "≥ 90 %", but "100 %": nothing is more than all
+    h("td", { class: "num" }, (g.threshold_pct >= 100 ? "" : "≥ ") + pct(g.threshold_pct)),
     h("td", {}, g.ok === null || g.ok === undefined ? "—"
       : h("span", { class: "st chk " + (g.ok ? "pass" : "fail") }, t(g.ok ? "attt.gate_ok" : "attt.gate_not_ok")))));
   return h("div", {},
@@ -132,8 +133,8 @@ export function osSupport(sec) {
 export function deviceFindings(d) {
   const sec = d.security;
   const box = h("section", { class: "attt", id: "findings" }, h("h3", {}, t("attt.findings"),
-    sec ? [" ", stateBadge(sec.worst, sec.worst_label)] : null));
-  if (!sec) {
+    sec && d.role !== "router" ? [" ", stateBadge(sec.worst, sec.worst_label)] : null));
+  if (!sec || d.role === "router") {  // a router is not judged by the PC baseline at all
     box.appendChild(h("p", { class: "note", id: "no-security" }, t(d.role === "router" ? "attt.router" : "attt.no_report")));
     return box;
   }
@@ -141,7 +142,10 @@ export function deviceFindings(d) {
   box.appendChild(h("p", { class: "counts" }, STATES.filter((s) => c[s]).map((s) =>
     [h("span", { class: "st chk " + s, dataset: { count: s } }, t("check_state." + s) + " " + num(c[s])), " "]),
   h("span", { class: "muted" }, t("attt.reported", { time: when(sec, "reported_at") }))));
-  if (sec.stale) { box.appendChild(h("p", { class: "situation", id: "stale" }, t("attt.stale"))); }
+  // never reported is not "silent for more than 7 days" (the store marks both stale)
+  if (!sec.reported_at) { box.appendChild(h("p", { class: "situation", id: "no-security" }, t("attt.no_report"))); }
+  else if (sec.stale) { box.appendChild(h("p", { class: "situation", id: "stale" }, t("attt.stale"))); }
+  else if (c.unknown) { box.appendChild(h("p", { class: "note", id: "unknown-note" }, t("attt.unknown_note"))); }
   if (sec.frozen) {
     box.appendChild(h("p", { class: "note", id: "frozen" }, t("attt.frozen", { product: sec.freeze_product || "Deep Freeze" })));
   }
