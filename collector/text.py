@@ -240,13 +240,29 @@ SEVERITY_LABELS: Dict[str, Dict[str, str]] = {
 
 #: The school rule's gates.
 GATE_LABELS: Dict[str, Dict[str, str]] = {
-    "coverage": {"vi": "Máy báo về trong {days} ngày", "en": "PCs reporting within {days} days"},
+    "coverage": {"vi": "Máy gửi báo cáo ATTT trong {days} ngày",
+                 "en": "PCs that sent a security report within {days} days"},
     "office_critical": {"vi": "Máy văn phòng đạt mọi tiêu chí nghiêm trọng",
                         "en": "Office PCs passing every critical check"},
     "all_critical": {"vi": "Mọi máy đạt mọi tiêu chí nghiêm trọng",
                      "en": "All PCs passing every critical check"},
     "critical_high": {"vi": "Máy đạt mọi tiêu chí nghiêm trọng và cao",
                       "en": "PCs passing every critical and high check"},
+}
+
+#: A device's ATTT summary in the lists (``posture.rules.device_summary``): "required" are
+#: the critical and high checks the school rule counts; medium and low checks never change
+#: a school's status, so a PC failing only those is not shown as failing.
+DEVICE_SUMMARY_LABELS: Dict[str, Dict[str, str]] = {
+    "fail": {"vi": "Không đạt {n} tiêu chí bắt buộc", "en": "Fails {n} required check(s)"},
+    "unknown": {"vi": "Chưa xác định {n} tiêu chí bắt buộc",
+                "en": "{n} required check(s) unknown"},
+    "findings": {"vi": "Đạt tiêu chí bắt buộc", "en": "Passes the required checks"},
+    "pass": {"vi": "Đạt mọi tiêu chí", "en": "Passes every check"},
+    "na": {"vi": "Không áp dụng", "en": "Not applicable"},
+    # the medium / low findings after "findings" (joined with " · ")
+    "other_fail": {"vi": "{n} tiêu chí cần khắc phục", "en": "{n} to fix"},
+    "other_unknown": {"vi": "{n} tiêu chí chưa xác định", "en": "{n} unknown"},
 }
 
 #: A device's OS support status (the OS support table).
@@ -257,24 +273,183 @@ OS_SUPPORT_LABELS: Dict[str, Dict[str, str]] = {
     "unknown": {"vi": "không xác định", "en": "unknown"},
 }
 
+#: OS families (a check's ``os``, the security message's ``os_family``).
+OS_FAMILY_LABELS: Dict[str, Dict[str, str]] = {
+    "windows": {"vi": "Windows", "en": "Windows"},
+    "linux": {"vi": "Linux", "en": "Linux"},
+    "other": {"vi": "hệ điều hành khác", "en": "other operating systems"},
+}
+
+#: A device's OS support in one phrase ({end}: the vendor's last day, as the reader writes
+#: dates): "hết hỗ trợ từ 14/01/2020", "được hỗ trợ đến 30/06/2028".
+OS_SUPPORT_SENTENCES: Dict[str, Dict[str, str]] = {
+    "supported": {"vi": "được hỗ trợ đến {end}", "en": "supported until {end}"},
+    "esu": {"vi": "được hỗ trợ mở rộng (ESU) đến {end}",
+            "en": "on extended security updates (ESU) until {end}"},
+    "unsupported": {"vi": "hết hỗ trợ từ {end}", "en": "out of support since {end}"},
+    "unknown_end": {"vi": "không xác định: hết hỗ trợ chuẩn từ {end}, máy chưa báo có gói ESU "
+                          "hay không",
+                    "en": "unknown: standard support ended {end}; the PC did not say whether "
+                          "it has ESU"},
+    "unknown": {"vi": "không xác định (hệ điều hành không có trong bảng hỗ trợ)",
+                "en": "unknown (the OS is not in the support table)"},
+}
+
+#: What a fact is, in the reader's words, for "could not be determined": every field the
+#: shipped checks read or show (a field without a label is named by its id).
+FACT_LABELS: Dict[str, Dict[str, str]] = {
+    "os_supported": {"vi": "hệ điều hành còn được hãng hỗ trợ hay không",
+                     "en": "whether the OS is still supported"},
+    "os_support_status": {"vi": "tình trạng hỗ trợ của hệ điều hành",
+                          "en": "the OS support status"},
+    "os_end": {"vi": "ngày hết hỗ trợ của hệ điều hành", "en": "the OS end-of-support date"},
+    "esu": {"vi": "gói cập nhật bảo mật mở rộng (ESU)", "en": "the ESU licence"},
+    "av_on": {"vi": "trạng thái phần mềm diệt virus", "en": "the antivirus status"},
+    "av_name": {"vi": "tên phần mềm diệt virus", "en": "the antivirus product"},
+    "av_sig_age_d": {"vi": "tuổi của mẫu nhận diện mã độc", "en": "the signature age"},
+    "av_managed": {"vi": "phần mềm diệt virus có được quản lý tập trung hay không",
+                   "en": "whether the antivirus is centrally managed"},
+    "patch_last_ts": {"vi": "ngày cài bản cập nhật gần nhất",
+                      "en": "when the last update was installed"},
+    "auto_update": {"vi": "chế độ tự động cập nhật", "en": "the automatic update setting"},
+    "auto_update_detail": {"vi": "thiết lập tự động cập nhật",
+                           "en": "the automatic update setting"},
+    "fw_on": {"vi": "trạng thái tường lửa", "en": "the firewall state"},
+    "smb1_server": {"vi": "SMBv1 phía máy chủ", "en": "the SMBv1 server setting"},
+    "smb1_client": {"vi": "SMBv1 phía máy khách", "en": "the SMBv1 client setting"},
+    "guest_on": {"vi": "trạng thái tài khoản Guest", "en": "the Guest account"},
+    "admin_builtin_on": {"vi": "trạng thái tài khoản Administrator mặc định",
+                         "en": "the built-in Administrator account"},
+    "rdp_on": {"vi": "trạng thái Remote Desktop", "en": "whether Remote Desktop is on"},
+    "rdp_nla": {"vi": "yêu cầu NLA của Remote Desktop",
+                "en": "whether Remote Desktop requires NLA"},
+    "autorun_off": {"vi": "thiết lập AutoRun/AutoPlay", "en": "the AutoRun/AutoPlay setting"},
+    "autorun_detail": {"vi": "thiết lập AutoRun/AutoPlay", "en": "the AutoRun/AutoPlay setting"},
+    "lock_s": {"vi": "thời gian chờ khóa màn hình", "en": "the screen-lock timeout"},
+    "frozen": {"vi": "trạng thái phần mềm đóng băng", "en": "the reboot-restore state"},
+}
+
+#: Reasons the agent gives for an unknown fact (English, free text), the well-known ones
+#: in the reader's words: (words found in the reason, case ignored; its words; the hint
+#: of UNKNOWN_HINTS). The first that matches wins; the agent's own words are shown beside
+#: as the PC's technical detail (docs/attt.md).
+AGENT_REASONS: Tuple[Tuple[Tuple[str, ...], Dict[str, str], str], ...] = (
+    (("access denied", "access is denied", "permission denied", "not permitted"),
+     {"vi": "agent không đủ quyền đọc", "en": "the agent may not read it"}, "admin"),
+    (("needs root",), {"vi": "cần quyền root", "en": "needs root"}, "admin"),
+    (("no user logged on",), {"vi": "không có người dùng nào đăng nhập",
+                              "en": "no user logged on"}, "logged_on"),
+    (("not in security center",),
+     {"vi": "phần mềm diệt virus không đăng ký với Windows Security Center nên không đọc "
+            "được trạng thái bảo vệ",
+      "en": "the antivirus does not register with Windows Security Center, so its "
+            "protection cannot be read"}, "av_unregistered"),
+    (("first search still running", "first search not started"),
+     {"vi": "Windows Update chưa tìm xong bản cập nhật lần đầu",
+      "en": "Windows Update has not finished its first search"}, "wait"),
+    (("timeout", "timed out"), {"vi": "lệnh kiểm tra quá thời gian chờ",
+                                "en": "the check timed out"}, "timeout"),
+    (("not an apt system",), {"vi": "không phải hệ thống dùng apt (Debian/Ubuntu)",
+                              "en": "not an apt system (Debian/Ubuntu)"}, "agent"),
+    (("not installed",), {"vi": "chưa cài đặt", "en": "not installed"}, "agent"),
+    (("command not found",), {"vi": "thiếu lệnh kiểm tra trên máy",
+                              "en": "a command is missing on the PC"}, "agent"),
+    (("not understood", "not readable"), {"vi": "không đọc được kết quả kiểm tra",
+                                          "en": "the answer could not be read"}, "agent"),
+)
+
+#: What to do about an unknown check (instead of the failure's remedy): by why it is unknown.
+UNKNOWN_HINTS: Dict[str, Dict[str, str]] = {
+    "no_report": {"vi": "Kiểm tra phiên bản agent trên máy (cần bản có báo cáo ATTT: "
+                        "schoolmon-agent 0.1.0 trở lên) và agent đang chạy. Lần quét đầu khoảng "
+                        "2 phút sau khi agent khởi động, sau đó 6 giờ một lần.",
+                  "en": "Check the agent's version on the PC (it needs one with the security "
+                        "report: schoolmon-agent 0.1.0 or later) and that it runs. The first "
+                        "scan comes about 2 minutes after the agent starts, then every 6 hours."},
+    "stale": {"vi": "Bật máy và kiểm tra agent đang chạy và kết nối được về Sở; máy gửi lại "
+                    "báo cáo ở lần quét tiếp theo (khoảng 2 phút sau khi agent khởi động).",
+              "en": "Switch the PC on and check that the agent runs and reaches the Sở; it "
+                    "reports again at its next scan (about 2 minutes after the agent starts)."},
+    "admin": {"vi": "Chạy agent với quyền quản trị: trên Windows là dịch vụ chạy bằng tài khoản "
+                    "LocalSystem, trên Linux là dịch vụ chạy bằng root (cài lại theo hướng dẫn "
+                    "cài agent).",
+              "en": "Run the agent with administrator rights: on Windows the service runs as "
+                    "LocalSystem, on Linux as root (reinstall it as the agent's guide says)."},
+    "logged_on": {"vi": "Chỉ đọc được khi có người dùng đăng nhập: đặt thời gian khóa màn hình "
+                        "bằng chính sách máy (Group Policy) để agent luôn đọc được.",
+                  "en": "Readable only while a user is logged on: set the screen lock by "
+                        "machine policy (Group Policy) so the agent can always read it."},
+    "av_unregistered": {"vi": "Xem trực tiếp trên máy (hoặc trên máy chủ quản trị của hãng) "
+                              "phần mềm diệt virus có đang bảo vệ thời gian thực không; nên "
+                              "dùng phần mềm có đăng ký với Windows Security Center.",
+                        "en": "Check on the PC (or the vendor's console) that the antivirus "
+                              "protects in real time; prefer one that registers with Windows "
+                              "Security Center."},
+    "wait": {"vi": "Đợi lần quét sau (6 giờ một lần); nếu vẫn không xác định, kiểm tra Windows "
+                   "Update trên máy có chạy được không.",
+             "en": "Wait for the next scan (every 6 hours); if it stays unknown, check that "
+                   "Windows Update works on the PC."},
+    "timeout": {"vi": "Lệnh kiểm tra quá lâu: kiểm tra máy có quá tải hoặc treo dịch vụ "
+                      "không; agent thử lại ở lần quét sau (6 giờ một lần).",
+                "en": "The check took too long: see whether the PC is overloaded or a service "
+                      "hangs; the agent tries again at its next scan (every 6 hours)."},
+    "os_table": {"vi": "Hệ điều hành này chưa có trong bảng hỗ trợ của hãng (os_support.toml): "
+                       "báo cho Sở để bổ sung.",
+                 "en": "This OS is not in the support table (os_support.toml): ask the Sở to "
+                       "add it."},
+    "agent": {"vi": "Cập nhật agent lên bản mới nhất; nếu vẫn không xác định, báo cho Sở kèm "
+                    "chi tiết ở cột bằng chứng.",
+              "en": "Update the agent to the latest version; if it stays unknown, tell the Sở "
+                    "with the detail shown as evidence."},
+}
+
+#: Settings the agent reports as text (``auto_update_detail``, ``autorun_detail``): the
+#: usual words in the reader's language; settings' own names (AUOptions=4) stay as they are.
+AGENT_DETAIL_WORDS: Tuple[Tuple[str, Dict[str, str]], ...] = (
+    ("unattended-upgrades not installed", {"vi": "chưa cài unattended-upgrades",
+                                           "en": "unattended-upgrades not installed"}),
+    ("no apt-daily-upgrade.timer", {"vi": "không có apt-daily-upgrade.timer",
+                                    "en": "no apt-daily-upgrade.timer"}),
+    ("timer enabled", {"vi": "timer đang bật", "en": "timer enabled"}),
+    ("timer disabled", {"vi": "timer đang tắt", "en": "timer disabled"}),
+    ("=unset", {"vi": " chưa đặt", "en": " not set"}),
+    ("no policy (Windows default: automatic)",
+     {"vi": "không có chính sách (mặc định của Windows: tự động)",
+      "en": "no policy (Windows default: automatic)"}),
+    ("wuauserv: Disabled", {"vi": "dịch vụ wuauserv bị tắt", "en": "wuauserv disabled"}),
+    ("(policy)", {"vi": "(chính sách)", "en": "(policy)"}),
+    ("(local)", {"vi": "(đặt trên máy)", "en": "(local)"}),
+)
+
 #: The evidence of a check's state when it was not judged on values ({name} filled in).
 EVIDENCE_TEXTS: Dict[str, Dict[str, str]] = {
     "missing": {"vi": "không có", "en": "none"},
     "no_report": {"vi": "Máy chưa gửi báo cáo ATTT", "en": "No security report yet"},
-    "stale": {"vi": "Máy không báo về quá {days} ngày", "en": "Silent for more than {days} days"},
+    "stale": {"vi": "Máy không gửi báo cáo ATTT quá {days} ngày",
+              "en": "No security report for more than {days} days"},
     "frozen": {"vi": "Máy có phần mềm đóng băng ({product}): mỗi lần khởi động lại mất bản "
                      "vá và mẫu nhận diện, không đánh giá",
                "en": "Reboot-restore software ({product}) is on: every restart undoes "
                      "updates and signatures, not judged"},
-    "na_role": {"vi": "Không áp dụng cho vai trò {role}", "en": "Not for the {role} role"},
-    "na_os": {"vi": "Không áp dụng cho hệ điều hành {os}", "en": "Not for {os}"},
+    "na_role": {"vi": "Không áp dụng cho {role}", "en": "Not for {role}s"},
+    "na_os": {"vi": "Không áp dụng cho {os}", "en": "Not for {os}"},
+    "na_if": {"vi": "Không áp dụng trên máy này", "en": "Does not apply on this PC"},
     "unknown": {"vi": "Không xác định được {field}", "en": "{field} could not be determined"},
     "unknown_reason": {"vi": "Không xác định được {field}: {reason}",
                        "en": "{field} could not be determined: {reason}"},
+    "unknown_detail": {"vi": "Không xác định được {field} (chi tiết từ máy: {detail})",
+                       "en": "{field} could not be determined (detail from the PC: {detail})"},
+    "unknown_reason_detail": {"vi": "Không xác định được {field}: {reason} (chi tiết từ máy: "
+                                    "{detail})",
+                              "en": "{field} could not be determined: {reason} (detail from "
+                                    "the PC: {detail})"},
     "bad_value": {"vi": "Giá trị không đọc được", "en": "A value could not be read"},
     "values": {"vi": "Giá trị: {values}", "en": "Values: {values}"},
     "os_unknown": {"vi": "hệ điều hành không có trong bảng hỗ trợ",
                    "en": "the OS is not in the support table"},
+    "esu_unknown": {"vi": "đã qua ngày hết hỗ trợ chuẩn, máy chưa báo có gói ESU hay không",
+                    "en": "past the standard end of support; the PC did not say whether it "
+                          "has ESU"},
     "true": {"vi": "có", "en": "yes"},
     "false": {"vi": "không", "en": "no"},
     "unnamed": {"vi": "không rõ tên", "en": "unnamed"},
@@ -670,6 +845,12 @@ PAGE_TEXTS: Dict[str, Dict[str, str]] = {
     "attt.no_pcs": {"vi": "Trường chưa có máy tính được giám sát: không tính là chưa đạt chuẩn.",
                     "en": "No PCs monitored at this school: not counted as below."},
     "attt.since": {"vi": "Trạng thái này từ {time}", "en": "In this status since {time}"},
+    "attt.since_first_school": {"vi": "Trạng thái này từ lần đánh giá đầu tiên, {time} (có thể "
+                                      "đã từ trước)",
+                                "en": "In this status since the first evaluation, {time} (it "
+                                      "may have begun earlier)"},
+    "attt.since_first": {"vi": "(lần đánh giá đầu tiên: có thể đã từ trước)",
+                         "en": "(first evaluation: may have begun earlier)"},
     "attt.evaluated": {"vi": "đánh giá lúc {time}", "en": "evaluated {time}"},
     "attt.coverage": {"vi": "{reporting} / {pcs} máy gửi báo cáo ATTT trong {days} ngày ({pct})",
                       "en": "{reporting} of {pcs} PCs sent a security report within {days} "
@@ -685,6 +866,9 @@ PAGE_TEXTS: Dict[str, Dict[str, str]] = {
     "attt.checklist": {"vi": "Các tiêu chí", "en": "The checks"},
     "attt.devices_not_passing": {"vi": "Máy chưa đạt / chưa xác định ({n})",
                                  "en": "PCs not passing or unknown ({n})"},
+    "attt.missing": {"vi": "Máy chưa gửi báo cáo ATTT trong {days} ngày ({n}):",
+                     "en": "PCs without a security report within {days} days ({n}):"},
+    "attt.missing_never": {"vi": "chưa gửi lần nào", "en": "never"},
     "attt.more_devices": {"vi": "… và {n} máy khác (xem danh sách thiết bị)",
                           "en": "… and {n} more (see the device list)"},
     "attt.hint": {"vi": "Cách khắc phục", "en": "What to do"},
@@ -692,13 +876,15 @@ PAGE_TEXTS: Dict[str, Dict[str, str]] = {
     "attt.findings": {"vi": "Kiểm tra an toàn thông tin", "en": "Security checks"},
     "attt.reported": {"vi": "· báo cáo ATTT lúc {time}", "en": "· security report of {time}"},
     "attt.stale": {"vi": "Máy không gửi báo cáo ATTT quá 7 ngày: mọi tiêu chí là "
-                         "“không xác định”.",
-                   "en": "No security report for more than 7 days: every check is unknown."},
+                         "“không xác định”. Bật máy và kiểm tra agent đang chạy, kết nối được "
+                         "về Sở.",
+                   "en": "No security report for more than 7 days: every check is unknown. "
+                         "Switch the PC on and check that the agent runs and reaches the Sở."},
     "attt.frozen": {"vi": "Máy được đóng băng bằng {product}: mỗi lần khởi động lại, bản vá và "
-                          "mẫu nhận diện mã độc trở về như lúc đóng băng, nên các tiêu chí này "
-                          "không đánh giá trên máy này.",
+                          "mẫu nhận diện mã độc trở về như lúc đóng băng, nên các tiêu chí "
+                          "{checks} không được đánh giá trên máy này.",
                     "en": "This PC is frozen by {product}: every restart undoes updates and "
-                          "signatures, so those checks are not judged on it."},
+                          "signatures, so the checks {checks} are not judged on it."},
     "attt.no_report": {"vi": "Máy chưa gửi báo cáo ATTT. Cần agent có phần ATTT "
                              "(schoolmon-agent 0.1.0 trở lên; agent cũ chỉ gửi tình trạng và "
                              "cấu hình): lần quét đầu chạy 2 phút sau khi agent khởi động, sau "
@@ -716,8 +902,24 @@ PAGE_TEXTS: Dict[str, Dict[str, str]] = {
                                 "reason is in the Evidence column); it never counts as a pass. "
                                 "Fix the reason, then wait for the next scan (6 hours at most, "
                                 "or 2 minutes after restarting the agent's service)."},
-    "attt.router": {"vi": "Router không được đánh giá theo chuẩn ATTT của máy tính.",
-                    "en": "Routers are not judged by the PC baseline."},
+    "attt.never_reported": {"vi": "Máy chưa gửi báo cáo ATTT: kiểm tra phiên bản agent (cần bản "
+                                  "có báo cáo ATTT, schoolmon-agent 0.1.0 trở lên — agent cũ chỉ "
+                                  "gửi tình trạng và cấu hình) và agent đang chạy. Lần quét đầu "
+                                  "khoảng 2 phút sau khi agent khởi động, sau đó 6 giờ một lần; "
+                                  "đến lúc đó mọi tiêu chí là “không xác định”.",
+                            "en": "This PC has never sent a security report: check the "
+                                  "agent's version (it needs one with the security report, "
+                                  "schoolmon-agent 0.1.0 or later — an older agent sends health "
+                                  "and inventory only) and that it runs. The first scan comes "
+                                  "about 2 minutes after the agent starts, then every 6 hours; "
+                                  "until then every check is unknown."},
+    "attt.router": {"vi": "Chuẩn ATTT của máy tính không áp dụng cho router: "
+                          "chỉ máy tính (máy phòng tin học, máy văn phòng, máy chủ) được đánh "
+                          "giá.",
+                    "en": "The ATTT baseline for PCs does not apply to routers: only PCs (lab "
+                          "PCs, office PCs, servers) are judged."},
+    "attt.not_applicable": {"vi": "Không có tiêu chí ATTT nào áp dụng cho thiết bị này.",
+                            "en": "No ATTT check applies to this device."},
     "attt.os_support": {"vi": "Hỗ trợ của hãng", "en": "Vendor support"},
     "attt.failing": {"vi": "{n} không đạt", "en": "{n} failing"},
     "card.schools": {"vi": "Tổng số trường", "en": "Schools"},
@@ -763,6 +965,7 @@ PAGE_TEXTS: Dict[str, Dict[str, str]] = {
     "filter.offline_days": {"vi": "Mất kết nối quá (ngày)", "en": "Offline more than (days)"},
     "filter.disk_over": {"vi": "Ổ đĩa đầy trên (%)", "en": "Disk over (%)"},
     "filter.seen_hours": {"vi": "Báo về trong (giờ)", "en": "Reported within (hours)"},
+    "sort.by": {"vi": "Sắp xếp theo:", "en": "Sort by:"},
     "filter.clear": {"vi": "Bỏ mọi bộ lọc", "en": "Clear the filters"},
     "devices.seen_title": {"vi": "Thiết bị báo về trong {n} giờ qua",
                            "en": "Devices reported in the last {n} hours"},

@@ -24,6 +24,8 @@ SEVERITIES = ("critical", "high", "medium", "low")
 #: Roles a check can cover (routers are not PCs: never judged).
 PC_ROLES = ("lab", "office", "server")
 OS_FAMILIES = ("windows", "linux")
+#: What a placeholder may do to its value: ``{field|age_days}``, ``{field|date}``.
+PLACEHOLDER_FUNCTIONS = ("age_days", "date")
 #: Fields the collector derives for conditions (besides the reported ones).
 DERIVED_FIELDS = ("os_supported", "os_support_status", "os_end")
 #: Every name a condition may read: the security and inventory catalogue, and the derived.
@@ -31,9 +33,18 @@ FIELD_NAMES: FrozenSet[str] = frozenset(
     [f.name for f in SECURITY.fields] + [f.name for f in INVENTORY.fields]
     + list(DERIVED_FIELDS))
 
+#: Fields counted in days (the catalogue's unit): their evidence shows whole days.
+DAY_FIELDS: FrozenSet[str] = frozenset(
+    f.name for f in SECURITY.fields + INVENTORY.fields if f.unit in ("days", "d"))
+
 _TOP_KEYS = {"version", "school_rule", "check"}
 _CHECK_KEYS = {"id", "title", "severity", "severity_by_role", "roles", "os", "pass", "warn",
-               "when_frozen", "evidence", "hint", "citation"}
+               "when_frozen", "applies_if", "na_evidence", "evidence", "evidence_cases", "hint",
+               "citation", "by_os"}
+#: What a check may say differently for one OS family (``[check.by_os.linux]``).
+_BY_OS_KEYS = {"hint", "citation", "evidence"}
+#: An evidence case: the first whose condition holds gives the sentence.
+_CASE_KEYS = {"when", "vi", "en"}
 _RULE_KEYS = {"coverage_pct": 90.0, "coverage_days": 7.0, "office_critical_pct": 100.0,
               "all_critical_pct": 95.0, "critical_high_pct": 80.0}
 _ID = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
@@ -60,17 +71,48 @@ class Check(NamedTuple):
     evidence: Optional[Dict[str, str]]
     hint: Dict[str, str]
     citation: str
+    #: not applicable on a PC where this condition is false (an unknown does not make it
+    #: na: the check is judged, and is unknown there)
+    applies_if: Optional[Condition] = None
+    #: the evidence of that "na" ({vi, en}; placeholders as in ``evidence``)
+    na_evidence: Optional[Dict[str, str]] = None
+    #: (condition, {vi, en}): the first case whose condition holds gives the sentence
+    evidence_cases: Tuple[Tuple[Condition, Dict[str, str]], ...] = ()
+    #: per OS family: {"hint": {vi, en}, "citation": str, "evidence": {vi, en}}
+    by_os: Dict[str, Dict[str, Any]] = {}
 
     def severity_for(self, role: Optional[str]) -> str:
         return self.severity_by_role.get(role or "", self.severity)
 
+    def hint_for(self, os_family: Optional[str]) -> Dict[str, str]:
+        return (self.by_os.get(os_family or "") or {}).get("hint") or self.hint
+
+    def citation_for(self, os_family: Optional[str]) -> str:
+        return (self.by_os.get(os_family or "") or {}).get("citation") or self.citation
+
+    def evidence_for(self, os_family: Optional[str]) -> Optional[Dict[str, str]]:
+        return (self.by_os.get(os_family or "") or {}).get("evidence") or self.evidence
+
     @property
     def fields(self) -> Tuple[str, ...]:
-        """The fields its conditions read, in order, once each."""
+        """The fields its conditions read (pass, warn, applies_if, the evidence cases), in
+        order, once each."""
         out = list(self.passes.fields)
-        for f in self.warn.fields if self.warn else ():
-            if f not in out:
-                out.append(f)
+        more = [self.warn, self.applies_if] + [cond for cond, _ in self.evidence_cases]
+        for cond in more:
+            for f in cond.fields if cond is not None else ():
+                if f not in out:
+                    out.append(f)
+        return tuple(out)
+
+    @property
+    def templates(self) -> Tuple[str, ...]:
+        """Every evidence sentence it may show (their placeholders are kept as values)."""
+        out: List[str] = []
+        texts = [self.evidence, self.na_evidence] + [t for _, t in self.evidence_cases] + [
+            o.get("evidence") for o in self.by_os.values()]
+        for t in texts:
+            out.extend(sorted((t or {}).values()))
         return tuple(out)
 
 
@@ -119,7 +161,9 @@ class _Lines:
         start = self.headers[index]
         stop = self.headers[index + 1] - 1 if index + 1 < len(self.headers) else None
         if key is not None:
-            found = self._find(r"^\s*%s\s*=" % re.escape(key), start, stop)
+            # ``key = ...``, or a sub-table of the check: ``[check.by_os.linux]``
+            found = self._find(r"^\s*(%s\s*=|\[\s*check\.%s\b)" % (re.escape(key),
+                                                                  re.escape(key)), start, stop)
             if found:
                 return found
         return self._find(r"^\s*id\s*=", start, stop) or start
@@ -234,22 +278,87 @@ def _check(c: Any, i: int, where: str, lines: _Lines, seen: Dict[str, int]) -> C
     frozen = c.get("when_frozen")
     if frozen not in (None, "na"):
         raise fail("when_frozen", "when_frozen chỉ nhận \"na\" / only \"na\", got %r" % frozen)
-    evidence = c.get("evidence")
-    ev = _texts(evidence) if evidence is not None else None
-    if evidence is not None and ev is None:
-        raise fail("evidence", "evidence: cần {vi, en} / needs {vi, en}")
-    for t in (ev or {}).values():
-        for name in re.findall(r"\{([a-z_0-9]+)(?:\|[a-z_]+)?\}", t):
-            if name not in FIELD_NAMES:
-                raise fail("evidence", "evidence: trường không có / unknown field %r" % name)
+    def sentence(key: str, value: Any, label: str) -> Optional[Dict[str, str]]:
+        """An evidence sentence {vi, en} whose placeholders name known fields."""
+        if value is None:
+            return None
+        texts = _texts(value)
+        if texts is None:
+            raise fail(key, "%s: cần {vi, en} / needs {vi, en}" % label)
+        for t in texts.values():
+            for name, fn in re.findall(r"\{([a-z_0-9]+)(?:\|([a-z_]+))?\}", t):
+                if name not in FIELD_NAMES:
+                    raise fail(key, "%s: trường không có / unknown field %r" % (label, name))
+                if fn and fn not in PLACEHOLDER_FUNCTIONS:
+                    raise fail(key, "%s: {%s|%s}: chỉ / only %s" % (
+                        label, name, fn, ", ".join(PLACEHOLDER_FUNCTIONS)))
+        return texts
+
+    def condition(key: str, text: Any, label: str) -> Condition:
+        if not isinstance(text, str):
+            raise fail(key, "%s: cần một điều kiện (chuỗi) / needs a condition (a string)"
+                       % label)
+        try:
+            return compile_condition(text, FIELD_NAMES)
+        except ConditionError as exc:
+            raise fail(key, "%s: %s" % (label, exc)) from None
+
+    ev = sentence("evidence", c.get("evidence"), "evidence")
     citation = c.get("citation")
     if not isinstance(citation, str) or not citation.strip():
         raise fail("citation", "citation: cần căn cứ (văn bản, tiêu chuẩn) / needs the rule "
                    "behind the check")
+    applies = None
+    if c.get("applies_if") is not None:
+        applies = condition("applies_if", c["applies_if"], "applies_if")
+    na_ev = sentence("na_evidence", c.get("na_evidence"), "na_evidence")
+    if (applies is None) != (na_ev is None):
+        raise fail("applies_if" if applies is not None else "na_evidence",  # the one given
+                   "applies_if và na_evidence đi cùng nhau / applies_if needs na_evidence "
+                   "(the sentence shown when it does not apply), and the other way round")
+    raw_cases = c.get("evidence_cases") or []
+    if not isinstance(raw_cases, list):
+        raise fail("evidence_cases", "evidence_cases: danh sách / a list of "
+                   "{ when = \"...\", vi = \"...\", en = \"...\" }")
+    cases: List[Tuple[Condition, Dict[str, str]]] = []
+    for n, case in enumerate(raw_cases, 1):
+        label = "evidence_cases[%d]" % n
+        if not isinstance(case, dict) or not set(case) <= _CASE_KEYS or "when" not in case:
+            raise fail("evidence_cases", "%s: cần / needs { when, vi, en }" % label)
+        texts = sentence("evidence_cases", {k: v for k, v in case.items() if k != "when"},
+                         label)
+        assert texts is not None
+        cases.append((condition("evidence_cases", case["when"], label + ".when"), texts))
+    by_os_raw = c.get("by_os") or {}
+    if not isinstance(by_os_raw, dict):
+        raise fail("by_os", "by_os: bảng theo hệ điều hành / a table per OS family")
+    by_os: Dict[str, Dict[str, Any]] = {}
+    for fam, over in by_os_raw.items():
+        label = "by_os.%s" % fam
+        if fam not in OS_FAMILIES:
+            raise fail("by_os", "%s: hệ điều hành trong / an OS family of %s" % (
+                label, ", ".join(OS_FAMILIES)))
+        if not isinstance(over, dict) or not over or not set(over) <= _BY_OS_KEYS:
+            raise fail("by_os", "%s: chỉ nhận / only %s" % (label, ", ".join(
+                sorted(_BY_OS_KEYS))))
+        one: Dict[str, Any] = {}
+        if "hint" in over:
+            hint_os = _texts(over["hint"])
+            if hint_os is None:
+                raise fail("by_os", "%s.hint: cần {vi, en} / needs {vi, en}" % label)
+            one["hint"] = hint_os
+        if "citation" in over:
+            if not isinstance(over["citation"], str) or not over["citation"].strip():
+                raise fail("by_os", "%s.citation: cần căn cứ / needs the rule" % label)
+            one["citation"] = over["citation"].strip()
+        if "evidence" in over:
+            one["evidence"] = sentence("by_os", over["evidence"], label + ".evidence")
+        by_os[fam] = one
     passes = conds["pass"]
     assert passes is not None
     return Check(cid, title, sev, dict(by_role), tuple(roles), tuple(oses), passes,
-                 conds["warn"], frozen, ev, hint, citation.strip())
+                 conds["warn"], frozen, ev, hint, citation.strip(), applies, na_ev,
+                 tuple(cases), by_os)
 
 
 def load_baseline(path: Optional[str] = None) -> Baseline:
@@ -277,5 +386,9 @@ def describe(b: Baseline) -> List[Mapping[str, Any]]:
     return [{"id": c.id, "title": c.title, "severity": c.severity,
              "severity_by_role": c.severity_by_role, "roles": list(c.roles),
              "os": list(c.os), "pass": c.passes.text, "warn": c.warn.text if c.warn else None,
-             "when_frozen": c.when_frozen, "hint": c.hint, "citation": c.citation}
+             "when_frozen": c.when_frozen,
+             "applies_if": c.applies_if.text if c.applies_if else None,
+             "hint": c.hint, "citation": c.citation,
+             "by_os": {fam: {k: v for k, v in o.items() if k != "evidence"}
+                       for fam, o in c.by_os.items() if "hint" in o or "citation" in o}}
             for c in b.checks]

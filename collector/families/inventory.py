@@ -9,12 +9,23 @@ if TYPE_CHECKING:
 
 
 def os_summary(p: Dict[str, Any]) -> str:
-    """E.g. "Windows 10 Pro 22H2": the OS fields without repeating one inside another."""
-    parts = [p.get("os_name"), p.get("os_version"), p.get("os_edition"), p.get("os_display")]
+    """E.g. "Windows 10 Pro 22H2", "Ubuntu 20.04.6 LTS": the OS fields without repeating one
+    inside another. On Linux the distribution's own name (os-release PRETTY_NAME, the
+    edition) says it all: "Linux 20.04" is left out when the edition holds the version."""
+    name, edition = p.get("os_name"), p.get("os_edition")
+    if edition and str(name or "").lower() == "linux":
+        parts = [edition, p.get("os_version"), p.get("os_display")]
+    else:
+        parts = [name, p.get("os_version"), edition, p.get("os_display")]
     out: List[str] = []
     for x in parts:
-        if x and x not in out and not any(x in o for o in out):
-            out.append(str(x))
+        if not x:
+            continue
+        x = str(x)
+        if any(x in o for o in out):
+            continue
+        # a part inside this one ("OpenWrt" in "OpenWrt 21.02") gives way to it
+        out = [o for o in out if o not in x] + [x]
     return " ".join(out)[:255]
 
 

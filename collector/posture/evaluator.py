@@ -227,7 +227,16 @@ class Evaluator:
                 prev_states = (prev.states or {}) if prev else {}
                 for cid, c in result["checks"].items():
                     p = prev_states.get(cid)
-                    c["since"] = p[1] if p and p[0] == c["state"] else now
+                    if p and p[0] == c["state"]:
+                        c["since"] = p[1]
+                        first = len(p) > 2 and bool(p[2])
+                    else:
+                        # a change seen now; or the check's first judgement, when the state
+                        # may have begun long before (``since_first``)
+                        c["since"] = now
+                        first = not p
+                    if first:
+                        c["since_first"] = True
                 result["role"] = role
                 schools_touched.add(row.school_code)
                 if prev is not None and prev.school_code != row.school_code:
@@ -241,8 +250,9 @@ class Evaluator:
                             "os_status": result["os_support"]["status"],
                             "crit_ok": result["crit_ok"],
                             "crit_high_ok": result["crit_high_ok"],
-                            "states": {cid: [c["state"], c["since"]]
-                                       for cid, c in result["checks"].items()},
+                            "states": {cid: [c["state"], c["since"]] + (
+                                [1] if c.get("since_first") else [])
+                                for cid, c in result["checks"].items()},
                             "result": result})
             if out:
                 ins = dialect_insert(conn, attt_devices)
@@ -261,7 +271,8 @@ class Evaluator:
         with self.engine.begin() as conn:
             pcs: Dict[str, List[PcSummary]] = {c: [] for c in codes}
             for r in conn.execute(
-                    select(attt_devices.c.school_code, attt_devices.c.reported_at,
+                    select(attt_devices.c.device_id, attt_devices.c.school_code,
+                           attt_devices.c.reported_at,
                            attt_devices.c.states, devices.c.role, attt_devices.c.crit_ok,
                            attt_devices.c.crit_high_ok)
                     .join(devices, devices.c.id == attt_devices.c.device_id)
@@ -272,7 +283,7 @@ class Evaluator:
                     continue
                 pcs[r.school_code].append(PcSummary(
                     r.role, r.reported_at, bool(r.crit_ok), bool(r.crit_high_ok),
-                    {cid: st[0] for cid, st in (r.states or {}).items()}))
+                    {cid: st[0] for cid, st in (r.states or {}).items()}, r.device_id))
             stored = {r.school_code: r for r in conn.execute(
                 select(attt_schools).where(attt_schools.c.school_code.in_(codes)))}
             days: List[Dict[str, Any]] = []
@@ -281,6 +292,8 @@ class Evaluator:
                 status, detail = judged["status"], judged["detail"]
                 prev = stored.get(code)
                 if prev is None:
+                    # the status may have begun before this first judgement: said so
+                    detail["since_first"] = True
                     ins = dialect_insert(conn, attt_schools).values(
                         school_code=code, status=status, since=now, evaluated_at=now,
                         detail=detail, rev=1)
@@ -292,6 +305,9 @@ class Evaluator:
                                         {"from": "not_evaluated", "to": status}))
                 else:
                     changed = prev.status != status
+                    if not changed and isinstance(prev.detail, dict) \
+                            and prev.detail.get("since_first"):
+                        detail["since_first"] = True
                     res = conn.execute(update(attt_schools).where(
                         attt_schools.c.school_code == code, attt_schools.c.rev == prev.rev)
                         .values(status=status, since=now if changed else prev.since,

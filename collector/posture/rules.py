@@ -27,6 +27,8 @@ NOT_EVALUATED = "not_evaluated"
 #: Schools "not meeting" the baseline.
 NOT_MEETING = ("improve", "below", "insufficient")
 GATES = ("coverage", "office_critical", "all_critical", "critical_high")
+#: The PCs the coverage gate names (ids) when they did not report in the window.
+MAX_MISSING = 100
 PC_ROLES = ("lab", "office", "server")
 
 
@@ -43,7 +45,7 @@ class Rules(NamedTuple):
 
 
 #: Bump when the meaning of a stored result changes: every device is judged again.
-RULES_VERSION = 1
+RULES_VERSION = 2
 
 
 class DeviceInput(NamedTuple):
@@ -90,9 +92,19 @@ def _fields_shown(fields: Tuple[str, ...], templates: Tuple[str, ...]) -> Tuple[
 
 
 def _shown_fields(c: Check) -> Tuple[str, ...]:
-    """The fields a check's conditions read and those its evidence sentence shows
+    """The fields a check's conditions read and those its evidence sentences show
     (``{av_name}``, ``{os_end}``): the values kept with its state."""
-    return _fields_shown(c.fields, tuple(sorted((c.evidence or {}).values())))
+    return _fields_shown(c.fields, c.templates)
+
+
+def _does_not_apply(c: Check, env: Mapping[str, Any]) -> bool:
+    """True when the check's ``applies_if`` is false on this PC (unknown: it applies)."""
+    if c.applies_if is None:
+        return False
+    try:
+        return not c.applies_if.run(env)
+    except Unknown:
+        return False
 
 
 def _judge_check(c: Check, env: Mapping[str, Any], reasons: Mapping[str, str]
@@ -151,7 +163,9 @@ def evaluate_device(rules: Rules, d: DeviceInput, now: float,
         env[NOW] = now
         reasons = _reasons(sec)
         if support.status == "unknown":
-            reasons.setdefault("os_supported", "os_unknown")
+            # in the table but ESU not reported (Windows 10 past its end), or not in it
+            reasons.setdefault("os_supported", (reasons.get("esu") or "esu_unknown")
+                               if support.end else "os_unknown")
     checks: Dict[str, Dict[str, Any]] = {}
     counts = {s: 0 for s in STATES}
     crit_ok = crit_high_ok = True
@@ -169,6 +183,10 @@ def evaluate_device(rules: Rules, d: DeviceInput, now: float,
             state, ev = "unknown", {"code": "stale", "days": silence}
         elif frozen and c.when_frozen == "na":
             state, ev = "na", {"code": "frozen", "product": sec.get("freeze_product")}
+        elif _does_not_apply(c, env):
+            # e.g. signatures on a PC without a protecting antivirus: one cause, one failure
+            state, ev = "na", {"code": "na_if"}
+            values = {f: env[f] for f in _shown_fields(c) if f in env and env[f] is not None}
         else:
             state, ev = _judge_check(c, env, reasons)
             values = {f: env[f] for f in _shown_fields(c) if f in env and env[f] is not None}
@@ -187,8 +205,12 @@ def evaluate_device(rules: Rules, d: DeviceInput, now: float,
             elif sev == "high":
                 crit_high_ok = False
     worst = next((s for s in WORST_ORDER if counts[s]), "na")
+    # no check applies (a router): nothing to report, so never silent nor missing a report
+    applicable = counts["na"] < len(b.checks)
     return {"checks": checks, "counts": counts, "worst": worst,
-            "reported_at": d.security_ts, "stale": stale, "frozen": frozen,
+            "reported_at": d.security_ts, "stale": stale and applicable,
+            "applicable": applicable, "never_reported": sec is None and applicable,
+            "os_family": fam, "frozen": frozen,
             "freeze_product": (sec or {}).get("freeze_product"),
             "os_support": {"status": support.status, "end": support.end,
                            "label": support.label},
@@ -202,6 +224,8 @@ class PcSummary(NamedTuple):
     crit_ok: bool
     crit_high_ok: bool
     states: Mapping[str, str]
+    #: the device's id: the coverage gate names the PCs that did not report
+    id: Optional[str] = None
 
 
 def _pct(part: int, whole: int) -> Optional[float]:
@@ -223,7 +247,8 @@ def evaluate_school(rules: Rules, pcs: Iterable[PcSummary], now: float) -> Dict[
             "coverage": {"reporting": 0, "pcs": 0, "pct": None, "days": r.coverage_days},
             "gates": [], "checks": per_check}}
     cutoff = now - r.coverage_days * 86400
-    reporting = sum(1 for p in pcs if p.reported_at is not None and p.reported_at >= cutoff)
+    missing = sorted(p.id or "" for p in pcs if p.reported_at is None or p.reported_at < cutoff)
+    reporting = n - len(missing)
     office = [p for p in pcs if p.role == "office"]
     cov = _pct(reporting, n)
     office_pct = _pct(sum(1 for p in office if p.crit_ok), len(office))
@@ -234,7 +259,11 @@ def evaluate_school(rules: Rules, pcs: Iterable[PcSummary], now: float) -> Dict[
         return {"id": gid, "value_pct": value, "threshold_pct": threshold,
                 "ok": value is None or value >= threshold}
 
-    gates = [gate("coverage", cov, r.coverage_pct),
+    coverage_gate = gate("coverage", cov, r.coverage_pct)
+    # which PCs did not report (at most MAX_MISSING, by id): the page links them
+    coverage_gate.update(missing=[m for m in missing if m][:MAX_MISSING],
+                         missing_total=len(missing))
+    gates = [coverage_gate,
              gate("office_critical", office_pct, r.office_critical_pct),
              gate("all_critical", all_pct, r.all_critical_pct),
              gate("critical_high", ch_pct, r.critical_high_pct)]
@@ -252,6 +281,41 @@ def evaluate_school(rules: Rules, pcs: Iterable[PcSummary], now: float) -> Dict[
         "gates": gates, "checks": per_check}}
 
 
+#: Severities the school rule counts ("required": critical for Không đạt, high for Cần cải
+#: thiện); medium and low checks never change a school's status.
+REQUIRED_SEVERITIES = ("critical", "high")
+#: A device's summary, worst first: ``fail`` (a required check fails), ``unknown`` (a
+#: required check is unknown), ``findings`` (every required check passes; a medium or low
+#: check fails or is unknown), ``pass``, ``na`` (no check applies: a router).
+SUMMARIES = ("fail", "unknown", "findings", "pass", "na")
+
+
+def device_summary(checks: Mapping[str, Mapping[str, Any]]) -> Dict[str, Any]:
+    """What the lists show of one device: ``summary`` and the failing / unknown counts of
+    the required (critical + high, as judged for its role) and the other checks."""
+    n = {"required_fail": 0, "required_unknown": 0, "other_fail": 0, "other_unknown": 0}
+    applicable = False
+    for c in checks.values():
+        st = c.get("state")
+        if st != "na":
+            applicable = True
+        if st not in ("fail", "unknown"):
+            continue
+        group = "required" if c.get("severity") in REQUIRED_SEVERITIES else "other"
+        n["%s_%s" % (group, st)] += 1
+    if not applicable:
+        summary = "na"
+    elif n["required_fail"]:
+        summary = "fail"
+    elif n["required_unknown"]:
+        summary = "unknown"
+    elif n["other_fail"] or n["other_unknown"]:
+        summary = "findings"
+    else:
+        summary = "pass"
+    return dict(n, summary=summary)
+
+
 def is_pc(role: Optional[str]) -> bool:
     """Routers are not PCs; a device that has not said its role yet counts as one."""
     return role is None or role in PC_ROLES
@@ -263,4 +327,5 @@ def states_of(result: Mapping[str, Any]) -> Dict[str, str]:
 
 __all__ = ["Rules", "DeviceInput", "PcSummary", "evaluate_device", "evaluate_school",
            "STATES", "WORST_ORDER", "PASSING", "SCHOOL_STATUSES", "NOT_EVALUATED",
-           "NOT_MEETING", "GATES", "is_pc", "states_of", "os_family"]
+           "NOT_MEETING", "GATES", "is_pc", "states_of", "os_family", "device_summary",
+           "REQUIRED_SEVERITIES", "SUMMARIES", "MAX_MISSING"]

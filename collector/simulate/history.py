@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from typing import Any, Dict, Iterable, List, Optional, Set, Tuple
 
 from schoolmon.protocol import envelope
-from sqlalchemy import Connection, Engine, Table, and_, bindparam, delete
+from sqlalchemy import Connection, Engine, Table, and_, bindparam, delete, select
 
 from ..families.inventory import os_summary
 from ..posture.rules import DeviceInput, PcSummary, Rules, evaluate_device, evaluate_school, is_pc, states_of
@@ -43,6 +43,7 @@ from ..store.events import insert_events
 from ..store.rollups import BUCKET_1H, BUCKET_5M
 from ..store.schema import (
     ROLLUP_METRICS,
+    attt_devices,
     attt_school_days,
     attt_schools,
     device_latest,
@@ -405,9 +406,13 @@ def _scan_before(d: SimDevice, moment: float, offset: int, gone_at: Optional[flo
 
 def build_attt_history(province: Province, rules: Rules, now: Optional[float] = None,
                        days: int = HISTORY_DAYS, seed: int = 1, tz: str = DEFAULT_TIMEZONE
-                       ) -> Tuple[List[Dict[str, Any]], Dict[str, Dict[str, Any]], List[Event]]:
+                       ) -> Tuple[List[Dict[str, Any]], Dict[str, Dict[str, Any]], List[Event],
+                                  Dict[str, Dict[str, Any]]]:
     """(day rows, each school's latest status with ``since`` and ``detail``, the
-    ``attt_status_changed`` events) of the ``days`` local days before today's."""
+    ``attt_status_changed`` events, each PC's last judgement as an ``attt_devices`` row) of
+    the ``days`` local days before today's. A PC's checks keep ``since`` as the evaluator
+    does: the day its state began, or the history's first day with ``since_first`` (it may
+    have begun before); a school's status likewise (``detail.since_first``)."""
     now = time.time() if now is None else now
     offset = utc_offset(now, tz)
     today = (int(now) + offset) // DAY
@@ -419,6 +424,9 @@ def build_attt_history(province: Province, rules: Rules, now: Optional[float] = 
     rows: List[Dict[str, Any]] = []
     latest: Dict[str, Dict[str, Any]] = {}
     evs: List[Event] = []
+    # per PC: {check: [state, since] (+ [1]: since the first evaluation)}, and its last row
+    since: Dict[str, Dict[str, List[Any]]] = {}
+    device_rows: Dict[str, Tuple[Dict[str, Any], float]] = {}
     for day in range(today - days, today):
         moment = float(day * DAY - offset + ATTT_DAY_MOMENT)
         iso = time.strftime("%Y-%m-%d", time.gmtime(day * DAY))
@@ -431,7 +439,9 @@ def build_attt_history(province: Province, rules: Rules, now: Optional[float] = 
                     d.id, d.school, d.role, facts, scan if facts else None,
                     inventory_fields(d)), moment)
                 pcs.append(PcSummary(d.role, judged["reported_at"], judged["crit_ok"],
-                                     judged["crit_high_ok"], states_of(judged)))
+                                     judged["crit_high_ok"], states_of(judged), d.id))
+                device_rows[d.id] = (judged, moment)  # the last day's is kept
+                _track_since(since.setdefault(d.id, {}), judged, moment)
             result = evaluate_school(rules, pcs, moment)
             status = result["status"]
             rows.append({"school_code": school.code, "day": iso, "status": status,
@@ -440,9 +450,51 @@ def build_attt_history(province: Province, rules: Rules, now: Optional[float] = 
             if prev is None or prev["status"] != status:
                 evs.append(Event(moment, "attt_status_changed", school.code, None, {
                     "from": prev["status"] if prev else "not_evaluated", "to": status}))
-                latest[school.code] = {"status": status, "since": moment}
-            latest[school.code].update(evaluated_at=moment, detail=result["detail"])
-    return rows, latest, evs
+                latest[school.code] = {"status": status, "since": moment,
+                                       "since_first": prev is None}
+            detail = dict(result["detail"])
+            if latest[school.code]["since_first"]:
+                detail["since_first"] = True
+            latest[school.code].update(evaluated_at=moment, detail=detail)
+    for v in latest.values():
+        v.pop("since_first", None)
+    by_id = {d.id: d for d in province.devices}
+    out = {did: _device_row(by_id[did], judged, since[did], at)
+           for did, (judged, at) in device_rows.items()}
+    return rows, latest, evs, out
+
+
+def _track_since(states: Dict[str, List[Any]], judged: Dict[str, Any], moment: float) -> None:
+    """One day's states of a PC: kept while unchanged, ``moment`` when changed."""
+    for cid, c in judged["checks"].items():
+        p = states.get(cid)
+        if p is None:
+            states[cid] = [c["state"], moment, 1]
+        elif p[0] != c["state"]:
+            states[cid] = [c["state"], moment]
+
+
+def _device_row(d: SimDevice, judged: Dict[str, Any], states: Dict[str, List[Any]],
+                at: float) -> Dict[str, Any]:
+    """The ``attt_devices`` row of a PC's last judgement, with the history's since values."""
+    result = dict(judged)
+    result["checks"] = {}
+    for cid, c in judged["checks"].items():
+        c = dict(c)
+        st = states.get(cid)
+        if st is not None and st[0] == c["state"]:
+            c["since"] = st[1]
+            if len(st) > 2:
+                c["since_first"] = True
+        result["checks"][cid] = c
+    result["role"] = d.role
+    return {"device_id": d.id, "school_code": d.school, "evaluated_at": at,
+            "reported_at": judged["reported_at"], "inventory_ts": None,
+            "stale": judged["stale"], "worst": judged["worst"],
+            "fail_n": judged["counts"]["fail"], "unknown_n": judged["counts"]["unknown"],
+            "os_status": judged["os_support"]["status"], "crit_ok": judged["crit_ok"],
+            "crit_high_ok": judged["crit_high_ok"],
+            "states": {cid: st for cid, st in states.items()}, "result": result}
 
 
 def write_attt_history(engine: Engine, province: Province, rules: Rules,
@@ -452,7 +504,7 @@ def write_attt_history(engine: Engine, province: Province, rules: Rules,
     and the schools' status rows inserted where absent, the history's events replacing
     those of an earlier run; the number of day rows built. The live evaluator then goes on
     from there (a school whose status today differs gets its change and its event)."""
-    rows, latest, evs = build_attt_history(province, rules, now, days, seed, tz)
+    rows, latest, evs, pcs = build_attt_history(province, rules, now, days, seed, tz)
     if not rows:
         return 0
     first = min(r["evaluated_at"] for r in rows)
@@ -466,6 +518,13 @@ def write_attt_history(engine: Engine, province: Province, rules: Rules,
             index_elements=["school_code"])
         conn.execute(school_ins, [dict(school_code=code, rev=1, **latest[code])
                                   for code in codes])
+        # each PC's last judgement, with since when each check has been so: the live
+        # evaluator keeps those while the state holds (a check is not "since the demo began")
+        known = set(conn.execute(select(devices.c.id)).scalars())
+        pc_rows = [r for did, r in sorted(pcs.items()) if did in known]
+        if pc_rows:
+            conn.execute(dialect_insert(engine, attt_devices).on_conflict_do_nothing(
+                index_elements=["device_id"]), pc_rows)
         for i in range(0, len(codes), 500):
             conn.execute(delete(events).where(and_(
                 events.c.kind == "attt_status_changed", events.c.school.in_(codes[i:i + 500]),

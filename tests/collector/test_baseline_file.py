@@ -134,3 +134,43 @@ def test_cli_baseline_check_prints_the_checks_or_the_error(tmp_path):
     assert m and int(m.group(1)) == _line_of(bad.read_text(), 'id = "Screen Lock"'), r.stderr
     r = _cli(str(tmp_path / "absent.toml"))
     assert r.returncode == 2 and "absent.toml" in r.stderr
+
+
+def test_applies_if_evidence_cases_and_by_os_are_checked_with_their_line():
+    """The format's per-check extensions: applies_if with its na_evidence, evidence_cases,
+    by_os per OS family; refused with the line when they cannot be used."""
+    b = load_baseline()
+    sig = next(c for c in b.checks if c.id == "av_signatures")
+    assert sig.applies_if is not None and sig.applies_if.text == "av_on == true"
+    assert sig.na_evidence and sig.na_evidence["vi"].startswith("Không có phần mềm diệt virus")
+    lock = b.checks[-1]
+    assert [cond.text for cond, _ in lock.evidence_cases] == ["lock_s == 0"]
+    fw = next(c for c in b.checks if c.id == "firewall_on")
+    assert set(fw.by_os) == {"linux"} and "ufw" in fw.by_os["linux"]["hint"]["vi"]
+    # applies_if without the sentence shown when it does not apply
+    text = SHIPPED.replace('na_evidence = { vi = "Không có phần mềm diệt virus đang bảo vệ: '
+                           'không đánh giá mẫu nhận diện', 'na_evidenc = { vi = "x', 1)
+    err = _refused(text)
+    assert "na_evidenc" in err.reason
+    start = SHIPPED.index('id = "av_signatures"')
+    one = SHIPPED[:start] + SHIPPED[start:].replace(
+        SHIPPED[start:].split("na_evidence = ", 1)[1].split("\n", 1)[0], '{ vi = "x" }', 1)
+    assert parse_baseline(one, "t").checks[2].na_evidence == {"vi": "x", "en": "x"}
+    gone = "\n".join(ln for ln in one.splitlines() if not ln.startswith('na_evidence = { vi = "x"'))
+    err = _refused(gone)
+    assert err.line == _line_of(gone, 'applies_if = "av_on == true"') and \
+        "na_evidence" in err.reason
+    # a case's condition, and an unknown field in its sentence
+    text = SHIPPED.replace('{ when = "lock_s == 0",', '{ when = "lock_s = 0",')
+    err = _refused(text)
+    assert err.line == _line_of(text, "evidence_cases = [", 3) and "screen_lock" in err.reason
+    text = SHIPPED.replace('vi = "Chưa đặt khóa màn hình', 'vi = "{lock_secs} Chưa đặt khóa màn hình')
+    assert "lock_secs" in _refused(text).reason
+    # by_os: an OS family and keys it knows, at the line of its table
+    text = SHIPPED.replace("[check.by_os.linux]\nhint = { vi = \"Bật tường lửa",
+                           "[check.by_os.macos]\nhint = { vi = \"Bật tường lửa")
+    err = _refused(text)
+    assert err.line == _line_of(text, "[check.by_os.macos]") and "macos" in err.reason
+    text = SHIPPED.replace("[check.by_os.linux]\nhint = { vi = \"Bật tường lửa",
+                           "[check.by_os.linux]\ntitle = \"x\"\nhint = { vi = \"Bật tường lửa")
+    assert "by_os.linux" in _refused(text).reason

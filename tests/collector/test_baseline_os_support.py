@@ -99,3 +99,11 @@ def test_table_listing_and_a_bad_table(tmp_path):
     bad.write_text('[[os]]\nos = "amiga"\nversion = "3"\nend = 2020-01-01\n')
     with pytest.raises(ConfigError, match="os"):
         load_os_table(str(bad))
+
+
+def test_labels_write_dates_as_the_pages_do():
+    """dd/mm/yyyy in both languages, like every other date of the pages."""
+    import re
+    for e in load_os_table().entries:
+        for lang in ("vi", "en"):
+            assert not re.search(r"\d{4}-\d{2}-\d{2}", e.label[lang]), e.label

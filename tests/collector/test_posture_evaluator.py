@@ -105,10 +105,17 @@ def test_from_scratch_then_incremental(engine):
     stats, evs = ev.run_once(T0 + 1100)
     assert (stats.devices, stats.schools, evs) == (0, 0, [])
     d = device(engine, s1.ids[0])
-    assert d.worst == "fail" and d.fail_n == 2  # av_on, and av_signatures with it
+    # one cause fails once: av_on; its signatures and management are not judged then
+    assert d.worst == "fail" and d.fail_n == 1
+    assert d.result["checks"]["av_signatures"]["state"] == "na"
+    assert d.result["checks"]["av_signatures"]["ev"] == {"code": "na_if"}
     av = d.result["checks"]["av_on"]
     assert av["state"] == "fail" and av["since"] == T0 + 1000
-    assert d.result["checks"]["firewall_on"]["since"] == T0  # unchanged: kept
+    # a change the evaluator saw: since is when; not "since the first evaluation"
+    assert "since_first" not in av and d.states["av_on"] == ["fail", T0 + 1000]
+    fw = d.result["checks"]["firewall_on"]
+    assert fw["since"] == T0 and fw["since_first"] is True  # unchanged: kept, with its flag
+    assert d.states["firewall_on"] == ["pass", T0, 1]
     # and back
     s1.report(T0 + 1500, devices=s1.ids[:2])
     ev.run_once(T0 + 1600)

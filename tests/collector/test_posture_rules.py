@@ -5,7 +5,8 @@ import datetime as dt
 import pytest
 from schoolmon.collector.baseline import load_baseline, load_os_table
 from schoolmon.collector.posture import DeviceInput, PcSummary, Rules, evaluate_device, evaluate_school
-from schoolmon.collector.posture.evidence import render
+from schoolmon.collector.posture.evidence import render, unknown_hint
+from schoolmon.collector.text import FACT_LABELS
 
 from tests.collector.postures import DAY, good_security, windows_inventory
 
@@ -64,7 +65,13 @@ def test_each_check_pass_warn_fail_unknown(check, ok, warn, bad, missing):
     assert c["state"] == "unknown"
     assert c["ev"] == {"code": "unknown", "field": missing, "reason": "access denied"}
     by_id = {x.id: x for x in RULES.baseline.checks}
-    assert "access denied" in render(by_id[check], c, NOW, "vi")
+    # the fact in the reader's words, never the field's id; a well-known reason translated
+    vi = render(by_id[check], c, NOW, "vi")
+    assert vi == "Không xác định được %s: agent không đủ quyền đọc" % FACT_LABELS[missing]["vi"]
+    assert missing not in vi
+    en = render(by_id[check], c, NOW, "en")
+    assert en.startswith(FACT_LABELS[missing]["en"][:1].upper() + FACT_LABELS[missing]["en"][1:])
+    assert en.endswith("could not be determined: the agent may not read it")
 
 
 def test_os_supported_check():
@@ -98,9 +105,10 @@ def test_windows_11_24h2_pro_education_after_2026_10_13():
         "os_supported": False, "os_support_status": "unsupported", "os_end": "2026-10-13"}
     os_check = [c for c in RULES.baseline.checks if c.id == "os_supported"][0]
     assert render(os_check, r["checks"]["os_supported"], NOW, "vi") == \
-        "Hệ điều hành hết hỗ trợ (hãng ngừng hỗ trợ: 13/10/2026)"
+        "Hệ điều hành hết hỗ trợ từ 13/10/2026"
+    # English dates as every other English date on the pages: dd/mm/yyyy
     assert render(os_check, r["checks"]["os_supported"], NOW, "en") == \
-        "Operating system out of support (vendor support ends: 2026-10-13)"
+        "Operating system out of support since 13/10/2026"
     assert judge(good_security(NOW), windows_inventory(edition="Enterprise"))[
         "checks"]["os_supported"]["state"] == "pass"
 
@@ -137,8 +145,9 @@ def test_screen_lock_severity_by_role():
 def test_silent_for_more_than_seven_days_all_unknown_and_no_report():
     r = judge(good_security(NOW), reported=NOW - 8 * DAY)
     assert r["stale"] and r["counts"]["unknown"] == 12 and r["worst"] == "unknown"
-    assert render(None, r["checks"]["av_on"], NOW, "vi") == "Máy không báo về quá 7 ngày"
-    assert render(None, r["checks"]["av_on"], NOW, "en") == "Silent for more than 7 days"
+    assert render(None, r["checks"]["av_on"], NOW, "vi") == "Máy không gửi báo cáo ATTT quá 7 ngày"
+    assert render(None, r["checks"]["av_on"], NOW, "en") == \
+        "No security report for more than 7 days"
     r = judge(None)
     assert r["stale"] and r["checks"]["av_on"]["ev"] == {"code": "no_report"}
     assert not r["crit_ok"]
@@ -206,3 +215,159 @@ def test_per_check_counts():
     checks = school([a, b])["detail"]["checks"]
     assert checks["av_on"] == {"pass": 1, "warn": 0, "fail": 0, "unknown": 1, "na": 0}
     assert checks["firewall_on"]["fail"] == 2
+
+
+def check(cid):
+    return next(c for c in RULES.baseline.checks if c.id == cid)
+
+
+def said(cid, result, lang="vi", os_family=None):
+    return render(check(cid), result["checks"][cid], NOW, lang, os_family)
+
+
+def test_no_antivirus_fails_once():
+    """Defect 9: without a protecting antivirus, av_on fails; its signatures and central
+    management are not applicable (with why), not a second and third failure."""
+    r = judge(good_security(NOW, av_on=False, av_name="", av_sig_age_d=None,
+                            av_managed=None))
+    assert r["checks"]["av_on"]["state"] == "fail"
+    for cid in ("av_signatures", "av_managed"):
+        assert r["checks"][cid]["state"] == "na" and r["checks"][cid]["ev"] == {"code": "na_if"}
+    assert r["counts"]["fail"] == 1
+    assert said("av_signatures", r) == ("Không có phần mềm diệt virus đang bảo vệ: không đánh "
+                                        "giá mẫu nhận diện (xem tiêu chí phần mềm phòng chống "
+                                        "mã độc)")
+    assert said("av_signatures", r, "en").startswith("No antivirus protecting")
+    # the antivirus state unknown: the signatures are judged (and unknown), never na
+    r = judge(good_security(NOW, av_on=None, unknown=[{"field": "av_on", "reason": "x"}]))
+    assert r["checks"]["av_signatures"]["state"] == "unknown"
+
+
+def test_a_router_has_no_applicable_check_and_is_never_stale():
+    """Defect 3: every check na: no stale flag, no missing report."""
+    for sec in (None, good_security(NOW)):
+        r = judge(sec, {"role": "router", "os_name": "Linux"}, role="router",
+                  reported=NOW - 30 * DAY)
+        assert r["counts"]["na"] == 12 and r["applicable"] is False
+        assert r["stale"] is False and r["never_reported"] is False
+    pc = judge(None)
+    assert pc["applicable"] and pc["stale"] and pc["never_reported"]
+    silent = judge(good_security(NOW), reported=NOW - 8 * DAY)
+    assert silent["stale"] and not silent["never_reported"]
+
+
+def test_unknown_facts_in_words_with_the_agents_detail_marked():
+    """Defect 2: the fact named in the reader's words; the agent's reason translated when
+    well known, and its own words marked as the PC's technical detail."""
+    bkav = "Bkav found by its service (BkavService) only; not in Security Center"
+    r = judge(good_security(NOW, av_on=None, av_name=None,
+                            unknown=[{"field": "av_on", "reason": bkav}]))
+    assert said("av_on", r) == (
+        "Không xác định được trạng thái phần mềm diệt virus: phần mềm diệt virus không đăng "
+        "ký với Windows Security Center nên không đọc được trạng thái bảo vệ (chi tiết từ "
+        "máy: %s)" % bkav)
+    assert said("av_on", r, "en").startswith("The antivirus status could not be determined: ")
+    # a reason not in the table: shown as the PC's detail, clearly marked
+    r = judge(good_security(NOW, fw_on=None, unknown=[
+        {"field": "fw_on", "reason": "netsh advfirewall: exit 1"}]))
+    assert said("firewall_on", r) == ("Không xác định được trạng thái tường lửa (chi tiết từ "
+                                      "máy: netsh advfirewall: exit 1)")
+    assert said("firewall_on", r, "en") == ("The firewall state could not be determined "
+                                            "(detail from the PC: netsh advfirewall: exit 1)")
+    # no reason at all (an older agent leaves the field out)
+    r = judge(good_security(NOW, lock_s=None))
+    assert said("screen_lock", r) == "Không xác định được thời gian chờ khóa màn hình"
+    # a Windows-only check on Linux: the OS family's label, not its code
+    linux = {"role": "lab", "os_name": "Linux", "os_version": "24.04",
+             "os_edition": "Ubuntu 24.04.1 LTS"}
+    r = judge({"os_family": "linux", "os_id": "ubuntu", "fw_on": True, "auto_update": False,
+               "auto_update_detail": "APT::Periodic::Unattended-Upgrade=unset; "
+                                     "unattended-upgrades not installed; "
+                                     "apt-daily-upgrade.timer enabled",
+               "patch_last_ts": int(NOW - 3 * DAY)}, linux)
+    assert said("smb1_off", r) == "Không áp dụng cho Linux"
+    assert said("smb1_off", r, "en") == "Not for Linux"
+    # the Linux setting behind auto_update: its usual words translated, marked as the PC's
+    assert said("auto_update", r) == (
+        "Tự động cập nhật: không (thiết lập trên máy: APT::Periodic::Unattended-Upgrade chưa "
+        "đặt; chưa cài unattended-upgrades; apt-daily-upgrade.timer đang bật)")
+    assert said("auto_update", r, "en").startswith("Automatic updates: no (setting on the PC: ")
+    assert render(None, {"state": "na", "ev": {"code": "na_role", "role": "router"}}, NOW,
+                  "vi") == "Không áp dụng cho router"
+    assert render(None, {"state": "na", "ev": {"code": "na_role", "role": "office"}}, NOW,
+                  "en") == "Not for office PCs"
+
+
+def test_unknown_checks_get_a_hint_about_making_the_fact_known():
+    """Defect 4: an unknown check's hint says how to make the fact known, by its cause."""
+    def hint_of(sec=None, cid="screen_lock", **kw):
+        return unknown_hint(judge(sec, **kw)["checks"][cid])
+    assert hint_of(None) == "no_report"
+    assert hint_of(good_security(NOW), reported=NOW - 8 * DAY) == "stale"
+    assert hint_of(good_security(NOW, lock_s=None, unknown=[
+        {"field": "lock_s", "reason": "Win32_UserAccount: access denied"}])) == "admin"
+    assert hint_of(good_security(NOW, lock_s=None, unknown=[
+        {"field": "lock_s", "reason": "no user logged on"}])) == "logged_on"
+    assert hint_of(good_security(NOW, fw_on=None, unknown=[
+        {"field": "fw_on", "reason": "nft: needs root"}]), "firewall_on") == "admin"
+    assert hint_of(good_security(NOW, lock_s=None)) == "agent"
+    assert hint_of(good_security(NOW)) is None  # passing: the check's own hint
+    odd = judge(good_security(NOW, os_id=None), {"role": "lab", "os_name": "Haiku"})
+    assert unknown_hint(odd["checks"]["os_supported"]) == "os_table"
+
+
+def test_evidence_numbers_dates_and_cases():
+    """Defects 10 and 12 and the minor wording: whole days, the decimal comma, dd/mm/yyyy in
+    both languages, "Chưa đặt khóa màn hình", "được hỗ trợ đến", "cách đây N ngày"."""
+    r = judge(good_security(NOW, av_sig_age_d=58.3))
+    assert said("av_signatures", r) == "Mẫu nhận diện 59 ngày tuổi (đạt ≤ 3, quá 7 là không đạt)"
+    # rounded up, so the number agrees with the state: 3.2 days is over 3 (warn)
+    r = judge(good_security(NOW, av_sig_age_d=3.2))
+    assert r["checks"]["av_signatures"]["state"] == "warn"
+    assert said("av_signatures", r).startswith("Mẫu nhận diện 4 ngày tuổi")
+    r = judge(good_security(NOW, av_sig_age_d=0.4))
+    assert said("av_signatures", r) == "Mẫu nhận diện cập nhật trong 24 giờ qua (đạt ≤ 3 ngày)"
+    from schoolmon.collector.posture.evidence import number
+    assert (number(4.5, "vi"), number(4.5, "en"), number(7.0, "vi")) == ("4,5", "4.5", "7")
+    assert render(None, {"state": "unknown", "ev": {"code": "stale", "days": 2.5}}, NOW,
+                  "vi") == "Máy không gửi báo cáo ATTT quá 2,5 ngày"
+    assert render(None, {"state": "ok", "values": {"lock_s": 1.5}}, NOW, "vi") == \
+        "Giá trị: thời gian chờ khóa màn hình = 1,5"
+    r = judge(good_security(NOW, lock_s=0))
+    assert r["checks"]["screen_lock"]["state"] == "fail"
+    assert said("screen_lock", r) == "Chưa đặt khóa màn hình (đạt: khóa sau tối đa 900 giây)"
+    assert said("screen_lock", r, "en") == "No screen lock set (pass: locks within 900 s)"
+    assert said("screen_lock", judge(good_security(NOW, lock_s=600))) == \
+        "Khóa màn hình sau 600 giây (đạt ≤ 900)"
+    r = judge(good_security(NOW, patch_last_ts=int(NOW - 408 * DAY)))
+    assert said("patch_recent", r) == ("Bản cập nhật gần nhất cài cách đây 408 ngày (đạt ≤ 35, "
+                                       "quá 60 là không đạt)")
+    r = judge(good_security(NOW, patch_last_ts=int(NOW - 3600)))
+    assert said("patch_recent", r).startswith("Bản cập nhật gần nhất cài trong 24 giờ qua")
+    # the OS: "được hỗ trợ đến" / "hết hỗ trợ từ", dates dd/mm/yyyy in English too
+    r = judge(good_security(NOW))
+    assert said("os_supported", r) == "Hệ điều hành được hỗ trợ đến 12/10/2027"
+    assert said("os_supported", r, "en") == "Operating system supported until 12/10/2027"
+    w10 = windows_inventory(build="19045.5011", edition="Pro", display="22H2", os_version="10")
+    r = judge(good_security(NOW, esu=True), w10)
+    assert said("os_supported", r) == "Hệ điều hành được hỗ trợ mở rộng (ESU) đến 10/10/2028"
+    r = judge(good_security(NOW), w10)  # ESU not reported: unknown, and why
+    assert said("os_supported", r) == (
+        "Không xác định được hệ điều hành còn được hãng hỗ trợ hay không: đã qua ngày hết hỗ "
+        "trợ chuẩn, máy chưa báo có gói ESU hay không")
+    from schoolmon.collector.posture.evidence import os_support_sentence
+    assert os_support_sentence("unsupported", "2020-01-14", "vi") == "hết hỗ trợ từ 14/01/2020"
+    assert os_support_sentence("supported", "2028-06-30", "vi") == "được hỗ trợ đến 30/06/2028"
+    assert os_support_sentence("supported", "2028-06-30", "en") == "supported until 30/06/2028"
+
+
+def test_linux_pcs_get_linux_hints_and_citations():
+    """A Linux PC is not told to turn Windows Defender Firewall on, nor cited a Windows
+    benchmark: by_os in the baseline file."""
+    for cid in ("firewall_on", "auto_update", "patch_recent"):
+        c = check(cid)
+        assert "Windows" not in c.hint_for("linux")["vi"], cid
+        assert "Windows" not in c.citation_for("linux"), cid
+        assert c.hint_for("windows") == c.hint and c.citation_for(None) == c.citation
+    assert "ufw enable" in check("firewall_on").hint_for("linux")["vi"]
+    assert "Linux" not in check("firewall_on").hint["vi"]  # the Windows hint, Windows only

@@ -128,8 +128,10 @@ def test_device_findings_with_evidence_os_support_and_the_frozen_note(demo, brow
                 expect(row.locator("td").nth(2)).to_have_text(c["evidence"])
         # the worst first: a failing check heads the table
         assert p.locator("#findings-table tbody tr").first.get_attribute("data-state") == "fail"
-        expect(p.locator("#os-support .st")).to_have_text(sec["os_support"]["status_label"])
-        expect(p.locator("#os-support")).to_contain_text(sec["os_support"]["label"])
+        # "hết hỗ trợ từ 14/01/2020": the support in one phrase, the table's entry as its title
+        expect(p.locator("#os-support .st")).to_have_text(sec["os_support"]["text"])
+        assert sec["os_support"]["text"].startswith("hết hỗ trợ từ ")
+        expect(p.locator("#os-support")).to_have_attribute("title", sec["os_support"]["label"])
         expect(p.locator("#findings [data-count='fail']")).to_have_text(
             "Không đạt %d" % sec["counts"]["fail"])
         assert not NOT_VIETNAMESE.search(p.inner_text("#findings")), p.inner_text("#findings")
@@ -137,9 +139,53 @@ def test_device_findings_with_evidence_os_support_and_the_frozen_note(demo, brow
         p.goto(demo.url + "/devices/" + frozen["id"])
         settle(p)
         expect(p.locator("#frozen")).to_contain_text(frozen["security"]["freeze_product"])
+        for k in frozen["security"]["frozen_checks"]:  # the checks it leaves unjudged, named
+            expect(p.locator("#frozen")).to_contain_text(k["title"])
         na = [c for c in frozen["security"]["checks"] if c["state"] == "na"]
         assert na and p.locator("#findings-table tr[data-state='na']").count() == len(na)
         screenshot(p, "device-frozen-laptop")
+        w.expect_errors()
+    finally:
+        w.context.close()
+
+
+def test_router_never_reported_and_first_evaluation_on_the_device_page(demo, browser):
+    """A router: the baseline does not apply, no stale warning (defect 3); a PC that never
+    reported: its own note with what to do, and unknown checks' hints about making the fact
+    known (defect 4); a check's since flagged when it is the first evaluation (defect 11)."""
+    evaluated(demo)
+    routers = api_get(demo, "/api/v1/devices?role=router&per_page=1")["items"]
+    assert routers
+    router = api_get(demo, "/api/v1/devices/" + routers[0]["id"])
+    assert router["security"]["applicable"] is False and router["security"]["stale"] is False
+    never = device_where(demo, lambda d: d["security"]["never_reported"])
+    first = device_where(demo, lambda d: any(k["since_first_evaluation"]
+                                             for k in d["security"]["checks"]))
+    w = new_page(browser)
+    try:
+        p = w.page
+        login(w, demo.url, *demo.users["so_admin"], start="/devices/" + router["id"])
+        expect(p.locator("#not-applicable")).to_contain_text(
+            "Chuẩn ATTT của máy tính không áp dụng cho router")
+        expect(p.locator("#stale")).to_have_count(0)
+        expect(p.locator("#findings-table")).to_have_count(0)
+        screenshot(p, "device-router-laptop")
+        p.goto(demo.url + "/devices/" + never["id"])
+        settle(p)
+        expect(p.locator("#never-reported")).to_contain_text("kiểm tra phiên bản agent")
+        expect(p.locator("#stale")).to_have_count(0)
+        # what to do is said once, in the note; each row's hint would repeat it
+        row = p.locator("#findings-table tbody tr").first
+        assert never["security"]["checks"][0]["hint"].startswith("Kiểm tra phiên bản agent")
+        assert never["security"]["checks"][0]["hint_code"] == "no_report"
+        expect(row.locator("td").nth(4)).to_contain_text("—")
+        assert "quá 7 ngày" not in p.inner_text("#findings")
+        screenshot(p, "device-never-reported-laptop")
+        p.goto(demo.url + "/devices/" + first["id"])
+        settle(p)
+        k = next(k for k in first["security"]["checks"] if k["since_first_evaluation"])
+        expect(p.locator("#findings-table tr[data-check='%s'] .since-first" % k["id"])
+               ).to_have_text("(lần đánh giá đầu tiên: có thể đã từ trước)")
         w.expect_errors()
     finally:
         w.context.close()

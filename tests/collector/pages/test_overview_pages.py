@@ -79,7 +79,8 @@ def seed(engine: Any, now: float) -> StateStore:
     pc("SP-INS", "n2", recent, True, security=None)
     for i in range(1, 8):  # nine devices with the router and the retired PC: the chart's
         # y axis goes 0..9, where uPlot's own steps were 2,5 and 7,5
-        pc("SP-OK", "ok%d" % i, recent, True)
+        pc("SP-OK", "ok%d" % i, recent, True, security=good_security(
+            now, autorun_off=i != 7))  # ok7: AutoRun on, a medium check: still Đạt
     send(store, "SP-OK", "ok-router", "inventory", 1, recent, hostname="router", role="router",
          os_name="Linux OpenWrt 21.02")
     send(store, "SP-OK", "ok-router", "status", 2, recent + 10, state="online", hb=60)
@@ -380,14 +381,14 @@ def test_the_review_s_small_things(world, browser):
         assert p.title().startswith("Router của Trường THCS Sa Pa")
         expect(p.locator(".facts dt:text-is('Loại máy') + dd")).to_have_text("router")
         assert "định tuyến" not in p.inner_text("main")
-        expect(p.locator("#no-security")).to_have_text(
-            "Router không được đánh giá theo chuẩn ATTT của máy tính.")
+        expect(p.locator("#not-applicable")).to_contain_text(
+            "Chuẩn ATTT của máy tính không áp dụng cho router")
         expect(p.locator("#findings-table")).to_have_count(0)
         # a PC without a security report says what the technician does about it
         p.goto(world.url + "/devices/n1")
         settle(p)
-        expect(p.locator("#no-security")).to_contain_text("schoolmon-agent 0.1.0")
-        expect(p.locator("#no-security")).to_contain_text("2 phút sau khi agent khởi động")
+        expect(p.locator("#never-reported")).to_contain_text("schoolmon-agent 0.1.0")
+        expect(p.locator("#never-reported")).to_contain_text("2 phút sau khi agent khởi động")
         expect(p.locator("#stale")).to_have_count(0)  # never reported is not "silent 7 days"
         w.expect_errors()
         # a technician typing /audit reads only why not
@@ -398,5 +399,52 @@ def test_the_review_s_small_things(world, browser):
         expect(p.locator("#filters")).to_have_count(0)
         expect(p.locator("#audit")).to_have_count(0)
         w.expect_errors(r"403")
+    finally:
+        w.context.close()
+
+
+def test_minor_findings_are_not_red_and_the_coverage_gate_names_the_missing(world, browser):
+    """After wt-fix-evidence's API: a PC that passes the required (critical and high) checks
+    but fails a medium one is not shown red, its school stays Đạt; the coverage gate links
+    the PCs that did not report."""
+    ok7 = api(world, "/api/v1/devices/ok7")["security"]
+    assert ok7["summary"] == "findings" and ok7["worst"] == "fail"
+    w = new_page(browser)
+    try:
+        p = w.page
+        login(w, world.url, *ADMIN, start="/schools/SP-OK")
+        expect(p.locator("#page-title .st.attt")).to_have_text("Đạt")
+        cell = p.locator("#devices tr[data-device='ok7'] td.attt .st")
+        expect(cell).to_have_attribute("data-summary", "findings")
+        expect(cell).to_have_text("Đạt tiêu chí bắt buộc")
+        expect(p.locator("#devices tr[data-device='ok7'] td.attt")).to_contain_text(
+            "1 tiêu chí cần khắc phục")
+        red = "rgb(179, 38, 30)"  # the failing red of style.css
+        assert cell.evaluate("e => getComputedStyle(e).color") != red
+        expect(p.locator("#devices tr[data-device='ok1'] td.attt .st")).to_have_attribute(
+            "data-summary", "pass")
+        autorun = p.locator("#attt-checks > li[data-check='autorun_off']")
+        assert "minor" in (autorun.get_attribute("class") or "")
+        p.goto(world.url + "/devices/ok7")
+        settle(p)
+        expect(p.locator("#findings h3 .st")).to_have_attribute("data-summary", "findings")
+        # a PC failing a required check is red
+        p.goto(world.url + "/schools/SP-BEL")
+        settle(p)
+        bad = p.locator("#devices tr[data-device='b1'] td.attt .st")
+        expect(bad).to_have_attribute("data-summary", "fail")
+        assert bad.evaluate("e => getComputedStyle(e).color") == red
+        # Không đủ dữ liệu: the PCs that did not report, each a link
+        p.goto(world.url + "/schools/SP-INS")
+        settle(p)
+        missing = p.locator("#attt-missing")
+        expect(missing).to_contain_text("Máy chưa gửi báo cáo ATTT trong 7 ngày (2):")
+        expect(missing.locator("a")).to_have_count(2)
+        expect(missing.locator("a").first).to_have_attribute("href", "/devices/n1")
+        expect(missing).to_contain_text("chưa gửi lần nào")
+        missing.locator("a").first.click()
+        settle(p)
+        expect(p).to_have_url(world.url + "/devices/n1")
+        w.expect_errors()
     finally:
         w.context.close()

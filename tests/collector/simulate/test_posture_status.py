@@ -35,7 +35,7 @@ RULES = rules_from_config(_Cfg())
 
 def test_each_school_comes_out_as_planned_over_the_past_month():
     p = province_fixture(36, 9, seed=1)
-    rows, latest, evs = build_attt_history(p, RULES, now=NOW)
+    rows, latest, evs, pcs = build_attt_history(p, RULES, now=NOW)
     assert len(rows) == 36 * 30
     # yesterday's status of every school is its plan (the stories happened days before)
     assert {code: v["status"] for code, v in latest.items()} == p.plans
@@ -112,6 +112,24 @@ def test_the_evaluator_judges_the_simulated_facts_as_planned(judged):
                 for d in check["devices"]:
                     if check["id"] in ("os_supported", "autorun_off", "auto_update"):
                         assert "?" not in d["evidence"], (check["id"], d)
+        # since when, per check, as the school's history says (defect 11): a lab re-imaged
+        # without antivirus fails av_on since the day its school went below; what held
+        # all month is "since the first evaluation" (the history's first day)
+        lite = next(d for d in p.devices if d.sec and d.sec.reports and d.sec.story
+                    and d.sec.story[1] == "lite_image")
+        school = c.get("/api/v1/schools/" + lite.school).json()["attt"]
+        assert school["status"] == "below" and school["since_first_evaluation"] is False
+        checks = {k["id"]: k for k in c.get("/api/v1/devices/" + lite.id).json()[
+            "security"]["checks"]}
+        assert checks["av_on"]["state"] == "fail"
+        assert checks["av_on"]["since"] == school["since"]
+        assert checks["av_on"]["since_first_evaluation"] is False
+        held = checks["os_supported"]
+        assert held["since_first_evaluation"] is True
+        assert parse_time(held["since"]).timestamp() < NOW - 28 * DAY
+        steady = next(s.code for s in p.schools if len({h["status"] for h in c.get(
+            "/api/v1/schools/" + s.code).json()["attt"]["history"]}) == 1)
+        assert c.get("/api/v1/schools/" + steady).json()["attt"]["since_first_evaluation"]
     with engine.connect() as conn:
         n = conn.execute(select(func.count()).select_from(db.events).where(
             db.events.c.kind == "attt_status_changed")).scalar_one()

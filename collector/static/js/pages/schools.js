@@ -42,7 +42,7 @@ function columns(withReasons) {
 
 export function schoolTable(items, id, sortState, onSort, withReasons) {
   const cols = columns(withReasons);
-  const head = h("tr", {}, cols.map(([key, label, , cls]) => {
+  const head = h("tr", { "data-label": t("sort.by") }, cols.map(([key, label, , cls]) => {
     const th = h("th", { class: (cls || "") + (key && onSort ? " sortable" : "") }, t(label));
     if (key && onSort) {
       const active = sortState && sortState.replace(/^-/, "") === key;
@@ -105,9 +105,9 @@ export async function render(root, gen, args, params, areaFromPath) {
     size: t("filter.q_hint").length });
   const form = h("form", { id: "filters", class: "filters" },
     h("label", { class: "wide" }, t("filter.q"), q),
-    select("f-status", t("col.status"), state.status, STATUSES.map((c) => [c, t("status." + c)])),
     select("f-attt", t("filter.attt"), state.attt || (state.baseline === "attt" ? NOT_MEETING : ""),
       [[NOT_MEETING, t("filter.attt_not_meeting")]].concat(ATTT_STATUSES.map((c) => [c, t("attt_status." + c)])), "wide"),
+    select("f-status", t("col.status"), state.status, STATUSES.map((c) => [c, t("status." + c)])),
     select("f-level", t("col.level"), state.level, LEVELS.map((c) => [c, t("level." + c)])),
     areaFromPath ? null : select("f-area", t("col.area"), state.area, areas),
     select("f-isp", t("col.isp"), state.isp, ISPS.map((c) => [c, c])),
