@@ -2,10 +2,10 @@
 
 Fills a throwaway state store directly (registry through ``registry.add_schools``; devices,
 their latest health, 30 days of hourly rollups, a week of 5-minute rollups for the school
-and devices measured, status events), serves the API with uvicorn on a free loopback port
-and prints p50/p95 of ``--requests`` requests per page's route, as the Sở (scope None) and
-as a school technician (scope: one school). PostgreSQL is a private throwaway cluster
-(tests/servers.py). The figures in docs/benchmarks.md come from this script.
+and devices measured, status events, every school's ATTT status), serves the API with
+uvicorn on a free loopback port and prints p50/p95 of ``--requests`` requests per page's
+route, as the Sở (scope None) and as a school technician (scope: one school). PostgreSQL
+is a private throwaway cluster (tests/servers.py). The figures in docs/benchmarks.md come from this script.
 
 The province-wide counts are reused for read.counts.TTL seconds (so roughly one request in
 each TTL pays for counting them: see the max column). Unless ``--no-warm``, the trend's
@@ -95,6 +95,14 @@ def fill(engine: Any, schools: int, per_school: int, areas: int, now: float) -> 
                                    not in covered] + hourly)
     five = [_rollup(did, hour - k * 300, rng) for did in measured for k in range(7 * 288)]
     _insert(engine, db.rollup_5m, five)
+    # every school judged against the ATTT baseline, as after the evaluator's first pass:
+    # the overview's counts and its schools needing attention read these statuses
+    statuses = ("meets",) * 5 + ("improve",) * 2 + ("below",) * 2 + ("insufficient",)
+    _insert(engine, db.attt_schools, [
+        dict(school_code="%08d" % i, status=rng.choice(statuses), since=now - 10 * DAY,
+             evaluated_at=now - 60, detail={}, rev=1) for i in range(schools)])
+    _insert(engine, db.attt_state, [dict(key="run", value={"at": now - 60}, updated_at=now - 60,
+                                         rev=1)])
     evs = [dict(ts=now - k * 3600, kind=("device_offline", "device_online")[k % 2],
                 school="%08d" % 5, device="d5-3", detail={"reason": "lost"})
            for k in range(200)]

@@ -38,7 +38,7 @@ STATUS_LABELS: Dict[str, Dict[str, str]] = {
     "active": {"vi": "đang hoạt động", "en": "active"},
     "not_evaluated": {"vi": "chưa đánh giá", "en": "not evaluated yet"},
     "meets": {"vi": "Đạt chuẩn", "en": "meets the baseline"},
-    "below": {"vi": "Chưa đạt chuẩn", "en": "below the baseline"},
+    "below": {"vi": "Chưa đạt chuẩn", "en": "not meeting the baseline"},
     "retired": {"vi": "đã ngừng sử dụng", "en": "retired"},
 }
 
@@ -69,7 +69,7 @@ FIELD_LABELS: Dict[str, Dict[str, str]] = {
     "schools": {"vi": "Trường", "en": "Schools"},
     "devices": {"vi": "Thiết bị", "en": "Devices"},
     "area": {"vi": "Khu vực", "en": "Area"},
-    "router": {"vi": "Bộ định tuyến (router)", "en": "Router"},
+    "router": {"vi": "Router", "en": "Router"},
     "room": {"vi": "Phòng", "en": "Room"},
     "os": {"vi": "Hệ điều hành", "en": "Operating system"},
     "worst_schools": {"vi": "Trường cần chú ý", "en": "Schools needing attention"},
@@ -99,7 +99,7 @@ ROLE_LABELS: Dict[str, Dict[str, str]] = {
     "lab": {"vi": "máy phòng tin học", "en": "lab PC"},
     "office": {"vi": "máy văn phòng", "en": "office PC"},
     "server": {"vi": "máy chủ", "en": "server"},
-    "router": {"vi": "bộ định tuyến", "en": "router"},
+    "router": {"vi": "router", "en": "router"},
 }
 
 #: School levels (cấp học) by code: the one definition (the registry's LEVELS derive from it).
@@ -206,10 +206,19 @@ MESSAGES: Dict[str, Dict[str, str]] = {
 ATTT_STATUS_LABELS: Dict[str, Dict[str, str]] = {
     "meets": {"vi": "Đạt", "en": "Meets the baseline"},
     "improve": {"vi": "Cần cải thiện", "en": "Needs improvement"},
-    "below": {"vi": "Không đạt", "en": "Below the baseline"},
+    "below": {"vi": "Không đạt", "en": "Fails the baseline"},
     "insufficient": {"vi": "Không đủ dữ liệu", "en": "Not enough data"},
     "no_pcs": {"vi": "Không có máy tính", "en": "No PCs"},
     "not_evaluated": {"vi": "Chưa đánh giá", "en": "Not evaluated yet"},
+}
+
+#: Why a school is among those needing attention first (the overview), most urgent first.
+ATTENTION_LABELS: Dict[str, Dict[str, str]] = {
+    "offline": {"vi": "Cả trường mất kết nối", "en": "The whole school is offline"},
+    "partial": {"vi": "Một số máy mất kết nối", "en": "Some devices offline"},
+    "attt_below": {"vi": "ATTT: Không đạt", "en": "ATTT: fails the baseline"},
+    "attt_insufficient": {"vi": "ATTT: Không đủ dữ liệu", "en": "ATTT: not enough data"},
+    "attt_improve": {"vi": "ATTT: Cần cải thiện", "en": "ATTT: needs improvement"},
 }
 
 #: A check's state on one PC.
@@ -351,12 +360,12 @@ AGENT_REASONS: Tuple[Tuple[Tuple[str, ...], Dict[str, str], str], ...] = (
 
 #: What to do about an unknown check (instead of the failure's remedy): by why it is unknown.
 UNKNOWN_HINTS: Dict[str, Dict[str, str]] = {
-    "no_report": {"vi": "Kiểm tra phiên bản agent trên máy (cần bản có báo cáo an ninh: cập "
-                        "nhật lên bản mới nhất) và agent đang chạy. Lần quét đầu khoảng 2 phút "
-                        "sau khi agent khởi động, sau đó 6 giờ một lần.",
+    "no_report": {"vi": "Kiểm tra phiên bản agent trên máy (cần bản có báo cáo ATTT: "
+                        "schoolmon-agent 0.1.0 trở lên) và agent đang chạy. Lần quét đầu khoảng "
+                        "2 phút sau khi agent khởi động, sau đó 6 giờ một lần.",
                   "en": "Check the agent's version on the PC (it needs one with the security "
-                        "report: update to the latest) and that it runs. The first scan comes "
-                        "about 2 minutes after the agent starts, then every 6 hours."},
+                        "report: schoolmon-agent 0.1.0 or later) and that it runs. The first "
+                        "scan comes about 2 minutes after the agent starts, then every 6 hours."},
     "stale": {"vi": "Bật máy và kiểm tra agent đang chạy và kết nối được về Sở; máy gửi lại "
                     "báo cáo ở lần quét tiếp theo (khoảng 2 phút sau khi agent khởi động).",
               "en": "Switch the PC on and check that the agent runs and reaches the Sở; it "
@@ -784,6 +793,7 @@ PAGE_TEXTS: Dict[str, Dict[str, str]] = {
     "notfound.text": {"vi": "Địa chỉ này không có trong hệ thống, hoặc bạn không có quyền xem.",
                       "en": "This address does not exist, or you may not see it."},
     "notfound.area": {"vi": "Không tìm thấy khu vực.", "en": "Area not found."},
+    "forbidden.title": {"vi": "Không có quyền xem trang này", "en": "Not for your role"},
     "notfound.home": {"vi": "Về trang tổng quan", "en": "Back to the overview"},
     "overview.updated": {"vi": "Cập nhật lúc {time} (giờ Việt Nam)",
                          "en": "Updated {time} (Vietnam time)"},
@@ -791,6 +801,15 @@ PAGE_TEXTS: Dict[str, Dict[str, str]] = {
     "overview.devices": {"vi": "Thiết bị", "en": "Devices"},
     "overview.areas": {"vi": "Theo khu vực", "en": "By area"},
     "overview.worst": {"vi": "Trường cần chú ý nhất", "en": "Schools needing attention first"},
+    "overview.worst_none": {"vi": "Không có trường nào mất kết nối hoặc chưa đạt chuẩn ATTT.",
+                            "en": "No school is offline or not meeting the ATTT baseline."},
+    "col.reason": {"vi": "Lý do", "en": "Why"},
+    "overview.worst_more": {"vi": "Còn {n} trường khác cần chú ý:",
+                            "en": "{n} more schools need attention:"},
+    "overview.worst_by_status": {"vi": "theo trạng thái kết nối",
+                                 "en": "by connection status"},
+    "overview.worst_by_attt": {"vi": "các trường chưa đạt chuẩn ATTT",
+                               "en": "the schools not meeting the ATTT baseline"},
     "overview.all_schools": {"vi": "Xem tất cả {n} trường", "en": "See all {n} schools"},
     "overview.trend": {"vi": "Số thiết bị báo về mỗi ngày (30 ngày)",
                        "en": "Devices reporting each day (30 days)"},
@@ -803,14 +822,15 @@ PAGE_TEXTS: Dict[str, Dict[str, str]] = {
         "en": "ATTT not evaluated yet: the evaluator has not run or no PC has reported."},
     "card.unsupported_os": {"vi": "Máy dùng hệ điều hành hết hỗ trợ",
                             "en": "PCs on an OS out of support"},
-    "col.below_attt": {"vi": "Trường chưa đạt chuẩn ATTT", "en": "Schools below ATTT"},
+    "col.below_attt": {"vi": "Trường chưa đạt chuẩn ATTT",
+                       "en": "Schools not meeting the ATTT baseline"},
     "col.attt": {"vi": "ATTT", "en": "ATTT"},
     "col.check": {"vi": "Tiêu chí", "en": "Check"},
     "col.evidence": {"vi": "Bằng chứng", "en": "Evidence"},
     "col.since": {"vi": "Từ lúc", "en": "Since"},
     "filter.attt": {"vi": "ATTT", "en": "ATTT"},
     "filter.attt_not_meeting": {"vi": "Chưa đạt chuẩn (mọi mức)",
-                                "en": "Not meeting the baseline (any)"},
+                                "en": "Not meeting the baseline (any status)"},
     "filter.os_support": {"vi": "Hỗ trợ hệ điều hành", "en": "OS support"},
     "filter.attt_device": {"vi": "Tiêu chí ATTT", "en": "ATTT checks"},
     "filter.attt_device.fail": {"vi": "có tiêu chí không đạt", "en": "some check failing"},
@@ -844,7 +864,11 @@ PAGE_TEXTS: Dict[str, Dict[str, str]] = {
     "attt.history": {"vi": "30 ngày qua", "en": "The last 30 days"},
     "attt.no_history": {"vi": "Chưa có lịch sử đánh giá.", "en": "No history yet."},
     "attt.checklist": {"vi": "Các tiêu chí", "en": "The checks"},
-    "attt.devices_not_passing": {"vi": "Máy chưa đạt ({n})", "en": "PCs not passing ({n})"},
+    "attt.devices_not_passing": {"vi": "Máy chưa đạt / chưa xác định ({n})",
+                                 "en": "PCs not passing or unknown ({n})"},
+    "attt.missing": {"vi": "Máy chưa gửi báo cáo ATTT trong {days} ngày ({n}):",
+                     "en": "PCs without a security report within {days} days ({n}):"},
+    "attt.missing_never": {"vi": "chưa gửi lần nào", "en": "never"},
     "attt.more_devices": {"vi": "… và {n} máy khác (xem danh sách thiết bị)",
                           "en": "… and {n} more (see the device list)"},
     "attt.hint": {"vi": "Cách khắc phục", "en": "What to do"},
@@ -861,20 +885,35 @@ PAGE_TEXTS: Dict[str, Dict[str, str]] = {
                           "{checks} không được đánh giá trên máy này.",
                     "en": "This PC is frozen by {product}: every restart undoes updates and "
                           "signatures, so the checks {checks} are not judged on it."},
-    "attt.no_report": {"vi": "Máy chưa gửi báo cáo ATTT (agent cũ, hoặc chưa quét lần nào).",
-                       "en": "No security report from this PC yet (an old agent, or no scan "
-                             "yet)."},
+    "attt.no_report": {"vi": "Máy chưa gửi báo cáo ATTT. Cần agent có phần ATTT "
+                             "(schoolmon-agent 0.1.0 trở lên; agent cũ chỉ gửi tình trạng và "
+                             "cấu hình): lần quét đầu chạy 2 phút sau khi agent khởi động, sau "
+                             "đó 6 giờ một lần (mặc định) — hãy để máy bật vài phút.",
+                       "en": "No security report from this PC yet. It needs an agent with the "
+                             "security family (schoolmon-agent 0.1.0 or later; an older agent "
+                             "sends health and inventory only): the first scan runs 2 minutes "
+                             "after the agent starts, then every 6 hours (the defaults) — leave "
+                             "the PC on for a few minutes."},
+    "attt.unknown_note": {"vi": "“Không xác định”: agent không đọc được thông tin đó trên máy "
+                                "(lý do ở cột Bằng chứng), không bao giờ tính là Đạt. Khắc phục "
+                                "lý do rồi chờ lần quét sau (tối đa 6 giờ, hoặc 2 phút sau khi "
+                                "khởi động lại dịch vụ agent).",
+                          "en": "“Unknown”: the agent could not read that fact on this PC (the "
+                                "reason is in the Evidence column); it never counts as a pass. "
+                                "Fix the reason, then wait for the next scan (6 hours at most, "
+                                "or 2 minutes after restarting the agent's service)."},
     "attt.never_reported": {"vi": "Máy chưa gửi báo cáo ATTT: kiểm tra phiên bản agent (cần bản "
-                                  "có báo cáo an ninh — cập nhật lên bản mới nhất) và agent "
-                                  "đang chạy. Lần quét đầu khoảng 2 phút sau khi agent khởi "
-                                  "động, sau đó 6 giờ một lần; đến lúc đó mọi tiêu chí là "
-                                  "“không xác định”.",
+                                  "có báo cáo ATTT, schoolmon-agent 0.1.0 trở lên — agent cũ chỉ "
+                                  "gửi tình trạng và cấu hình) và agent đang chạy. Lần quét đầu "
+                                  "khoảng 2 phút sau khi agent khởi động, sau đó 6 giờ một lần; "
+                                  "đến lúc đó mọi tiêu chí là “không xác định”.",
                             "en": "This PC has never sent a security report: check the "
-                                  "agent's version (it needs one with the security report — "
-                                  "update to the latest) and that it runs. The first scan "
-                                  "comes about 2 minutes after the agent starts, then every "
-                                  "6 hours; until then every check is unknown."},
-    "attt.router": {"vi": "Chuẩn ATTT của máy tính không áp dụng cho bộ định tuyến (router): "
+                                  "agent's version (it needs one with the security report, "
+                                  "schoolmon-agent 0.1.0 or later — an older agent sends health "
+                                  "and inventory only) and that it runs. The first scan comes "
+                                  "about 2 minutes after the agent starts, then every 6 hours; "
+                                  "until then every check is unknown."},
+    "attt.router": {"vi": "Chuẩn ATTT của máy tính không áp dụng cho router: "
                           "chỉ máy tính (máy phòng tin học, máy văn phòng, máy chủ) được đánh "
                           "giá.",
                     "en": "The ATTT baseline for PCs does not apply to routers: only PCs (lab "
@@ -887,8 +926,9 @@ PAGE_TEXTS: Dict[str, Dict[str, str]] = {
     "card.devices": {"vi": "Tổng số thiết bị", "en": "Devices"},
     "card.seen_24h": {"vi": "Báo về trong 24 giờ", "en": "Reported in 24 h"},
     "card.below_connectivity": {"vi": "Chưa đạt chuẩn băng thông",
-                                "en": "Below the connectivity baseline"},
-    "card.below_security": {"vi": "Chưa đạt chuẩn ATTT", "en": "Below the security baseline"},
+                                "en": "Not meeting the connectivity baseline"},
+    "card.below_security": {"vi": "Chưa đạt chuẩn ATTT",
+                            "en": "Not meeting the security baseline"},
     "areas.none": {"vi": "Chưa có khu vực nào.", "en": "No areas yet."},
     "col.status": {"vi": "Trạng thái", "en": "Status"},
     "col.school": {"vi": "Trường", "en": "School"},
@@ -924,6 +964,11 @@ PAGE_TEXTS: Dict[str, Dict[str, str]] = {
                       "en": "Code, name or abbreviation (TH Kim Đồng)"},
     "filter.offline_days": {"vi": "Mất kết nối quá (ngày)", "en": "Offline more than (days)"},
     "filter.disk_over": {"vi": "Ổ đĩa đầy trên (%)", "en": "Disk over (%)"},
+    "filter.seen_hours": {"vi": "Báo về trong (giờ)", "en": "Reported within (hours)"},
+    "sort.by": {"vi": "Sắp xếp theo:", "en": "Sort by:"},
+    "filter.clear": {"vi": "Bỏ mọi bộ lọc", "en": "Clear the filters"},
+    "devices.seen_title": {"vi": "Thiết bị báo về trong {n} giờ qua",
+                           "en": "Devices reported in the last {n} hours"},
     "schools.none": {"vi": "Không có trường nào.", "en": "No schools."},
     "schools.in_area": {"vi": "Trường học — {area}", "en": "Schools — {area}"},
     "devices.none": {"vi": "Không có thiết bị nào.", "en": "No devices."},
@@ -963,6 +1008,8 @@ PAGE_TEXTS: Dict[str, Dict[str, str]] = {
     "school.approve_all_confirm": {"vi": "Duyệt {n} thiết bị chờ duyệt của {school}?",
                                    "en": "Approve the {n} pending devices of {school}?"},
     "device.inventory": {"vi": "Cấu hình", "en": "Inventory"},
+    "device.router_title": {"vi": "Router của {school}", "en": "Router of {school}"},
+    "device.hostname": {"vi": "Tên máy", "en": "Host name"},
     "device.health": {"vi": "Tình trạng hiện tại", "en": "Current health"},
     "device.cpu_model": {"vi": "Bộ xử lý", "en": "Processor"},
     "device.disks": {"vi": "Ổ cứng", "en": "Disks"},

@@ -59,7 +59,9 @@ def list_devices(
     area: Annotated[Optional[str], Query(
         max_length=128, description="Khu vực như ở /schools / area as in /schools.")] = None,
     state: Annotated[Optional[DeviceState], Query(
-        description="`pending` (chờ duyệt), `active`, `retired`.")] = None,
+        description="`pending` (chờ duyệt), `active`, `retired` (đã ngừng sử dụng: chỉ có "
+                    "trong danh sách khi hỏi đúng trạng thái này / listed only when asked "
+                    "for).")] = None,
     offline_days: Annotated[Optional[float], Query(
         ge=0, le=3650, description="Mất kết nối hơn N ngày / offline for more than N "
                                    "days.")] = None,

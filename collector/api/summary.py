@@ -6,7 +6,15 @@ from fastapi import APIRouter
 
 from ..read import posture
 from ..read import summary as read
-from ..text import ATTT_STATUS_LABELS, FIELD_LABELS, STATUS_LABELS, label, message, utc_offset
+from ..text import (
+    ATTENTION_LABELS,
+    ATTT_STATUS_LABELS,
+    FIELD_LABELS,
+    STATUS_LABELS,
+    label,
+    message,
+    utc_offset,
+)
 from .deps import Conn, Lang, Scope, TimeZone
 from .present import present
 
@@ -38,16 +46,18 @@ def get_overview(conn: Conn, scope: Scope, lang: Lang, tz: TimeZone) -> Dict[str
     (schools without devices counted: the school cards add up to `schools.total`), each
     with `links` — the list route and filter parameters that list the same things;
     `areas` (schools, devices, `online_pct`, `schools_offline`, worst first), `worst_schools`
-    (offline, then partly offline, most devices offline first), `devices.seen_24h` and
+    (offline, then partly offline, then not meeting the ATTT baseline — Không đạt, Không đủ
+    dữ liệu, Cần cải thiện —, each with `reasons` [{code, label}]), `devices.seen_24h` and
     `trend`: distinct devices heard per local day over 30 days, from the hourly rollups."""
     now = time.time()
     body = read.overview(conn, scope, now, utc_offset(now, tz))
     body["below_baseline"]["note"] = message("baseline_not_evaluated", lang)
     body["below_baseline"]["attt_labels"] = attt_labels(lang)
-    # the worst schools' ATTT status, as the school list shows it
-    statuses = posture.school_statuses(conn, frozenset(w["code"] for w in body["worst_schools"]))
+    # the worst schools' ATTT status, as the school list shows it, and why each is there
     for w in body["worst_schools"]:
-        w["attt"] = posture.status_brief(statuses.get(w["code"]), lang)
+        w["attt"] = posture.status_brief(w.pop("attt_status"), lang)
+        w["reasons"] = [{"code": c, "label": label(ATTENTION_LABELS, c, lang)}
+                        for c in w["reasons"]]
     body["labels"] = {code: label(STATUS_LABELS, code, lang) for code in STATUS_LABELS}
     body["field_labels"] = {k: label(FIELD_LABELS, k, lang) for k in FIELD_LABELS}
     return present(body, lang, tz)

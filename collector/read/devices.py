@@ -214,7 +214,8 @@ def list_devices(conn: Connection, scope: Scope, status: Optional[str] = None,
 
     Filters: ``status`` (online / offline / unknown), ``role``, ``os`` (part of the OS name,
     case and diacritics ignored: "windows 7"), ``school`` (code), ``area_units`` (unit ids,
-    from the schools' area filter), ``state`` (pending / active / retired), ``offline_days``
+    from the schools' area filter), ``state`` (pending / active / retired; without it the
+    retired are left out, as the fleet figures leave them out), ``offline_days``
     (offline for more than N days: reported last before now − N days), ``disk_over`` (the
     fullest disk over N % in the last 24 h of rollups), ``seen_hours`` (reported within the
     last N hours), ``q`` (part of the id or host name), ``attt`` (``fail`` / ``unknown``:
@@ -245,6 +246,8 @@ def list_devices(conn: Connection, scope: Scope, status: Optional[str] = None,
             schools.c.org_unit_id.in_(unit_ids))) if unit_ids else false())
     if state:
         conds.append(d.state == state)
+    else:  # as the fleet figures count them: the retired only when asked for
+        conds.append(d.state != "retired")
     if offline_days is not None:
         cutoff = now - offline_days * 86400
         conds += [d.online.is_(False),

@@ -75,6 +75,12 @@ def summary(conn: Connection, scope: Scope, now: Optional[float] = None,
 
 #: Overview: how many of the worst schools, and how many days of trend.
 WORST_SCHOOLS = 10
+#: Why a school needs attention (``worst_schools[].reasons``), most urgent first: its
+#: devices all offline, some offline, then its ATTT status — Không đạt, Không đủ dữ liệu,
+#: Cần cải thiện. The labels are text.ATTENTION_LABELS.
+ATTENTION_REASONS = ("offline", "partial", "attt_below", "attt_insufficient", "attt_improve")
+_CONNECTIVITY_RANK = {"offline": 0, "partial": 1}
+_ATTT_RANK = {"below": 0, "insufficient": 1, "improve": 2}
 TREND_DAYS = 30
 #: Trend counts of finished days, by (store, scope, day start): a past day's count cannot
 #: change once its hourly rollups are built, so each is computed once per process.
@@ -167,7 +173,9 @@ def overview(conn: Connection, scope: Scope, now: Optional[float] = None,
              utc_offset: int = 7 * 3600) -> Dict[str, Any]:
     """The overview page: the summary's cards, each with the list it counts (``link``:
     route and filter parameters), the areas (schools, devices, % online, schools offline,
-    worst first), the worst schools, devices heard in 24 h and the 30-day trend.
+    worst first), the schools needing attention first (offline, partly offline, then not
+    meeting the ATTT baseline: see ATTENTION_REASONS; each with its ``reasons``), devices
+    heard in 24 h and the 30-day trend.
     ``utc_offset``: the province's offset in seconds (days are local days)."""
     now = time.time() if now is None else now
     visible = resolve_scope(conn, scope)
@@ -198,9 +206,17 @@ def overview(conn: Connection, scope: Scope, now: Optional[float] = None,
         a["online"] += on
         a["schools_by_status"][st] += 1
         schools_by_status[st] += 1
-        if st in ("offline", "partial"):
-            worst.append((SCHOOL_STATUSES.index(st), -(n - on), on / n if n else 1.0,
-                          sort_key(r.name), r.code, r, c, st, u))
+        # needing attention: offline, then partly offline, then not meeting the ATTT
+        # baseline (worst status first); within a rank, a worse ATTT status, more devices
+        # offline, a lower share online, then Vietnamese order
+        attt_st = statuses.get(r.code)
+        conn_rank = _CONNECTIVITY_RANK.get(st)
+        attt_rank = _ATTT_RANK.get(attt_st or "")
+        if conn_rank is not None or attt_rank is not None:
+            rank = conn_rank if conn_rank is not None else 2 + (attt_rank or 0)
+            worst.append((rank, 3 if attt_rank is None else attt_rank, -(n - on),
+                          on / n if n else 1.0, sort_key(r.name), r.code,
+                          r, c, st, u, attt_st))
     body = summary(conn, scope, now, visible=visible, schools_by_status=schools_by_status)
     dev = body["devices"]
     body["links"] = {
@@ -233,14 +249,18 @@ def overview(conn: Connection, scope: Scope, now: Optional[float] = None,
     rows.sort(key=lambda a: sort_key(a["name"] or ""))
     rows.sort(key=lambda a: (a["online_pct"] is None, a["online_pct"] or 0.0))
     # the first few of thousands: a heap, not a sort of every school's name key
-    first = heapq.nsmallest(WORST_SCHOOLS, worst, key=lambda w: w[:5])
+    first = heapq.nsmallest(WORST_SCHOOLS, worst, key=lambda w: w[:6])
     body["areas"] = rows
     body["worst_schools"] = [
         {"code": r.code, "name": r.name, "level": r.level, "status": st,
          "area": {"id": r.org_unit_id, "name": u.name if u else None},
          "devices": {"total": c.n, "online": c.online, "offline": c.n - c.online},
-         "last_seen": c.last_seen, "link": _link("/api/v1/schools/" + r.code)}
-        for *_, r, c, st, u in first]
+         "last_seen": c.last_seen, "link": _link("/api/v1/schools/" + r.code),
+         "attt_status": attt_st,
+         "reasons": ([st] if st in _CONNECTIVITY_RANK else [])
+         + (["attt_" + attt_st] if attt_st in _ATTT_RANK else [])}
+        for *_, r, c, st, u, attt_st in first]
+    body["worst_schools_total"] = len(worst)  # how many need attention, shown or not
     body["links"]["worst_schools"] = _link("/api/v1/schools", sort="status")
     body["trend"] = trend(conn, visible, now, utc_offset)
     return body

@@ -293,7 +293,7 @@ def test_unknown_facts_in_words_with_the_agents_detail_marked():
         "đặt; chưa cài unattended-upgrades; apt-daily-upgrade.timer đang bật)")
     assert said("auto_update", r, "en").startswith("Automatic updates: no (setting on the PC: ")
     assert render(None, {"state": "na", "ev": {"code": "na_role", "role": "router"}}, NOW,
-                  "vi") == "Không áp dụng cho bộ định tuyến"
+                  "vi") == "Không áp dụng cho router"
     assert render(None, {"state": "na", "ev": {"code": "na_role", "role": "office"}}, NOW,
                   "en") == "Not for office PCs"
 

@@ -58,3 +58,47 @@ def test_times_render_in_utc_and_the_province_zone():
         except ValueError:
             continue
         raise AssertionError(bad)
+
+
+def _every_text() -> list:
+    """Every Vietnamese and English text a person reads: the module's tables, the page
+    texts and the shipped baseline's per-check texts."""
+    from schoolmon.collector.baseline import load_baseline
+    out = []
+    for name in dir(text):
+        table = getattr(text, name)
+        if name.isupper() and isinstance(table, dict):
+            for entry in table.values():
+                if isinstance(entry, dict):
+                    out += [v for k, v in entry.items() if k in text.LANGS]
+    out += [v for entry in text.page_texts().values() for v in entry.values()]
+    for c in load_baseline(None).checks:
+        for texts in (c.title, c.hint, c.evidence or {}):
+            out += list(texts.values())
+    return out
+
+
+def test_one_term_for_one_thing():
+    """The router is "router" (never also "bộ định tuyến"), the agent "agent" (never "tác
+    tử"), a firewall profile "hồ sơ mạng" (not "cấu hình mạng", which is a configuration)."""
+    every = _every_text()
+    assert len(every) > 500
+    for word in ("bộ định tuyến", "tác tử", "cấu hình mạng"):
+        found = [t for t in every if word in t.lower()]
+        assert found == [], (word, found)
+    assert text.label(text.ROLE_LABELS, "router", "vi") == "router"
+    from schoolmon.collector.baseline import load_baseline
+    fw = [c for c in load_baseline(None).checks if c.id == "firewall_on"][0]
+    assert "hồ sơ mạng" in fw.title["vi"]
+
+
+def test_the_attt_counts_read_apart():
+    """The overview's 24 (every status not meeting the baseline) and 12 (Không đạt) are
+    named differently in both languages."""
+    pages = text.page_texts()
+    every = pages["card.below_security"]
+    below = pages["attt_status.below"]
+    assert every["vi"] == "Chưa đạt chuẩn ATTT" and below["vi"] == "Không đạt"
+    assert every["en"] == "Not meeting the security baseline"
+    assert "below" not in every["en"].lower() and "below" not in below["en"].lower()
+    assert "below" not in pages["col.below_attt"]["en"].lower()

@@ -62,10 +62,20 @@ function notFound(root, messageText) {
     h("p", {}, h("a", { href: "/", "data-nav": "1" }, t("notfound.home")))));
 }
 
-// What a page shows when its main request failed: not found, or the API's own message.
+// What a page shows when its main request failed: not found, not for this role (only the
+// API's message, nothing of the page), or the API's own message.
 function failed(root, err) {
   if (err instanceof ApiError && err.status === 404) { notFound(root, err.message); return; }
   if (err instanceof ApiError && err.status === 401) { return; }  // the login page takes over
+  if (err instanceof ApiError && err.status === 403) {  // not this role's page: only why
+    root.textContent = "";
+    document.title = t("forbidden.title") + " — schoolmon";
+    root.appendChild(h("section", { class: "notfound", id: "forbidden" },
+      h("h2", {}, t("forbidden.title")),
+      h("p", { class: "error", role: "alert" }, err.message),
+      h("p", {}, h("a", { href: "/", "data-nav": "1" }, t("notfound.home")))));
+    return;
+  }
   if (!(err instanceof ApiError)) { return; }  // unreachable: the banner says it, data stays
   root.appendChild(h("p", { class: "error", role: "alert" }, err.message));
 }

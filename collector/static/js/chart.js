@@ -4,9 +4,14 @@
 import { h, lang, t } from "./core.js";
 
 const COLORS = ["#0b6bcb", "#c2410c", "#15803d", "#7c3aed"];
+// The y steps of a chart of counts (opts.integer): whole numbers only.
+const INTEGER_STEPS = [1, 2, 3, 4, 5, 10, 15, 20, 25, 50, 100, 150, 200, 250, 500, 1000, 2000,
+  2500, 5000, 10000, 20000, 25000, 50000, 100000, 200000, 500000, 1000000];
 
 // Draws ``series`` ([{label, points: [[ts_seconds, value], ...]}]) into a new element;
-// an empty series gives a sentence instead of an empty frame.
+// an empty series gives a sentence instead of an empty frame. ``opts``: height, xRange,
+// yRange, integer (a count: whole-number ticks). The y ticks drawn are kept on the element
+// (``data-yticks``).
 export function timeChart(id, title, unit, series, opts) {
   const box = h("figure", { class: "chart", id: id });
   box.appendChild(h("figcaption", {}, title + (unit ? " (" + unit + ")" : "")));
@@ -49,7 +54,13 @@ export function timeChart(id, title, unit, series, opts) {
           // a day shown once, however many ticks fall inside it
           return ticks.map((x) => tick(x, span)).map((l, i, all) => (i > 0 && l === all[i - 1] ? "" : l));
         } },
-        { size: 56, values: (self, ticks) => ticks.map((v) => number(v)) },
+        { size: 56,
+          // a count (devices) has whole ticks: 0, 2, 4 ..., never 2,5
+          incrs: opts && opts.integer ? INTEGER_STEPS : undefined,
+          values: (self, ticks) => {
+            box.dataset.yticks = ticks.join(" ");
+            return ticks.map((v) => number(v));
+          } },
       ],
       series: [{ label: t("chart.time"), value: (self, x) => (x === null ? "—" : when(x)) }].concat(series.map((s, i) => ({
         label: s.label, stroke: COLORS[i % COLORS.length], width: 1.5,

@@ -105,7 +105,8 @@ export function pager(into, page, textKey, go) {
   prev.addEventListener("click", () => go(pageNo - 1));
   next.addEventListener("click", () => go(pageNo + 1));
   into.textContent = "";
-  into.append(prev, " ", h("span", { id: "pagecount" }, t(textKey, { page: pageNo, pages: pages, total: num(page.total) })), " ", next);
+  into.append(prev, " ", h("span", { id: "pagecount", dataset: { total: String(page.total) } },
+    t(textKey, { page: pageNo, pages: pages, total: num(page.total) })), " ", next);
 }
 
 export function bytes(v) {
@@ -114,6 +115,23 @@ export function bytes(v) {
   let i = 0; let x = Number(v);
   while (x >= 1024 && i < units.length - 1) { x /= 1024; i += 1; }
   return (Math.round(x * 10) / 10).toLocaleString(lang() === "vi" ? "vi-VN" : "en-GB") + " " + units[i];
+}
+
+// A filter's drop-down: "Tất cả" and ``options`` ([value, text]); a value from the address
+// that is none of them (a bookmark, an old link) is kept as an option of its own, so the
+// filter in force is always the one shown.
+export function filterSelect(name, label, value, options, cls) {
+  const known = options.some(([v]) => v === value);
+  const all = value && !known ? options.concat([[value, value]]) : options;
+  return h("label", { class: cls || null }, label, h("select", { id: "f-" + name, name: name },
+    h("option", { value: "" }, t("filter.all")),
+    all.map(([v, text]) => h("option", { value: v, selected: v === value }, text))));
+}
+
+// A text starting with a capital letter (labels shared with badges are lower case: "mất
+// kết nối"; a card's title reads "Mất kết nối").
+export function capital(s) {
+  return s ? s.charAt(0).toLocaleUpperCase(lang() === "vi" ? "vi-VN" : "en-GB") + s.slice(1) : s;
 }
 
 export function statusBadge(code, label) {

@@ -293,6 +293,12 @@ def test_retired_device_stays_retired_and_out_of_the_figures(world):
     assert r.status_code == 409 and r.json()["error"] == "device_retired"
     after = admin.get("/api/v1/summary").json()["devices"]
     assert after["total"] == before - 1, after
+    # nor in the device list the figures open (same size as the card): only when asked for
+    listed = admin.get("/api/v1/devices", params={"per_page": 500}).json()
+    assert listed["total"] == after["total"]
+    assert "d01a" not in [x["id"] for x in listed["items"]]
+    retired = admin.get("/api/v1/devices", params={"state": "retired"}).json()["items"]
+    assert [x["id"] for x in retired] == ["d01a"]
 
 
 # --- the scope of every API route -----------------------------------------------------------

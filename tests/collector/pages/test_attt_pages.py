@@ -166,7 +166,7 @@ def test_router_never_reported_and_first_evaluation_on_the_device_page(demo, bro
         p = w.page
         login(w, demo.url, *demo.users["so_admin"], start="/devices/" + router["id"])
         expect(p.locator("#not-applicable")).to_contain_text(
-            "Chuẩn ATTT của máy tính không áp dụng cho bộ định tuyến")
+            "Chuẩn ATTT của máy tính không áp dụng cho router")
         expect(p.locator("#stale")).to_have_count(0)
         expect(p.locator("#findings-table")).to_have_count(0)
         screenshot(p, "device-router-laptop")
@@ -297,7 +297,7 @@ def test_english_checklist_and_findings(demo, browser):
         expect(p.locator("#findings-table thead")).to_contain_text("Evidence")
         p.goto(demo.url + "/")
         settle(p)
-        expect(p.locator("#cards-attt")).to_contain_text("Below the security baseline")
+        expect(p.locator("#cards-attt")).to_contain_text("Not meeting the security baseline")
         screenshot(p, "overview-attt-english-laptop")
         p.click("#lang")
         settle(p)

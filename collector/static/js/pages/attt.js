@@ -50,16 +50,27 @@ function gates(a) {
   const rows = (a.gates || []).map((g) => h("tr", { dataset: { gate: g.id } },
     h("td", {}, g.label),
     h("td", { class: "num" }, pct(g.value_pct)),
-    h("td", { class: "num" }, "≥ " + pct(g.threshold_pct)),
+    // "≥ 90 %", but "100 %": nothing is more than all
+    h("td", { class: "num" }, (g.threshold_pct >= 100 ? "" : "≥ ") + pct(g.threshold_pct)),
     h("td", {}, g.ok === null || g.ok === undefined ? "—"
       : h("span", { class: "st chk " + (g.ok ? "pass" : "fail") }, t(g.ok ? "attt.gate_ok" : "attt.gate_not_ok")))));
+  // the coverage gate names the PCs that did not report in the window, each a link
+  const covGate = (a.gates || []).find((g) => g.id === "coverage") || {};
+  const missing = covGate.missing || [];
+  const moreMissing = (covGate.missing_total || missing.length) - missing.length;
+  const missingList = missing.length ? h("p", { id: "attt-missing" },
+    t("attt.missing", { n: num(covGate.missing_total || missing.length), days: num(cov.days) }), " ",
+    missing.map((d, i) => [i ? ", " : "", link("/devices/" + encodeURIComponent(d.id), d.hostname || d.id),
+      d.never_reported ? h("span", { class: "muted" }, " (" + t("attt.missing_never") + ")") : null]),
+    moreMissing > 0 ? h("span", { class: "muted" }, " " + t("attt.more_devices", { n: num(moreMissing) })) : null) : null;
   return h("div", {},
     h("p", { id: "attt-coverage" }, t("attt.coverage", { reporting: num(cov.reporting), pcs: num(cov.pcs),
       days: num(cov.days), pct: pct(cov.pct) })),
     rows.length ? h("div", { class: "scroll" }, h("table", { id: "attt-gates", class: "list" },
       h("thead", {}, h("tr", {}, h("th", {}, t("attt.gate")), h("th", { class: "num" }, t("attt.gate_value")),
         h("th", { class: "num" }, t("attt.gate_threshold")), h("th", {}, t("col.status")))),
-      h("tbody", {}, rows))) : null);
+      h("tbody", {}, rows))) : null,
+    missingList);
 }
 
 // The last 30 days, one cell a day coloured by that day's status (oldest on the left).
@@ -92,7 +103,9 @@ function checkItem(c) {
       d.evidence ? h("span", { class: "muted" }, " — " + d.evidence) : null))),
     devs.length < (c.devices_total || 0) ? h("p", { class: "muted" }, t("attt.more_devices", { n: num(c.devices_total - devs.length) })) : null) : null;
   const worst = c.fail ? "fail" : c.unknown ? "unknown" : c.warn ? "warn" : c.pass ? "pass" : "na";
-  return h("li", { class: "check " + worst, dataset: { check: c.id } },
+  // a medium or low check never changes the school's status: its failures are amber, not red
+  const minor = c.severity === "medium" || c.severity === "low";
+  return h("li", { class: "check " + worst + (minor ? " minor" : ""), dataset: { check: c.id } },
     h("h4", {}, severityBadge(c.severity, c.severity_label), " ", c.title),
     counts, list,
     c.hint ? h("p", { class: "hint" }, h("strong", {}, t("attt.hint") + ": "), c.hint) : null,
@@ -134,7 +147,7 @@ export function osSupport(sec) {
 export function deviceFindings(d) {
   const sec = d.security;
   const box = h("section", { class: "attt", id: "findings" }, h("h3", {}, t("attt.findings"),
-    sec ? [" ", stateBadge(sec.worst, sec.worst_label)] : null));
+    sec ? [" ", sec.summary ? summaryBadge(sec) : stateBadge(sec.worst, sec.worst_label)] : null));
   if (!sec) {
     box.appendChild(h("p", { class: "note", id: "no-security" }, t(d.role === "router" ? "attt.router" : "attt.no_report")));
     return box;
@@ -151,6 +164,8 @@ export function deviceFindings(d) {
     box.appendChild(h("p", { class: "situation", id: "never-reported" }, t("attt.never_reported")));
   } else if (sec.stale) {
     box.appendChild(h("p", { class: "situation", id: "stale" }, t("attt.stale")));
+  } else if (c.unknown) {  // some facts unread: where the reason is, and what clears it
+    box.appendChild(h("p", { class: "note", id: "unknown-note" }, t("attt.unknown_note")));
   }
   if (sec.frozen) {
     const names = (sec.frozen_checks || []).map((k) => "“" + k.title + "”").join(", ");
@@ -173,9 +188,22 @@ export function deviceFindings(d) {
   return box;
 }
 
-// The device lists' ATTT cell: the worst state, and how many checks fail.
+// A device's ATTT summary (the API's ``summary`` / ``summary_label``): red only when a
+// required (critical or high) check fails; a PC passing those with medium or low findings is
+// amber, "Đạt tiêu chí bắt buộc" in the badge and "· 1 tiêu chí cần khắc phục" beside it
+// (the label's parts are joined by " · ").
+export function summaryBadge(a) {
+  const parts = (a.summary_label || a.worst_label || "—").split(" · ");
+  return h("span", { class: "summary" },
+    h("span", { class: "st chk " + a.summary, dataset: { summary: a.summary } }, parts[0]),
+    parts.length > 1 ? h("span", { class: "muted" }, " · " + parts.slice(1).join(" · ")) : null);
+}
+
+// The device lists' ATTT cell: the device's summary (before it: the worst state, and how
+// many checks fail).
 export function deviceCell(d) {
   const a = d.attt;
   if (!a) { return h("span", { class: "muted" }, "—"); }
+  if (a.summary) { return summaryBadge(a); }
   return h("span", {}, stateBadge(a.worst, a.worst_label), a.fail ? " " + t("attt.failing", { n: num(a.fail) }) : "");
 }

@@ -93,7 +93,9 @@ export async function render(root, gen, args, params) {
   const id = args[0];
   const d = await api("/api/v1/devices/" + encodeURIComponent(id));
   if (!current(gen)) { return; }
-  document.title = (d.hostname || d.id) + " — schoolmon";
+  // a router's host name says little ("router", "OpenWrt"): it is the school's router
+  const name = d.role === "router" && d.school ? t("device.router_title", { school: d.school.name }) : (d.hostname || d.id);
+  document.title = name + " — schoolmon";
   const latest = d.latest || {};
   const hp = (latest.health && latest.health.payload) || {};
   const hn = d.health || {};
@@ -101,15 +103,15 @@ export async function render(root, gen, args, params) {
   const msgs = d.messages || {};
   root.textContent = "";
   root.appendChild(h("nav", { class: "crumbs" }, link("/", t("nav.overview")), " › ",
-    d.school ? link("/schools/" + encodeURIComponent(d.school.code), d.school.name) : null, " › ", d.hostname || d.id));
-  root.appendChild(h("h2", { id: "page-title" }, d.hostname || d.id, " ", statusBadge(d.status, d.status_label),
+    d.school ? link("/schools/" + encodeURIComponent(d.school.code), d.school.name) : null, " › ", name));
+  root.appendChild(h("h2", { id: "page-title" }, name, " ", statusBadge(d.status, d.status_label),
     d.state === "pending" || d.state === "retired" ? [" ", statusBadge(d.state, d.state_label)] : null));
   const a = actions(d);
   if (a) { root.appendChild(a); }
   const disk = (hp.disks || []).map((x) => x.mnt + " " + pct(x.pct)).join(", ");
   root.appendChild(h("div", { class: "two" },
     h("section", {}, h("h3", {}, t("device.inventory")), dl([
-      [t("col.device"), d.id], [t("col.school"), d.school ? link("/schools/" + encodeURIComponent(d.school.code), d.school.name) : "—"],
+      [t("col.device"), d.id], [t("device.hostname"), dash(d.hostname)], [t("col.school"), d.school ? link("/schools/" + encodeURIComponent(d.school.code), d.school.name) : "—"],
       [t("col.role"), dash(d.role_label)], [t("col.room"), dash(d.room)], [t("col.os"), dash(d.os)],
       d.role !== "router" ? [t("attt.os_support"), osSupport(d.security)] : null,
       [t("device.cpu_model"), dash(inv.cpu_model)], [t("col.ram"), bytes(inv.ram)],

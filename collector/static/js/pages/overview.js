@@ -2,16 +2,18 @@
 // by status and the PCs on an OS out of support, the per-area table, the worst schools,
 // devices heard in 24 h and the 30-day trend of devices online. Every number that counts
 // something links to the list it counts.
-import { api, h, link, localTime, num, pct, qs, t } from "../core.js";
+import { api, capital, h, link, localTime, num, pct, qs, t } from "../core.js";
 import { current } from "../nav.js";
 import { timeChart } from "../chart.js";
 import { schoolTable } from "./schools.js";
 
+// A card: a number (a link to the list it counts) over its title, which starts with a
+// capital letter whether it is a card's own title or a status label ("mất kết nối").
 function card(value, label, href, cls) {
   const v = (value === null || value === undefined) ? "—" : num(value);
   return h("div", { class: "card " + (cls || "") },
     h("div", { class: "v" }, href && value !== null && value !== undefined ? link(href, v) : v),
-    h("div", { class: "k" }, label));
+    h("div", { class: "k" }, capital(label)));
 }
 
 // The last part of an area's code ("lao-cai/huyen-bat-xat" → "huyen-bat-xat"): the API
@@ -21,13 +23,16 @@ export function areaSlug(area) {
   return code.split("/").pop();
 }
 
-// A list the API says counts this number ({path: "/api/v1/schools", params}) → its page.
-export function pageLink(apiLink) {
+// A list the API says counts this number ({path: "/api/v1/schools", params}) → its page;
+// ``area``: the area as the pages' filters name it (the last part of its code), in place of
+// the API's unit id, so the list's area filter shows which area it is.
+export function pageLink(apiLink, area) {
   if (!apiLink) { return null; }
   const params = {};
   for (const [k, v] of Object.entries(apiLink.params || {})) {
     if (!k.endsWith("_label")) { params[k] = v; }
   }
+  if (area && params.area !== undefined) { params.area = area; }
   return apiLink.path.replace(/^\/api\/v1/, "") + qs(params);
 }
 
@@ -43,23 +48,24 @@ function areaTable(areas) {
     const l = a.links || {};
     const slug = areaSlug(a);
     const attt = areaAttt(a);
-    return h("tr", {},
-      h("td", {}, link("/areas/" + encodeURIComponent(slug), a.name)),
-      h("td", { class: "num" }, link(pageLink(l.schools), num(a.schools))),
-      h("td", { class: "num" }, a.devices ? pct(a.online_pct) : "—"),
-      h("td", { class: "num" + (a.schools_offline ? " bad" : "") }, link(pageLink(l.schools_offline), num(a.schools_offline))),
-      h("td", { class: "num" }, link(pageLink(l.devices), num(a.devices))),
-      h("td", { class: "num" + (a.offline ? " bad" : "") }, link(pageLink(l.devices_offline), num(a.offline))),
-      withAttt ? h("td", { class: "num" + (attt ? " bad" : "") }, attt === null ? "—"
-        : link(pageLink(l.schools_attt_below) || "/schools" + qs({ area: slug, baseline: "attt" }), num(attt))) : null);
+    const td = (key, cls, ...children) => h("td", { class: cls, "data-label": t(key) }, ...children);
+    return h("tr", { dataset: { area: slug } },
+      td("col.area", "name", link("/areas/" + encodeURIComponent(slug), a.name)),
+      td("col.schools", "num", link(pageLink(l.schools, slug), num(a.schools))),
+      td("col.pct_online", "num", a.devices ? pct(a.online_pct) : "—"),
+      td("col.schools_offline", "num" + (a.schools_offline ? " bad" : ""), link(pageLink(l.schools_offline, slug), num(a.schools_offline))),
+      td("col.devices", "num", link(pageLink(l.devices, slug), num(a.devices))),
+      td("col.devices_offline", "num" + (a.offline ? " bad" : ""), link(pageLink(l.devices_offline, slug), num(a.offline))),
+      withAttt ? td("col.below_attt", "num attt" + (attt ? " bad" : ""), attt === null ? "—"
+        : link(pageLink(l.schools_attt_below, slug) || "/schools" + qs({ area: slug, baseline: "attt" }), num(attt))) : null);
   });
-  return h("div", { class: "scroll" }, h("table", { id: "areas", class: "list" },
+  return h("div", { class: "scroll" }, h("table", { id: "areas", class: "list stack" },
     h("thead", {}, h("tr", {},
       h("th", {}, t("col.area")), h("th", { class: "num" }, t("col.schools")),
       h("th", { class: "num" }, t("col.pct_online")), h("th", { class: "num" }, t("col.schools_offline")),
       h("th", { class: "num" }, t("col.devices")), h("th", { class: "num" }, t("col.devices_offline")),
       withAttt ? h("th", { class: "num" }, t("col.below_attt")) : null)),
-    h("tbody", {}, rows.length ? rows : h("tr", {}, h("td", { colspan: 7 }, t("areas.none"))))));
+    h("tbody", {}, rows.length ? rows : h("tr", { class: "none" }, h("td", { colspan: 7 }, t("areas.none"))))));
 }
 
 // The ATTT cards: schools not meeting the baseline, each status, PCs on an unsupported OS.
@@ -81,7 +87,7 @@ function atttCards(b, unsupported) {
 // The 30-day trend: devices heard per local day.
 function trendChart(trend) {
   const points = ((trend && trend.points) || []).map((p) => [Date.parse(p.ts) / 1000, p.n]);
-  return timeChart("chart-trend", t("overview.trend"), "", [{ label: t("unit.devices_heard"), points: points }], { height: 170 });
+  return timeChart("chart-trend", t("overview.trend"), "", [{ label: t("unit.devices_heard"), points: points }], { height: 170, integer: true });
 }
 
 export async function render(root, gen) {
@@ -124,6 +130,13 @@ export async function render(root, gen) {
   root.appendChild(h("h2", {}, t("overview.areas")));
   root.appendChild(areaTable(o.areas || []));
   root.appendChild(h("h2", {}, t("overview.worst")));
-  root.appendChild(schoolTable(o.worst_schools || [], "worst"));
+  const worst = o.worst_schools || [];
+  root.appendChild(schoolTable(worst, "worst", null, null, true));
+  const more = (o.worst_schools_total || 0) - worst.length;
+  if (more > 0) {  // the others: the lists that hold them
+    root.appendChild(h("p", { id: "worst-more" }, t("overview.worst_more", { n: num(more) }), " ",
+      link("/schools?sort=status", t("overview.worst_by_status")), " · ",
+      link("/schools?baseline=attt&sort=attt", t("overview.worst_by_attt"))));
+  }
   root.appendChild(h("p", {}, link("/schools", t("overview.all_schools", { n: num(s.total) }))));
 }

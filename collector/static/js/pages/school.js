@@ -14,28 +14,30 @@ function dl(pairs) {
 
 function health(d) { return d.health || {}; }
 
-// Devices: status first (it is what a phone must show), then what identifies the machine.
+// Devices: status first, then what identifies the machine; on a phone each row is a block
+// with the name on top and the badges under it (style.css, table.stack).
 export function deviceTable(devs, id, showSchool) {
+  const td = (key, cls, ...children) => h("td", { class: cls || null, "data-label": key ? t(key) : null }, ...children);
   const rows = devs.map((d) => {
     const hl = health(d);
     return h("tr", { dataset: { device: d.id } },
-      h("td", {}, statusBadge(d.status, d.status_label),
+      td(null, "badge", statusBadge(d.status, d.status_label),
         d.state === "pending" ? [" ", statusBadge("pending", d.state_label)] : null,
         d.state === "retired" ? [" ", statusBadge("retired", d.state_label)] : null),
-      h("td", {}, link("/devices/" + encodeURIComponent(d.id), d.hostname || d.id), h("br"), h("small", { class: "muted" }, d.id)),
-      showSchool ? h("td", {}, d.school ? link("/schools/" + encodeURIComponent(d.school.code), d.school.name) : "—") : null,
-      h("td", {}, dash(d.role_label || d.role)),
-      h("td", {}, dash(d.room)),
-      h("td", {}, d.status === "offline" ? localTime(d.offline_since_local || d.status_since_local) : "—"),
-      h("td", {}, localTime(d.last_seen_local)),
-      h("td", {}, dash(d.os)),
-      h("td", { class: "attt" }, deviceCell(d)),
-      h("td", { class: "num" }, pct(hl.cpu_pct)),
-      h("td", { class: "num" }, pct(hl.mem_pct)),
-      h("td", { class: "num" + (hl.disk_pct >= 90 ? " bad" : "") }, pct(hl.disk_pct)));
+      td(null, "name", link("/devices/" + encodeURIComponent(d.id), d.hostname || d.id), h("br"), h("small", { class: "muted" }, d.id)),
+      showSchool ? td("col.school", null, d.school ? link("/schools/" + encodeURIComponent(d.school.code), d.school.name) : "—") : null,
+      td("col.role", null, dash(d.role_label || d.role)),
+      td("col.room", null, dash(d.room)),
+      td("col.offline_since", null, d.status === "offline" ? localTime(d.offline_since_local || d.status_since_local) : "—"),
+      td("col.last_seen", null, localTime(d.last_seen_local)),
+      td("col.os", null, dash(d.os)),
+      td(null, "attt badge", deviceCell(d)),
+      h("td", { class: "num", "data-label": "CPU" }, pct(hl.cpu_pct)),
+      td("col.ram", "num", pct(hl.mem_pct)),
+      td("col.disk", "num" + (hl.disk_pct >= 90 ? " bad" : ""), pct(hl.disk_pct)));
   });
-  if (!rows.length) { rows.push(h("tr", {}, h("td", { colspan: showSchool ? 12 : 11 }, t("devices.none")))); }
-  return h("div", { class: "scroll" }, h("table", { id: id, class: "list" },
+  if (!rows.length) { rows.push(h("tr", { class: "none" }, h("td", { colspan: showSchool ? 12 : 11 }, t("devices.none")))); }
+  return h("div", { class: "scroll" }, h("table", { id: id, class: "list stack" },
     h("thead", {}, h("tr", {},
       h("th", {}, t("col.status")), h("th", {}, t("col.device")), showSchool ? h("th", {}, t("col.school")) : null,
       h("th", {}, t("col.role")), h("th", {}, t("col.room")), h("th", {}, t("col.offline_since")),
@@ -114,7 +116,7 @@ export async function render(root, gen, args) {
   root.appendChild(routerBox(s));
   const pts = ((s.online_hourly && s.online_hourly.points) || []).map((p) => [Date.parse(p.ts) / 1000, p.n]);
   root.appendChild(timeChart("chart-school-7d", t("school.chart_7d"), "",
-    [{ label: t("unit.devices_heard"), points: pts }], { yRange: [0, Math.max(1, c.devices || 1)] }));
+    [{ label: t("unit.devices_heard"), points: pts }], { yRange: [0, Math.max(1, c.devices || 1)], integer: true }));
   root.appendChild(h("h3", {}, t("school.devices")));
   root.appendChild(deviceTable(devs.filter((d) => d.role !== "router"), "devices", false));
   root.appendChild(h("p", {}, link("/devices" + "?school=" + encodeURIComponent(s.code), t("school.all_devices"))));

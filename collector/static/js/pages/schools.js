@@ -4,7 +4,7 @@
 // without diacritics, abbreviations such as "TH Kim Đồng"), with an offline-count column
 // and an ATTT column. The filters live in the address, so a filtered list can be
 // bookmarked and shared.
-import { api, ApiError, h, link, localTime, num, pager, pct, qs, statusBadge, t, unitName } from "../core.js";
+import { api, ApiError, filterSelect, h, link, localTime, num, pager, pct, qs, statusBadge, t, unitName } from "../core.js";
 import { current, rewrite, settled } from "../nav.js";
 import { ATTT_STATUSES, atttBadge } from "./attt.js";
 
@@ -16,14 +16,18 @@ const FILTERS = ["status", "baseline", "attt", "level", "area", "isp", "link_typ
 // The ATTT filter's "every school not meeting the baseline" (?baseline=attt)
 const NOT_MEETING = "not_meeting";
 
-// Columns: [sort key (null: not sortable), heading text key, cell]; the status and the ATTT
-// status come first, so a phone's narrow screen shows them before anything scrolls away.
-function columns() {
+// Columns: [sort key (null: not sortable), heading text key, cell, class]; the status and
+// the ATTT status come first; on a phone each row is a block with the name on top and the
+// badges under it (style.css, table.stack). The overview's schools needing attention add
+// why each is there (``reasons``).
+function columns(withReasons) {
   return [
-    ["status", "col.status", (s) => statusBadge(s.status, s.status_label)],
-    ["attt", "col.attt", (s) => atttBadge(s.attt)],
+    ["status", "col.status", (s) => statusBadge(s.status, s.status_label), "badge"],
+    ["attt", "col.attt", (s) => atttBadge(s.attt), "badge"],
     ["name", "col.school", (s) => h("span", {}, link("/schools/" + encodeURIComponent(s.code), s.name),
-      h("br"), h("small", { class: "muted" }, s.code))],
+      h("br"), h("small", { class: "muted" }, s.code)), "name"],
+    withReasons ? [null, "col.reason", (s) => h("ul", { class: "reasons" },
+      (s.reasons || []).map((r) => h("li", { dataset: { reason: r.code } }, r.label))), "reason"] : null,
     ["area", "col.area", (s) => unitName(s.area)],
     [null, "col.level", (s) => s.level_label || s.level || "—"],
     ["offline", "col.offline_count", (s) => {
@@ -33,13 +37,13 @@ function columns() {
     ["online_pct", "col.pct_online", (s) => s.devices && s.devices.total ? pct(s.devices.online_pct !== undefined ? s.devices.online_pct : 100 * s.devices.online / s.devices.total) : "—", "num"],
     [null, "col.devices", (s) => s.devices && s.devices.total ? link("/devices" + qs({ school: s.code }), num(s.devices.total)) : "0", "num"],
     [null, "col.last_seen", (s) => localTime(s.last_seen_local)],
-  ];
+  ].filter(Boolean);
 }
 
-export function schoolTable(items, id, sortState, onSort) {
-  const cols = columns();
-  const head = h("tr", {}, cols.map(([key, label, , cls]) => {
-    const th = h("th", { class: cls || "" }, t(label));
+export function schoolTable(items, id, sortState, onSort, withReasons) {
+  const cols = columns(withReasons);
+  const head = h("tr", { "data-label": t("sort.by") }, cols.map(([key, label, , cls]) => {
+    const th = h("th", { class: (cls || "") + (key && onSort ? " sortable" : "") }, t(label));
     if (key && onSort) {
       const active = sortState && sortState.replace(/^-/, "") === key;
       const desc = active && sortState.startsWith("-");
@@ -52,19 +56,18 @@ export function schoolTable(items, id, sortState, onSort) {
     return th;
   }));
   const rows = items.map((s) => h("tr", { dataset: { code: s.code } },
-    cols.map(([, , cell, cls]) => h("td", { class: cls || "" }, cell(s)))));
-  if (!rows.length) { rows.push(h("tr", {}, h("td", { colspan: cols.length }, t("schools.none")))); }
-  return h("div", { class: "scroll" }, h("table", { id: id, class: "list" }, h("thead", {}, head), h("tbody", {}, rows)));
+    cols.map(([, label, cell, cls]) => h("td", { class: cls || "", "data-label": t(label) }, cell(s)))));
+  if (!rows.length) { rows.push(h("tr", { class: "none" }, h("td", { colspan: cols.length }, t(withReasons ? "overview.worst_none" : "schools.none")))); }
+  return h("div", { class: "scroll" }, h("table", { id: id, class: "list stack" + (onSort ? " sorts" : "") },
+    h("thead", {}, head), h("tbody", {}, rows)));
 }
 
-function select(id, label, value, options) {
-  const el = h("select", { id: id, name: id.replace(/^f-/, "") },
-    h("option", { value: "" }, t("filter.all")),
-    options.map(([v, text]) => h("option", { value: v, selected: v === value }, text)));
-  return h("label", {}, label, el);
+function select(id, label, value, options, cls) {
+  return filterSelect(id.replace(/^f-/, ""), label, value, options, cls);
 }
 
-function areaOptions(org) {
+// The areas of the organisation tree as [the last part of the code, name] (indented by depth).
+export function areaOptions(org) {
   const out = [];
   const walk = (u, depth) => {
     if (u.type !== "unit") { return; }
@@ -98,16 +101,18 @@ export async function render(root, gen, args, params, areaFromPath) {
   document.title = (areaName || t("nav.schools")) + " — schoolmon";
   root.textContent = "";
   root.appendChild(h("h2", { id: "page-title" }, areaName ? t("schools.in_area", { area: areaName }) : t("nav.schools")));
-  const q = h("input", { id: "f-q", name: "q", type: "search", value: state.q, placeholder: t("filter.q_hint") });
+  const q = h("input", { id: "f-q", name: "q", type: "search", value: state.q, placeholder: t("filter.q_hint"),
+    size: t("filter.q_hint").length });
   const form = h("form", { id: "filters", class: "filters" },
-    h("label", {}, t("filter.q"), q),
-    select("f-status", t("col.status"), state.status, STATUSES.map((c) => [c, t("status." + c)])),
+    h("label", { class: "wide" }, t("filter.q"), q),
     select("f-attt", t("filter.attt"), state.attt || (state.baseline === "attt" ? NOT_MEETING : ""),
-      [[NOT_MEETING, t("filter.attt_not_meeting")]].concat(ATTT_STATUSES.map((c) => [c, t("attt_status." + c)]))),
+      [[NOT_MEETING, t("filter.attt_not_meeting")]].concat(ATTT_STATUSES.map((c) => [c, t("attt_status." + c)])), "wide"),
+    select("f-status", t("col.status"), state.status, STATUSES.map((c) => [c, t("status." + c)])),
     select("f-level", t("col.level"), state.level, LEVELS.map((c) => [c, t("level." + c)])),
     areaFromPath ? null : select("f-area", t("col.area"), state.area, areas),
     select("f-isp", t("col.isp"), state.isp, ISPS.map((c) => [c, c])),
-    select("f-link_type", t("col.link_type"), state.link_type, LINKS.map((c) => [c, t("link." + c)])));
+    select("f-link_type", t("col.link_type"), state.link_type, LINKS.map((c) => [c, t("link." + c)])),
+    h("p", { class: "clear" }, link(areaFromPath ? "/areas/" + encodeURIComponent(areaFromPath) : "/schools", t("filter.clear"))));
   const info = h("p", { class: "pager", id: "pageinfo" });
   const out = h("div", { id: "school-list" });
   root.append(form, out, info);
@@ -120,6 +125,7 @@ export async function render(root, gen, args, params, areaFromPath) {
     const address = (areaFromPath ? "/areas/" + encodeURIComponent(areaFromPath) : "/schools") +
       qs(Object.assign({}, state, { area: areaFromPath ? "" : state.area }));
     rewrite(address);
+    form.querySelector(".clear").hidden = !FILTERS.some((k) => k !== "page" && k !== "sort" && state[k] && !(k === "area" && areaFromPath));
     let page;
     try {
       page = await api("/api/v1/schools" + qs(params2));
