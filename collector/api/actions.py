@@ -33,8 +33,14 @@ FORBIDDEN: Dict[int | str, Dict[str, Any]] = {
     403: {"model": ErrorBody, "description": "Vai trò không được phép / the role may not"}}
 
 
+#: A room name: printable text with at least one character that is not white space.
+ROOM_PATTERN = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"
+
+
 class Move(BaseModel):
-    room: Annotated[str, Field(min_length=1, max_length=128,
+    # the pattern says what the route takes, so the schema and the answer agree: no control
+    # characters, and something besides white space (a blank room name is no room)
+    room: Annotated[str, Field(min_length=1, max_length=128, pattern=ROOM_PATTERN,
                                description="Phòng mới / the new room, e.g. `Phòng máy 2`")]
 
 
