@@ -792,18 +792,21 @@ def report_accounts(found: Any, doc: Dict[str, Any]) -> None:
                 else "no local account with a SID ending %s" % suffix))
 
 
+def _policy_or_local(doc: Dict[str, Any], policy: str, local: str, value: str
+                     ) -> Optional[int]:
+    """A registry value from its group-policy section when set there (policy wins), else
+    from the local setting's section."""
+    found = to_int(_one(doc, policy).get(value))
+    return found if found is not None else to_int(_one(doc, local).get(value))
+
+
 def report_rdp(found: Any, doc: Dict[str, Any]) -> None:
-    policy = _one(doc, "ts_policy")
-    deny = to_int(policy.get("fDenyTSConnections"))
-    if deny is None:
-        deny = to_int(_one(doc, "ts").get("fDenyTSConnections"))
+    deny = _policy_or_local(doc, "ts_policy", "ts", "fDenyTSConnections")
     if deny is None:
         found.unknown("rdp_on", "Terminal Server key: %s" % why(_error(doc, "ts")))
     else:
         found.set("rdp_on", deny == 0)
-    nla = to_int(policy.get("UserAuthentication"))
-    if nla is None:
-        nla = to_int(_one(doc, "rdp_tcp").get("UserAuthentication"))
+    nla = _policy_or_local(doc, "ts_policy", "rdp_tcp", "UserAuthentication")
     if nla is None:
         found.unknown("rdp_nla", "RDP-Tcp key: %s" % why(_error(doc, "rdp_tcp")))
     else:
