@@ -34,7 +34,7 @@ _PLACEHOLDER = re.compile(r"\{([a-z_0-9]+)(?:\|([a-z_]+))?\}")
 _ISO_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
 
 
-def _date(iso: str, lang: str) -> str:
+def _date(iso: str) -> str:
     """A date as the pages write it: 14/01/2020 (in both languages)."""
     m = _ISO_DATE.match(iso)
     return "%s/%s/%s" % (m.group(3), m.group(2), m.group(1)) if m else iso
@@ -78,7 +78,7 @@ def os_support_sentence(status: Optional[str], end: Optional[str], lang: str) ->
     elif key not in OS_SUPPORT_SENTENCES or not end:
         key = "unknown"
     return (label(OS_SUPPORT_SENTENCES, key, lang) or key).replace(
-        "{end}", _date(end or "", lang))
+        "{end}", _date(end or ""))
 
 
 def _fill(template: str, values: Mapping[str, Any], at: float, lang: str) -> str:
@@ -92,13 +92,13 @@ def _fill(template: str, values: Mapping[str, Any], at: float, lang: str) -> str
                 return "%d" % whole_days((at - float(value)) / 86400.0)
             if fn == "date":
                 return _date(_dt.datetime.fromtimestamp(float(value), _dt.timezone.utc).date()
-                             .isoformat(), lang)
+                             .isoformat())
         except (TypeError, ValueError, OverflowError, OSError):
             return "?"
         if name == "os_support_status":
             return label(OS_SUPPORT_LABELS, str(value), lang) or str(value)
         if isinstance(value, str) and _ISO_DATE.match(value):
-            return _date(value, lang)
+            return _date(value)
         if isinstance(value, str) and name.endswith("_detail"):
             return agent_detail(value, lang)
         return _word(value, lang, name)
