@@ -4,9 +4,18 @@ import { current, go, rewrite, settled } from "../nav.js";
 
 
 
+// On a phone the rows become blocks (style.css, table.stack): each cell says its column,
+// the user's name comes first, an empty cell is left out.
 function table(id, heads, rows, emptyKey) {
-  if (!rows.length) { rows = [h("tr", {}, h("td", { colspan: heads.length }, t(emptyKey)))]; }
-  return h("div", { class: "scroll" }, h("table", { id: id, class: "list" },
+  if (!rows.length) { rows = [h("tr", { class: "none" }, h("td", { colspan: heads.length }, t(emptyKey)))]; }
+  for (const row of rows) {
+    Array.from(row.children).forEach((td, i) => {
+      if (heads[i] && td.textContent.trim()) { td.setAttribute("data-label", t(heads[i])); }
+      else if (heads[i]) { td.classList.add("empty"); }  // left out on a phone
+      if (heads[i] === "col.user" && id === "users") { td.classList.add("name"); }
+    });
+  }
+  return h("div", { class: "scroll" }, h("table", { id: id, class: "list stack" },
     h("thead", {}, h("tr", {}, heads.map((k) => h("th", {}, t(k))))), h("tbody", {}, rows)));
 }
 
