@@ -8,10 +8,12 @@
 from .catalogue import FAMILIES, MAX_PAYLOAD_BYTES
 from .errors import REASONS, ProtocolError
 from .topics import CMD_KIND, PREFIX, SUBSCRIPTION, UP_KINDS, Topic, parse_topic, topic
-from .wire import Message, decode, encode, envelope, parse_json, sanitize, validate
+from .catalogue import COMMANDS
+from .wire import (Message, command, decode, encode, envelope, parse_json, sanitize, validate,
+                   validate_command)
 
 __all__ = [
-    "CMD_KIND", "FAMILIES", "MAX_PAYLOAD_BYTES", "PREFIX", "REASONS", "SUBSCRIPTION",
+    "CMD_KIND", "COMMANDS", "FAMILIES", "MAX_PAYLOAD_BYTES", "PREFIX", "REASONS", "SUBSCRIPTION",
     "UP_KINDS", "Message", "ProtocolError", "Topic", "decode", "encode", "envelope", "parse_json",
-    "parse_topic", "sanitize", "topic", "validate",
+    "parse_topic", "sanitize", "topic", "validate", "command", "validate_command",
 ]

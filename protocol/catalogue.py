@@ -298,6 +298,170 @@ SECURITY = Family(
     ),
 )
 
-#: Families this version of the wire format defines. The other up kinds of the contract
-#: (probe, speedtest, router) are defined by the issues that build them.
-FAMILIES: Dict[str, Family] = {f.kind: f for f in (STATUS, HEALTH, INVENTORY, SECURITY)}
+_MS = 600000.0  # 10 minutes in ms: longer round trips are absurd (a probe times out first)
+_MBPS = 100000.0  # 100 Gbit/s: more than any school link
+
+#: The network interface a measurement went out of (the default route's), shared by
+#: ``probe`` and ``speedtest`` so the collector can prefer wired PCs for tests.
+_VIA = (
+    Field("if", "str", "", "Interface the default route goes out of.", max_len=128),
+    Field("wired", "bool", "", "That interface is wired Ethernet (false: Wi-Fi or mobile)."),
+    Field("link_mbps", "int", "Mbit/s", "Its link speed, when the OS says.", False, 0, 400000),
+)
+
+
+def _target(prefix: str, what: str) -> Tuple[Field, ...]:
+    return (
+        Field(prefix + "_ok", "bool", "", what + " answered."),
+        Field(prefix + "_ms", "float", "ms", "Time " + what.lower() + " took to answer.",
+              False, 0, _MS),
+        Field(prefix + "_err", "str", "", "Why " + what.lower() + " failed (`timeout`, "
+              "`refused`, `dns`, `http 503` ...).", max_len=128),
+    )
+
+
+PROBE = Family(
+    "probe", 1,
+    "Light link probe, every 300 s (±10 %) by default (`intervals.probe`), a few KB: the "
+    "default gateway (ping), DNS resolution, HTTP to a domestic target (the collector) and to "
+    "an international one. Each target has its own timeout and runs in parallel, so one "
+    "that never answers cannot hold up the others. A target that is not configured is "
+    "left out.",
+    (
+        Field("gw", "str", "", "Default gateway address.", max_len=64),
+        *_target("gw", "The default gateway"),
+        Field("dns_name", "str", "", "Name resolved for the DNS check.", max_len=255),
+        *_target("dns", "DNS resolution"),
+        Field("dom_url", "str", "", "Domestic HTTP target.", max_len=512),
+        *_target("dom", "The domestic HTTP target"),
+        Field("intl_url", "str", "", "International HTTP target.", max_len=512),
+        *_target("intl", "The international HTTP target"),
+        *_VIA,
+        Field("tester", "bool", "", "This PC is the school's designated test PC "
+              "(`speedtest.designated`): the collector gives it the test lease first."),
+    ),
+)
+
+SPEEDTEST = Family(
+    "speedtest", 1,
+    "One bandwidth test, run when the collector grants the school's test lease (a "
+    "`speedtest` command) or by hand (`schoolmon-agent speedtest`). A failed test is a "
+    "result too: `ok` false, `reason`, no speeds (bytes already moved are still counted).",
+    (
+        Field("lease", "str", "", "Id of the lease the test ran under; absent for a test run "
+              "by hand.", max_len=64),
+        Field("ok", "bool", "", "The test completed.", True),
+        Field("reason", "str", "", "Why it failed: `no_server` (none reachable), `timeout`, "
+              "`link_down` (the light probe said so: skipped), `budget`, `error: ...`.",
+              max_len=256),
+        Field("trigger", "str", "", "What started it.", choices=("slot", "boot", "manual",
+                                                                  "command")),
+        Field("mode", "str", "", "`full` (about rate × 10 s each way) or `short` (at most "
+              "~10 MB, for metered links).", choices=("full", "short")),
+        Field("down_mbps", "float", "Mbit/s", "Download throughput.", False, 0, _MBPS),
+        Field("up_mbps", "float", "Mbit/s", "Upload throughput.", False, 0, _MBPS),
+        Field("ping_ms", "float", "ms", "Latency to the test server (lowest HTTP round trip).",
+              False, 0, _MS),
+        Field("jitter_ms", "float", "ms", "Mean difference between successive latency "
+              "samples.", False, 0, _MS),
+        Field("bytes_rx", "int", "B", "Bytes received by the test (download, latency).",
+              False, 0, _TB),
+        Field("bytes_tx", "int", "B", "Bytes sent by the test (upload).", False, 0, _TB),
+        Field("server", "str", "", "The server's `upload.php` URL.", max_len=512),
+        Field("server_name", "str", "", "The server's name and sponsor.", max_len=255),
+        Field("isp", "str", "", "ISP as the test server saw it (speedtest.net only).",
+              max_len=128),
+        Field("ip", "str", "", "Public IP address as the test server saw it.", max_len=64),
+        *_VIA,
+        Field("dur_s", "float", "s", "Wall time of the whole test.", False, 0, 3600),
+    ),
+)
+
+_ROUTER_IF = (
+    Field("name", "str", "", "Interface name (`ifName`, else `ifDescr`).", True, max_len=128),
+    Field("index", "int", "", "`ifIndex`.", False, 0, 2 ** 31),
+    Field("up", "bool", "", "`ifOperStatus` is up."),
+    Field("mbps", "int", "Mbit/s", "`ifHighSpeed` (or `ifSpeed` / 10^6).", False, 0, 400000),
+)
+
+ROUTER = Family(
+    "router", 1,
+    "The school router, seen by one agent of the school (the one configured with "
+    "`router.host`, every `intervals.router` s, 300 by default): the gateway check always, "
+    "SNMP v2c/v3 when configured. The collector shows it as the school's device with role "
+    "`router`. Rates come from the difference of two polls of the octet counters (64-bit "
+    "`ifHC*Octets`, else 32-bit with wrap handling); a poll after the router rebooted "
+    "(`uptime_s` went down) gives no rate.",
+    (
+        Field("host", "str", "", "The router's address.", True, max_len=255),
+        *_target("gw", "The router (ping)"),
+        Field("snmp_ok", "bool", "", "SNMP answered."),
+        Field("snmp_err", "str", "", "Why SNMP failed (`timeout`, `auth`, `no such object` "
+              "...).", max_len=256),
+        Field("uptime_s", "int", "s", "`sysUpTime` (the router's own uptime).", False, 0,
+              MAX_SAFE_INT),
+        Field("rebooted", "bool", "", "`sysUpTime` went down since the previous poll."),
+        Field("descr", "str", "", "`sysDescr`.", max_len=512),
+        Field("name", "str", "", "`sysName`.", max_len=255),
+        Field("model", "str", "", "Model read from `sysDescr` when it names one.", max_len=128),
+        Field("firmware", "str", "", "Firmware version read from `sysDescr`.", max_len=128),
+        Field("wan_if", "str", "", "The WAN interface polled.", max_len=128),
+        Field("wan_up", "bool", "", "The WAN interface is up."),
+        Field("wan_mbps", "int", "Mbit/s", "WAN interface speed.", False, 0, 400000),
+        Field("counter_bits", "int", "bit", "Octet counters used: 64 or 32.", False, 32, 64),
+        Field("rx_octets", "int", "B", "WAN `ifHCInOctets` (or `ifInOctets`) as read.", False,
+              0, 2 ** 64 - 1),
+        Field("tx_octets", "int", "B", "WAN `ifHCOutOctets` (or `ifOutOctets`) as read.",
+              False, 0, 2 ** 64 - 1),
+        Field("rx_bps", "int", "bit/s", "WAN receive rate since the previous poll.", False, 0,
+              10 ** 12),
+        Field("tx_bps", "int", "bit/s", "WAN send rate since the previous poll.", False, 0,
+              10 ** 12),
+        _pct("rx_util_pct", "WAN receive utilisation (rate / interface speed)."),
+        _pct("tx_util_pct", "WAN send utilisation."),
+        Field("ifs", "objects", "", "Every interface of the router.", items=_ROUTER_IF,
+              max_items=64),
+    ),
+)
+
+#: Families this version of the wire format defines (the up kinds of the contract).
+FAMILIES: Dict[str, Family] = {f.kind: f for f in (STATUS, HEALTH, INVENTORY, SECURITY, PROBE,
+                                                   SPEEDTEST, ROUTER)}
+
+#: Commands, sent down on ``schoolmon/v1/{school}/{device}/cmd`` (QoS 1, never retained).
+#: A command carries ``v`` and ``ts`` (the collector's clock) and ``cmd``, its name; no
+#: ``seq``. Not a persistent session: the collector publishes a command again when the
+#: device's next ``online`` arrives, for as long as it is still valid; the agent acts on
+#: each ``id`` once and never after ``exp``.
+COMMAND_ENVELOPE = (
+    Field("v", "int", "", "Command schema version.", True, 1, 1000),
+    Field("ts", "float", "s (Unix epoch, UTC)", "When the collector sent it (its clock).",
+          True, 946684800, 4102444800),
+    Field("cmd", "str", "", "The command's name.", True, max_len=32),
+)
+
+SPEEDTEST_GRANT = Family(
+    "speedtest", 1,
+    "The school's test lease, granted to this device: run one bandwidth test now against "
+    "`server`, within `budget` bytes, and report it with this `id`. Ignored when `exp` has "
+    "passed (by the agent's clock, and also `ttl` seconds after it arrived, for a PC whose "
+    "clock is wrong), when the id was seen before, or when a test is running.",
+    (
+        Field("id", "str", "", "Lease id (unique).", True, max_len=64),
+        Field("exp", "float", "s (Unix epoch, UTC)", "The lease expires then; a later test "
+              "is not under it.", True, 946684800, 4102444800),
+        Field("ttl", "float", "s", "Seconds the lease is valid from the moment it was sent.",
+              True, 1, 86400),
+        Field("server", "str", "", "`upload.php` URL of a legacy speedtest server; empty: "
+              "speedtest.net's nearest server.", max_len=512),
+        Field("budget", "int", "B", "Most bytes the test may move, both directions.", True,
+              0, _TB),
+        Field("mode", "str", "", "`full` or `short` (metered link).", True,
+              choices=("full", "short")),
+        Field("trigger", "str", "", "Why it was granted.", choices=("slot", "boot", "manual",
+                                                                     "command")),
+    ),
+)
+
+#: Commands by ``cmd`` name.
+COMMANDS: Dict[str, Family] = {c.kind: c for c in (SPEEDTEST_GRANT,)}

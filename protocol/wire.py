@@ -5,7 +5,8 @@ import re
 import sys
 from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple
 
-from .catalogue import ENVELOPE, FAMILIES, MAX_PAYLOAD_BYTES, Family, Field
+from .catalogue import (COMMAND_ENVELOPE, COMMANDS, ENVELOPE, FAMILIES, MAX_PAYLOAD_BYTES,
+                        Family, Field)
 from .errors import ProtocolError
 from .topics import Topic, parse_topic
 
@@ -147,6 +148,35 @@ def decode(topic: str, raw: bytes) -> Message:
     _check_identity(where, obj)
     return Message(where.school, where.device, where.kind, obj["v"], float(obj["ts"]),
                    obj["seq"], obj, len(raw))
+
+
+def command(name: str, fields: Dict[str, Any], ts: float) -> bytes:
+    """A command (catalogue ``COMMANDS``) ready to publish on a device's ``cmd`` topic;
+    raises ProtocolError when ``fields`` do not validate (the sender's bug)."""
+    msg = {"v": command_family(name).version, "ts": round(float(ts), 3), "cmd": name}
+    msg.update(fields)
+    validate_command(msg)
+    return encode(msg)
+
+
+def command_family(name: str) -> Family:
+    try:
+        return COMMANDS[name]
+    except KeyError:
+        raise ProtocolError("unknown_kind", "no command %r in this version of the wire "
+                            "format" % name) from None
+
+
+def validate_command(obj: Dict[str, Any]) -> Dict[str, Any]:
+    """Check a received command completely (the agent's side); returns it. Raises
+    ProtocolError naming the first fault (unknown command, newer version, bad field)."""
+    _check_fields(COMMAND_ENVELOPE, obj, "")
+    fam = command_family(obj["cmd"])
+    if obj["v"] > fam.version:
+        raise ProtocolError("unknown_version", "command %s version %d is newer than the %d "
+                            "this side knows" % (obj["cmd"], obj["v"], fam.version))
+    _check_fields(fam.fields, obj, "")
+    return obj
 
 
 def _check_identity(where: Topic, obj: Dict[str, Any]) -> None:

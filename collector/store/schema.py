@@ -36,6 +36,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    UniqueConstraint,
     create_engine,
     event,
 )
@@ -345,6 +346,84 @@ attt_state = Table(
     Column("rev", BigInteger, nullable=False, default=1),
 )
 
+
+
+# --- connectivity (revision 0006; collector/families and collector/connectivity write) ----
+
+#: Every bandwidth test a device reported (failed ones too: ``ok`` false, ``reason``), one
+#: row per (device, seq) so a replayed message is stored once. What the connectivity
+#: baseline judges (medians per school-day and school-week) and the school page charts.
+link_tests = Table(
+    "link_tests", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+           autoincrement=True),
+    Column("school_code", String(64), ForeignKey("schools.code"), nullable=False),
+    Column("device_id", String(64), nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("ts", Float, nullable=False),  # when the test ran (the message's ts), UTC epoch
+    Column("received_at", Float, nullable=False),
+    Column("lease", String(64), nullable=True),  # NULL: run by hand
+    Column("ok", Boolean, nullable=False),
+    Column("reason", String(256), nullable=True),
+    Column("trigger", String(16), nullable=True),  # slot | boot | manual | command
+    Column("mode", String(8), nullable=True),  # full | short
+    Column("down_mbps", Float, nullable=True),
+    Column("up_mbps", Float, nullable=True),
+    Column("ping_ms", Float, nullable=True),
+    Column("jitter_ms", Float, nullable=True),
+    Column("bytes_rx", BigInteger, nullable=True),
+    Column("bytes_tx", BigInteger, nullable=True),
+    Column("server", String(512), nullable=True),
+    Column("isp", String(128), nullable=True),
+    Column("wired", Boolean, nullable=True),
+    Index("ix_link_tests_school_ts", "school_code", "ts"),
+    UniqueConstraint("device_id", "seq", name="uq_link_tests_device_seq"),
+)
+
+#: The light probes of a school, counted per UTC hour (every agent probes every few
+#: minutes: 50,000 PCs would be 170 rows a second; the baseline needs only the share that
+#: succeeded and the mean times). ``*_n``: probes that tried that target, ``*_ok``: that
+#: succeeded, ``*_ms``: sum of the times of the successful ones.
+link_probe_hours = Table(
+    "link_probe_hours", metadata,
+    Column("school_code", String(64), ForeignKey("schools.code"), primary_key=True),
+    Column("hour_start", BigInteger, primary_key=True),  # epoch s, UTC, multiple of 3600
+    Column("n", Integer, nullable=False, default=0),
+    *[c for t in ("gw", "dns", "dom", "intl") for c in (
+        Column(t + "_n", Integer, nullable=False, default=0),
+        Column(t + "_ok", Integer, nullable=False, default=0),
+        Column(t + "_ms", Float, nullable=False, default=0.0))],
+    Index("ix_link_probe_hours_hour", "hour_start"),
+)
+
+#: Each school's connectivity status (meets | improve | below | insufficient) since when,
+#: with the evidence (``detail``: the day and week aggregates per data source, the
+#: thresholds, the consecutive failures); ``rev`` for compare-and-set between collectors.
+connectivity_schools = Table(
+    "connectivity_schools", metadata,
+    Column("school_code", String(64), ForeignKey("schools.code"), primary_key=True),
+    Column("status", String(16), nullable=False),
+    Column("since", Float, nullable=False),
+    Column("evaluated_at", Float, nullable=False),
+    Column("detail", OrJSON, nullable=False),
+    Column("rev", BigInteger, nullable=False, default=1),
+)
+
+#: A school's connectivity per local school day: the day's medians and uptime and the
+#: status at the end of the day (the history and the trend).
+connectivity_school_days = Table(
+    "connectivity_school_days", metadata,
+    Column("school_code", String(64), ForeignKey("schools.code"), primary_key=True),
+    Column("day", String(10), primary_key=True),  # YYYY-MM-DD, the province's local date
+    Column("status", String(16), nullable=False),
+    Column("tests", Integer, nullable=False, default=0),
+    Column("down_mbps", Float, nullable=True),  # median of the day's successful tests
+    Column("up_mbps", Float, nullable=True),
+    Column("ping_ms", Float, nullable=True),
+    Column("uptime_pct", Float, nullable=True),  # successful probes / attempts, school hours
+    Column("bytes", BigInteger, nullable=False, default=0),  # moved by the day's tests
+    Column("evaluated_at", Float, nullable=False),
+)
 
 def make_engine(url: str, echo: bool = False, **kw: Any) -> Engine:
     """An engine for ``store.url``. SQLite gets WAL, synchronous=NORMAL, a busy timeout

@@ -8,6 +8,12 @@ command -v mosquitto_pub >/dev/null || need+=(mosquitto-clients)
 command -v victoria-metrics >/dev/null || need+=(victoria-metrics)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 command -v chromium >/dev/null || need+=(chromium)
+# The router poll is tested against a private net-snmp agent; the bandwidth test's accuracy
+# on links shaped with tc tbf in network namespaces (iproute2); the test server's recipe
+# in deploy/nginx is tried with a real nginx.
+[ -x /usr/sbin/snmpd ] || need+=(snmpd)
+command -v tc >/dev/null || need+=(iproute2)
+[ -x /usr/sbin/nginx ] || need+=(nginx-light)
 # TLS tests make their certificates with openssl; the page's script is syntax-checked with node.
 command -v openssl >/dev/null || need+=(openssl)
 command -v node >/dev/null || need+=(nodejs)
