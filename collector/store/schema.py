@@ -376,6 +376,10 @@ link_tests = Table(
     Column("server", String(512), nullable=True),
     Column("isp", String(128), nullable=True),
     Column("wired", Boolean, nullable=True),
+    #: NULL: counted. Else why the test does not count (and is shown greyed): `implausible`
+    #: (numbers no link can give), `not_holder` / `expired` / `unknown_lease` (its lease
+    #: was not this device's, or had expired when it ran)
+    Column("refused", String(32), nullable=True),
     Index("ix_link_tests_school_ts", "school_code", "ts"),
     UniqueConstraint("device_id", "seq", name="uq_link_tests_device_seq"),
 )

@@ -40,6 +40,7 @@ def upgrade() -> None:
         sa.Column("server", sa.String(length=512), nullable=True),
         sa.Column("isp", sa.String(length=128), nullable=True),
         sa.Column("wired", sa.Boolean(), nullable=True),
+        sa.Column("refused", sa.String(length=32), nullable=True),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("device_id", "seq", name="uq_link_tests_device_seq"),
     )
