@@ -5,12 +5,10 @@
 - ``wire``: encode / decode / validate, the size limit.
 - ``settings``: the TOML + ``SCHOOLMON_*`` configuration loader both programs use.
 """
-from .catalogue import FAMILIES, MAX_PAYLOAD_BYTES
+from .catalogue import COMMANDS, FAMILIES, MAX_PAYLOAD_BYTES
 from .errors import REASONS, ProtocolError
 from .topics import CMD_KIND, PREFIX, SUBSCRIPTION, UP_KINDS, Topic, parse_topic, topic
-from .catalogue import COMMANDS
-from .wire import (Message, command, decode, encode, envelope, parse_json, sanitize, validate,
-                   validate_command)
+from .wire import Message, command, decode, encode, envelope, parse_json, sanitize, validate, validate_command
 
 __all__ = [
     "CMD_KIND", "COMMANDS", "FAMILIES", "MAX_PAYLOAD_BYTES", "PREFIX", "REASONS", "SUBSCRIPTION",

@@ -5,8 +5,7 @@ import re
 import sys
 from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple
 
-from .catalogue import (COMMAND_ENVELOPE, COMMANDS, ENVELOPE, FAMILIES, MAX_PAYLOAD_BYTES,
-                        Family, Field)
+from .catalogue import COMMAND_ENVELOPE, COMMANDS, ENVELOPE, FAMILIES, MAX_PAYLOAD_BYTES, Family, Field
 from .errors import ProtocolError
 from .topics import Topic, parse_topic
 
