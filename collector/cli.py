@@ -108,6 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "device every 60 s)")
     m.add_argument("--duration", type=float, default=None, metavar="S",
                    help="stop after S seconds (default: until Ctrl-C)")
+    m.add_argument("--no-connectivity", action="store_true",
+                   help="no probe, router or speedtest messages and no command subscription "
+                        "(the message mix of the ingest benchmark)")
     m.add_argument("--seed", type=int, default=1)
 
     u = sub.add_parser("user", help="web users and their personal API tokens")
@@ -466,7 +469,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     try:
         stats = run_simulation(args.broker, schools=args.schools,
                                devices_per_school=args.devices_per_school, rate=args.rate,
-                               duration=args.duration, stop_event=stop, seed=args.seed)
+                               duration=args.duration, stop_event=stop, seed=args.seed,
+                               connectivity=not args.no_connectivity)
     finally:
         restore_signals()
     print("%s simulate: %d messages sent, %d acknowledged by the broker (%d health) in "

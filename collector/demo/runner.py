@@ -9,7 +9,7 @@ import subprocess
 import sys
 import threading
 import time
-from typing import Any, Callable, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from schoolmon.protocol.settings import ConfigError
 
@@ -85,7 +85,34 @@ def _agent_command() -> List[str]:
             "sys.exit(main())"]
 
 
-def _write_agent_config(folder: str, school: str, mqtt_url: str, protocol: str = "5") -> str:
+#: The demo agent's light probes (no Internet here): the domestic target is the demo's own
+#: collector; the "international" one is a local URL too, labelled so in the file — a real
+#: one would only ever fail on this machine. Written only for keys this agent knows.
+def _probe_config(api_url: str) -> str:
+    from schoolmon.agent.config import SCHEMA
+    from schoolmon.agent.families import config_keys
+    known: Dict[str, Any] = {sec: dict(keys) for sec, keys in SCHEMA.items()}
+    for sec, keys in config_keys().items():
+        known.setdefault(sec, {}).update(keys)
+    wanted = (("probe", "domestic_url", api_url + "/healthz",
+               "domestic target: the demo's collector"),
+              ("probe", "international_url", api_url + "/healthz?intl=local",
+               "NOT international: this machine has no Internet; a local URL stands in"),
+              ("intervals", "probe", 60, "faster than the agent's 300 s, for the demo"))
+    out, section = [], None
+    for sec, key, value, why in wanted:
+        if key not in known.get(sec, {}):
+            continue
+        if sec != section:
+            out.append("\n[%s]" % sec)
+            section = sec
+        out.append("# %s\n%s = %s" % (why, key, '"%s"' % value if isinstance(value, str)
+                                        else value))
+    return "\n".join(out) + "\n" if out else ""
+
+
+def _write_agent_config(folder: str, school: str, mqtt_url: str, protocol: str = "5",
+                        api_url: str = "") -> str:
     path = os.path.join(folder, "agent.toml")
     state = os.path.join(folder, "agent")
     os.makedirs(state, exist_ok=True)
@@ -97,6 +124,8 @@ def _write_agent_config(folder: str, school: str, mqtt_url: str, protocol: str =
                  "[intervals]\nhealth = 15\nstart_delay_min = 0.0\nstart_delay_max = 1.0\n"
                  "[security]\nfirst_delay = 5.0\n"
                  % (school, school, state.replace("\\", "/"), mqtt_url, protocol))
+        if api_url:
+            fh.write(_probe_config(api_url))
     return path
 
 
@@ -124,6 +153,7 @@ def run_demo(args: argparse.Namespace) -> int:
         run_simulation,
         write_attt_history,
         write_history,
+        write_link_history,
     )
 
     logging.basicConfig(level=logging.WARNING,
@@ -201,6 +231,8 @@ def run_demo(args: argparse.Namespace) -> int:
         from ..posture import rules_from_config
         attt_days = write_attt_history(engine, province, rules_from_config(cfg), seed=1,
                                        tz=cfg.province.timezone)
+        # and their links' tests and probes, for the connectivity evaluator to judge
+        write_link_history(engine, province, seed=1)
 
         # 3. the collector service
         from ..service import CollectorService
@@ -223,7 +255,7 @@ def run_demo(args: argparse.Namespace) -> int:
         agent: Optional[subprocess.Popen] = None
         if not args.no_agent:
             conf = _write_agent_config(folder, agent_school.code, cfg.mqtt.url,
-                                       cfg.mqtt.protocol)
+                                       cfg.mqtt.protocol, server.url)
             env = {k: v for k, v in os.environ.items() if not k.startswith("SCHOOLMON_")}
             agent = popen_logged(_agent_command() + ["run", "--config", conf],
                            os.path.join(folder, "agent.log"), env=env)

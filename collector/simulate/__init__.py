@@ -21,17 +21,34 @@ state store (rollups, status history, devices that went away days ago) before th
 simulation starts, which then runs ``live_province(province)``; ``write_attt_history``
 gives its schools their ATTT status of each past day, judged by the collector's rules.
 
-The package: ``fixture`` (the province), ``posture`` (its security: plans, traits, the
-facts at a moment), ``payloads`` (what devices publish), ``fleet`` (the publisher),
+Each school has a link profile too (``link``: near its contract on fibre, well below it,
+3G/4G far below and metered, a dead router, an unreachable international target, a school
+without a test in 7+ days): with ``connectivity`` on (``run_simulation`` and the demo; off
+in ``Simulation`` itself, so the ingest benchmark's mix stays), every PC publishes
+``probe`` messages, each school's tester PC ``router`` messages, and the fleet answers each
+valid ``speedtest`` grant on its devices' ``cmd`` topics; ``write_link_history`` writes the
+30 days of tests and probe hours the connectivity evaluator judges.
+
+The package: ``fixture`` (the province), ``link`` (its schools' links), ``posture`` (its
+security: plans, traits, the facts at a moment), ``payloads`` (what devices publish),
+``fleet`` (the publisher),
 ``history`` (the past); the packet codec is ``collector/mqtt/codec.py``.
 """
 from .fixture import AGENT_VERSION, Province, SimDevice, SimSchool, province_fixture
 from .fleet import SimStats, Simulation, run_simulation
-from .history import HistoryStats, live_province, write_attt_history, write_history
+from .history import (
+    HistoryStats,
+    live_province,
+    write_attt_history,
+    write_history,
+    write_link_history,
+)
+from .link import LinkProfile, deal_links
 from .payloads import health_fields, health_templates, inventory_fields
 from .posture import PLANS, security_fields
 
-__all__ = ["AGENT_VERSION", "PLANS", "HistoryStats", "Province", "SimDevice", "SimSchool",
-           "SimStats", "Simulation", "health_fields", "health_templates", "inventory_fields",
-           "live_province", "province_fixture", "run_simulation", "security_fields",
-           "write_attt_history", "write_history"]
+__all__ = ["AGENT_VERSION", "PLANS", "HistoryStats", "LinkProfile", "Province", "SimDevice",
+           "SimSchool", "SimStats", "Simulation", "deal_links", "health_fields",
+           "health_templates", "inventory_fields", "live_province", "province_fixture",
+           "run_simulation", "security_fields", "write_attt_history", "write_history",
+           "write_link_history"]

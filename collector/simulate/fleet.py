@@ -38,15 +38,40 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Set, Tuple
 from urllib.parse import urlsplit
 
-from schoolmon.protocol import encode, envelope, topic
+from schoolmon.protocol import ProtocolError, encode, envelope, parse_json, topic, validate_command
 
-from ..mqtt.codec import connect_packet, publish_packet, redeliver_packet, string
+from ..mqtt.codec import (
+    connect_packet,
+    puback_packets,
+    publish_packet,
+    redeliver_packet,
+    string,
+    varint,
+)
+from ..text import utc_offset
 from .fixture import Province, SimDevice, province_fixture
+from .link import (
+    LinkProfile,
+    RouterState,
+    deal_links,
+    probe_fields,
+    router_fields,
+    router_state,
+    speedtest_fields,
+    story_start,
+)
 from .payloads import health_templates, inventory_fields
 from .posture import security_fields
 
 #: Seconds between two security messages of one PC (the agent's default).
 SECURITY_INTERVAL = 6 * 3600.0
+#: The agent's defaults (``intervals.probe``, ``intervals.router``), at a health interval of
+#: 60 s; a faster fleet (the demo's 15 s) probes faster in proportion.
+PROBE_INTERVAL = 300.0
+ROUTER_INTERVAL = 300.0
+#: The one subscription of a connection: the commands to every device (each connection
+#: acts on its own devices' only).
+CMD_SUBSCRIPTION = "schoolmon/v1/+/+/cmd"
 
 log = logging.getLogger("schoolmon.collector.simulate")
 
@@ -69,6 +94,13 @@ class SimStats:
     connect_error: Optional[str] = None
     #: connections that reached the broker at least once
     connected: int = 0
+    probe_sent: int = 0
+    router_sent: int = 0
+    #: speedtest results published (answers to grants)
+    tests_sent: int = 0
+    #: grants not acted on, by why: expired, replayed, busy, invalid, silent (the school
+    #: turned its tests off)
+    grants_ignored: Dict[str, int] = field(default_factory=dict)
 
     @property
     def rate(self) -> float:
@@ -93,7 +125,8 @@ class _Conn(threading.Thread):
         self.online = [d for d in devices if d.online]
         self.rng = random.Random(sim.seed * 1000 + idx)
         self.topics = {d.id: {k: string(topic(d.school, d.id, k))
-                              for k in ("health", "status", "inventory", "security")}
+                              for k in ("health", "status", "inventory", "security", "probe",
+                                        "router", "speedtest")}
                        for d in devices}
         self.templates = {d.id: health_templates(d, self.rng) for d in devices}
         self.boot = {d.id: int(time.time()) - self.rng.randint(600, 8 * 3600) for d in devices}
@@ -102,6 +135,14 @@ class _Conn(threading.Thread):
         self.index = {d.id: i for i, d in enumerate(devices)}
         #: devices whose security is to be sent at once (``Simulation.set_antivirus``)
         self.security_now: List[SimDevice] = []
+        #: (monotonic due, n, what, device index, data): probes, router polls and test
+        #: results to publish (connectivity)
+        self.link_due: List[Tuple[float, int, str, int, Any]] = []
+        self._link_n = 0
+        #: grant ids seen (replays are ignored), devices testing now, router counters
+        self.grants_seen: Set[str] = set()
+        self.testing: Set[str] = set()
+        self.routers: Dict[str, RouterState] = {}
         self.sock: Optional[socket.socket] = None
         self.inflight: List[Tuple[int, bytes, Optional[Tuple[str, int]]]] = []
         self._inflight_head = 0
@@ -134,6 +175,9 @@ class _Conn(threading.Thread):
                 ack = self._recv_exact(s, 4)
                 if ack[0] != 0x20 or ack[3] != 0:
                     raise ConnectionError("broker refused the connection (CONNACK %r)" % ack)
+                if sim.links is not None:  # SUBSCRIBE (id 1) to the commands, QoS 1
+                    body = b"\x00\x01" + string(CMD_SUBSCRIPTION) + b"\x01"
+                    s.sendall(b"\x82" + varint(len(body)) + body)
                 s.settimeout(None)
                 s.setblocking(True)
                 self.sock = s
@@ -199,15 +243,30 @@ class _Conn(threading.Thread):
         buf = self.buf + data
         pos, n = 0, len(buf)
         acked = 0
+        pubacks: List[int] = []
         while n - pos >= 2:
             ptype = buf[pos] & 0xF0
-            length = buf[pos + 1]  # PUBACK and PINGRESP are short
-            if n - pos < 2 + length:
+            length, k = buf[pos + 1], pos + 2  # PUBACK and PINGRESP: one length byte
+            if length & 0x80:  # a longer packet (a command): the whole varint
+                length, mult, k = length & 0x7F, 128, pos + 2
+                while k < n and buf[k - 1] & 0x80:
+                    length += (buf[k] & 0x7F) * mult
+                    mult *= 128
+                    k += 1
+                if buf[k - 1] & 0x80:
+                    break
+            if n - k < length:
                 break
             if ptype == 0x40:
                 acked += 1
-            pos += 2 + length
+            elif ptype == 0x30:
+                pid = self._incoming(buf[pos], buf[k:k + length])
+                if pid:
+                    pubacks.append(pid)
+            pos = k + length
         self.buf = buf[pos:]
+        if pubacks:
+            self._sendall(puback_packets(pubacks))
         if acked:
             self._acked(acked)
 
@@ -223,6 +282,110 @@ class _Conn(threading.Thread):
             if key is not None:
                 upto[key[0]] = key[1]
         self.sim._count_acked(len(done), upto)
+
+    # -- connectivity: commands in, probes, router polls and test results out
+    def _incoming(self, first: int, body: bytes) -> int:
+        """A PUBLISH from the broker (a command); its packet id to acknowledge, or 0."""
+        qos = (first >> 1) & 3
+        tlen = int.from_bytes(body[:2], "big")
+        topic_s = body[2:2 + tlen].decode("utf-8", "replace")
+        at = 2 + tlen
+        pid = 0
+        if qos:
+            pid = int.from_bytes(body[at:at + 2], "big")
+            at += 2
+        parts = topic_s.split("/")
+        i = self.index.get(parts[3]) if len(parts) == 5 and parts[4] == "cmd" else None
+        if i is not None:
+            self._command(self.devices[i], i, body[at:])
+        return pid
+
+    def _command(self, d: SimDevice, i: int, raw: bytes) -> None:
+        """Answer a valid, fresh ``speedtest`` grant after the test's own duration (as the
+        agent does); ignore an invalid, expired or replayed one, or one while testing."""
+        sim = self.sim
+        try:
+            cmd = validate_command(parse_json(raw))
+        except (ProtocolError, ValueError) as exc:
+            log.info("simulator: %s: command refused: %s", d.id, exc)
+            sim._count_ignored("invalid")
+            return
+        if cmd["cmd"] != "speedtest":  # pragma: no cover - the only command of v1
+            sim._count_ignored("invalid")
+            return
+        now = time.time()
+        p = sim.links.get(d.school) if sim.links else None
+        why = ("replayed" if cmd["id"] in self.grants_seen else
+               "expired" if cmd["exp"] <= now else
+               "busy" if d.id in self.testing else
+               "silent" if p is None or p.kind == "silent" else None)
+        self.grants_seen.add(cmd["id"])
+        if why:
+            sim._count_ignored(why)
+            return
+        assert p is not None
+        r = random.Random("%s|%s" % (sim.seed, cmd["id"]))
+        f = speedtest_fields(p, r, now, self._local_hour(now), cmd["mode"], cmd["budget"],
+                        failing=p.kind == "dead_router")
+        f["lease"] = cmd["id"]
+        f["trigger"] = cmd.get("trigger") or "command"
+        delay = f["dur_s"] if sim.speedtest_delay is None else sim.speedtest_delay
+        delay = min(delay, max(0.0, cmd["exp"] - now) * 0.8)
+        self.testing.add(d.id)
+        self._due(time.monotonic() + delay, "result", i, f)
+
+    def _due(self, at: float, what: str, i: int, data: Any = None) -> None:
+        self._link_n += 1
+        heapq.heappush(self.link_due, (at, self._link_n, what, i, data))
+
+    @staticmethod
+    def _local_hour(now: float) -> float:
+        return ((now + utc_offset(now)) % 86400) / 3600.0
+
+    def _link_start(self) -> None:
+        """At the first connect: every online PC's first probe within one interval, each
+        tester's first router poll within a few seconds."""
+        sim = self.sim
+        if sim.links is None or self.link_due:
+            return
+        mono = time.monotonic()
+        for i, d in enumerate(self.devices):
+            p = sim.links.get(d.school)
+            if p is None or not d.online or d.role == "router":
+                continue
+            self._due(mono + self.rng.uniform(0, sim.probe_interval), "probe", i)
+            if d.id == p.tester:
+                self._due(mono + self.rng.uniform(0, min(5.0, sim.router_interval)), "router", i)
+
+    def _link_batch(self, room: int) -> List[Any]:
+        sim = self.sim
+        links = sim.links or {}
+        out: List[Any] = []
+        now, mono = time.time(), time.monotonic()
+        while self.link_due and self.link_due[0][0] <= mono and len(out) < room:
+            _at, _n, what, i, data = heapq.heappop(self.link_due)
+            d = self.devices[i]
+            p: LinkProfile = links[d.school]
+            if what == "probe":
+                fields = probe_fields(p, d, self.rng, now, sim.since[d.school],
+                                      sim.dead_at.get(d.school))
+                self._due(mono + sim.probe_interval * self.rng.uniform(0.9, 1.1), "probe", i)
+            elif what == "router":
+                st = self.routers.get(d.school)
+                if st is None:
+                    st = self.routers[d.school] = router_state(p, now, sim.seed)
+                fields = router_fields(p, st, self.rng, now, self._local_hour(now),
+                                       dead=d.school in sim.dead_at)
+                self._due(mono + sim.router_interval * self.rng.uniform(0.95, 1.05), "router", i)
+            else:
+                fields = data
+                what = "speedtest"
+                self.testing.discard(d.id)
+            d.seq += 1
+            sim._count_link(what)
+            out.append((self.topics[d.id][what], encode(envelope(what, fields, d.seq, now)),
+                        False, None))
+        return out
 
     def _pending(self) -> int:
         return len(self.inflight) - self._inflight_head
@@ -360,6 +523,7 @@ class _Conn(threading.Thread):
         if self.sock is None:
             return
         self._hello()
+        self._link_start()
         start = time.monotonic()
         sent_health = 0
         window = sim.window
@@ -372,6 +536,10 @@ class _Conn(threading.Thread):
                 if (self.security_now or (self.security_due and self.security_due[0][0]
                                           <= time.monotonic())) and room > 0:
                     extra = self._security_batch()
+                    if extra:
+                        self._send(extra)
+                if self.link_due and self.link_due[0][0] <= time.monotonic() and room > 0:
+                    extra = self._link_batch(room)
                     if extra:
                         self._send(extra)
                 if self.online and due > 0 and room > 0:
@@ -433,7 +601,10 @@ class Simulation:
                  username: str = "", password: str = "", ca_file: str = "",
                  final_status: bool = True, drain_timeout: float = 10.0, seed: int = 1,
                  client_prefix: str = "schoolmon-sim",
-                 security_interval: Optional[float] = SECURITY_INTERVAL) -> None:
+                 security_interval: Optional[float] = SECURITY_INTERVAL,
+                 connectivity: bool = False, probe_interval: Optional[float] = None,
+                 router_interval: Optional[float] = None,
+                 speedtest_delay: Optional[float] = None) -> None:
         parts = urlsplit(broker_url)
         self.tls = parts.scheme == "mqtts"
         self.host = parts.hostname or "127.0.0.1"
@@ -458,6 +629,24 @@ class Simulation:
         self.av_off: Set[str] = set()
         self.stats = SimStats()
         self._lock = threading.Lock()
+        # connectivity (off by default: the ingest benchmark's message mix stays health,
+        # status, inventory and security): probes, router polls, answers to test grants
+        scale = (len(online) / self.rate if self.rate else 60.0) / 60.0
+        self.probe_interval = max(1.0, probe_interval or PROBE_INTERVAL * scale)
+        self.router_interval = max(1.0, router_interval or ROUTER_INTERVAL * scale)
+        #: seconds a test takes before its result (None: the test's own ``dur_s``)
+        self.speedtest_delay = speedtest_delay
+        self.links: Optional[Dict[str, LinkProfile]] = None
+        self.since: Dict[str, float] = {}
+        #: schools whose router is dead now (and since when)
+        self.dead_at: Dict[str, float] = {}
+        if connectivity:
+            now = time.time()
+            self.links = deal_links(province, seed)
+            for code, p in self.links.items():
+                self.since[code] = story_start(p, now)
+                if p.kind == "dead_router":
+                    self.dead_at[code] = self.since[code]
         devices = province.devices
         k = connections or min(4, max(1, len(devices)))
         k = max(1, min(k, len(devices) or 1))
@@ -476,6 +665,19 @@ class Simulation:
         with self._lock:
             self.stats.acked += n
             self.stats.acked_upto.update(upto)
+
+    def _count_link(self, what: str) -> None:
+        with self._lock:
+            if what == "probe":
+                self.stats.probe_sent += 1
+            elif what == "router":
+                self.stats.router_sent += 1
+            else:
+                self.stats.tests_sent += 1
+
+    def _count_ignored(self, why: str) -> None:
+        with self._lock:
+            self.stats.grants_ignored[why] = self.stats.grants_ignored.get(why, 0) + 1
 
     def _count_security(self) -> None:
         with self._lock:
@@ -562,8 +764,10 @@ def run_simulation(broker_url: str, schools: int = 30, devices_per_school: int =
     ``stop_event`` is set (Ctrl-C also stops it). ``rate`` is health messages per second
     for the whole fleet (default: each online device every 60 s). ``options`` go to
     :class:`Simulation` (connections, window, chunk, username, password, ca_file,
-    final_status, ...). Returns the SimStats."""
+    final_status, connectivity — on here, off in ``Simulation`` —, ...). Returns the
+    SimStats."""
     prov = province or province_fixture(schools, devices_per_school, seed)
+    options.setdefault("connectivity", True)
     sim = Simulation(broker_url, prov, rate=rate, duration=duration, stop_event=stop_event,
                      seed=seed, **options)
     return sim.run()

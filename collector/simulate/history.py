@@ -51,11 +51,23 @@ from ..store.schema import (
     devices,
     dialect_insert,
     events,
+    link_probe_hours,
+    link_tests,
     rollup_1h,
     rollup_5m,
 )
 from ..text import DEFAULT_TIMEZONE, utc_offset
 from .fixture import Province, SimDevice
+from .link import (
+    LinkProfile,
+    dead_router_at,
+    deal_links,
+    probe_shares,
+    router_fields,
+    router_state,
+    speedtest_fields,
+    story_start,
+)
 from .payloads import health_fields, inventory_fields
 from .posture import security_fields
 
@@ -541,6 +553,132 @@ def write_attt_history(engine: Engine, province: Province, rules: Rules,
     return len(rows)
 
 
+#: Seqs of the history's tests start here: above any seq the live simulation gives out,
+#: so a live test never collides with a past one on (device, seq).
+HISTORY_SEQ = 10 ** 12
+#: Probes per PC per hour (the agent's default ``intervals.probe``, 300 s).
+PROBES_PER_HOUR = 12
+
+
+def _test_moments(r: random.Random, weekday: int) -> List[Tuple[str, float]]:
+    """(trigger, local hour) of a school day's tests: one within 15 minutes of the first PC
+    on (07:05-08:00), one at a random moment of each slot (08-12, 12-16, 16-20; Saturdays
+    the morning only, PCs are off by 11:00; the evening slot only when a PC is still on,
+    most days until about 17:00)."""
+    out = [("boot", 7 + r.uniform(5, 45) / 60 + r.uniform(0, 15) / 60)]
+    if weekday == 5:
+        return out + [("slot", r.uniform(8, 10.9))]
+    out += [("slot", r.uniform(8, 12)), ("slot", r.uniform(12, 16))]
+    if r.random() < 0.75:
+        out.append(("slot", r.uniform(16, 17)))
+    return out
+
+
+def build_link_history(province: Province, now: Optional[float] = None,
+                       days: int = HISTORY_DAYS, seed: int = 1,
+                       links: Optional[Dict[str, LinkProfile]] = None
+                       ) -> Tuple[List[Dict[str, Any]], List[Tuple[Any, ...]],
+                                  List[Dict[str, Any]]]:
+    """(link_tests rows, link_probe_hours rows (tuples in column order), device_latest rows of the testers'
+    ``router`` messages) of the ``days`` local days before today and today up to ``now``:
+    the school days' tests per profile (``link``), the probes of the school hours
+    (07:00-17:00, Saturdays to 11:00; whole UTC hours before the current one, which the
+    live fleet fills)."""
+    now = time.time() if now is None else now
+    links = deal_links(province, seed) if links is None else links
+    offset = utc_offset(now)
+    today = (int(now) + offset) // DAY
+    hour_now = int(now) // 3600 * 3600
+    pcs: Dict[str, int] = {}
+    for d in province.devices:
+        if d.online and d.role != "router":
+            pcs[d.school] = pcs.get(d.school, 0) + 1
+    tests: List[Dict[str, Any]] = []
+    hours: List[Tuple[Any, ...]] = []
+    latest: List[Dict[str, Any]] = []
+    seqs: Dict[str, int] = {}
+    gone = {did: at for did, at in offline_since(province, now, seed).items()
+            if "-router" in did}
+    for s in province.schools:
+        p = links[s.code]
+        since = story_start(p, now)
+        dead_at = dead_router_at(gone, s.code, now) if p.kind == "dead_router" \
+            else None
+        for day in range(today - days, today + 1):
+            weekday = (day + 3) % 7  # 1970-01-01 was a Thursday
+            if weekday == 6:
+                continue
+            r = _rng(seed, "link", s.code, day)
+            start = day * DAY - offset
+            for j, (trigger, h) in enumerate(_test_moments(r, weekday)):
+                at = start + h * 3600
+                if p.tester is None or at >= now or (p.kind == "silent" and at >= since):
+                    continue
+                f = speedtest_fields(p, r, at, h, "short" if p.metered else "full",
+                                failing=p.kind == "dead_router" and at >= since)
+                seq = seqs[p.tester] = seqs.get(p.tester, HISTORY_SEQ) + 1
+                ts = at + f["dur_s"]
+                tests.append({
+                    "school_code": s.code, "device_id": p.tester, "seq": seq, "ts": ts,
+                    "received_at": ts + r.uniform(0.2, 2.0),
+                    "lease": "sim-%s-%d-%d" % (s.code, day, j), "ok": f["ok"],
+                    "reason": f.get("reason"), "trigger": trigger, "mode": f["mode"],
+                    "down_mbps": f.get("down_mbps"), "up_mbps": f.get("up_mbps"),
+                    "ping_ms": f.get("ping_ms"), "jitter_ms": f.get("jitter_ms"),
+                    "bytes_rx": f["bytes_rx"], "bytes_tx": f["bytes_tx"],
+                    "server": f["server"], "isp": s.isp, "wired": True, "refused": None})
+            n_pcs = pcs.get(s.code, 0)
+            rand = r.random
+            for h in range(7, 11 if weekday == 5 else 17):
+                at = start + h * 3600
+                if not n_pcs or at >= hour_now:
+                    continue
+                n = max(1, round(n_pcs * (0.55 + 0.4 * rand()))) * PROBES_PER_HOUR
+                row: List[Any] = [s.code, at, n]
+                jitter = 0.8 + 0.45 * rand()  # how slow this hour was
+                for share, ms in probe_shares(p, at + 1800, since, dead_at).values():
+                    ok = int(n * share - (n * 0.005 * rand() if share < 1 else 0) + 0.5)
+                    row += (n, ok, round(ok * ms * jitter, 1))
+                hours.append(tuple(row))
+        if p.tester is not None:
+            at = float(now - 300)
+            rr = _rng(seed, "router-last", s.code)
+            fields = router_fields(p, router_state(p, now, seed), rr, at,
+                                   ((at + offset) % DAY) / 3600.0,
+                                   dead=dead_at is not None and at >= dead_at)
+            latest.append({"device_id": p.tester, "kind": "router", "ts": at, "seq": None,
+                           "received_at": at, "skew": None,
+                           "payload": to_json(envelope("router", fields, 0, at))})
+    return tests, hours, latest
+
+
+def write_link_history(engine: Engine, province: Province, now: Optional[float] = None,
+                       days: int = HISTORY_DAYS, seed: int = 1) -> Tuple[int, int]:
+    """Write the connectivity past (``build_link_history``) into the store at ``engine``
+    (schema at head, schools registered, ``write_history`` done): rows inserted where
+    absent, so writing twice leaves the store as writing once. (tests, probe hours)
+    written. The collector's evaluator judges them; nothing here writes a status."""
+    tests, hours, latest = build_link_history(province, now, days, seed)
+    with engine.begin() as conn:
+        if tests:
+            cols = list(tests[0])
+            BulkStatement(dialect_insert(engine, link_tests).values(
+                {k: bindparam(k) for k in cols}).on_conflict_do_nothing(
+                index_elements=["device_id", "seq"]), engine, link_tests).run(conn, tests)
+        st = BulkStatement(dialect_insert(engine, link_probe_hours).on_conflict_do_nothing(
+            index_elements=["school_code", "hour_start"]), engine, link_probe_hours)
+        if st.keys != [c.name for c in link_probe_hours.c]:  # pragma: no cover - a bug
+            raise RuntimeError("link_probe_hours insert does not take its columns in order")
+        for i in range(0, len(hours), 20000):
+            st.run_tuples(conn, hours[i:i + 20000])
+        known = set(conn.execute(select(devices.c.id)).scalars())
+        latest = [row for row in latest if row["device_id"] in known]
+        if latest:
+            BulkStatement(dialect_insert(engine, device_latest).on_conflict_do_nothing(
+                index_elements=["device_id", "kind"]), engine, device_latest).run(conn, latest)
+    return len(tests), len(hours)
+
+
 def live_province(province: Province) -> Province:
     """The province without the devices that went away in the past (``offline`` profile:
     ``write_history`` writes their rows; the live simulation would report them heard now)."""
@@ -548,6 +686,6 @@ def live_province(province: Province) -> Province:
                     [d for d in province.devices if d.online])
 
 
-__all__ = ["FIVE_MIN_DAYS", "HISTORY_DAYS", "HistoryStats", "build_attt_history",
-           "build_history", "live_province", "offline_since", "write_attt_history",
-           "write_history"]
+__all__ = ["FIVE_MIN_DAYS", "HISTORY_DAYS", "HISTORY_SEQ", "HistoryStats",
+           "build_attt_history", "build_history", "build_link_history", "live_province",
+           "offline_since", "write_attt_history", "write_history", "write_link_history"]
