@@ -223,13 +223,11 @@ def counter_delta(prev: int, cur: int, bits: int, seconds: float,
     """Octets moved between two reads, or None when the difference cannot be trusted.
     A counter that went down wrapped if the wrapped difference is plausible: at most the
     interface's speed (+5 %), or, speed unknown, less than half the counter's range. A
-    64-bit counter does not wrap in practice (years at 400 Gbit/s): going down means it
-    was reset (the interface was re-created) — no rate."""
+    counter reset (interface re-created, counters cleared) gives a wrapped difference near
+    the whole range: implausible, no rate. The same rule for 32 and 64 bits."""
     delta = cur - prev
     if delta >= 0:
         return delta
-    if bits == 64:
-        return None
     wrapped = delta + 2 ** bits
     if speed_bps:
         return wrapped if wrapped * 8 <= speed_bps * 1.05 * seconds else None
