@@ -195,7 +195,7 @@ def poll(host: str, port: int, auth: Auth, timeout: float = 2.0, retries: int = 
 class Counters(NamedTuple):
     """What a rate needs from one poll (kept in memory and in the state folder)."""
     host: str
-    index: int
+    ifindex: int
     bits: int
     uptime: int  # hundredths of a second
     rx: int
@@ -237,7 +237,8 @@ def counter_delta(prev: int, cur: int, bits: int, seconds: float,
 def rates(prev: Optional[Counters], cur: Counters, wall_s: float,
           speed_bps: Optional[float]) -> Dict[str, Any]:
     """``rx_bps``/``tx_bps`` (+ ``rebooted``) from two polls of the same interface."""
-    if prev is None or (prev.host, prev.index, prev.bits) != (cur.host, cur.index, cur.bits):
+    if prev is None or (prev.host, prev.ifindex, prev.bits) != (
+            cur.host, cur.ifindex, cur.bits):
         return {}
     seconds = elapsed_s(prev, cur, wall_s)
     if seconds is None:
