@@ -15,7 +15,7 @@ write ``agent/families/security.py`` with the class (Windows facts through
 from types import MappingProxyType
 from typing import Any, Callable, Dict, Mapping, NamedTuple, Optional, Tuple
 
-from schoolmon.protocol.settings import Key
+from schoolmon.protocol.settings import ConfigError, Key
 
 try:  # Protocol is in typing from 3.8
     from typing import Protocol
@@ -39,8 +39,9 @@ class Family(Protocol):
         ...
 
 
-#: Builds a family from the configuration and the command runner (agent/runner.py).
-Builder = Callable[[Any, Any], Family]
+#: Builds a family from the configuration and the command runner (agent/runner.py); None:
+#: not on this device (the router family without ``router.host``).
+Builder = Callable[[Any, Any], Optional[Family]]
 
 
 class FamilySpec(NamedTuple):
@@ -82,6 +83,46 @@ def _security(cfg: Any, runner: Any) -> Family:
                           settings=cfg.security)
 
 
+def _probe(cfg: Any, runner: Any) -> Family:
+    from .probe import ProbeFamily, domestic_url
+
+    # ``speedtest.designated`` is declared with the speedtest family (read defensively:
+    # an agent without that key is simply not the designated PC)
+    tester = getattr(getattr(cfg, "speedtest", None), "designated", None)
+    return ProbeFamily(runner, cfg.probe, domestic_url(cfg.probe, cfg.mqtt.url),
+                       tester=bool(tester) if tester is not None else None)
+
+
+def _router(cfg: Any, runner: Any) -> Optional[Family]:
+    r = cfg.router
+    if not r.host:
+        return None  # only the one agent of the school configured to poll it
+    from .router import RouterFamily
+    from .router_snmp import Auth
+
+    auth = None
+    if r.snmp == "v2c":
+        if not r.community:
+            raise ConfigError("router.community: required when router.snmp = \"v2c\"")
+        auth = Auth("v2c", community=r.community)
+    elif r.snmp == "v3":
+        if not r.user:
+            raise ConfigError("router.user: required when router.snmp = \"v3\"")
+        if r.priv_key and not r.auth_key:
+            raise ConfigError("router.priv_key: given without router.auth_key (SNMPv3 "
+                              "has no privacy without authentication)")
+        auth = Auth("v3", user=r.user, auth_key=r.auth_key, priv_key=r.priv_key,
+                    auth_protocol=r.auth_protocol, priv_protocol=r.priv_protocol)
+    return RouterFamily(r.host, runner, auth, port=r.port, wan_if=r.wan_if,
+                        timeout=r.timeout, retries=r.retries, state_dir=cfg.agent.state_dir)
+
+
+def _v3_key(value: Any) -> Optional[str]:
+    if value and len(value) < 8:  # RFC 3414: a pass phrase of at least 8 characters
+        return "must be at least 8 characters (SNMPv3), got %d" % len(value)
+    return None
+
+
 #: Every kind of the contract, read-only: the one place how a family runs is declared.
 SPECS: Mapping[str, FamilySpec] = MappingProxyType({s.kind: s for s in (
     FamilySpec("health", INTERVAL, period_key="intervals.health", keys=(
@@ -117,9 +158,57 @@ SPECS: Mapping[str, FamilySpec] = MappingProxyType({s.kind: s for s in (
                ), build=_security),
     # Defined by the issues that build them: declared here so the CLI, the runtime and the
     # docs already agree on how they will run.
-    FamilySpec("probe", INTERVAL, slow=True),
+    # Its own worker (slow=False): the link check every uptime figure rests on must never
+    # wait behind a 5-minute security scan. 60 s: a slow PowerShell route lookup on an old
+    # Windows PC, then the checks, each bounded by probe.timeout, all in parallel.
+    FamilySpec("probe", INTERVAL, timeout=60.0, period_key="intervals.probe", keys=(
+        ("intervals.probe", Key("int", 300, "Seconds between light link probes (±10 % "
+                                "jitter): gateway, DNS, domestic and international HTTP.",
+                                minimum=30, maximum=86400)),
+        ("probe.timeout", Key("float", 5.0, "Longest time each probe check may take, seconds "
+                              "(they run in parallel).", minimum=0.5, maximum=60)),
+        ("probe.dns_name", Key("str", "moet.gov.vn", "Name resolved by the DNS check; empty: "
+                               "no DNS check.")),
+        ("probe.domestic_url", Key("str", "", "Domestic HTTP target; empty: the "
+                                   "collector's `/speedtest/latency.txt` on the host of "
+                                   "`mqtt.url`, port `probe.domestic_port`.")),
+        ("probe.domestic_port", Key("int", 8080, "Port of the collector's speed test "
+                                    "server, for the default domestic target.",
+                                    minimum=1, maximum=65535)),
+        ("probe.intl_url", Key("str", "https://www.google.com/generate_204",
+                               "International HTTP target; empty: none. Prefer a server "
+                               "hosted abroad: big CDNs may answer from inside Vietnam.")),
+    ), build=_probe),
     FamilySpec("speedtest", ON_COMMAND, slow=True, cheap=False),
-    FamilySpec("router", INTERVAL, slow=True),
+    # The slow worker: a poll is a few dozen SNMP requests, minutes of delay cost nothing
+    # (rates use the router's own clock, sysUpTime). Built only with router.host.
+    FamilySpec("router", INTERVAL, slow=True, timeout=120.0, period_key="intervals.router",
+               keys=(
+        ("intervals.router", Key("int", 300, "Seconds between polls of the school router "
+                                 "(only with `router.host`).", minimum=30, maximum=86400)),
+        ("router.host", Key("str", "", "The school router's address; set on ONE agent of "
+                            "the school (that one polls it). Empty: no router family.")),
+        ("router.snmp", Key("choice", "off", "SNMP version to read the router with; `off`: "
+                            "gateway check only.", choices=("off", "v2c", "v3"))),
+        ("router.port", Key("int", 161, "SNMP UDP port.", minimum=1, maximum=65535)),
+        ("router.community", Key("str", "public", "SNMP v2c community (read-only).",
+                                 secret=True)),
+        ("router.user", Key("str", "", "SNMPv3 user name.")),
+        ("router.auth_key", Key("str", "", "SNMPv3 authentication pass phrase; empty: "
+                                "noAuthNoPriv.", secret=True, check=_v3_key)),
+        ("router.priv_key", Key("str", "", "SNMPv3 privacy pass phrase; empty: authNoPriv "
+                                "(privacy needs the `cryptography` package).", secret=True,
+                                check=_v3_key)),
+        ("router.auth_protocol", Key("choice", "sha", "SNMPv3 authentication protocol.",
+                                     choices=("md5", "sha", "sha256", "sha512"))),
+        ("router.priv_protocol", Key("choice", "aes", "SNMPv3 privacy protocol.",
+                                     choices=("des", "aes", "aes256"))),
+        ("router.wan_if", Key("str", "", "The WAN interface: its ifName/ifDescr or ifIndex; "
+                              "empty: the up interface with the most in-octets.")),
+        ("router.timeout", Key("float", 2.0, "Seconds to wait for one SNMP answer (and for "
+                               "the gateway ping).", minimum=0.2, maximum=60)),
+        ("router.retries", Key("int", 1, "SNMP retries per request.", minimum=0, maximum=5)),
+    ), build=_router),
     FamilySpec("status", ON_CONNECT),
 )})
 
@@ -147,5 +236,7 @@ def build_families(cfg: Any, runner: Any = None) -> Dict[str, Family]:
         from ..runner import SubprocessRunner
 
         runner = SubprocessRunner()
-    return {kind: spec.build(cfg, runner) for kind, spec in SPECS.items()
-            if spec.build is not None}
+    built = {kind: spec.build(cfg, runner) for kind, spec in SPECS.items()
+             if spec.build is not None}
+    # a builder may say "not on this device" (router: only with router.host)
+    return {kind: family for kind, family in built.items() if family is not None}

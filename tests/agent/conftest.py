@@ -23,3 +23,13 @@ def tiny_fs():
     yield path
     subprocess.run(["umount", "-l", path], check=False)
     os.rmdir(path)
+
+
+@pytest.fixture
+def snmpd():
+    """A private real net-snmp snmpd on a free loopback UDP port (tests/agent/snmpd.py)."""
+    from .snmpd import Snmpd
+
+    agent = Snmpd().start()
+    yield agent
+    agent.stop()

@@ -116,7 +116,7 @@ def test_collect_default_families_and_unknown(tmp_path):
     assert "speedtest" not in kinds
     r = _collect(tmp_path, "--family", "bogus")
     assert r.returncode == 2 and "bogus" in r.stderr
-    r = _collect(tmp_path, "--family", "probe")
+    r = _collect(tmp_path, "--family", "router")  # built only with router.host
     assert r.returncode == 2 and "not available" in r.stderr
     assert "security" in kinds
 

@@ -30,8 +30,10 @@ def test_every_contract_kind_has_one_spec():
             assert kind in FAMILIES
             assert spec.trigger in (INTERVAL, ON_CHANGE) and spec.period_key
     assert [k for k, s in SPECS.items() if not s.cheap] == ["speedtest"]
-    assert sorted(k for k, s in SPECS.items() if s.build) == ["health", "inventory",
-                                                                "security"]
+    assert sorted(k for k, s in SPECS.items() if s.build) == ["health", "inventory", "probe",
+                                                                "router", "security"]
+    # the link check never waits behind a security scan on the slow worker
+    assert not SPECS["probe"].slow and SPECS["router"].slow
     security = SPECS["security"]
     assert (security.trigger, security.slow, security.period_key) == (
         INTERVAL, True, "intervals.security")
