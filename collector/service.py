@@ -10,10 +10,10 @@ import time
 from types import SimpleNamespace
 from typing import Any, Callable, Dict, List, Optional, Protocol, Sequence, TypedDict
 
-from .ingest import Ingest
-from .ingest.seam import Store, TimeSeries
 from .connectivity.leases import settings_from_config
 from .connectivity.scheduler import Scheduler, test_server_url
+from .ingest import Ingest
+from .ingest.seam import Store, TimeSeries
 from .metrics import IngestMetrics, Registry, default_metrics
 from .mqtt.publisher import CommandPublisher, publisher_client_id
 from .posture import Evaluator, RunStats, rules_from_config

@@ -94,8 +94,10 @@ def month_bounds(now: float, tz: str) -> Tuple[str, float, float]:
 
 def held(lease: Optional[Dict[str, Any]], now: float) -> bool:
     """The lease is granted, not released, not expired."""
-    return bool(lease) and lease.get("released_at") is None and \
-        lease.get("expired_at") is None and float(lease["exp"]) > now  # type: ignore[index]
+    if not lease:
+        return False
+    return lease.get("released_at") is None and lease.get("expired_at") is None and \
+        float(lease["exp"]) > now
 
 
 def month_usage(conn: Connection, school: str, now: float, tz: str) -> Tuple[str, int, int]:

@@ -151,7 +151,7 @@ class Scheduler:
                         log.info("speed-test lease of %s at %s expired without a result",
                                  lease.get("device"), school)
         stats["resent"] = self._resend(online, held, now)
-        boot_at = {}
+        boot_at: Dict[str, float] = {}
         for ev in online:
             boot_at.setdefault(ev.school, now)
         day, day_start = self._day(now)
@@ -161,13 +161,13 @@ class Scheduler:
             for school, first in boot_at.items():
                 plans[school] = self._ensure_plan(school, plans.get(school), day, day_start,
                                                   first, now)
-        for school, (plan, version) in plans.items():
+        for school, (plan, _version) in plans.items():
             if not plan or plan.get("day") != day:
                 continue
             lease = held.get(school, (None, 0))[0]
             if leases.held(lease, now):
                 continue
-            for key, at, end in self._due(plan, day_start, now):
+            for key, _at, end in self._due(plan, day_start, now):
                 outcome = self._attempt(school, key, end, now)
                 if outcome == "granted":
                     stats["granted"] += 1

@@ -19,11 +19,11 @@ from schoolmon.agent.message import build_message
 from schoolmon.agent.spool import Spool
 from schoolmon.agent.transport import Transport
 from schoolmon.collector.config import load_config
+from schoolmon.collector.connectivity.leases import LEASE_KEY
 from schoolmon.collector.metrics import Registry
 from schoolmon.collector.service import CollectorService
 from schoolmon.collector.store import registry, school_state
 from schoolmon.collector.store import schema as db
-from schoolmon.collector.connectivity.leases import LEASE_KEY
 from schoolmon.collector.timeseries import NullTimeSeries
 from schoolmon.protocol import topic, validate_command
 
@@ -164,7 +164,7 @@ def test_thirty_agents_one_test_per_slot(mosquitto, tmp_path):
         for n, (hh, mm) in enumerate(((11, 56), (15, 56), (19, 56)), start=2):
             clock.t = local(hh, mm)
             svc.scheduler.wake.set()
-            wait_until(lambda: len(_grants(agents)) == n, timeout=20, what="grant %d" % n)
+            wait_until(lambda n=n: len(_grants(agents)) == n, timeout=20, what="grant %d" % n)
             _report(engine, agents, svc)
         got = _grants(agents)
         assert [d for d, _ in got] == ["tester"] * 4
@@ -261,7 +261,7 @@ def test_two_services_on_one_postgresql_never_grant_twice(mosquitto, postgres, t
                 p.start()
             for p in passes:
                 p.join(30)
-            wait_until(lambda: len(_grants(agents)) >= n, timeout=20, what="grant %d" % n)
+            wait_until(lambda n=n: len(_grants(agents)) >= n, timeout=20, what="grant %d" % n)
             _report(engine, agents, services[n % 2])
         assert len(_grants(agents)) == 4
         assert sum(s.metrics.leases_granted.get() for s in services) == 4
