@@ -271,3 +271,28 @@ def test_two_services_on_one_postgresql_never_grant_twice(mosquitto, postgres, t
         for s in services:
             s.stop()
         engine.dispose()
+
+
+def test_publisher_counts_what_it_could_not_send(mosquitto):
+    """A command that does not validate is never published and counted failed; a valid one
+    published while the broker is down goes once it is back, acknowledged."""
+    from schoolmon.collector.metrics import IngestMetrics
+    from schoolmon.collector.mqtt.publisher import CommandPublisher
+
+    cfg = load_config(env={}, demo=True, overrides={"mqtt": {"url": mosquitto.url}})
+    metrics = IngestMetrics(Registry())
+    pub = CommandPublisher(cfg.mqtt, "schoolmon-collector-test-cmd", metrics).start()
+    try:
+        assert pub.wait_connected(10)
+        assert not pub.send_grant(SCHOOL, "pc-01", {"id": "x"}, local(9))  # no exp, ttl ...
+        assert metrics.commands_failed.get(cmd="speedtest") == 1
+        mosquitto.kill()
+        wait_until(lambda: not pub.connected.is_set(), timeout=20, what="disconnected")
+        fields = {"id": "l1", "exp": local(9) + 240, "ttl": 240, "server": "", "budget": 1000,
+                  "mode": "full", "trigger": "slot"}
+        assert pub.send_grant(SCHOOL, "pc-01", fields, local(9))
+        mosquitto.start()
+        wait_until(lambda: metrics.commands_published.get(cmd="speedtest") == 1, timeout=40,
+                   what="the queued command acknowledged after the broker came back")
+    finally:
+        pub.stop()
