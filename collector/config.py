@@ -182,6 +182,8 @@ SCHEMA: Schema = {
                            "`http://{api.listen}/speedtest/upload.php` (a listen address of "
                            "0.0.0.0 becomes this host's name); empty: speedtest.net's "
                            "nearest server."),
+        "scheduler": Key("bool", True, "Grant speed-test leases (the scheduler thread). "
+                         "Off: no test is granted; an agent still tests by hand."),
         "schedule_interval": Key("float", 5, "Seconds between passes of the test scheduler "
                                  "(plans, leases, results).", minimum=0.1, maximum=3600),
     },

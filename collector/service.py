@@ -123,7 +123,7 @@ class CollectorService:
         self.publisher: Optional[CommandPublisher] = None
         self._scheduling: Optional[threading.Thread] = None
         conn_cfg = getattr(cfg, "connectivity", None)
-        if isinstance(self.store, StateStore) and conn_cfg is not None:
+        if isinstance(self.store, StateStore) and conn_cfg is not None and conn_cfg.scheduler:
             self.scheduler = Scheduler(
                 self.store.engine, settings_from_config(cfg, test_server_url(cfg)),
                 list(conn_cfg.slots), float(conn_cfg.boot_window), self._send_command,
