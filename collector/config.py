@@ -72,6 +72,17 @@ def token_problem(token: str) -> Optional[str]:
                 "(guessable)" % MIN_TOKEN_DISTINCT)
     return None
 
+def check_slots(value: Any) -> Optional[str]:
+    """Each slot ``HH:MM-HH:MM`` with start before end (local time)."""
+    from .connectivity.scheduler import parse_slot
+    for i, slot in enumerate(value):
+        try:
+            parse_slot(slot)
+        except ValueError as exc:
+            return "[%d] %s" % (i, exc)
+    return None
+
+
 SCHEMA: Schema = {
     "mqtt": {
         "url": Key("str", "", "Broker URL, `mqtt://host:port` or `mqtts://host:port`; empty "
@@ -144,6 +155,37 @@ SCHEMA: Schema = {
         "evaluate_interval": Key("float", 15, "Seconds between passes of the ATTT evaluator "
                                  "(devices whose security or inventory message is new).",
                                  minimum=0.1, maximum=86400),
+    },
+    "connectivity": {
+        "slots": Key("list", ["08:00-12:00", "12:00-16:00", "16:00-20:00"], "School-hour "
+                     "slots (local time, `HH:MM-HH:MM`): one bandwidth test per school at a "
+                     "random moment inside each, on school days (Mon–Sat).",
+                     check=check_slots),
+        "boot_window": Key("float", 900, "The first test of a day runs at a random moment "
+                           "this many seconds after the school's first agent comes online.",
+                           minimum=0, maximum=86400),
+        "test_timeout": Key("float", 180, "Longest a test may take, seconds; a lease expires "
+                            "this plus `lease_margin` after it was granted.", minimum=10,
+                            maximum=3600),
+        "lease_margin": Key("float", 60, "Seconds added to `test_timeout` before a lease "
+                            "without a result expires (the result's way back).", minimum=0,
+                            maximum=3600),
+        "budget_fibre_mb": Key("float", 30000, "Monthly test data budget per school on a "
+                               "fixed link (fibre, ADSL ...), MB.", minimum=0),
+        "budget_mobile_mb": Key("float", 1000, "Monthly test data budget per school on a "
+                                "metered link (`link_type` 3g, 4g, lte, mobile, di động), "
+                                "MB.", minimum=0),
+        "short_mb": Key("float", 10, "Bytes a short test (metered links) may move, MB.",
+                        minimum=1, maximum=1000),
+        "test_server": Key("str", "auto", "`upload.php` URL of the legacy speedtest server "
+                           "schools test against; `auto`: the collector's own "
+                           "`http://{api.listen}/speedtest/upload.php` (a listen address of "
+                           "0.0.0.0 becomes this host's name); empty: speedtest.net's "
+                           "nearest server."),
+        "scheduler": Key("bool", True, "Grant speed-test leases (the scheduler thread). "
+                         "Off: no test is granted; an agent still tests by hand."),
+        "schedule_interval": Key("float", 5, "Seconds between passes of the test scheduler "
+                                 "(plans, leases, results).", minimum=0.1, maximum=3600),
     },
     "province": {
         "code": Key("str", "", "Code of the province (tỉnh) this collector serves."),

@@ -27,6 +27,13 @@ Names (all prefixed ``schoolmon_``)::
     schoolmon_store_errors_total                 messages the stores refused (not outages)
     schoolmon_dead_letters_total{reason}         refused for good: kept aside, acknowledged
     schoolmon_ingest_stage_seconds_total{stage}  wall time per stage (where a batch goes)
+    schoolmon_speedtest_leases_granted_total     speed-test leases granted (one per test)
+    schoolmon_speedtest_leases_refused_total{reason}  held (another lease) | budget
+    schoolmon_speedtest_leases_expired_total     leases whose exp passed without a result
+    schoolmon_speedtest_leases_released_total    leases given back by their holder's result
+    schoolmon_commands_published_total{cmd}      commands the broker acknowledged
+    schoolmon_commands_failed_total{cmd}         commands that could not be published
+    schoolmon_speedtest_results_refused_total{reason}  unknown_lease | not_holder | expired
 """
 import bisect
 import threading
@@ -215,6 +222,32 @@ class IngestMetrics:
                                      "timeseries, commit, ack).", ("stage",))
         for stage in ("decode", "prepare", "timeseries", "commit", "ack"):
             self.stage_seconds.precreate(stage=stage)
+        # connectivity (collector/connectivity, collector/mqtt/publisher.py)
+        self.leases_granted = Counter(r, p + "speedtest_leases_granted_total",
+                                      "Speed-test leases granted (one per test).")
+        self.leases_refused = Counter(r, p + "speedtest_leases_refused_total",
+                                      "Speed-test leases refused, by reason: held (another "
+                                      "collector was first) or budget (the month's data).",
+                                      ("reason",))
+        for reason in ("held", "budget"):
+            self.leases_refused.precreate(reason=reason)
+        self.leases_expired = Counter(r, p + "speedtest_leases_expired_total",
+                                      "Speed-test leases that expired without a result.")
+        self.leases_released = Counter(r, p + "speedtest_leases_released_total",
+                                       "Speed-test leases given back by the holder's result.")
+        self.commands_published = Counter(r, p + "commands_published_total",
+                                          "Commands the broker acknowledged, by command.",
+                                          ("cmd",))
+        self.commands_failed = Counter(r, p + "commands_failed_total",
+                                       "Commands that could not be published, by command.",
+                                       ("cmd",))
+        self.commands_published.precreate(cmd="speedtest")
+        self.commands_failed.precreate(cmd="speedtest")
+        self.results_refused = Counter(r, p + "speedtest_results_refused_total",
+                                       "Speed-test results that do not count, by reason: "
+                                       "unknown_lease, not_holder, expired.", ("reason",))
+        for reason in ("unknown_lease", "not_holder", "expired"):
+            self.results_refused.precreate(reason=reason)
 
     def render(self) -> str:
         return render(self.registry)

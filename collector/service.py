@@ -10,9 +10,12 @@ import time
 from types import SimpleNamespace
 from typing import Any, Callable, Dict, List, Optional, Protocol, Sequence, TypedDict
 
+from .connectivity.leases import settings_from_config
+from .connectivity.scheduler import Scheduler, test_server_url
 from .ingest import Ingest
 from .ingest.seam import Store, TimeSeries
 from .metrics import IngestMetrics, Registry, default_metrics
+from .mqtt.publisher import CommandPublisher, publisher_client_id
 from .posture import Evaluator, RunStats, rules_from_config
 from .state import Event
 from .store import StateStore, dead_letters
@@ -82,7 +85,8 @@ class CollectorService:
                  registry: Optional[Registry] = None,
                  maintain_interval: float = MAINTAIN_INTERVAL,
                  stall_after: float = STALL_AFTER,
-                 keep_aside: Optional[Callable[[List[dead_letters.DeadLetter]], int]] = None
+                 keep_aside: Optional[Callable[[List[dead_letters.DeadLetter]], int]] = None,
+                 clock: Callable[[], float] = time.time
                  ) -> None:
         self.cfg = cfg
         self.metrics: IngestMetrics = (IngestMetrics(registry) if registry is not None
@@ -113,6 +117,18 @@ class CollectorService:
                                        getattr(province, "timezone", "Asia/Ho_Chi_Minh"),
                                        busy=lambda: ingest.pending() > EVALUATE_BACKLOG)
         self._posture: Optional[threading.Thread] = None
+        # Speed tests (issue 10): the scheduler grants each school's test lease; commands
+        # go out through the publisher, connected in start() (its id derives from ingest's).
+        self.scheduler: Optional[Scheduler] = None
+        self.publisher: Optional[CommandPublisher] = None
+        self._scheduling: Optional[threading.Thread] = None
+        conn_cfg = getattr(cfg, "connectivity", None)
+        if isinstance(self.store, StateStore) and conn_cfg is not None and conn_cfg.scheduler:
+            self.scheduler = Scheduler(
+                self.store.engine, settings_from_config(cfg, test_server_url(cfg)),
+                list(conn_cfg.slots), float(conn_cfg.boot_window), self._send_command,
+                self.metrics, clock=clock)
+            self.on_event(self.scheduler.on_event)
         self._evaluate_soon = threading.Event()
         #: the ATTT evaluator's last pass (None before the first)
         self.last_evaluation: Optional[RunStats] = None
@@ -157,6 +173,10 @@ class CollectorService:
         self._stop.clear()
         if self.cfg.mqtt.url:
             self.ingest.start()
+            if self.scheduler is not None:
+                self.publisher = CommandPublisher(
+                    self.cfg.mqtt, publisher_client_id(self.ingest.source.client_id),
+                    self.metrics).start()
         else:
             log.warning("mqtt.url is not set: ingest is off, no message will be received "
                         "(set mqtt.url, e.g. \"mqtt://127.0.0.1:1883\")")
@@ -167,6 +187,12 @@ class CollectorService:
             self._posture = threading.Thread(target=self._posture_loop,
                                              name="schoolmon-attt", daemon=True)
             self._posture.start()
+        if self.scheduler is not None:
+            interval = float(self.cfg.connectivity.schedule_interval)
+            self._scheduling = threading.Thread(target=self.scheduler.loop,
+                                                args=(self._stop, interval),
+                                                name="schoolmon-speedtests", daemon=True)
+            self._scheduling.start()
         self.started = True
         return self
 
@@ -175,6 +201,13 @@ class CollectorService:
         self._stop.set()
         if self.started and self.cfg.mqtt.url:
             self.ingest.stop(timeout)
+        if self._scheduling is not None and self.scheduler is not None:
+            self.scheduler.wake.set()
+            self._scheduling.join(timeout)
+            self._scheduling = None
+        if self.publisher is not None:
+            self.publisher.stop()
+            self.publisher = None
         if self._liveness is not None:
             self._liveness.join(timeout)
             self._liveness = None
@@ -214,6 +247,15 @@ class CollectorService:
                     self.maintained += 1
                 except Exception:
                     log.exception("store maintenance failed")
+
+    def _send_command(self, school: str, device: str, fields: Dict[str, Any],
+                      ts: float) -> bool:
+        """The scheduler's way to a device: a ``speedtest`` grant on its cmd topic."""
+        if self.publisher is None:
+            log.warning("no broker: speed-test grant for %s not sent", device)
+            self.metrics.commands_failed.inc(cmd="speedtest")
+            return False
+        return self.publisher.send_grant(school, device, fields, ts)
 
     def evaluate_soon(self) -> None:
         """Run the ATTT evaluator's next pass now (tests, after an import)."""

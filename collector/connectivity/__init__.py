@@ -1,0 +1,1 @@
+"""Connectivity (issue 10): who tests when (``leases``, ``scheduler``), the baseline."""
