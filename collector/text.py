@@ -1092,5 +1092,11 @@ def page_texts() -> Dict[str, Dict[str, str]]:
         for code, entry in table.items():
             out[prefix + code] = dict(entry)
     out.update(PAGE_TEXTS)
+    # the connectivity parts' texts live with them (imported here: they import this module)
+    from .connectivity.text import PAGE_TEXTS as CONNECTIVITY_TEXTS
+    from .connectivity.text import STATUS_LABELS as CONNECTIVITY_LABELS
+    for code, entry in CONNECTIVITY_LABELS.items():
+        out["conn_status." + code] = dict(entry)
+    out.update(CONNECTIVITY_TEXTS)
     out["unit.former"] = {lang: FORMER_SUFFIX[lang] for lang in LANGS}
     return {k: {lang: v.get(lang) or v[DEFAULT_LANG] for lang in LANGS} for k, v in out.items()}
