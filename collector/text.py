@@ -813,9 +813,6 @@ PAGE_TEXTS: Dict[str, Dict[str, str]] = {
     "overview.all_schools": {"vi": "Xem tất cả {n} trường", "en": "See all {n} schools"},
     "overview.trend": {"vi": "Số thiết bị báo về mỗi ngày (30 ngày)",
                        "en": "Devices reporting each day (30 days)"},
-    "overview.baseline_note": {
-        "vi": "Chuẩn băng thông chưa được đánh giá trong phiên bản này.",
-        "en": "The connectivity baseline is not evaluated in this version."},
     "overview.attt": {"vi": "An toàn thông tin (ATTT)", "en": "Security posture (ATTT)"},
     "overview.attt_not_evaluated": {
         "vi": "Chưa đánh giá ATTT: bộ đánh giá chưa chạy hoặc chưa có máy nào gửi báo cáo.",
@@ -925,7 +922,7 @@ PAGE_TEXTS: Dict[str, Dict[str, str]] = {
     "card.schools": {"vi": "Tổng số trường", "en": "Schools"},
     "card.devices": {"vi": "Tổng số thiết bị", "en": "Devices"},
     "card.seen_24h": {"vi": "Báo về trong 24 giờ", "en": "Reported in 24 h"},
-    "card.below_connectivity": {"vi": "Chưa đạt chuẩn băng thông",
+    "card.below_connectivity": {"vi": "Chưa đạt chuẩn kết nối",
                                 "en": "Not meeting the connectivity baseline"},
     "card.below_security": {"vi": "Chưa đạt chuẩn ATTT",
                             "en": "Not meeting the security baseline"},

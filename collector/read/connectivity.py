@@ -245,10 +245,7 @@ def hour_row(r: Any) -> Dict[str, Any]:
     """One hour of probes: uptime = probes that reached the domestic target (the collector;
     the international one where no domestic target is configured) / probes that tried it;
     mean times of the successful probes."""
-    if r.dom_n:
-        uptime = _pct(r.dom_ok, r.dom_n)
-    else:
-        uptime = _pct(r.intl_ok, r.intl_n)
+    uptime = _pct(r.dom_ok, r.dom_n) if r.dom_n else _pct(r.intl_ok, r.intl_n)
     return {"hour": float(r.hour_start), "n": int(r.n), "uptime_pct": uptime,
             "gw_ms": _mean(r.gw_ms, r.gw_ok), "dns_ms": _mean(r.dns_ms, r.dns_ok),
             "dom_ms": _mean(r.dom_ms, r.dom_ok), "intl_ms": _mean(r.intl_ms, r.intl_ok),

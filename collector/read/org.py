@@ -7,8 +7,8 @@ from sqlalchemy import Connection, select
 from ..store import school_status
 from ..store.schema import schools
 from ..text import sort_key
-from .counts import NO_DEVICES, school_counts
 from . import connectivity as conn_read
+from .counts import NO_DEVICES, school_counts
 from .posture import NOT_MEETING, counts_note, evaluated, school_statuses, tally
 from .schools import units_by_id
 from .scope import Scope, resolve_scope, school_filter

@@ -11,9 +11,9 @@ from ..store import school_status
 from ..store.registry import descendant_units
 from ..store.schema import devices, org_units, rollup_1h, rollup_5m, schools
 from ..text import fold, sort_key
+from . import connectivity as conn_read
 from .counts import NO_DEVICES, school_counts
 from .devices import device_brief, latest_health
-from . import connectivity as conn_read
 from .posture import NOT_EVALUATED, NOT_MEETING, SORT_ORDER, counts_note, school_statuses
 from .scope import QueryError, Scope, resolve_scope, school_filter, storable
 

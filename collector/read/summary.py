@@ -11,9 +11,9 @@ from sqlalchemy import Connection, Engine, func, select
 from ..store import school_status
 from ..store.schema import devices, org_units, rollup_1h, schools
 from ..text import DEFAULT_TIMEZONE, sort_key, utc_offset
+from . import connectivity as conn_read
 from .counts import NO_DEVICES, device_groups, reused, school_counts
 from .devices import DEVICE_STATES, DEVICE_STATUSES
-from . import connectivity as conn_read
 from .posture import NOT_MEETING, counts_note, evaluated, school_statuses, tally
 from .schools import SCHOOL_STATUSES
 from .scope import Scope, resolve_scope, school_filter

@@ -8,8 +8,8 @@ import time
 
 import pytest
 from schoolmon.collector.api import create_app
-from schoolmon.collector.store import school_state
 from schoolmon.collector.store import schema as db
+from schoolmon.collector.store import school_state
 from schoolmon.collector.store import users as user_store
 from sqlalchemy import insert, update
 
