@@ -14,7 +14,7 @@ const RANGES = [7, 30];
 
 export function connBadge(c) {
   const code = (c && c.status) || "insufficient";
-  return h("span", { class: "st attt conn " + code, dataset: { conn: code } }, (c && c.label) || t("conn_status." + code));
+  return h("span", { class: "st conn " + code, dataset: { conn: code } }, (c && c.label) || t("conn_status." + code));
 }
 
 function mbps(v) { return v === null || v === undefined ? "—" : num(Math.round(v * 10) / 10) + " Mbit/s"; }
@@ -202,7 +202,7 @@ export async function render(root, gen, args, params) {
   root.appendChild(h("section", { class: "cards", id: "cards-conn" },
     h("div", { class: "card offline below" }, h("div", { class: "v" }, link("/schools" + qs({ baseline: "connectivity", area: area }),
       num((by.below || 0) + (by.improve || 0)))), h("div", { class: "k" }, t("card.below_connectivity"))),
-    CONN_STATUSES.map((st) => h("div", { class: "card attt " + st, dataset: { conn: st } },
+    CONN_STATUSES.map((st) => h("div", { class: "card conn " + st, dataset: { conn: st } },
       h("div", { class: "v" }, link("/schools" + qs({ connectivity: st, area: area }), num(by[st] || 0))),
       h("div", { class: "k" }, t("conn_status." + st))))));
   root.appendChild(h("h3", {}, t("conn.isps")));
