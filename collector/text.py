@@ -813,9 +813,6 @@ PAGE_TEXTS: Dict[str, Dict[str, str]] = {
     "overview.all_schools": {"vi": "Xem tất cả {n} trường", "en": "See all {n} schools"},
     "overview.trend": {"vi": "Số thiết bị báo về mỗi ngày (30 ngày)",
                        "en": "Devices reporting each day (30 days)"},
-    "overview.baseline_note": {
-        "vi": "Chuẩn băng thông chưa được đánh giá trong phiên bản này.",
-        "en": "The connectivity baseline is not evaluated in this version."},
     "overview.attt": {"vi": "An toàn thông tin (ATTT)", "en": "Security posture (ATTT)"},
     "overview.attt_not_evaluated": {
         "vi": "Chưa đánh giá ATTT: bộ đánh giá chưa chạy hoặc chưa có máy nào gửi báo cáo.",
@@ -925,7 +922,7 @@ PAGE_TEXTS: Dict[str, Dict[str, str]] = {
     "card.schools": {"vi": "Tổng số trường", "en": "Schools"},
     "card.devices": {"vi": "Tổng số thiết bị", "en": "Devices"},
     "card.seen_24h": {"vi": "Báo về trong 24 giờ", "en": "Reported in 24 h"},
-    "card.below_connectivity": {"vi": "Chưa đạt chuẩn băng thông",
+    "card.below_connectivity": {"vi": "Chưa đạt chuẩn kết nối",
                                 "en": "Not meeting the connectivity baseline"},
     "card.below_security": {"vi": "Chưa đạt chuẩn ATTT",
                             "en": "Not meeting the security baseline"},
@@ -1092,5 +1089,11 @@ def page_texts() -> Dict[str, Dict[str, str]]:
         for code, entry in table.items():
             out[prefix + code] = dict(entry)
     out.update(PAGE_TEXTS)
+    # the connectivity parts' texts live with them (imported here: they import this module)
+    from .connectivity.text import PAGE_TEXTS as CONNECTIVITY_TEXTS
+    from .connectivity.text import STATUS_LABELS as CONNECTIVITY_LABELS
+    for code, entry in CONNECTIVITY_LABELS.items():
+        out["conn_status." + code] = dict(entry)
+    out.update(CONNECTIVITY_TEXTS)
     out["unit.former"] = {lang: FORMER_SUFFIX[lang] for lang in LANGS}
     return {k: {lang: v.get(lang) or v[DEFAULT_LANG] for lang in LANGS} for k, v in out.items()}

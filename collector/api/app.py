@@ -25,7 +25,19 @@ from starlette.middleware.gzip import GZipMiddleware
 from .. import __version__
 from ..read.scope import UnitSchools
 from ..text import message, pick_lang, validation_message
-from . import actions, admin, baselines, devices, health, org, pages, schools, session, summary
+from . import (
+    actions,
+    admin,
+    baselines,
+    connectivity,
+    devices,
+    health,
+    org,
+    pages,
+    schools,
+    session,
+    summary,
+)
 from .deps import (
     ERROR_RESPONSES,
     ApiError,
@@ -171,7 +183,8 @@ def create_app(source: AppSource, cfg: Any) -> FastAPI:
     # authentication first: a caller without a token learns nothing about parameters
     api = APIRouter(prefix="/api/v1", dependencies=[Depends(get_principal), Depends(strict_query)],
                     responses=ERROR_RESPONSES)
-    for module in (summary, org, schools, devices, baselines, actions, session, admin):
+    for module in (summary, org, schools, connectivity, devices, baselines, actions, session,
+                   admin):
         api.include_router(module.router)
     app.include_router(api)
 

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Path, Query
 
 from ..read import QueryError, posture
 from ..read import devices as read
+from ..read.connectivity import router_brief
 from ..read.schools import area_units
 from ..store.schema import ROLLUP_METRICS
 from ..text import (
@@ -128,10 +129,16 @@ def get_device(conn: Conn, scope: Scope, lang: Lang, tz: TimeZone, rules: Rules,
     dụng) with its evidence, the values used, since when, the hint and the citation; the OS
     support (`supported`, `esu`, `unsupported`, `unknown`) and end date; `stale` when the PC
     has been silent longer than the window (every check unknown); `frozen` for a
-    reboot-restore PC."""
+    reboot-restore PC.
+
+    `router`: a router's latest `router` message summarised (up — gateway or SNMP
+    answered —, uptime, WAN interface, rates in Mbit/s and utilisation %, model, firmware,
+    interfaces); null for every other device."""
     body = read.get_device(conn, device_id, scope)
     if body is None:
         raise ApiError(404, "device_not_found")
+    polled = body["latest"].get("router")
+    body["router"] = router_brief(polled["payload"], polled["ts"]) if polled else None
     body["security"] = posture.device_security(conn, device_id, rules.baseline, lang)
     body["offline_reason_label"] = label(OFFLINE_REASON_LABELS, body["offline_reason"], lang)
     for h in body["history"]:

@@ -3,6 +3,7 @@ from typing import Annotated, Any, Dict
 
 from fastapi import APIRouter, Query
 
+from ..read import connectivity as link
 from ..read import org as read
 from ..text import ATTT_STATUS_LABELS, label, message
 from .deps import Conn, Lang, Scope, TimeZone
@@ -25,8 +26,11 @@ def get_org(conn: Conn, scope: Scope, lang: Lang, tz: TimeZone,
             ) -> Dict[str, Any]:
     """Units (Sở / province, area — whatever level the province uses) and their schools,
     each with counts of schools and devices by status, summed up the tree. Only the
-    caller's units appear."""
+    caller's units appear. Each unit's `counts` have `connectivity_by_status` and
+    `connectivity_below_baseline` (Không đạt + Cần cải thiện), each school its
+    `connectivity` status."""
     body = read.org_tree(conn, scope, include_schools=schools)
     body["below_baseline"]["note"] = message("baseline_not_evaluated", lang)
     body["below_baseline"]["attt_labels"] = attt_labels(lang)
+    body["below_baseline"]["connectivity_labels"] = link.labels(lang)
     return present(body, lang, tz)

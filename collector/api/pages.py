@@ -24,7 +24,7 @@ SHELL = os.path.join(STATIC_DIR, "index.html")
 
 #: The page addresses (FastAPI path syntax); the page's router (static/js/app.js) has the same.
 PAGE_PATHS: List[str] = ["/", "/login", "/schools", "/schools/{code}", "/areas/{code:path}",
-                         "/devices", "/devices/{device_id}", "/users", "/audit"]
+                         "/devices", "/devices/{device_id}", "/users", "/audit", "/connectivity"]
 
 router = APIRouter(include_in_schema=False)
 

@@ -16,6 +16,7 @@ TIME_KEYS = frozenset({
     "ts", "now", "first_seen", "last_seen", "since", "status_since", "from", "to",
     "updated_at", "created_at", "received_at", "boot_ts", "generated_at", "last_status_at",
     "disabled_at", "offline_since", "evaluated_at", "reported_at",
+    "hour", "expires", "next_planned", "granted_at",  # connectivity: probe hours, leases
 })
 #: Keys whose values are passed through as they are (device payloads, echoed filters,
 #: the query parameters of a link, an audit entry's detail).

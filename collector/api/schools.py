@@ -4,6 +4,7 @@ from typing import Annotated, Any, Dict, Literal, Optional
 
 from fastapi import APIRouter, Path, Query
 
+from ..read import connectivity as link
 from ..read import posture
 from ..read import schools as read
 from ..text import OFFLINE_REASON_LABELS, SCHOOL_CONDITION_LABELS, label, message
@@ -15,10 +16,12 @@ router = APIRouter(tags=["schools"])
 SchoolStatus = Literal["offline", "partial", "online", "no_devices"]
 Baseline = Literal["attt", "connectivity", "meets", "below", "not_evaluated"]
 AtttStatus = Literal["below", "insufficient", "improve", "meets", "no_pcs", "not_evaluated"]
+ConnectivityStatus = Literal["below", "improve", "insufficient", "meets"]
 Level = Literal["MN", "TH", "THCS", "THPT", "GDNN-GDTX", "LIEN-CAP"]
 #: ``read.SCHOOL_SORTS``, each also with ``-`` (descending).
 SchoolSort = Literal["status", "name", "code", "area", "offline", "online_pct", "attt",
-                     "-status", "-name", "-code", "-area", "-offline", "-online_pct", "-attt"]
+                     "connectivity", "-status", "-name", "-code", "-area", "-offline",
+                     "-online_pct", "-attt", "-connectivity"]
 
 
 @router.get("/schools", summary="Danh sách trường / schools")
@@ -32,12 +35,18 @@ def list_schools(
     baseline: Annotated[Optional[Baseline], Query(
         description="Chuẩn / baseline: `attt` — các trường chưa đạt chuẩn ATTT (Cần cải "
                     "thiện, Không đạt, Không đủ dữ liệu) / schools not meeting the ATTT "
-                    "baseline; `connectivity` — chưa đánh giá / not evaluated yet (none); "
+                    "baseline; `connectivity` — các trường chưa đạt chuẩn kết nối (Cần cải "
+                    "thiện, Không đạt) / schools not meeting the connectivity baseline; "
                     "`meets`, `below` (= `attt`), `not_evaluated`.")] = None,
     attt: Annotated[Optional[AtttStatus], Query(
         description="Một trạng thái ATTT / one ATTT status: `below` (Không đạt), "
                     "`insufficient` (Không đủ dữ liệu), `improve` (Cần cải thiện), `meets` "
                     "(Đạt), `no_pcs`, `not_evaluated`.")] = None,
+    connectivity: Annotated[Optional[ConnectivityStatus], Query(
+        description="Một trạng thái kết nối / one connectivity status: `below` (Không đạt), "
+                    "`improve` (Cần cải thiện), `insufficient` (Không đủ dữ liệu: không có lần "
+                    "đo nào được tính trong 7 ngày / no counted test in 7 days), `meets` "
+                    "(Đạt).")] = None,
     q: Annotated[Optional[str], Query(
         max_length=100,
         description="Mã hoặc một phần tên trường, không phân biệt hoa thường và dấu / code "
@@ -51,7 +60,8 @@ def list_schools(
     sort: Annotated[SchoolSort, Query(
         description="Sắp xếp / order: `status` (xấu nhất trước / worst first, mặc định), "
                     "`name`, `code`, `area`, `offline` (số máy mất kết nối / devices "
-                    "offline), `online_pct`; `-` đứng trước = giảm dần / descending. "
+                    "offline), `online_pct`, `attt`, `connectivity` (xấu nhất trước / worst "
+                    "first); `-` đứng trước = giảm dần / descending. "
                     "Chữ theo thứ tự tiếng Việt / text in Vietnamese order.")] = "status",
     page: Annotated[int, Query(ge=1, le=100000)] = 1,
     per_page: Annotated[int, Query(
@@ -66,10 +76,15 @@ def list_schools(
     body = read.list_schools(conn, scope, area=area, status=status, baseline=baseline,
                              page=page, per_page=per_page, q=q, level=level, isp=isp,
                              link_type=link_type, sort=sort.lstrip("-"),
-                             descending=sort.startswith("-"), attt=attt)
+                             descending=sort.startswith("-"), attt=attt,
+                             connectivity=connectivity)
     for item in body["items"]:
         item["attt"] = posture.status_brief(item["attt"]["status"], lang)
-    if baseline == "connectivity" or (baseline is not None and not posture.evaluated(conn)):
+        item["connectivity"] = link.status_brief(item["connectivity"]["status"], lang)
+    if baseline == "connectivity":
+        if not link.evaluated(conn):
+            body["baseline_note"] = message("baseline_not_evaluated", lang)
+    elif baseline is not None and not posture.evaluated(conn):
         body["baseline_note"] = message("baseline_not_evaluated", lang)
     return present(body, lang, tz)
 
@@ -89,11 +104,22 @@ def get_school(conn: Conn, scope: Scope, lang: Lang, tz: TimeZone, rules: Rules,
     since when, `coverage` (PCs reporting within the window), the school rule's `gates`
     (value and threshold %), per check the PCs that pass / warn / fail / unknown / na with
     the non-passing PCs (at most 100) and the hint, and `history` (status per local day, 30
-    days); `below_baseline.security`: true / false (null while not evaluated)."""
+    days); `below_baseline.security`: true / false (null while not evaluated).
+
+    `connectivity`: kết nối Internet / the connectivity status (Đạt / Cần cải thiện / Không
+    đạt / Không đủ dữ liệu — `insufficient` with the reason `no_recent_test` before any
+    judgement) since when, `reasons` [{code, value, limit, text}] in words, `thresholds`,
+    `contracted` speeds, the `day` and `week` aggregates, `last_test`, `lease` (holder,
+    `expires`, `next_planned`), `budget` (this month's bytes `used` of `limit`, `tests`) and
+    `router` (the latest router message of `router.{code}`: up, uptime, WAN rates and
+    utilisation, model, interfaces); `below_baseline.connectivity`: true / false (null
+    while not evaluated)."""
     body = read.get_school(conn, code, scope)
     if body is None:
         raise ApiError(404, "school_not_found")
-    body["attt"] = posture.school_attt(conn, code, rules.baseline, lang, tz, time.time())
+    now = time.time()
+    body["attt"] = posture.school_attt(conn, code, rules.baseline, lang, tz, now)
+    body["connectivity"] = link.school_connectivity(conn, code, lang, now)
     body["condition_label"] = label(SCHOOL_CONDITION_LABELS, body["condition"], lang)
     briefs = posture.device_briefs(conn, [d["id"] for d in body["devices"]], lang)
     for d in body["devices"]:

@@ -4,6 +4,7 @@ from typing import Any, Dict
 
 from fastapi import APIRouter
 
+from ..read import connectivity as link
 from ..read import posture
 from ..read import summary as read
 from ..text import (
@@ -31,11 +32,15 @@ router = APIRouter(tags=["summary"])
 def get_summary(conn: Conn, scope: Scope, lang: Lang, tz: TimeZone) -> Dict[str, Any]:
     """Schools by status (trực tuyến / một phần / mất kết nối / chưa có thiết bị), devices
     by status, state (chờ duyệt / đang hoạt động) and role, and schools below each
-    baseline. The baselines are not evaluated in this version: their counts are `null`
-    with `evaluated: false`, never a made-up 0."""
+    baseline: `security` (ATTT: Không đạt, Không đủ dữ liệu, Cần cải thiện) with
+    `attt_by_status`, `connectivity` (kết nối: Không đạt, Cần cải thiện) with
+    `connectivity_by_status` (a school not judged yet counts as `insufficient`). Before a
+    baseline's first evaluation its counts are `null` (`evaluated: false`,
+    `connectivity_evaluated: false`), never a made-up 0."""
     body = read.summary(conn, scope, time.time())
     body["below_baseline"]["note"] = message("baseline_not_evaluated", lang)
     body["below_baseline"]["attt_labels"] = attt_labels(lang)
+    body["below_baseline"]["connectivity_labels"] = link.labels(lang)
     body["labels"] = {code: label(STATUS_LABELS, code, lang) for code in STATUS_LABELS}
     return present(body, lang, tz)
 
@@ -53,6 +58,7 @@ def get_overview(conn: Conn, scope: Scope, lang: Lang, tz: TimeZone) -> Dict[str
     body = read.overview(conn, scope, now, utc_offset(now, tz))
     body["below_baseline"]["note"] = message("baseline_not_evaluated", lang)
     body["below_baseline"]["attt_labels"] = attt_labels(lang)
+    body["below_baseline"]["connectivity_labels"] = link.labels(lang)
     # the worst schools' ATTT status, as the school list shows it, and why each is there
     for w in body["worst_schools"]:
         w["attt"] = posture.status_brief(w.pop("attt_status"), lang)

@@ -1,1 +1,2 @@
-"""Connectivity (issue 10): who tests when (``leases``, ``scheduler``), the baseline."""
+"""Connectivity: who tests when (``leases``, ``scheduler``), the baseline and its
+evaluation (``baseline``, ``evaluator``), and the words the pages use (``text``)."""

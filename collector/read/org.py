@@ -7,6 +7,7 @@ from sqlalchemy import Connection, select
 from ..store import school_status
 from ..store.schema import schools
 from ..text import sort_key
+from . import connectivity as conn_read
 from .counts import NO_DEVICES, school_counts
 from .posture import NOT_MEETING, counts_note, evaluated, school_statuses, tally
 from .schools import units_by_id
@@ -16,7 +17,8 @@ from .scope import Scope, resolve_scope, school_filter
 def _zero_counts() -> Dict[str, int]:
     return {"schools": 0, "devices": 0, "online": 0, "offline": 0, "pending": 0,
             "schools_online": 0, "schools_partial": 0, "schools_offline": 0,
-            "schools_no_devices": 0, "attt_below_baseline": 0}
+            "schools_no_devices": 0, "attt_below_baseline": 0,
+            "connectivity_below_baseline": 0}
 
 
 def org_tree(conn: Connection, scope: Scope, include_schools: bool = True) -> Dict[str, Any]:
@@ -29,6 +31,7 @@ def org_tree(conn: Connection, scope: Scope, include_schools: bool = True) -> Di
     counts = school_counts(conn, visible)
     statuses = school_statuses(conn, visible)
     is_evaluated = evaluated(conn)
+    link_statuses = conn_read.school_statuses(conn, visible)
     codes: List[str] = []
     q = (select(schools.c.code, schools.c.name, schools.c.level, schools.c.org_unit_id)
          .where(school_filter(schools.c.code, visible)))
@@ -49,8 +52,10 @@ def org_tree(conn: Connection, scope: Scope, include_schools: bool = True) -> Di
         st = school_status(on, n)
         codes.append(r.code)
         attt = statuses.get(r.code, "not_evaluated")
+        link_st = conn_read.status_of(link_statuses, r.code)
         leaf = {"type": "school", "code": r.code, "name": r.name, "level": r.level,
                 "status": st, "last_seen": sc.last_seen, "attt": {"status": attt},
+                "connectivity": {"status": link_st},
                 "counts": {"devices": n, "online": on, "offline": n - on,
                            "pending": sc.pending}}
         uid: Optional[int] = r.org_unit_id
@@ -74,6 +79,11 @@ def org_tree(conn: Connection, scope: Scope, include_schools: bool = True) -> Di
             by[attt] = by.get(attt, 0) + 1
             if attt in NOT_MEETING:
                 c["attt_below_baseline"] += 1
+            by = c.setdefault("connectivity_by_status",
+                              {s: 0 for s in conn_read.SORT_ORDER})
+            by[link_st] += 1
+            if link_st in conn_read.NOT_MEETING:
+                c["connectivity_below_baseline"] += 1
             uid = units[uid].parent_id
     if visible is None:  # show empty units too when the caller sees everything
         for uid in units:
@@ -93,6 +103,10 @@ def org_tree(conn: Connection, scope: Scope, include_schools: bool = True) -> Di
     for root in roots:
         for k in total:
             total[k] += root["counts"][k]
-    rollup: Dict[str, Any] = dict(total, attt_by_status=tally(statuses, codes))
+    link_tally = conn_read.tally(link_statuses, codes)
+    rollup: Dict[str, Any] = dict(total, attt_by_status=tally(statuses, codes),
+                                  connectivity_by_status=link_tally)
     return {"roots": roots, "counts": rollup,
-            "below_baseline": counts_note(tally(statuses, codes), is_evaluated)}
+            "below_baseline": conn_read.fill_note(counts_note(tally(statuses, codes),
+                                                              is_evaluated),
+                                                  link_tally, conn_read.evaluated(conn))}

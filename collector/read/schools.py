@@ -11,6 +11,7 @@ from ..store import school_status
 from ..store.registry import descendant_units
 from ..store.schema import devices, org_units, rollup_1h, rollup_5m, schools
 from ..text import fold, sort_key
+from . import connectivity as conn_read
 from .counts import NO_DEVICES, school_counts
 from .devices import device_brief, latest_health
 from .posture import NOT_EVALUATED, NOT_MEETING, SORT_ORDER, counts_note, school_statuses
@@ -19,12 +20,15 @@ from .scope import QueryError, Scope, resolve_scope, school_filter, storable
 #: School statuses, worst first (the order lists and the UI use).
 SCHOOL_STATUSES = ("offline", "partial", "online", "no_devices")
 #: ``baseline=`` filter values: ``attt`` (schools not meeting the ATTT baseline: improve,
-#: below, insufficient), ``connectivity`` (not evaluated yet: none), and the older codes of
-#: a school's ``baseline``: ``meets``, ``below`` (= attt), ``not_evaluated``.
+#: below, insufficient), ``connectivity`` (not meeting the connectivity baseline: improve,
+#: below), and the older codes of a school's ``baseline``: ``meets``, ``below`` (= attt),
+#: ``not_evaluated``.
 BASELINE_VALUES = ("attt", "connectivity", "meets", "below", "not_evaluated")
 BASELINES = ("connectivity", "security")
 #: ``attt=`` filter values: one ATTT status.
 ATTT_VALUES = SORT_ORDER
+#: ``connectivity=`` filter values: one connectivity status.
+CONNECTIVITY_VALUES = conn_read.SORT_ORDER
 #: Unit ids are SQL integers: a larger number names no unit (and no database must see it).
 MAX_UNIT_ID = 2 ** 63 - 1
 
@@ -145,10 +149,12 @@ class _SchoolKey(NamedTuple):
     n: int
     online: int
     attt: int
+    connectivity: int
 
 
 #: Sort keys of the school list (``sort=``); ``-key`` for descending.
-SCHOOL_SORTS = ("status", "name", "code", "area", "offline", "online_pct", "attt")
+SCHOOL_SORTS = ("status", "name", "code", "area", "offline", "online_pct", "attt",
+                "connectivity")
 #: Largest page of a list; a larger ``per_page`` is refused (422) by the API.
 MAX_PER_PAGE = 500
 
@@ -162,13 +168,15 @@ def list_schools(conn: Connection, scope: Scope, area: Optional[str] = None,
                  page: int = 1, per_page: int = 50, q: Optional[str] = None,
                  level: Optional[str] = None, isp: Optional[str] = None,
                  link_type: Optional[str] = None, sort: str = "status",
-                 descending: bool = False, attt: Optional[str] = None) -> Dict[str, Any]:
+                 descending: bool = False, attt: Optional[str] = None,
+                 connectivity: Optional[str] = None) -> Dict[str, Any]:
     """One page of schools with their status and device counts. Order: ``sort`` (one of
     SCHOOL_SORTS; default worst status first), ties broken by area, then name, in
     Vietnamese order. Filters: ``area`` (unit id, code or name, diacritics folded; includes
     the units below), ``status`` (one of SCHOOL_STATUSES), ``baseline`` (every school is
     ``not_evaluated`` in this version), ``level``, ``isp`` and ``link_type`` (case and
-    diacritics ignored), ``q`` (see :func:`search_matcher`)."""
+    diacritics ignored), ``q`` (see :func:`search_matcher`), ``attt`` and
+    ``connectivity`` (one status of each baseline)."""
     if status is not None and status not in SCHOOL_STATUSES:
         raise QueryError("bad_status", "status must be one of " + ", ".join(SCHOOL_STATUSES))
     if baseline is not None and baseline not in BASELINE_VALUES:
@@ -176,6 +184,9 @@ def list_schools(conn: Connection, scope: Scope, area: Optional[str] = None,
                          "baseline must be one of " + ", ".join(BASELINE_VALUES))
     if attt is not None and attt not in ATTT_VALUES:
         raise QueryError("bad_attt", "attt must be one of " + ", ".join(ATTT_VALUES))
+    if connectivity is not None and connectivity not in CONNECTIVITY_VALUES:
+        raise QueryError("bad_connectivity",
+                         "connectivity must be one of " + ", ".join(CONNECTIVITY_VALUES))
     if sort not in SCHOOL_SORTS:
         raise QueryError("bad_sort", "sort must be one of " + ", ".join(SCHOOL_SORTS))
     page = max(1, int(page))
@@ -186,8 +197,6 @@ def list_schools(conn: Connection, scope: Scope, area: Optional[str] = None,
     if area:
         ids = area_units(conn, area)
         conds.append(schools.c.org_unit_id.in_(sorted(ids)) if ids else false())
-    if baseline == "connectivity":
-        conds.append(false())  # the connectivity baseline is not evaluated yet (issue 10)
     if level:
         conds.append(schools.c.level == level)
     base = schools.outerjoin(area_u, area_u.c.id == schools.c.org_unit_id)
@@ -199,6 +208,13 @@ def list_schools(conn: Connection, scope: Scope, area: Optional[str] = None,
     # seconds), one set for the filter, the order and the page's rows alike.
     counts = school_counts(conn, visible)
     statuses = school_statuses(conn, visible)
+    link_statuses = conn_read.school_statuses(conn, visible)
+
+    def conn_ok(code: str) -> bool:
+        st = conn_read.status_of(link_statuses, code)
+        if connectivity is not None and st != connectivity:
+            return False
+        return baseline != "connectivity" or st in conn_read.NOT_MEETING
 
     def attt_ok(code: str) -> bool:
         st = statuses.get(code, NOT_EVALUATED)
@@ -221,11 +237,13 @@ def list_schools(conn: Connection, scope: Scope, area: Optional[str] = None,
         st = school_status(kc.online, kc.n)
         if status and st != status:
             continue
-        if not attt_ok(k.code):
+        if not attt_ok(k.code) or not conn_ok(k.code):
             continue
         keys.append(_SchoolKey(k.code, k.name, k.level, k.isp, k.link_type, k.area_name,
                                SCHOOL_STATUSES.index(st), kc.n, kc.online,
-                               SORT_ORDER.index(statuses.get(k.code, NOT_EVALUATED))))
+                               SORT_ORDER.index(statuses.get(k.code, NOT_EVALUATED)),
+                               conn_read.SORT_ORDER.index(
+                                   conn_read.status_of(link_statuses, k.code))))
     if isp and isp.strip():
         want = fold(isp)
         keys = [r for r in keys if r.isp and fold(r.isp) == want]
@@ -254,6 +272,7 @@ def list_schools(conn: Connection, scope: Scope, area: Optional[str] = None,
                                  (-1 if descending else 1) * (_pct(int(r.online), int(r.n))
                                                               or 0.0)),
         "attt": lambda r: r.attt,
+        "connectivity": lambda r: r.connectivity,
     }
     if sort == "online_pct":
         keys.sort(key=primary[sort])
@@ -286,6 +305,7 @@ def list_schools(conn: Connection, scope: Scope, area: Optional[str] = None,
             "last_seen": c.last_seen,
             "baseline": baseline_code(statuses.get(code)),
             "attt": {"status": statuses.get(code, NOT_EVALUATED)},
+            "connectivity": {"status": conn_read.status_of(link_statuses, code)},
             "isp": r.isp, "link_type": r.link_type, "students": r.students,
             "contracted_down_mbps": r.contracted_down_mbps,
             "contracted_up_mbps": r.contracted_up_mbps,
@@ -294,19 +314,26 @@ def list_schools(conn: Connection, scope: Scope, area: Optional[str] = None,
             "pages": max(1, math.ceil(total / per_page)) if total else 0,
             "sort": ("-" if descending else "") + sort,
             "filters": {"area": area, "status": status, "baseline": baseline, "q": q,
-                        "level": level, "isp": isp, "link_type": link_type, "attt": attt}}
+                        "level": level, "isp": isp, "link_type": link_type, "attt": attt,
+                        "connectivity": connectivity}}
+
+
+def get_school_row(conn: Connection, code: str, scope: Scope) -> Any:
+    """The school's registry row; None when it does not exist or is outside ``scope`` (the
+    same answer, so codes do not leak)."""
+    if not storable(code):
+        return None
+    visible = resolve_scope(conn, scope)
+    if visible is not None and code not in visible:
+        return None
+    return conn.execute(select(schools).where(schools.c.code == code)).first()
 
 
 def get_school(conn: Connection, code: str, scope: Scope,
                now: Optional[float] = None) -> Optional[Dict[str, Any]]:
     """A school with its area, province, status and devices; None when it does not exist
     or is outside ``scope``."""
-    if not storable(code):
-        return None
-    visible = resolve_scope(conn, scope)
-    if visible is not None and code not in visible:
-        return None
-    row = conn.execute(select(schools).where(schools.c.code == code)).first()
+    row = get_school_row(conn, code, scope)
     if row is None:
         return None
     school = dict(row._mapping)
@@ -323,9 +350,13 @@ def get_school(conn: Connection, code: str, scope: Scope,
     on = sum(1 for d in devs if d["status"] == "online")
     routers = [d for d in devs if d["role"] == "router"]
     attt_status = school_statuses(conn, frozenset((code,))).get(code)
+    link_status = conn_read.school_statuses(conn, frozenset((code,))).get(code)
     below = baseline_note()
     if attt_status is not None:
         below.update(security=attt_status in NOT_MEETING, evaluated=True, status="evaluated")
+    if link_status is not None:
+        below.update(connectivity=link_status in conn_read.NOT_MEETING,
+                     connectivity_evaluated=True)
     school.update(
         area=area, province=province, status=school_status(on, n),
         baseline=baseline_code(attt_status),

@@ -11,6 +11,7 @@ from sqlalchemy import Connection, Engine, func, select
 from ..store import school_status
 from ..store.schema import devices, org_units, rollup_1h, schools
 from ..text import DEFAULT_TIMEZONE, sort_key, utc_offset
+from . import connectivity as conn_read
 from .counts import NO_DEVICES, device_groups, reused, school_counts
 from .devices import DEVICE_STATES, DEVICE_STATUSES
 from .posture import NOT_MEETING, counts_note, evaluated, school_statuses, tally
@@ -23,11 +24,13 @@ log = logging.getLogger(__name__)
 def summary(conn: Connection, scope: Scope, now: Optional[float] = None,
             visible: Optional[FrozenSet[str]] = None,
             schools_by_status: Optional[Dict[str, int]] = None,
-            attt_statuses: Optional[Dict[str, str]] = None) -> Dict[str, Any]:
+            attt_statuses: Optional[Dict[str, str]] = None,
+            link_statuses: Optional[Dict[str, str]] = None) -> Dict[str, Any]:
     """Fleet counts: schools by status, devices by status / state / role, and the
     baselines (not evaluated in this version: ``None``, never a made-up 0). The overview
     passes ``visible`` (the resolved scope), the schools it has counted and the ATTT
-    statuses it has read already (3,000 rows: read once per request, not twice)."""
+    and connectivity statuses it has read already (3,000 rows: read once per request, not
+    twice)."""
     now = time.time() if now is None else now
     if visible is None:
         visible = resolve_scope(conn, scope)
@@ -70,9 +73,13 @@ def summary(conn: Connection, scope: Scope, now: Optional[float] = None,
             "by_role": dict(sorted(dev_role.items())),
             "seen_24h": seen_24h,
         },
-        "below_baseline": counts_note(tally(school_statuses(conn, visible)
-                                            if attt_statuses is None else attt_statuses, codes),
-                                      evaluated(conn)),
+        "below_baseline": conn_read.fill_note(
+            counts_note(tally(school_statuses(conn, visible)
+                              if attt_statuses is None else attt_statuses, codes),
+                        evaluated(conn)),
+            conn_read.tally(conn_read.school_statuses(conn, visible)
+                            if link_statuses is None else link_statuses, codes),
+            conn_read.evaluated(conn)),
     }
 
 
@@ -190,6 +197,7 @@ def overview(conn: Connection, scope: Scope, now: Optional[float] = None,
     areas: Dict[int, Dict[str, Any]] = {}
     worst: List[Tuple[Any, ...]] = []
     statuses = school_statuses(conn, visible)
+    link_statuses = conn_read.school_statuses(conn, visible)
     for r in conn.execute(q):
         c = counts.get(r.code, NO_DEVICES)
         n, on = c.n, c.online
@@ -201,8 +209,14 @@ def overview(conn: Connection, scope: Scope, now: Optional[float] = None,
                 "id": r.org_unit_id, "code": u.code if u else None,
                 "name": u.name if u else None, "schools": 0, "devices": 0, "online": 0,
                 "schools_by_status": {s: 0 for s in SCHOOL_STATUSES},
-                "attt_below_baseline": 0}
+                "attt_below_baseline": 0,
+                "connectivity_below_baseline": 0,
+                "connectivity_by_status": {s: 0 for s in conn_read.SORT_ORDER}}
         a["schools"] += 1
+        link_st = conn_read.status_of(link_statuses, r.code)
+        a["connectivity_by_status"][link_st] += 1
+        if link_st in conn_read.NOT_MEETING:
+            a["connectivity_below_baseline"] += 1
         if statuses.get(r.code) in NOT_MEETING:
             a["attt_below_baseline"] += 1
         a["devices"] += n
@@ -221,7 +235,7 @@ def overview(conn: Connection, scope: Scope, now: Optional[float] = None,
                           on / n if n else 1.0, sort_key(r.name), r.code,
                           r, c, st, u, attt_st))
     body = summary(conn, scope, now, visible=visible, schools_by_status=schools_by_status,
-                   attt_statuses=statuses)
+                   attt_statuses=statuses, link_statuses=link_statuses)
     dev = body["devices"]
     body["links"] = {
         "schools": _link("/api/v1/schools"),
@@ -235,6 +249,9 @@ def overview(conn: Connection, scope: Scope, now: Optional[float] = None,
         "attt_by_status": {s: _link("/api/v1/schools", attt=s)
                            for s in (body["below_baseline"]["attt_by_status"] or {})},
         "devices_os_unsupported": _link("/api/v1/devices", os_support="unsupported"),
+        "below_baseline_connectivity": _link("/api/v1/schools", baseline="connectivity"),
+        "connectivity_by_status": {s: _link("/api/v1/schools", connectivity=s)
+                                   for s in conn_read.SORT_ORDER},
     }
     rows = []
     for a in areas.values():
@@ -247,7 +264,9 @@ def overview(conn: Connection, scope: Scope, now: Optional[float] = None,
                       "devices": _link("/api/v1/devices", area=key),
                       "devices_offline": _link("/api/v1/devices", area=key, status="offline"),
                       "schools_attt_below": _link("/api/v1/schools", area=key,
-                                                  baseline="attt")}
+                                                  baseline="attt"),
+                      "schools_connectivity_below": _link("/api/v1/schools", area=key,
+                                                          baseline="connectivity")}
         rows.append(a)
     # worst first: the lowest share of devices online, then Vietnamese order
     rows.sort(key=lambda a: sort_key(a["name"] or ""))

@@ -4,6 +4,7 @@
 import { api, h, lang, may, on, session, setLang, t, ApiError } from "./core.js";
 import { current, go, nextGeneration, setRouter, settled } from "./nav.js";
 import * as admin from "./pages/admin.js";
+import * as connectivity from "./pages/connectivity.js";
 import * as device from "./pages/device.js";
 import * as devices from "./pages/devices.js";
 import * as login from "./pages/login.js";
@@ -20,6 +21,7 @@ const ROUTES = [
   [/^\/devices\/([^/]+)$/, device.render, "nav.devices"],
   [/^\/users$/, admin.renderUsers, "nav.users"],
   [/^\/audit$/, admin.renderAudit, "nav.audit"],
+  [/^\/connectivity$/, connectivity.render, "nav.connectivity"],
 ];
 
 const HEARTBEAT_MS = 20000;
@@ -31,7 +33,8 @@ function drawChrome() {
   const nav = document.getElementById("nav");
   nav.textContent = "";
   // logged out (the login page): no links to pages that would only send back here
-  const items = session.user ? [["/", "nav.overview"], ["/schools", "nav.schools"], ["/devices", "nav.devices"]] : [];
+  const items = session.user ? [["/", "nav.overview"], ["/schools", "nav.schools"], ["/devices", "nav.devices"],
+    ["/connectivity", "nav.connectivity"]] : [];
   if (may("users")) {
     items.push(["/users", "nav.users"], ["/audit", "nav.audit"]);
   }

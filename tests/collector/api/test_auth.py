@@ -363,6 +363,12 @@ def _whoami(c: httpx.Client, method: str, path: str) -> None:
 DEVICE = _own_and_foreign("d01a", "d05a", "zz-none")
 SCHOOL = _own_and_foreign("S01", "S05", "S99")
 
+
+def _isps(c: httpx.Client, method: str, path: str) -> None:
+    r = c.get(path)
+    assert r.status_code == 200 and r.json()["schools"] == 1, r.text
+    _no_foreign(r)
+
 #: Every API route must have a rule here: (METHOD, path template) -> check as the school
 #: technician of S01. A route added without one fails test_every_api_route_is_scoped.
 SCOPE_RULES: Dict[Tuple[str, str], Tuple[str, Callable[[httpx.Client, str, str], None]]] = {
@@ -372,6 +378,9 @@ SCOPE_RULES: Dict[Tuple[str, str], Tuple[str, Callable[[httpx.Client, str, str],
     ("GET", "/api/v1/schools"): ("/api/v1/schools", _listing),
     ("GET", "/api/v1/schools/{code}"): ("/api/v1/schools/{x}", SCHOOL),
     ("POST", "/api/v1/schools/{code}/approve"): ("/api/v1/schools/{x}/approve", SCHOOL),
+    ("GET", "/api/v1/schools/{code}/connectivity"): ("/api/v1/schools/{x}/connectivity",
+                                                     SCHOOL),
+    ("GET", "/api/v1/connectivity/isps"): ("/api/v1/connectivity/isps", _isps),
     ("GET", "/api/v1/devices"): ("/api/v1/devices", _listing),
     ("GET", "/api/v1/devices/{device_id}"): ("/api/v1/devices/{x}", DEVICE),
     ("GET", "/api/v1/devices/{device_id}/series"):

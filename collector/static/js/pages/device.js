@@ -7,6 +7,7 @@ import { api, bytes, dash, h, link, localTime, may, num, pct, qs, statusBadge, t
 import { current, go, rewrite, settled } from "../nav.js";
 import { timeChart } from "../chart.js";
 import { deviceFindings, osSupport } from "./attt.js";
+import { deviceRouter } from "./connectivity.js";
 
 const RANGES = { "24h": 86400, "7d": 7 * 86400, "30d": 30 * 86400 };
 // metric, y range (percentages 0–100); labels and units come with the device (series_labels)
@@ -127,6 +128,8 @@ export async function render(root, gen, args, params) {
         d.offline_reason_label ? " (" + d.offline_reason_label + ")" : ""]] : null,
       [t("device.messages"), t("device.message_counts", { received: num(msgs.received), lost: num(msgs.lost), duplicates: num(msgs.duplicates) })],
     ]))));
+  const polled = deviceRouter(d);
+  if (polled) { root.appendChild(polled); }
   root.appendChild(deviceFindings(d));
   let range = RANGES[params.get("range")] ? params.get("range") : "24h";
   let chartSeq = 0;

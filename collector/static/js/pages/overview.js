@@ -42,8 +42,10 @@ function areaAttt(a) {
   return n === null || n === undefined ? null : n;
 }
 
-function areaTable(areas) {
+function areaTable(areas, connEvaluated) {
   const withAttt = areas.some((a) => areaAttt(a) !== null);
+  // schools not meeting the connectivity baseline, once it is evaluated
+  const withConn = Boolean(connEvaluated) && areas.some((a) => a.connectivity_below_baseline !== undefined);
   const rows = areas.map((a) => {
     const l = a.links || {};
     const slug = areaSlug(a);
@@ -57,14 +59,17 @@ function areaTable(areas) {
       td("col.devices", "num", link(pageLink(l.devices, slug), num(a.devices))),
       td("col.devices_offline", "num" + (a.offline ? " bad" : ""), link(pageLink(l.devices_offline, slug), num(a.offline))),
       withAttt ? td("col.below_attt", "num attt" + (attt ? " bad" : ""), attt === null ? "—"
-        : link(pageLink(l.schools_attt_below, slug) || "/schools" + qs({ area: slug, baseline: "attt" }), num(attt))) : null);
+        : link(pageLink(l.schools_attt_below, slug) || "/schools" + qs({ area: slug, baseline: "attt" }), num(attt))) : null,
+      withConn ? td("col.below_conn", "num conn" + (a.connectivity_below_baseline ? " bad" : ""),
+        link(pageLink(l.schools_connectivity_below, slug) || "/schools" + qs({ area: slug, baseline: "connectivity" }), num(a.connectivity_below_baseline))) : null);
   });
   return h("div", { class: "scroll" }, h("table", { id: "areas", class: "list stack" },
     h("thead", {}, h("tr", {},
       h("th", {}, t("col.area")), h("th", { class: "num" }, t("col.schools")),
       h("th", { class: "num" }, t("col.pct_online")), h("th", { class: "num" }, t("col.schools_offline")),
       h("th", { class: "num" }, t("col.devices")), h("th", { class: "num" }, t("col.devices_offline")),
-      withAttt ? h("th", { class: "num" }, t("col.below_attt")) : null)),
+      withAttt ? h("th", { class: "num" }, t("col.below_attt")) : null,
+      withConn ? h("th", { class: "num" }, t("col.below_conn")) : null)),
     h("tbody", {}, rows.length ? rows : h("tr", { class: "none" }, h("td", { colspan: 7 }, t("areas.none"))))));
 }
 
@@ -117,9 +122,9 @@ export async function render(root, gen) {
     card(d.by_state.pending, t("state.pending"), pageLink(bystate.pending) || "/devices?state=pending", "partial"),
     card(d.seen_24h, t("card.seen_24h"), pageLink(l.seen_24h)),
     card(b.connectivity, t("card.below_connectivity"), b.connectivity === null || b.connectivity === undefined
-      ? null : "/schools?baseline=connectivity")));
+      ? null : "/schools?baseline=connectivity", "offline below conn")));
   if (b.connectivity === null || b.connectivity === undefined) {
-    root.appendChild(h("p", { class: "note" }, t("overview.baseline_note")));
+    root.appendChild(h("p", { class: "note", id: "conn-note" }, t("conn.not_evaluated")));
   }
   root.appendChild(h("h2", {}, t("overview.attt")));
   root.appendChild(atttCards(b, unsupported));
@@ -128,7 +133,7 @@ export async function render(root, gen) {
   }
   root.appendChild(trendChart(o.trend));
   root.appendChild(h("h2", {}, t("overview.areas")));
-  root.appendChild(areaTable(o.areas || []));
+  root.appendChild(areaTable(o.areas || [], b.connectivity_evaluated));
   root.appendChild(h("h2", {}, t("overview.worst")));
   const worst = o.worst_schools || [];
   root.appendChild(schoolTable(worst, "worst", null, null, true));

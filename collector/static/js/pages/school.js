@@ -7,6 +7,7 @@ import { current, go } from "../nav.js";
 import { timeChart } from "../chart.js";
 import { areaSlug } from "./overview.js";
 import { atttBadge, deviceCell, schoolAttt } from "./attt.js";
+import { connBadge, schoolConnectivity } from "./connectivity.js";
 
 function dl(pairs) {
   return h("dl", { class: "facts" }, pairs.filter((p) => p).map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)]));
@@ -83,7 +84,9 @@ export async function render(root, gen, args) {
   root.append(crumbs, h("h2", { id: "page-title" }, s.name, " ", statusBadge(s.status, s.status_label),
     " ", h("a", { href: "#attt", class: "attt-link", id: "attt-link", title: t("attt.title"),
       onclick: (ev) => { ev.preventDefault(); document.getElementById("attt").scrollIntoView(); } },
-    "ATTT: ", atttBadge(s.attt))));
+    "ATTT: ", atttBadge(s.attt)), " ", h("a", { href: "#connectivity", class: "attt-link", id: "conn-link", title: t("conn.title"),
+      onclick: (ev) => { ev.preventDefault(); document.getElementById("connectivity").scrollIntoView(); } },
+    t("col.connectivity") + ": ", connBadge(s.connectivity))));
   if (s.condition_label && s.condition !== "all_online") {
     root.appendChild(h("p", { class: "situation " + (s.condition || ""), id: "condition" }, s.condition_label));
   }
@@ -114,6 +117,8 @@ export async function render(root, gen, args) {
       [t("col.last_seen"), localTime(s.last_seen_local)],
     ]))));
   root.appendChild(routerBox(s));
+  const conn = schoolConnectivity(s);
+  root.appendChild(conn);
   const pts = ((s.online_hourly && s.online_hourly.points) || []).map((p) => [Date.parse(p.ts) / 1000, p.n]);
   root.appendChild(timeChart("chart-school-7d", t("school.chart_7d"), "",
     [{ label: t("unit.devices_heard"), points: pts }], { yRange: [0, Math.max(1, c.devices || 1)], integer: true }));
@@ -121,4 +126,5 @@ export async function render(root, gen, args) {
   root.appendChild(deviceTable(devs.filter((d) => d.role !== "router"), "devices", false));
   root.appendChild(h("p", {}, link("/devices" + "?school=" + encodeURIComponent(s.code), t("school.all_devices"))));
   root.appendChild(schoolAttt(s));
+  await conn.show(7);
 }

@@ -7,12 +7,13 @@
 import { api, ApiError, filterSelect, h, link, localTime, num, pager, pct, qs, statusBadge, t, unitName } from "../core.js";
 import { current, rewrite, settled } from "../nav.js";
 import { ATTT_STATUSES, atttBadge } from "./attt.js";
+import { CONN_STATUSES, connBadge } from "./connectivity.js";
 
 const STATUSES = ["offline", "partial", "online", "no_devices"];
 const LEVELS = ["MN", "TH", "THCS", "THPT", "GDNN-GDTX", "LIEN-CAP"];
 const ISPS = ["VNPT", "Viettel", "FPT", "MobiFone"];
 const LINKS = ["fiber", "adsl", "4g", "3g"];
-const FILTERS = ["status", "baseline", "attt", "level", "area", "isp", "link_type", "q", "sort", "page"];
+const FILTERS = ["status", "baseline", "attt", "connectivity", "level", "area", "isp", "link_type", "q", "sort", "page"];
 // The ATTT filter's "every school not meeting the baseline" (?baseline=attt)
 const NOT_MEETING = "not_meeting";
 
@@ -24,6 +25,7 @@ function columns(withReasons) {
   return [
     ["status", "col.status", (s) => statusBadge(s.status, s.status_label), "badge"],
     ["attt", "col.attt", (s) => atttBadge(s.attt), "badge"],
+    ["connectivity", "col.connectivity", (s) => (s.connectivity ? connBadge(s.connectivity) : "—"), "badge"],
     ["name", "col.school", (s) => h("span", {}, link("/schools/" + encodeURIComponent(s.code), s.name),
       h("br"), h("small", { class: "muted" }, s.code)), "name"],
     withReasons ? [null, "col.reason", (s) => h("ul", { class: "reasons" },
@@ -105,8 +107,10 @@ export async function render(root, gen, args, params, areaFromPath) {
     size: t("filter.q_hint").length });
   const form = h("form", { id: "filters", class: "filters" },
     h("label", { class: "wide" }, t("filter.q"), q),
-    select("f-attt", t("filter.attt"), state.attt || (state.baseline === "attt" ? NOT_MEETING : ""),
+    select("f-attt", t("filter.attt"), state.attt || (state.baseline === "attt" || state.baseline === "below" ? NOT_MEETING : ""),
       [[NOT_MEETING, t("filter.attt_not_meeting")]].concat(ATTT_STATUSES.map((c) => [c, t("attt_status." + c)])), "wide"),
+    select("f-connectivity", t("filter.connectivity"), state.connectivity || (state.baseline === "connectivity" ? NOT_MEETING : ""),
+      [[NOT_MEETING, t("filter.conn_not_meeting")]].concat(CONN_STATUSES.map((c) => [c, t("conn_status." + c)])), "wide"),
     select("f-status", t("col.status"), state.status, STATUSES.map((c) => [c, t("status." + c)])),
     select("f-level", t("col.level"), state.level, LEVELS.map((c) => [c, t("level." + c)])),
     areaFromPath ? null : select("f-area", t("col.area"), state.area, areas),
@@ -146,8 +150,13 @@ export async function render(root, gen, args, params, areaFromPath) {
   form.addEventListener("change", (ev) => {
     if (ev.target.name === "attt") {  // one select for two parameters: ?baseline=attt or ?attt=STATUS
       const v = ev.target.value;
-      state.baseline = v === NOT_MEETING ? "attt" : "";
+      state.baseline = v === NOT_MEETING ? "attt" : (state.baseline === "attt" ? "" : state.baseline);
       state.attt = v === NOT_MEETING ? "" : v;
+      state.page = ""; refresh();
+    } else if (ev.target.name === "connectivity") {  // ?baseline=connectivity or ?connectivity=STATUS
+      const v = ev.target.value;
+      state.baseline = v === NOT_MEETING ? "connectivity" : (state.baseline === "connectivity" ? "" : state.baseline);
+      state.connectivity = v === NOT_MEETING ? "" : v;
       state.page = ""; refresh();
     } else if (ev.target.name && ev.target.name !== "q") { state[ev.target.name] = ev.target.value; state.page = ""; refresh(); }
   });

@@ -1,0 +1,143 @@
+"""What people read about a school's connectivity, Vietnamese first: the status labels
+(the same words as the ATTT statuses: one definition, :data:`..text.ATTT_STATUS_LABELS`),
+the reasons a school does not meet the baseline (:data:`REASON_TEXT`, with ``{value}`` and
+``{limit}`` filled by :func:`reason_text`) and the pages' texts (``conn.*``, merged into
+``/ui/texts.js`` by :func:`..text.page_texts`)."""
+from typing import Any, Dict, Optional, Tuple
+
+from ..text import ATTT_STATUS_LABELS
+
+#: A school's connectivity status (decision 2 of issue 10), worst first.
+STATUSES = ("below", "improve", "insufficient", "meets")
+#: Đạt / Cần cải thiện / Không đạt / Không đủ dữ liệu: the ATTT statuses' words.
+STATUS_LABELS: Dict[str, Dict[str, str]] = {s: ATTT_STATUS_LABELS[s] for s in STATUSES}
+
+#: Why a school does not meet the baseline: {code: (vi, en)}; ``{value}`` is the measured
+#: figure, ``{limit}`` the threshold it is judged against.
+REASON_TEXT: Dict[str, Tuple[str, str]] = {
+    "no_recent_test": ("Không có lần đo tốc độ nào được tính trong {limit} ngày qua",
+                       "No counted speed test in the last {limit} days"),
+    "down_below_bad": ("Tốc độ tải xuống {value} Mbit/s, dưới mức tối thiểu {limit} Mbit/s",
+                       "Download {value} Mbit/s, below the minimum of {limit} Mbit/s"),
+    "down_below_good": ("Tốc độ tải xuống {value} Mbit/s, chưa đạt {limit} Mbit/s",
+                        "Download {value} Mbit/s, short of {limit} Mbit/s"),
+    "up_below_good": ("Tốc độ tải lên {value} Mbit/s, chưa đạt {limit} Mbit/s",
+                      "Upload {value} Mbit/s, short of {limit} Mbit/s"),
+    "below_contract": ("Tốc độ đo được bằng {value} % tốc độ hợp đồng, dưới {limit} %",
+                       "Measured speed is {value} % of the contracted speed, below {limit} %"),
+    "ping_high": ("Độ trễ {value} ms, cao hơn {limit} ms",
+                  "Latency {value} ms, above {limit} ms"),
+    "uptime_low": ("Thời gian có kết nối {value} % giờ học, dưới {limit} %",
+                   "Connected {value} % of school hours, below {limit} %"),
+    "tests_failing": ("{value} lần đo liên tiếp thất bại (ngưỡng {limit})",
+                      "{value} tests in a row failed (limit {limit})"),
+    "intl_unreachable": ("Chỉ truy cập được địa chỉ quốc tế {value} % số lần thử, dưới {limit} %",
+                         "The international target answered {value} % of tries, below "
+                         "{limit} %"),
+    "high_variability": ("Tốc độ dao động mạnh giữa các lần đo (hệ số {value}, ngưỡng {limit})",
+                         "Speed varies widely between tests (spread {value}, limit {limit})"),
+}
+
+
+def _figure(v: Any, lang: str) -> str:
+    """A figure as people read it: at most one decimal, a decimal comma in Vietnamese."""
+    if v is None:
+        return "—"
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return str(v)
+    s = ("%.1f" % v).rstrip("0").rstrip(".") if v != int(v) else "%d" % v
+    return s.replace(".", ",") if lang == "vi" else s
+
+
+def reason_text(code: str, value: Any, limit: Any, lang: str) -> str:
+    """The sentence of a reason; an unknown code reads as itself (a newer evaluator)."""
+    pair: Optional[Tuple[str, str]] = REASON_TEXT.get(code)
+    if pair is None:
+        return code
+    text = pair[1] if lang == "en" else pair[0]
+    return text.replace("{value}", _figure(value, lang)).replace("{limit}", _figure(limit, lang))
+
+
+#: The pages' texts of the connectivity parts (``conn.*``).
+PAGE_TEXTS: Dict[str, Dict[str, str]] = {
+    "nav.connectivity": {"vi": "Kết nối", "en": "Connectivity"},
+    "col.connectivity": {"vi": "Kết nối", "en": "Connectivity"},
+    "filter.connectivity": {"vi": "Kết nối", "en": "Connectivity"},
+    "filter.conn_not_meeting": {"vi": "Chưa đạt chuẩn (Cần cải thiện, Không đạt)",
+                                "en": "Not meeting (needs improvement, fails)"},
+    "conn.title": {"vi": "Kết nối Internet", "en": "Internet connection"},
+    "conn.page_title": {"vi": "Kết nối Internet của các trường",
+                        "en": "Schools' Internet connections"},
+    "col.below_conn": {"vi": "Trường chưa đạt chuẩn kết nối",
+                       "en": "Schools not meeting the connectivity baseline"},
+    "conn.not_evaluated": {"vi": "Chưa đánh giá chuẩn kết nối: chưa có kết quả đo nào.",
+                           "en": "The connectivity baseline is not evaluated yet: no results."},
+    "conn.reasons": {"vi": "Lý do", "en": "Why"},
+    "conn.since": {"vi": "Từ {time}", "en": "Since {time}"},
+    "conn.evaluated": {"vi": "đánh giá lúc {time}", "en": "evaluated {time}"},
+    "conn.contracted": {"vi": "Tốc độ hợp đồng", "en": "Contracted speed"},
+    "conn.last_test": {"vi": "Lần đo gần nhất", "en": "Latest test"},
+    "conn.router": {"vi": "Router", "en": "Router"},
+    "conn.router_up": {"vi": "hoạt động", "en": "up"},
+    "conn.router_down": {"vi": "không phản hồi", "en": "not answering"},
+    "conn.router_none": {"vi": "Chưa có dữ liệu router.", "en": "No router data yet."},
+    "conn.uptime": {"vi": "Thời gian chạy", "en": "Uptime"},
+    "conn.wan": {"vi": "WAN", "en": "WAN"},
+    "conn.wan_use": {"vi": "↓ {rx} Mbit/s ({rxp}) · ↑ {tx} Mbit/s ({txp})",
+                     "en": "↓ {rx} Mbit/s ({rxp}) · ↑ {tx} Mbit/s ({txp})"},
+    "conn.model": {"vi": "Thiết bị", "en": "Model"},
+    "conn.lease": {"vi": "Lượt đo", "en": "Test lease"},
+    "conn.lease_held": {"vi": "{device} đang đo, hết hạn {time}", "en": "{device} is testing, until {time}"},
+    "conn.next_test": {"vi": "Lần đo tiếp theo dự kiến: {time}", "en": "Next test planned: {time}"},
+    "conn.no_plan": {"vi": "Chưa có lịch đo.", "en": "No test planned."},
+    "conn.budget": {"vi": "Dữ liệu tháng {month}", "en": "Data in {month}"},
+    "conn.budget_used": {"vi": "{used} / {limit} ({n} lần đo)", "en": "{used} / {limit} ({n} tests)"},
+    "conn.chart_speed": {"vi": "Tốc độ mỗi lần đo", "en": "Speed per test"},
+    "conn.chart_ping": {"vi": "Độ trễ", "en": "Latency"},
+    "conn.chart_uptime": {"vi": "Thời gian có kết nối mỗi ngày", "en": "Connected per day"},
+    "conn.down": {"vi": "tải xuống", "en": "download"},
+    "conn.up": {"vi": "tải lên", "en": "upload"},
+    "conn.line_contract": {"vi": "hợp đồng", "en": "contract"},
+    "conn.line_good": {"vi": "chuẩn {n} Mbit/s", "en": "good {n} Mbit/s"},
+    "conn.line_bad": {"vi": "tối thiểu {n} Mbit/s", "en": "minimum {n} Mbit/s"},
+    "conn.days": {"vi": "{n} ngày", "en": "{n} days"},
+    "conn.tests": {"vi": "Các lần đo gần đây", "en": "Recent tests"},
+    "conn.tests_none": {"vi": "Chưa có lần đo nào trong khoảng này.", "en": "No test in this period."},
+    "conn.col_time": {"vi": "Thời điểm", "en": "When"},
+    "conn.col_result": {"vi": "Kết quả", "en": "Result"},
+    "conn.col_down": {"vi": "Tải xuống", "en": "Download"},
+    "conn.col_up": {"vi": "Tải lên", "en": "Upload"},
+    "conn.col_ping": {"vi": "Độ trễ", "en": "Latency"},
+    "conn.col_data": {"vi": "Dữ liệu", "en": "Data"},
+    "conn.col_device": {"vi": "Máy đo", "en": "Tested from"},
+    "conn.ok": {"vi": "Thành công", "en": "Done"},
+    "conn.failed": {"vi": "Thất bại", "en": "Failed"},
+    "conn.refused": {"vi": "Không tính", "en": "Not counted"},
+    "conn.wired": {"vi": "có dây", "en": "wired"},
+    "conn.wifi": {"vi": "Wi-Fi", "en": "Wi-Fi"},
+    "conn.isps": {"vi": "So sánh nhà mạng", "en": "ISPs compared"},
+    "conn.link_types": {"vi": "Theo loại đường truyền", "en": "By link type"},
+    "conn.by_status": {"vi": "Số trường theo trạng thái kết nối", "en": "Schools by connectivity status"},
+    "conn.col_isp": {"vi": "Nhà mạng", "en": "ISP"},
+    "conn.col_link": {"vi": "Loại đường truyền", "en": "Link type"},
+    "conn.col_schools": {"vi": "Số trường", "en": "Schools"},
+    "conn.col_tested": {"vi": "Có đo trong 7 ngày", "en": "Tested in 7 days"},
+    "conn.col_down_med": {"vi": "Tải xuống (trung vị)", "en": "Download (median)"},
+    "conn.col_up_med": {"vi": "Tải lên (trung vị)", "en": "Upload (median)"},
+    "conn.col_meets": {"vi": "% trường Đạt", "en": "% meeting"},
+    "conn.col_ping_med": {"vi": "Độ trễ (trung vị)", "en": "Latency (median)"},
+    "conn.col_uptime_med": {"vi": "Có kết nối (trung vị)", "en": "Connected (median)"},
+    "conn.col_below_contract": {"vi": "% dưới 80 % hợp đồng", "en": "% below 80 % of contract"},
+    "conn.unknown_isp": {"vi": "Chưa rõ", "en": "Unknown"},
+    "conn.isps_none": {"vi": "Chưa có trường nào.", "en": "No schools."},
+    "conn.router_fields": {"vi": "Router: trạng thái", "en": "Router: state"},
+    "conn.interfaces": {"vi": "Các cổng", "en": "Interfaces"},
+    "conn.if_name": {"vi": "Cổng", "en": "Interface"},
+    "conn.if_speed": {"vi": "Tốc độ cổng", "en": "Speed"},
+    "conn.gateway": {"vi": "Cổng mặc định (ping)", "en": "Gateway (ping)"},
+    "conn.snmp": {"vi": "SNMP", "en": "SNMP"},
+    "conn.firmware": {"vi": "Phần mềm", "en": "Firmware"},
+    "conn.rebooted": {"vi": "vừa khởi động lại", "en": "just rebooted"},
+    "conn.yes": {"vi": "có", "en": "yes"},
+    "conn.no": {"vi": "không", "en": "no"},
+}
