@@ -187,6 +187,13 @@ def create_app(source: AppSource, cfg: Any) -> FastAPI:
             swagger_favicon_url="/static/swagger/favicon-32x32.png",
             swagger_ui_parameters={"validatorUrl": None})
 
+    ss = getattr(cfg, "speedtest_server", None)
+    if ss is None or ss.enabled:
+        from ..speedtest_server import SpeedtestApp, metrics_for
+
+        registry = getattr(getattr(service, "metrics", None), "registry", None)
+        app.mount("/speedtest", SpeedtestApp(ss.max_concurrent if ss is not None else 8,
+                                             metrics_for(registry)), name="speedtest")
     if os.path.isdir(STATIC_DIR):
         app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     # a provincial link is slow: pages, scripts and JSON go compressed
