@@ -54,6 +54,8 @@ IMAGE = 4000
 #: Upload request body (a legacy server accepts a few MB per POST).
 UPLOAD_BODY = 4 * 1024 * 1024
 PINGS = 5
+#: Longest answer read from latency.txt or upload.php.
+ANSWER = 64
 SAMPLE_EVERY = 0.05
 #: How long finding speedtest.net's servers may take (no Internet: it must fail quickly).
 DISCOVER_TIMEOUT = 15.0
@@ -62,7 +64,7 @@ _BLOCK = random.Random(7).getrandbits(8 * CHUNK).to_bytes(CHUNK, "little")
 Clock = Callable[[], float]
 
 
-class TestFailed(Exception):
+class SpeedtestFailed(Exception):
     """The test cannot go on; ``reason`` is the catalogue's (``no_server``, ``timeout`` ...)."""
 
     def __init__(self, reason: str) -> None:
@@ -178,7 +180,7 @@ def _why(exc: BaseException) -> str:
 def ping(url: str, timeout: float, count: int = PINGS, clock: Clock = time.monotonic
          ) -> Tuple[float, float, int]:
     """(lowest ms, jitter ms, bytes received) of ``count`` GETs of latency.txt on one
-    connection (the first also opens it and is left out). Raises TestFailed."""
+    connection (the first also opens it and is left out). Raises SpeedtestFailed."""
     conn = _connection(url, timeout)
     path = _base_path(url) + "/latency.txt"
     times: List[float] = []
@@ -189,14 +191,14 @@ def ping(url: str, timeout: float, count: int = PINGS, clock: Clock = time.monot
             conn.request("GET", "%s?x=%d.%d" % (path, int(time.time() * 1000), i),
                          headers={"User-Agent": _user_agent(), "Cache-Control": "no-cache"})
             resp = conn.getresponse()
-            body = resp.read(64)
+            body = resp.read(ANSWER)
             got += len(body)
             if resp.status != 200 or not body.startswith(b"test=test"):
-                raise TestFailed("error: latency.txt answered http %d" % resp.status)
+                raise SpeedtestFailed("error: latency.txt answered http %d" % resp.status)
             if i:
                 times.append((clock() - t) * 1000.0)
     except (OSError, http.client.HTTPException) as exc:
-        raise TestFailed(_why(exc)) from None
+        raise SpeedtestFailed(_why(exc)) from None
     finally:
         conn.close()
     jitter = (sum(abs(a - b) for a, b in zip(times, times[1:])) / (len(times) - 1)
@@ -244,6 +246,9 @@ def _upload(url: str, phase: Phase, budget: Budget, deadline: float, timeout: fl
     try:
         while not phase.stop.is_set() and clock() < deadline:
             size = max(CHUNK, min(UPLOAD_BODY, phase.cap // THREADS))
+            if not budget.take(ANSWER):  # the ``size=...`` answer is bytes too
+                phase.stop.set()
+                return
             conn.putrequest("POST", "%s?x=%d" % (path, random.getrandbits(48)))
             conn.putheader("User-Agent", _user_agent())
             conn.putheader("Content-Type", "application/octet-stream")
@@ -266,8 +271,8 @@ def _upload(url: str, phase: Phase, budget: Budget, deadline: float, timeout: fl
                 sent += n
                 phase.add(n)
             resp = conn.getresponse()
-            body = resp.read(64)
-            budget.moved(len(body), 0, rx=True)
+            body = resp.read(ANSWER)
+            budget.moved(len(body), ANSWER, rx=True)
             if resp.status != 200:
                 phase.fail("error: upload.php answered http %d" % resp.status)
                 return
@@ -314,7 +319,7 @@ def measure(server: Server, mode: str, budget_bytes: int, timeout: float,
     out: Dict[str, Any] = {"ok": False}
     try:
         ping_ms, jitter_ms, got = ping(server.url, timeout, clock=clock)
-    except TestFailed as exc:
+    except SpeedtestFailed as exc:
         return {"ok": False, "reason": exc.reason, "bytes_rx": 0, "bytes_tx": 0}
     budget.take(got)
     budget.moved(got, got, rx=True)
@@ -345,7 +350,7 @@ def measure(server: Server, mode: str, budget_bytes: int, timeout: float,
 def speedtest_net_servers(timeout: float, limit: int = 3) -> List[Server]:
     """speedtest.net's closest servers (secure), with the ISP and IP its configuration saw.
     In a thread with a deadline: without Internet, DNS alone can take long. Raises
-    TestFailed(``no_server``)."""
+    SpeedtestFailed(``no_server``)."""
     box: Dict[str, Any] = {}
 
     def find() -> None:
@@ -367,10 +372,10 @@ def speedtest_net_servers(timeout: float, limit: int = 3) -> List[Server]:
     t.join(min(timeout, DISCOVER_TIMEOUT))
     if t.is_alive():
         log.warning("speedtest.net: no answer within %.0f s", min(timeout, DISCOVER_TIMEOUT))
-        raise TestFailed("no_server")
+        raise SpeedtestFailed("no_server")
     if "error" in box:
         log.warning("speedtest.net unreachable: %s", box["error"])
-        raise TestFailed("no_server")
+        raise SpeedtestFailed("no_server")
     return box["servers"]
 
 
@@ -453,7 +458,7 @@ class SpeedtestFamily:
         if self.speedtest_net:
             try:
                 found = self.discover(self.io_timeout)
-            except TestFailed:
+            except SpeedtestFailed:
                 log.info("falling back to the configured servers (%d)", len(self.servers))
         return found + [Server(s) for s in self.servers]
 
@@ -475,7 +480,7 @@ class SpeedtestFamily:
             for k, v in (("server_name", cand.name), ("isp", cand.isp), ("ip", cand.ip)):
                 if v:
                     result[k] = v
-            if result["ok"] or result.get("bytes_rx", 0) > 64 * (PINGS + 1):
+            if result["ok"] or result.get("bytes_rx", 0) > ANSWER * (PINGS + 1):
                 break
             log.info("server %s: %s", cand.url, result.get("reason"))
             if self.clock() - t0 > self.timeout:
@@ -484,7 +489,7 @@ class SpeedtestFamily:
             log.warning("no test server: speedtest.net unreachable and speedtest.servers "
                         "is empty")
         elif not result["ok"] and result.get("reason") not in ("timeout", "budget") \
-                and result.get("bytes_rx", 0) <= 64 * (PINGS + 1):
+                and result.get("bytes_rx", 0) <= ANSWER * (PINGS + 1):
             result["reason"] = "no_server"
         out.update(result)
         out.update(interface_used())
