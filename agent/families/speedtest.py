@@ -19,8 +19,11 @@ from the first byte, so a shaper's burst and TCP's slow start count as link spee
 - The rate is measured over a window that leaves out the warm-up (the first
   ``WARMUP_FRACTION`` of the phase's time or bytes): a token-bucket shaper lets its burst
   through at line rate and TCP starts slowly; both are over by then on any school link.
-  Measured on the sending side, the upload's socket buffer fills during the warm-up and
-  stays full, so it does not inflate the window.
+  The upload is measured on the sending side, where bytes handed to the socket are not yet
+  on the link: the kernel's send buffer grows during a test (autotuning), which read as
+  ~5 % too fast at 5 Mbit. On Linux the bytes still unacknowledged in each socket
+  (``TIOCOUTQ``) are subtracted from every sample, so the count is what the server took;
+  elsewhere the count is what was sent.
 - Every socket operation has ``speedtest.io_timeout``: a server that stops sending or
   reading mid-test ends the test with ``reason`` ``timeout`` and the bytes moved so far.
 """
@@ -119,6 +122,15 @@ class Phase:
         self.errors: List[str] = []
         self.stop = threading.Event()
         self.samples: List[Tuple[float, int]] = []
+        #: upload sockets in use, for the bytes still in their send queues
+        self.sockets: Dict[int, Any] = {}
+
+    def delivered(self) -> int:
+        """Bytes counted, less those still waiting in the send queues (Linux)."""
+        waiting = 0
+        for sock in list(self.sockets.values()):
+            waiting += _unsent(sock)
+        return max(0, self.bytes - waiting)
 
     def add(self, n: int) -> None:
         with self.lock:
@@ -146,6 +158,25 @@ class Phase:
         if end_t <= start[0]:
             return None
         return (end_b - start[1]) * 8.0 / (end_t - start[0]) / 1e6
+
+
+def _unsent(sock: Any) -> int:
+    """Bytes in ``sock``'s send queue not yet acknowledged (0 where the OS cannot say)."""
+    if _TIOCOUTQ is None or sock is None:
+        return 0
+    try:
+        import fcntl
+
+        buf = fcntl.ioctl(sock.fileno(), _TIOCOUTQ, b"\0\0\0\0")
+        return int.from_bytes(buf, sys.byteorder)
+    except (OSError, ValueError):  # closed meanwhile
+        return 0
+
+
+try:
+    from termios import TIOCOUTQ as _TIOCOUTQ  # Linux, macOS; not on Windows
+except ImportError:  # pragma: no cover
+    _TIOCOUTQ = None
 
 
 def _connection(url: str, timeout: float) -> http.client.HTTPConnection:
@@ -254,6 +285,7 @@ def _upload(url: str, phase: Phase, budget: Budget, deadline: float, timeout: fl
             conn.putheader("Content-Type", "application/octet-stream")
             conn.putheader("Content-Length", str(size))
             conn.endheaders()
+            phase.sockets[threading.get_ident()] = conn.sock
             sent = 0
             while sent < size:
                 if phase.stop.is_set() or clock() >= deadline:
@@ -279,6 +311,7 @@ def _upload(url: str, phase: Phase, budget: Budget, deadline: float, timeout: fl
     except (OSError, http.client.HTTPException) as exc:
         phase.fail(_why(exc))
     finally:
+        phase.sockets.pop(threading.get_ident(), None)
         conn.close()
 
 
@@ -300,10 +333,11 @@ def _run_phase(work: Callable[..., None], url: str, phase: Phase, budget: Budget
         time.sleep(SAMPLE_EVERY)
         now = clock()
         if now <= deadline and not phase.stop.is_set():
-            phase.samples.append((now, phase.bytes))
-        elif phase.stop.is_set() and phase.samples[-1][1] < phase.bytes:
+            phase.samples.append((now, phase.delivered()))
+        elif phase.stop.is_set() and phase.samples[-1][1] < phase.bytes and \
+                now <= deadline:
             # the budget or the cap ended it: its last bytes count, at the time they came
-            phase.samples.append((now, phase.bytes))
+            phase.samples.append((now, phase.delivered()))
     phase.stop.set()
     if any(t.is_alive() for t in threads):
         phase.fail("timeout")
