@@ -173,10 +173,16 @@ def _unsent(sock: Any) -> int:
         return 0
 
 
-try:
-    from termios import TIOCOUTQ as _TIOCOUTQ  # Linux, macOS; not on Windows
-except ImportError:  # pragma: no cover
-    _TIOCOUTQ = None
+def _outq_request() -> Optional[int]:
+    try:
+        import termios  # Linux, macOS; not on Windows
+
+        return int(termios.TIOCOUTQ)
+    except (ImportError, AttributeError):  # pragma: no cover
+        return None
+
+
+_TIOCOUTQ = _outq_request()
 
 
 def _connection(url: str, timeout: float) -> http.client.HTTPConnection:

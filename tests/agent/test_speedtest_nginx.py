@@ -24,7 +24,9 @@ def nginx(tmp_path):
     port = free_port()
     www = tmp_path / "www"
     subprocess.run([SCRIPT, str(www), "350", "4000"], check=True, capture_output=True)
-    recipe = open(RECIPE).read().replace("listen 8081;", "listen 127.0.0.1:%d;" % port)
+    with open(RECIPE) as fh:
+        recipe = fh.read()
+    recipe = recipe.replace("listen 8081;", "listen 127.0.0.1:%d;" % port)
     recipe = recipe.replace("root /var/www/speedtest;", "root %s;" % www)
     (tmp_path / "speedtest.conf").write_text(recipe)
     for d in ("logs", "tmp"):
