@@ -203,3 +203,37 @@ def test_cli_speedtest(legacy, tmp_path):
                        text=True, timeout=120, env=env)
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["payload"]["ok"] is True, r.stdout
+
+
+def test_a_grant_over_mqtt_runs_one_test(legacy, shared_mosquitto, tmp_path, monkeypatch):
+    """The real agent (`schoolmon-agent run`) and broker: a grant published on the device's
+    cmd topic gives one speedtest message with its lease id; the same grant again, none."""
+    import paho.mqtt.publish as publish
+    from schoolmon.protocol import command
+
+    from tests.agent.agenthelp import AgentProcess, Recorder, agent_config, wait_for
+
+    rec = Recorder(shared_mosquitto.port, "schoolmon/v1/79000101/#")
+    cfg = agent_config(str(tmp_path), shared_mosquitto.url,
+                       speedtest={"speedtest_net": False, "io_timeout": 5.0})
+    agent = AgentProcess(str(tmp_path), cfg)
+    try:
+        status = wait_for(lambda: rec.of("status"), 30, "the agent online")
+        cmd_topic = status[0]["topic"].rsplit("/", 1)[0] + "/cmd"
+        now = time.time()
+        raw = command("speedtest", {"id": "lease-%d" % int(now * 1000), "exp": now + 300,
+                                    "ttl": 300, "server": legacy, "budget": 20 * 10 ** 6,
+                                    "mode": "short", "trigger": "slot"}, now)
+        publish.single(cmd_topic, raw, qos=1, hostname="127.0.0.1",
+                       port=shared_mosquitto.port)
+        got = wait_for(lambda: rec.of("speedtest"), 60, "the test result")
+        p = got[0]["payload"]
+        assert p["lease"].startswith("lease-") and p["ok"] is True and p["mode"] == "short"
+        assert p["bytes_rx"] + p["bytes_tx"] <= st.SHORT_BYTES
+        publish.single(cmd_topic, raw, qos=1, hostname="127.0.0.1",
+                       port=shared_mosquitto.port)
+        wait_for(lambda: "refused (replayed)" in agent.log(), 30, "the replay refused")
+        assert len(rec.of("speedtest")) == 1
+    finally:
+        agent.stop()
+        rec.close()
