@@ -140,11 +140,17 @@ def test_disabled_server_is_not_mounted(tmp_path):
     engine = db.make_engine("sqlite:///%s" % (tmp_path / "state.db"))
     cfg = collector_config(env={}, demo=True, overrides={"speedtest_server": {
         "enabled": False}})
-    from starlette.testclient import TestClient
-    with TestClient(create_app(seed(engine), cfg)) as c:
-        assert c.get("/speedtest/latency.txt").status_code == 404
-    engine.dispose()
-
+    server = ApiServer(create_app(seed(engine), cfg), "127.0.0.1", free_port()).start()
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+        conn.request("GET", "/speedtest/latency.txt")
+        r = conn.getresponse()
+        r.read()
+        assert r.status == 404
+        conn.close()
+    finally:
+        server.stop()
+        engine.dispose()
 
 
 def test_download_memory_does_not_grow_with_n(collector):
