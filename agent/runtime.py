@@ -187,7 +187,8 @@ class Runtime:
                     sched = self.schedules[kind] = Schedule(kind, family, math.inf, timeout,
                                                             slow, False, math.inf)
                 self._asked.discard(kind)
-                sched.family, sched.timeout = family, timeout
+                # a scheduled family keeps its own object and timeout: this run only
+                # passes ``family`` to the worker
                 sched.token += 1
                 sched.running_since = now
                 sched.timed_out = False

@@ -63,7 +63,6 @@ class SpeedtestMetrics:
                                       "Bytes of upload bodies read and discarded.")
         self.refused = Counter(registry, p + "refused_total",
                                "Transfers refused with 503: max_concurrent were running.")
-        self.active = 0
 
 
 _metrics_by_registry: Dict[int, SpeedtestMetrics] = {}
