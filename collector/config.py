@@ -144,6 +144,13 @@ SCHEMA: Schema = {
         "read_tokens": Key("list", [], "Bearer tokens with read-only rights on everything.",
                            secret=True),
     },
+    "speedtest_server": {
+        "enabled": Key("bool", True, "Serve the legacy speedtest endpoints at `/speedtest/` "
+                       "(`latency.txt`, `random{N}x{N}.jpg`, `upload.php`): the province's own "
+                       "bandwidth-test target, no login (docs/connectivity.md)."),
+        "max_concurrent": Key("int", 8, "Most downloads and uploads served at once; over it a "
+                              "request gets 503 with Retry-After.", minimum=1, maximum=1000),
+    },
     "baseline": {
         "attt_file": Key("str", "", "The ATTT baseline (TOML: checks, school rule); empty: the "
                          "shipped `collector/baseline/attt.toml`. A file that cannot be used "
