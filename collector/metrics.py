@@ -27,6 +27,7 @@ Names (all prefixed ``schoolmon_``)::
     schoolmon_store_errors_total                 messages the stores refused (not outages)
     schoolmon_dead_letters_total{reason}         refused for good: kept aside, acknowledged
     schoolmon_ingest_stage_seconds_total{stage}  wall time per stage (where a batch goes)
+    schoolmon_link_tests_implausible_total{check} speed tests stored but refused
 """
 import bisect
 import threading
@@ -210,6 +211,11 @@ class IngestMetrics:
                                     "table and acknowledged, by reason.", ("reason",))
         for reason in ("store_refused", "timeseries_refused"):
             self.dead_letters.precreate(reason=reason)
+        self.implausible = Counter(r, p + "link_tests_implausible_total",
+                                   "Speed-test results stored but refused (refused = "
+                                   "'implausible'), by the check that failed.", ("check",))
+        for check in ("ok_without_speeds", "above_10g", "above_link", "bytes_vs_speed"):
+            self.implausible.precreate(check=check)
         self.stage_seconds = Counter(r, p + "ingest_stage_seconds_total",
                                      "Wall time spent per ingest stage (decode, prepare, "
                                      "timeseries, commit, ack).", ("stage",))
