@@ -4,7 +4,7 @@ connectivity status and its daily history (schema.py describes each table).
 Revision ID: 0006_connectivity
 Revises: 0005_attt
 """
-from typing import Sequence, Union
+from typing import Any, List, Sequence, Union
 
 import sqlalchemy as sa
 from alembic import op
@@ -45,7 +45,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("device_id", "seq", name="uq_link_tests_device_seq"),
     )
     op.create_index("ix_link_tests_school_ts", "link_tests", ["school_code", "ts"])
-    probe_cols = []
+    probe_cols: List[Any] = []
     for t in ("gw", "dns", "dom", "intl"):
         probe_cols += [sa.Column(t + "_n", sa.Integer(), nullable=False),
                        sa.Column(t + "_ok", sa.Integer(), nullable=False),
