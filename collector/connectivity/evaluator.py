@@ -481,7 +481,7 @@ def status_counts(conn: Connection, school_codes: Optional[Iterable[str]] = None
             for status, n in conn.execute(q.where(t.school_code.in_(codes[i:i + 10000]))):
                 got[status] = got.get(status, 0) + n
     else:
-        got = dict(conn.execute(q).tuples().all())
+        got = {s: int(n) for s, n in conn.execute(q)}
         n_all = conn.execute(select(func.count()).select_from(schools)).scalar() or 0
     for status, n in got.items():
         out[status] = out.get(status, 0) + int(n)
