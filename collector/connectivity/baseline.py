@@ -113,6 +113,9 @@ def parse_connectivity(text: str, source: str, path: Optional[str] = None
 
     for k in data:
         if k != "version" and k not in SCHEMA:
+            if isinstance(data[k], dict):  # an unknown [table]: its header's line
+                raise BaselineError(where, _line(lines, k), "bảng không biết / unknown table "
+                                    "[%s] (allowed: %s)" % (k, ", ".join(SCHEMA)))
             raise bad(None, k, "khóa không biết / unknown key %r (allowed: version, %s)"
                       % (k, ", ".join(SCHEMA)))
     if data.get("version", 1) != 1:
