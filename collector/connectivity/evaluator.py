@@ -328,18 +328,23 @@ class Evaluator:
                 select(schools.c.code, schools.c.students, schools.c.contracted_down_mbps,
                        schools.c.contracted_up_mbps).where(schools.c.code.in_(codes)))}
             t = link_tests.c
-            tests: Dict[str, List[Any]] = {}
-            for r in conn.execute(
-                    select(t.school_code, t.device_id, t.ts, t.ok, t.reason, t.down_mbps,
-                           t.up_mbps, t.ping_ms, t.bytes_rx, t.bytes_tx)
+            #: school -> [(ts, ok, down, up, ping, bytes, device, reason)] oldest first
+            tests: Dict[str, List[Tuple[Any, ...]]] = {}
+            for code, ts, ok, down, up, ping, rx, tx, dev, reason in conn.execute(
+                    select(t.school_code, t.ts, t.ok, t.down_mbps, t.up_mbps, t.ping_ms,
+                           t.bytes_rx, t.bytes_tx, t.device_id, t.reason)
                     .where(t.school_code.in_(codes), t.ts >= start, t.ts <= now + 300,
                            t.refused.is_(None)).order_by(t.school_code, t.ts)):
-                tests.setdefault(r.school_code, []).append(r)
+                got = tests.get(code)
+                if got is None:
+                    got = tests[code] = []
+                got.append((ts, ok, down, up, ping, (rx or 0) + (tx or 0), dev, reason))
             probes = self._probe_days(conn, codes, start, off)
             stored = {r.school_code: r for r in conn.execute(
                 select(connectivity_schools).where(
                     connectivity_schools.c.school_code.in_(codes)))}
             days_rows: List[Dict[str, Any]] = []
+            judged: List[Tuple[str, str, Dict[str, Any]]] = []
             for code in codes:
                 s = info.get(code)
                 if s is None:
@@ -348,9 +353,8 @@ class Evaluator:
                     code, s, tests.get(code, []), probes.get(code, {}), now, off,
                     recent_from)
                 days_rows += day_rows
-                ev = self._store(conn, code, status, detail, now, stored.get(code))
-                if ev is not None:
-                    events.append(ev)
+                judged.append((code, status, detail))
+            events += self._store(conn, judged, stored, now)
             if days_rows:
                 ins = dialect_insert(conn, connectivity_school_days)
                 conn.execute(ins.on_conflict_do_update(
@@ -368,7 +372,7 @@ class Evaluator:
         b = self.baseline
         by_day: Dict[int, List[Any]] = {}
         for r in tests:
-            by_day.setdefault(int(r.ts + off) // 86400, []).append(r)
+            by_day.setdefault(int(r[0] + off) // 86400, []).append(r)
         school_days = sorted(d for d in set(by_day) | set(probes)
                              if self.hours.is_school_day(d))
         week_idx = school_days[-b.week_days:]
@@ -379,16 +383,16 @@ class Evaluator:
             n = 0
             by = 0
             for d in days:
-                for r in by_day.get(d, ()):
+                for _ts, ok, down, up, ping, moved, _dev, _why in by_day.get(d, ()):
                     n += 1
-                    by += (r.bytes_rx or 0) + (r.bytes_tx or 0)
-                    if r.ok:
-                        if r.down_mbps is not None:
-                            a.down.append(r.down_mbps)
-                        if r.up_mbps is not None:
-                            a.up.append(r.up_mbps)
-                        if r.ping_ms is not None:
-                            a.ping.append(r.ping_ms)
+                    by += moved
+                    if ok:
+                        if down is not None:
+                            a.down.append(down)
+                        if up is not None:
+                            a.up.append(up)
+                        if ping is not None:
+                            a.ping.append(ping)
                 for k, v in probes.get(d, {}).items():
                     a.probes[k] = a.probes.get(k, 0) + (v or 0)
             return a._replace(tests=n, bytes=by)
@@ -405,13 +409,13 @@ class Evaluator:
         def failures(rs: Sequence[Any]) -> int:
             n = 0
             for r in reversed(rs):
-                if r.ok:
+                if r[1]:
                     break
                 n += 1
             return n
 
         consecutive = failures(tests)
-        recent = any(r.ts >= recent_from for r in tests)
+        recent = bool(tests) and tests[-1][0] >= recent_from
         week = fig(week_idx)
         status, reasons = judge(b, week, consecutive, recent, s.students, contracted)
         day_rows: List[Dict[str, Any]] = []
@@ -438,31 +442,51 @@ class Evaluator:
             "contracted": {"down_mbps": contracted[0], "up_mbps": contracted[1]},
             "day": day_fig, "week": week, "consecutive_failures": consecutive,
             "last_test": None if last is None else {
-                "ts": last.ts, "ok": bool(last.ok), "down_mbps": last.down_mbps,
-                "up_mbps": last.up_mbps, "ping_ms": last.ping_ms, "reason": last.reason,
-                "device": last.device_id},
+                "ts": last[0], "ok": bool(last[1]), "down_mbps": last[2], "up_mbps": last[3],
+                "ping_ms": last[4], "reason": last[7], "device": last[6]},
             "reasons": reasons}
         return status, detail, day_rows
 
-    def _store(self, conn: Connection, code: str, status: str, detail: Dict[str, Any],
-               now: float, prev: Any) -> Optional[Event]:
-        """Compare-and-set the school's row; the event when its status changed."""
+    def _store(self, conn: Connection, judged: List[Tuple[str, str, Dict[str, Any]]],
+               stored: Dict[str, Any], now: float) -> List[Event]:
+        """Compare-and-set the schools' rows (on ``rev``); the events of the changes.
+        Schools judged for the first time: one INSERT ... ON CONFLICT DO NOTHING RETURNING
+        (a school another collector inserted first is its change, not ours); unchanged
+        statuses: one executemany (a lost compare-and-set loses only a repeat of the same
+        status); changed ones one by one (the event only if our update won)."""
         t = connectivity_schools
-        if prev is None:
-            ins = dialect_insert(conn, t).values(school_code=code, status=status, since=now,
-                                                 evaluated_at=now, detail=detail, rev=1)
-            got = conn.execute(ins.on_conflict_do_nothing(index_elements=["school_code"])
-                               .returning(t.c.rev)).first()
-            if got is None:  # another collector was first: it owns this change
-                return None
-            return Event(now, EVENT_KIND, code, None, {"from": "not_evaluated", "to": status})
-        changed = prev.status != status
-        res = conn.execute(update(t).where(t.c.school_code == code, t.c.rev == prev.rev)
-                           .values(status=status, since=now if changed else prev.since,
-                                   evaluated_at=now, detail=detail, rev=prev.rev + 1))
-        if res.rowcount != 1 or not changed:
-            return None
-        return Event(now, EVENT_KIND, code, None, {"from": prev.status, "to": status})
+        events: List[Event] = []
+        first = [{"school_code": c, "status": st, "since": now, "evaluated_at": now,
+                  "detail": d, "rev": 1} for c, st, d in judged if c not in stored]
+        if first:
+            ins = dialect_insert(conn, t).on_conflict_do_nothing(index_elements=["school_code"])
+            won = set()
+            for i in range(0, len(first), 1000):
+                won.update(conn.execute(ins.returning(t.c.school_code),
+                                        first[i:i + 1000]).scalars())
+            events += [Event(now, EVENT_KIND, r["school_code"], None,
+                             {"from": "not_evaluated", "to": r["status"]})
+                       for r in first if r["school_code"] in won]
+        cas = (update(t).where(t.c.school_code == bindparam("b_code"),
+                               t.c.rev == bindparam("b_rev"))
+               .values(status=bindparam("b_status"), since=bindparam("b_since"),
+                       evaluated_at=now, detail=bindparam("b_detail"),
+                       rev=bindparam("b_rev") + 1))
+        same = []
+        for code, status, detail in judged:
+            prev = stored.get(code)
+            if prev is None:
+                continue
+            row = {"b_code": code, "b_rev": prev.rev, "b_status": status, "b_detail": detail,
+                   "b_since": prev.since if prev.status == status else now}
+            if prev.status == status:
+                same.append(row)
+            elif conn.execute(cas, row).rowcount == 1:
+                events.append(Event(now, EVENT_KIND, code, None,
+                                    {"from": prev.status, "to": status}))
+        if same:
+            conn.execute(cas, same)
+        return events
 
 
 def status_counts(conn: Connection, school_codes: Optional[Iterable[str]] = None
