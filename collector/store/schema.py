@@ -381,6 +381,8 @@ link_tests = Table(
     #: was not this device's, or had expired when it ran)
     Column("refused", String(32), nullable=True),
     Index("ix_link_tests_school_ts", "school_code", "ts"),
+    #: the connectivity evaluator's watermark (tests received since its last pass)
+    Index("ix_link_tests_received", "received_at"),
     UniqueConstraint("device_id", "seq", name="uq_link_tests_device_seq"),
 )
 

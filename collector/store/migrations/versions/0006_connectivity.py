@@ -45,6 +45,8 @@ def upgrade() -> None:
         sa.UniqueConstraint("device_id", "seq", name="uq_link_tests_device_seq"),
     )
     op.create_index("ix_link_tests_school_ts", "link_tests", ["school_code", "ts"])
+    # the connectivity evaluator's watermark: tests received since its last pass
+    op.create_index("ix_link_tests_received", "link_tests", ["received_at"])
     probe_cols: List[Any] = []
     for t in ("gw", "dns", "dom", "intl"):
         probe_cols += [sa.Column(t + "_n", sa.Integer(), nullable=False),
@@ -93,5 +95,6 @@ def downgrade() -> None:
         op.drop_table(name)
     op.drop_index("ix_link_probe_hours_hour", table_name="link_probe_hours")
     op.drop_table("link_probe_hours")
+    op.drop_index("ix_link_tests_received", table_name="link_tests")
     op.drop_index("ix_link_tests_school_ts", table_name="link_tests")
     op.drop_table("link_tests")
