@@ -36,7 +36,7 @@ import datetime as _dt
 import logging
 import statistics
 import time
-from typing import Any, Callable, Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, List, NamedTuple, Optional, Sequence, Set, Tuple
 
 from sqlalchemy import Connection, Engine, bindparam, func, select, text, update
 from zoneinfo import ZoneInfo
@@ -456,11 +456,12 @@ class Evaluator:
         status); changed ones one by one (the event only if our update won)."""
         t = connectivity_schools
         events: List[Event] = []
-        first = [{"school_code": c, "status": st, "since": now, "evaluated_at": now,
-                  "detail": d, "rev": 1} for c, st, d in judged if c not in stored]
+        first: List[Dict[str, Any]] = [
+            {"school_code": c, "status": st, "since": now, "evaluated_at": now, "detail": d,
+             "rev": 1} for c, st, d in judged if c not in stored]
         if first:
             ins = dialect_insert(conn, t).on_conflict_do_nothing(index_elements=["school_code"])
-            won = set()
+            won: Set[str] = set()
             for i in range(0, len(first), 1000):
                 won.update(conn.execute(ins.returning(t.c.school_code),
                                         first[i:i + 1000]).scalars())
