@@ -157,8 +157,11 @@ SCHEMA: Schema = {
                          "stops the collector at start with its line (docs/attt.md)."),
         "os_support_file": Key("str", "", "The OS support table (TOML); empty: the shipped "
                                "`collector/baseline/os_support.toml`."),
-        "connectivity_file": Key("str", "", "The connectivity baseline (issue 10; not used "
-                                 "yet)."),
+        "connectivity_file": Key("str", "", "The connectivity baseline (TOML: thresholds, "
+                                 "school hours); empty: the shipped "
+                                 "`collector/baseline/connectivity.toml`. A file that cannot "
+                                 "be used stops the collector at start with its line "
+                                 "(docs/connectivity.md)."),
         "evaluate_interval": Key("float", 15, "Seconds between passes of the ATTT evaluator "
                                  "(devices whose security or inventory message is new).",
                                  minimum=0.1, maximum=86400),
@@ -193,6 +196,9 @@ SCHEMA: Schema = {
                          "Off: no test is granted; an agent still tests by hand."),
         "schedule_interval": Key("float", 5, "Seconds between passes of the test scheduler "
                                  "(plans, leases, results).", minimum=0.1, maximum=3600),
+        "router_hb": Key("int", 900, "Heartbeat interval (s) given to a school router's device "
+                         "(`router.{school}`): it goes offline (`timeout`) 3 × this + 60 s "
+                         "after its last poll.", minimum=30, maximum=86400),
     },
     "province": {
         "code": Key("str", "", "Code of the province (tỉnh) this collector serves."),
