@@ -186,6 +186,10 @@ SCHEMA: Schema = {
                          "Off: no test is granted; an agent still tests by hand."),
         "schedule_interval": Key("float", 5, "Seconds between passes of the test scheduler "
                                  "(plans, leases, results).", minimum=0.1, maximum=3600),
+        "manual_per_hour": Key("int", 6, "Tests one user may ask for now (Đo ngay: the API "
+                               "and the school page) in an hour; more answer 429. One "
+                               "lease per school limits each school anyway.", minimum=1,
+                               maximum=1000),
     },
     "province": {
         "code": Key("str", "", "Code of the province (tỉnh) this collector serves."),

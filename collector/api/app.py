@@ -96,10 +96,11 @@ def _request_lang(request: Request) -> str:
     return pick_lang(request.query_params.get("lang"), request.headers.get("accept-language"))
 
 
-def create_app(source: AppSource, cfg: Any) -> FastAPI:
+def create_app(source: AppSource, cfg: Any, speedtests: Any = None) -> FastAPI:
     """The app over ``source`` (a running service, a state store or an engine) with the
     settings of ``cfg`` (the collector's configuration: ``api.*``, ``province.timezone``,
-    ``store.rollup_5m_days``)."""
+    ``store.rollup_5m_days``). ``speedtests``: the speed-test scheduler that Đo ngay asks
+    (default: the running service's ``scheduler``; None: the route answers 503)."""
     service: Optional[RunningService] = None
     if isinstance(source, Engine):
         engine = source
@@ -116,6 +117,10 @@ def create_app(source: AppSource, cfg: Any) -> FastAPI:
                   docs_url=None, redoc_url=None, openapi_url="/openapi.json")
     app.state.engine = engine
     app.state.service = service
+    # Đo ngay goes through the service's scheduler (its grants through the service's
+    # command publisher: ``scheduler.send``)
+    app.state.speedtests = speedtests if speedtests is not None else getattr(
+        service, "scheduler", None)
     app.state.cfg = cfg
     app.state.settings = settings
     app.state.tokens = token_table(settings)
