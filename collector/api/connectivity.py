@@ -103,7 +103,7 @@ def request_speedtest(request: Request, principal: CurrentPrincipal, lang: Lang,
     elif got.outcome == "budget":
         body.update(used=got.used, limit=got.limit, expected=got.expected)
     elif got.outcome == "rate_limited":
-        body.update(count=got.count, per_hour=got.per_hour, retry_after=got.retry_after)
+        body.update(count=got.requests, per_hour=got.per_hour, retry_after=got.retry_after)
         headers["Retry-After"] = "%d" % got.retry_after
         return JSONResponse(body, status_code=429, headers=headers)
     return JSONResponse(body, status_code=409)

@@ -53,7 +53,7 @@ class Asked(NamedTuple):
     limit: int = 0
     expected: int = 0
     #: requests of this user in the last hour and the limit (rate_limited)
-    count: int = 0
+    requests: int = 0
     per_hour: int = 0
     #: seconds until the user may ask again (rate_limited), or until the lease ends (held)
     retry_after: float = 0.0
@@ -91,7 +91,7 @@ def request_now(scheduler: Any, school: str, actor: str, client: Optional[str] =
             if count >= per_hour:
                 _count(scheduler, "rate_limited")
                 wait = (oldest + WINDOW - now) if oldest is not None else WINDOW
-                return Asked("rate_limited", count=count, per_hour=per_hour,
+                return Asked("rate_limited", requests=count, per_hour=per_hour,
                              retry_after=max(1.0, math.ceil(wait)))
         current = school_state.read(conn, school, LEASE_KEY).value
         if leases.held(current, now):
@@ -153,7 +153,7 @@ def request_text(got: Asked, lang: str, tz: str = "Asia/Ho_Chi_Minh") -> str:
     text = pair[1] if lang == "en" else pair[0]
     values = {"device": got.device_name or (got.lease or {}).get("device") or "—",
               "minutes": str(got.minutes), "used": _mb(got.used), "limit": _mb(got.limit),
-              "expected": _mb(got.expected), "count": str(got.count),
+              "expected": _mb(got.expected), "count": str(got.requests),
               "per_hour": str(got.per_hour), "time": "—",
               "wait": str(max(1, math.ceil(got.retry_after / 60)))}
     if got.lease and got.lease.get("exp") is not None:

@@ -16,8 +16,8 @@ from schoolmon.collector.api.server import ApiServer
 from schoolmon.collector.connectivity import leases
 from schoolmon.collector.connectivity.leases import LEASE_KEY, Settings
 from schoolmon.collector.connectivity.scheduler import Scheduler
-from schoolmon.collector.store import school_state
 from schoolmon.collector.store import schema as db
+from schoolmon.collector.store import school_state
 from schoolmon.collector.store import users as user_store
 from schoolmon.collector.store.schema import devices
 from sqlalchemy import update
