@@ -4,6 +4,8 @@ port) on a real SQLite and PostgreSQL store: each role (202 / 403 / 404), CSRF f
 online, 429 past ``connectivity.manual_per_hour``, the audit rows, Vietnamese and English.
 The grants go to a recording ``send`` here; test_speedtest_now_broker.py sends them through
 a real broker to real agent Transports."""
+import concurrent.futures
+import threading
 import time
 from types import SimpleNamespace
 from typing import Any, Dict, Iterator, List, Tuple
@@ -214,3 +216,22 @@ def test_request_text_both_languages():
     late = manual.Asked("granted", lease={"device": "d1", "exp": 0.0}, device_name="pc-1",
                         sent=False, minutes=3)
     assert manual.request_text(late, "en").endswith("the collector has no broker connection.")
+
+
+def test_many_ask_at_once_one_lease(world):
+    """Six requests for one school at the same moment (two callers, three each): exactly
+    one lease, one grant sent; the others are told it is held."""
+    w = world
+    boss = w.token("boss")
+    admin = w.client(ADMIN)
+    barrier = threading.Barrier(6)
+
+    def ask(c: httpx.Client) -> int:
+        barrier.wait(30)
+        return c.post("/api/v1/schools/S01/speedtest").status_code
+
+    with concurrent.futures.ThreadPoolExecutor(6) as pool:
+        codes = sorted(pool.map(ask, [admin, boss] * 3))
+    assert codes == [202] + [409] * 5, codes
+    assert len(w.sent) == 1 and w.sent[0][2]["id"] == w.lease()["id"]
+    assert len(w.audit()) == 6
