@@ -1,4 +1,4 @@
-"""``schoolmon-agent``: collect, run, service, (enroll, speedtest: later versions).
+"""``schoolmon-agent``: collect, run, service, speedtest (enroll: a later version).
 
 Exit status: 0 ok, 1 runtime failure, 2 bad configuration or usage (the message names
 the key and what is wrong).
@@ -94,6 +94,42 @@ def cmd_collect(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- speedtest --------------------------------------------------------------------------
+
+def cmd_speedtest(args: argparse.Namespace) -> int:
+    """One test now, printed like ``collect``; exit 1 when it did not complete."""
+    cfg = load_config(args.config)
+    _setup_logging("warning")
+    from .families.speedtest import SpeedtestFamily
+    from .identity import device_id
+    from .spool import read_last_seq
+
+    if args.server and not (args.server.startswith(("http://", "https://"))
+                            and args.server.endswith("upload.php")):
+        return _fail("--server: phải là địa chỉ http(s)://.../upload.php / must be an "
+                     "http(s)://.../upload.php URL, got %r" % args.server)
+    school = cfg.agent.school or "unknown"
+    device = device_id(school, cfg.agent.state_dir, cfg.agent.device_id or cfg.mqtt.username,
+                       runner=_runner(), persist=False)
+    st = cfg.speedtest
+    family = SpeedtestFamily(st.servers, timeout=st.timeout, io_timeout=st.io_timeout,
+                             budget=st.budget, speedtest_net=st.speedtest_net)
+    ts = time.time()
+    fields = family.run(server=args.server or "", mode=args.mode, trigger="manual")
+    try:
+        raw = build_message("speedtest", fields, read_last_seq(cfg.queue.dir) + 1, ts, log)
+    except ProtocolError as exc:
+        print("schoolmon-agent: speedtest message would not be sent: %s" % exc,
+              file=sys.stderr)
+        return 1
+    line = {"topic": topic(school, device, "speedtest"), "payload": json.loads(raw)}
+    print(json.dumps(line, ensure_ascii=False, separators=(",", ":")), flush=True)
+    if not fields.get("ok"):
+        return _fail("đo băng thông không thành công / the bandwidth test failed: %s"
+                     % fields.get("reason", "?"), 1)
+    return 0
+
+
 # --- run --------------------------------------------------------------------------------
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -116,6 +152,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     spool = Spool(cfg.queue.dir, cfg.queue.max_bytes, cfg.queue.max_age_days * 86400.0)
     transport = Transport(cfg, cfg.agent.school, device, spool)
     runtime = Runtime(cfg, cfg.agent.school, device, families, spool, notify=transport.notify)
+    if "speedtest" in families:
+        from .commands import CommandHandler
+
+        transport.on_command = CommandHandler(runtime, families["speedtest"],
+                                              cfg.agent.state_dir, cfg.speedtest.enabled)
     for name in ("SIGTERM", "SIGINT", "SIGBREAK", "SIGHUP"):
         sig = getattr(signal, name, None)
         if sig is not None:
@@ -283,9 +324,13 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--token", metavar="TOKEN")
     e.set_defaults(func=cmd_later)
 
-    t = sub.add_parser("speedtest", parents=[common], help="(not in this version)")
-    t.add_argument("--server", metavar="URL")
-    t.set_defaults(func=cmd_later)
+    t = sub.add_parser("speedtest", parents=[common], help="one bandwidth test now, printed "
+                       "like collect")
+    t.add_argument("--server", metavar="URL", help="a legacy speedtest server by its "
+                   "upload.php URL (default: speedtest.net, then speedtest.servers)")
+    t.add_argument("--mode", choices=("full", "short"), default="full",
+                   help="short: at most ~10 MB (metered links)")
+    t.set_defaults(func=cmd_speedtest)
     return p
 
 

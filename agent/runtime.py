@@ -11,16 +11,20 @@
   timeout is abandoned for that round (logged; its late result is thrown away) and the
   family is skipped until its worker is free again — nothing a family does can stall
   ``health`` or the loop.
+- A command (agent/commands.py) runs a family once through ``run_now``: on the same
+  workers and timeouts, its result queued like a scheduled one. The latest result of each
+  kind is kept (``latest``) for the commands that depend on it (no test on a dead link).
 - The core adds ``q``/``q_drop`` to health, builds the message (``agent/message.py``:
   envelope, valid text, sanitize, validate, encode) and puts it in the spool; the
   transport sends it.
 """
 import logging
+import math
 import queue
 import random
 import threading
 import time
-from typing import Any, Callable, Dict, Mapping, NamedTuple, Optional
+from typing import Any, Callable, Dict, Mapping, NamedTuple, Optional, Tuple
 
 from schoolmon.protocol import FAMILIES, ProtocolError, topic
 
@@ -67,6 +71,9 @@ class Worker:
             ts = time.time()
             try:
                 fields = family.collect()
+                if fields is None:  # nothing to report (a command refused at its start)
+                    self.results.put(Result(kind, token, ts, None, None))
+                    continue
                 if not isinstance(fields, dict):
                     raise TypeError("collect() returned %s, not a dict" % type(fields).__name__)
                 self.results.put(Result(kind, token, ts, fields, None))
@@ -104,9 +111,15 @@ class Runtime:
         self.notify = notify
         self.rand = rand or random.Random()
         self.stopping = threading.Event()
+        self._lock = threading.Lock()
+        self._asked = set()  # type: set
         self.results = queue.Queue()  # type: queue.Queue[Result]
         self._workers: Dict[str, Worker] = {}
         self.queued: Dict[str, int] = {}
+        #: kind -> (monotonic time, fields) of its latest result
+        self._latest: Dict[str, Tuple[float, Dict[str, Any]]] = {}
+        #: one-off runs asked from other threads (commands), started by the loop
+        self._requests = queue.Queue()  # type: queue.Queue[Tuple[str, Any, float, bool]]
         now = time.monotonic()
         delay = self.rand.uniform(cfg.intervals.start_delay_min, cfg.intervals.start_delay_max)
         log.info("first report in %.1f s", delay)
@@ -130,6 +143,57 @@ class Runtime:
     def request_stop(self, *_: Any) -> None:
         self.stopping.set()
 
+    def run_now(self, kind: str, family: Any, timeout: Optional[float] = None) -> bool:
+        """Collect ``kind`` once with ``family`` (anything with ``collect()``; it may return
+        None: nothing is queued), on the worker its spec names, with its timeout; the
+        result is queued like a scheduled one. Safe from any thread (the loop starts it).
+        False when a collection of that kind is already running or asked for."""
+        spec = SPECS.get(kind)
+        if spec is None or kind not in FAMILIES:
+            raise ValueError("no family %r" % kind)
+        with self._lock:
+            sched = self.schedules.get(kind)
+            if kind in self._asked or (sched is not None and sched.running_since is not None):
+                return False
+            self._asked.add(kind)
+        self._requests.put((kind, family, float(timeout or spec.timeout
+                                                or self.cfg.intervals.timeout), spec.slow))
+        self.results.put(Result("", 0, 0.0, None, None))  # wake the loop
+        return True
+
+    def busy(self, kind: str) -> bool:
+        """A collection of ``kind`` is running or asked for."""
+        with self._lock:
+            sched = self.schedules.get(kind)
+            return kind in self._asked or (sched is not None and sched.running_since is not None)
+
+    def latest(self, kind: str, max_age: float) -> Optional[Dict[str, Any]]:
+        """The fields of the latest result of ``kind`` if it is at most ``max_age`` s old."""
+        got = self._latest.get(kind)
+        if got is None or time.monotonic() - got[0] > max_age:
+            return None
+        return got[1]
+
+    def _start_requested(self) -> None:
+        while True:
+            try:
+                kind, family, timeout, slow = self._requests.get_nowait()
+            except queue.Empty:
+                return
+            now = time.monotonic()
+            with self._lock:
+                sched = self.schedules.get(kind)
+                if sched is None:  # a command-only family: a schedule that is never due
+                    sched = self.schedules[kind] = Schedule(kind, family, math.inf, timeout,
+                                                            slow, False, math.inf)
+                self._asked.discard(kind)
+                # a scheduled family keeps its own object and timeout: this run only
+                # passes ``family`` to the worker
+                sched.token += 1
+                sched.running_since = now
+                sched.timed_out = False
+            self._worker(sched).submit(kind, sched.token, family)
+
     def _worker(self, sched: Schedule) -> Worker:
         name = "slow" if sched.slow else "family-" + sched.kind
         worker = self._workers.get(name)
@@ -148,8 +212,9 @@ class Runtime:
         next_expire = time.monotonic() + EXPIRE_EVERY
         try:
             while not self.stopping.is_set():
+                self._start_requested()
                 now = time.monotonic()
-                for sched in self.schedules.values():
+                for sched in list(self.schedules.values()):
                     self._tick(sched, now)
                 if now >= next_expire:
                     self.spool.expire()
@@ -183,12 +248,14 @@ class Runtime:
         sched = self.schedules.get(result.kind)
         if sched is None or result.token != sched.token:
             return
-        sched.running_since = None
+        with self._lock:
+            sched.running_since = None
         if sched.timed_out:
             log.info("%s: late result thrown away", result.kind)
             return
         if result.fields is None:
             return
+        self._latest[result.kind] = (time.monotonic(), result.fields)
         if sched.on_change:
             if result.fields == sched.last_fields:
                 return

@@ -77,7 +77,7 @@ def default_command_handler(cmd: Dict[str, Any]) -> None:
 
 class Transport:
     def __init__(self, cfg: Any, school: str, device: str, spool: Spool,
-                 on_command: Callable[[Dict[str, Any]], None] = default_command_handler
+                 on_command: Callable[[Dict[str, Any]], Any] = default_command_handler
                  ) -> None:
         self.cfg = cfg
         self.school = school

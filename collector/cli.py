@@ -166,7 +166,8 @@ def build_parser() -> argparse.ArgumentParser:
     sr.add_argument("--config", metavar="FILE", help="TOML configuration file (store.url, "
                     "mqtt.*, connectivity.*)")
 
-    bl = sub.add_parser("baseline", help="the ATTT baseline file (checks, school rule)")
+    bl = sub.add_parser("baseline", help="the baseline files (ATTT checks and school rule, "
+                        "OS support, connectivity)")
     blsub = bl.add_subparsers(dest="baseline_command", metavar="ACTION")
     blsub.required = True
     bc = blsub.add_parser("check", help="check a baseline file and print its checks "
@@ -175,6 +176,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="the file (default: baseline.attt_file, else the shipped one)")
     bc.add_argument("--config", metavar="FILE", help="TOML configuration file")
     bc.add_argument("--os-support", metavar="FILE", help="an OS support table to check too")
+    bc.add_argument("--connectivity", metavar="FILE", help="a connectivity baseline to check "
+                    "(default: baseline.connectivity_file, else the shipped one)")
     bc.add_argument("--lang", choices=("vi", "en"), default="vi")
 
     for name, usage in (("report", "report --format xlsx|csv --out FILE [--org UNIT]"),
@@ -498,10 +501,12 @@ def cmd_baseline(args: argparse.Namespace) -> int:
     from schoolmon.protocol.settings import ConfigError
 
     from .baseline import load_baseline, load_os_table
+    from .connectivity.baseline import load_connectivity
     from .text import SEVERITY_LABELS, label
     path = args.file
     os_path = args.os_support
-    if path is None or os_path is None:
+    conn_path = args.connectivity
+    if path is None or os_path is None or conn_path is None:
         from .config import load_config
         try:
             cfg = load_config(args.config, demo=True)
@@ -509,9 +514,11 @@ def cmd_baseline(args: argparse.Namespace) -> int:
             return _config_error(exc)
         path = path or cfg.baseline.attt_file or None
         os_path = os_path or cfg.baseline.os_support_file or None
+        conn_path = conn_path or cfg.baseline.connectivity_file or None
     try:
         b = load_baseline(path)
         table = load_os_table(os_path)
+        cb = load_connectivity(conn_path)
     except ConfigError as exc:
         _err(str(exc))
         return 2
@@ -534,6 +541,16 @@ def cmd_baseline(args: argparse.Namespace) -> int:
                                               r.office_critical_pct, r.all_critical_pct,
                                               r.critical_high_pct))
     print("os_support: %s, %d entries" % (table.source, len(table.entries)))
+    print("connectivity: %s sha256 %s" % (cb.source, cb.hash))
+    print("    download good >= %g Mbps (%g kbps/student above %d), bad < %g; upload good >= "
+          "%g; contract %s; ping <= %g ms; uptime >= %g%% (%s); international >= %g%%; "
+          "below after %d failed tests; variability > %g" % (
+              cb.good_down_mbps, cb.per_student_kbps, cb.per_student_above, cb.bad_down_mbps,
+              cb.good_up_mbps, "off" if cb.contract_pct is None else "%g%%" % cb.contract_pct,
+              cb.max_ping_ms, cb.min_uptime_pct, cb.uptime_target, cb.min_intl_ok_pct,
+              cb.fail_after, cb.max_spread_ratio))
+    for table_name, src in sorted(cb.sources.items()):
+        print("    [%s] %s" % (table_name, src))
     return 0
 
 

@@ -144,14 +144,24 @@ SCHEMA: Schema = {
         "read_tokens": Key("list", [], "Bearer tokens with read-only rights on everything.",
                            secret=True),
     },
+    "speedtest_server": {
+        "enabled": Key("bool", True, "Serve the legacy speedtest endpoints at `/speedtest/` "
+                       "(`latency.txt`, `random{N}x{N}.jpg`, `upload.php`): the province's own "
+                       "bandwidth-test target, no login (docs/connectivity.md)."),
+        "max_concurrent": Key("int", 8, "Most downloads and uploads served at once; over it a "
+                              "request gets 503 with Retry-After.", minimum=1, maximum=1000),
+    },
     "baseline": {
         "attt_file": Key("str", "", "The ATTT baseline (TOML: checks, school rule); empty: the "
                          "shipped `collector/baseline/attt.toml`. A file that cannot be used "
                          "stops the collector at start with its line (docs/attt.md)."),
         "os_support_file": Key("str", "", "The OS support table (TOML); empty: the shipped "
                                "`collector/baseline/os_support.toml`."),
-        "connectivity_file": Key("str", "", "The connectivity baseline (issue 10; not used "
-                                 "yet)."),
+        "connectivity_file": Key("str", "", "The connectivity baseline (TOML: thresholds, "
+                                 "school hours); empty: the shipped "
+                                 "`collector/baseline/connectivity.toml`. A file that cannot "
+                                 "be used stops the collector at start with its line "
+                                 "(docs/connectivity.md)."),
         "evaluate_interval": Key("float", 15, "Seconds between passes of the ATTT evaluator "
                                  "(devices whose security or inventory message is new).",
                                  minimum=0.1, maximum=86400),
@@ -186,6 +196,9 @@ SCHEMA: Schema = {
                          "Off: no test is granted; an agent still tests by hand."),
         "schedule_interval": Key("float", 5, "Seconds between passes of the test scheduler "
                                  "(plans, leases, results).", minimum=0.1, maximum=3600),
+        "router_hb": Key("int", 900, "Heartbeat interval (s) given to a school router's device "
+                         "(`router.{school}`): it goes offline (`timeout`) 3 × this + 60 s "
+                         "after its last poll.", minimum=30, maximum=86400),
         "manual_per_hour": Key("int", 6, "Tests one user may ask for now (Đo ngay: the API "
                                "and the school page) in an hour; more answer 429. One "
                                "lease per school limits each school anyway.", minimum=1,

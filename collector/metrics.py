@@ -34,6 +34,7 @@ Names (all prefixed ``schoolmon_``)::
     schoolmon_commands_published_total{cmd}      commands the broker acknowledged
     schoolmon_commands_failed_total{cmd}         commands that could not be published
     schoolmon_speedtest_results_refused_total{reason}  unknown_lease | not_holder | expired
+    schoolmon_link_tests_implausible_total{check} speed tests stored but refused
     schoolmon_speedtest_requests_total{outcome}  tests asked for now (Đo ngay): granted |
                                                  held | budget | no_device | rate_limited
 """
@@ -219,6 +220,11 @@ class IngestMetrics:
                                     "table and acknowledged, by reason.", ("reason",))
         for reason in ("store_refused", "timeseries_refused"):
             self.dead_letters.precreate(reason=reason)
+        self.implausible = Counter(r, p + "link_tests_implausible_total",
+                                   "Speed-test results stored but refused (refused = "
+                                   "'implausible'), by the check that failed.", ("check",))
+        for check in ("ok_without_speeds", "above_10g", "above_link", "bytes_vs_speed"):
+            self.implausible.precreate(check=check)
         self.stage_seconds = Counter(r, p + "ingest_stage_seconds_total",
                                      "Wall time spent per ingest stage (decode, prepare, "
                                      "timeseries, commit, ack).", ("stage",))

@@ -10,6 +10,9 @@ import time
 from types import SimpleNamespace
 from typing import Any, Callable, Dict, List, Optional, Protocol, Sequence, TypedDict
 
+from .connectivity.evaluator import Evaluator as ConnectivityEvaluator
+from .connectivity.evaluator import RunStats as ConnectivityRunStats
+from .connectivity.evaluator import evaluator_from_config as connectivity_from_config
 from .connectivity.leases import settings_from_config
 from .connectivity.scheduler import Scheduler, test_server_url
 from .ingest import Ingest
@@ -116,6 +119,14 @@ class CollectorService:
             self.evaluator = Evaluator(self.store.engine, self.rules,
                                        getattr(province, "timezone", "Asia/Ho_Chi_Minh"),
                                        busy=lambda: ingest.pending() > EVALUATE_BACKLOG)
+        # The connectivity baseline likewise: read at start, a bad file stops the collector.
+        self.connectivity: Optional[ConnectivityEvaluator] = None
+        if isinstance(self.store, StateStore):
+            ingest_ = self.ingest
+            self.connectivity = connectivity_from_config(
+                cfg, self.store.engine, busy=lambda: ingest_.pending() > EVALUATE_BACKLOG)
+        #: the connectivity evaluator's last pass (None before the first)
+        self.last_connectivity: Optional[ConnectivityRunStats] = None
         self._posture: Optional[threading.Thread] = None
         # Speed tests (issue 10): the scheduler grants each school's test lease; commands
         # go out through the publisher, connected in start() (its id derives from ingest's).
@@ -258,22 +269,31 @@ class CollectorService:
         return self.publisher.send_grant(school, device, fields, ts)
 
     def evaluate_soon(self) -> None:
-        """Run the ATTT evaluator's next pass now (tests, after an import)."""
+        """Run the ATTT and connectivity evaluators' next pass now (tests, after an
+        import)."""
         self._evaluate_soon.set()
 
     def _posture_loop(self) -> None:
         """The ATTT evaluator: a pass at start, then every ``baseline.evaluate_interval``
         seconds (devices whose security or inventory message is new; everything once a
-        day and when the rules change)."""
+        day and when the rules change); after it the connectivity evaluator's pass
+        (schools with new tests or probes). ``evaluations`` counts both passes done."""
         assert self.evaluator is not None
         while not self._stop.is_set():
             try:
                 stats, events = self.evaluator.run_once(time.time())
                 self.last_evaluation = stats
-                self.evaluations += 1
                 self._dispatch(events)
             except Exception:
                 log.exception("ATTT evaluation failed")
+            if self.connectivity is not None:
+                try:
+                    cstats, cevents = self.connectivity.run_once(time.time())
+                    self.last_connectivity = cstats
+                    self._dispatch(cevents)
+                except Exception:
+                    log.exception("connectivity evaluation failed")
+            self.evaluations += 1
             self._evaluate_soon.wait(self.evaluate_interval)
             self._evaluate_soon.clear()
 

@@ -61,5 +61,7 @@ class Plan:
     gaps: Dict[str, int] = field(default_factory=dict)
     #: late messages that filled an earlier gap (loss reduced by this much), per device
     filled: Dict[str, int] = field(default_factory=dict)
+    #: results stored but refused (``link_tests.refused = 'implausible'``), per check
+    refused: Dict[str, int] = field(default_factory=dict)
     #: store-private bookkeeping applied by commit()
     private: Dict[str, Any] = field(default_factory=dict)

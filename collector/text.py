@@ -56,6 +56,8 @@ OFFLINE_REASON_LABELS: Dict[str, Dict[str, str]] = {
     "shutdown": {"vi": "tắt máy", "en": "shut down"},
     "lost": {"vi": "mất kết nối đột ngột", "en": "connection lost"},
     "timeout": {"vi": "quá hạn không báo về", "en": "stopped reporting"},
+    #: a school router: neither ping nor SNMP answered the agent that polls it
+    "unreachable": {"vi": "không liên lạc được (ping và SNMP)", "en": "unreachable (ping and SNMP)"},
 }
 
 #: Column and card titles the pages show (one definition, vi and en).

@@ -123,6 +123,22 @@ def _v3_key(value: Any) -> Optional[str]:
     return None
 
 
+def _speedtest(cfg: Any, runner: Any) -> Family:
+    from .speedtest import SpeedtestFamily  # speedtest-cli only when a test runs
+
+    st = cfg.speedtest
+    return SpeedtestFamily(st.servers, timeout=st.timeout, io_timeout=st.io_timeout,
+                           budget=st.budget, speedtest_net=st.speedtest_net, runner=runner)
+
+
+def _check_servers(value: Any) -> Optional[str]:
+    for url in value:
+        if not (url.startswith(("http://", "https://")) and url.endswith("upload.php")):
+            return ("mỗi mục phải là địa chỉ http(s)://.../upload.php / each entry must be an "
+                    "http(s)://.../upload.php URL, got %r" % url)
+    return None
+
+
 #: Every kind of the contract, read-only: the one place how a family runs is declared.
 SPECS: Mapping[str, FamilySpec] = MappingProxyType({s.kind: s for s in (
     FamilySpec("health", INTERVAL, period_key="intervals.health", keys=(
@@ -179,7 +195,6 @@ SPECS: Mapping[str, FamilySpec] = MappingProxyType({s.kind: s for s in (
                                "International HTTP target; empty: none. Prefer a server "
                                "hosted abroad: big CDNs may answer from inside Vietnam.")),
     ), build=_probe),
-    FamilySpec("speedtest", ON_COMMAND, slow=True, cheap=False),
     # The slow worker: a poll is a few dozen SNMP requests, minutes of delay cost nothing
     # (rates use the router's own clock, sysUpTime). Built only with router.host.
     FamilySpec("router", INTERVAL, slow=True, timeout=120.0, period_key="intervals.router",
@@ -209,6 +224,30 @@ SPECS: Mapping[str, FamilySpec] = MappingProxyType({s.kind: s for s in (
                                "the gateway ping).", minimum=0.2, maximum=60)),
         ("router.retries", Key("int", 1, "SNMP retries per request.", minimum=0, maximum=5)),
     ), build=_router),
+    # Run by a command (the school's test lease) or by hand; on the slow worker, so a
+    # test never delays health. 300 s: two 10 s phases, server discovery and timeouts.
+    FamilySpec("speedtest", ON_COMMAND, slow=True, cheap=False, timeout=300.0, keys=(
+        ("speedtest.enabled", Key("bool", True, "Run bandwidth tests when the collector "
+                                  "grants this PC the school's test lease (false: refuse "
+                                  "grants; `schoolmon-agent speedtest` still works).")),
+        ("speedtest.designated", Key("bool", False, "This PC is the school's designated test "
+                                     "PC (sent as `tester` in `probe`): the collector gives it "
+                                     "the test lease first.")),
+        ("speedtest.servers", Key("list", [], "Legacy speedtest servers by their `upload.php` "
+                                  "URL (e.g. the collector's `http://HOST:8080/speedtest/"
+                                  "upload.php`), tried in order when a test names no server "
+                                  "and after speedtest.net.", check=_check_servers)),
+        ("speedtest.speedtest_net", Key("bool", True, "Try speedtest.net's closest server "
+                                        "(HTTPS) first when a test names no server.")),
+        ("speedtest.timeout", Key("float", 120.0, "Longest time one test may take in all, "
+                                  "seconds.", minimum=10, maximum=280)),
+        ("speedtest.io_timeout", Key("float", 10.0, "Longest wait for one network operation "
+                                     "of a test (a server that stalls), seconds.",
+                                     minimum=0.5, maximum=120)),
+        ("speedtest.budget", Key("int", 2 * 10 ** 9, "Most bytes a test run by hand may "
+                                 "move (a granted test uses the grant's budget).",
+                                 minimum=0)),
+    ), build=_speedtest),
     FamilySpec("status", ON_CONNECT),
 )})
 

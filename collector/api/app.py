@@ -96,10 +96,26 @@ def _request_lang(request: Request) -> str:
     return pick_lang(request.query_params.get("lang"), request.headers.get("accept-language"))
 
 
-def create_app(source: AppSource, cfg: Any, speedtests: Any = None) -> FastAPI:
+class CollectorApp(FastAPI):
+    """The FastAPI app, with the bandwidth-test server (collector/speedtest_server.py) in
+    front of it: ``/speedtest/...`` goes straight to that ASGI app, past the middleware
+    (request body limit, compression, per-response headers) that would cap an upload,
+    compress random bytes or cost CPU per chunk of a download."""
+
+    speedtest: Any = None
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if (self.speedtest is not None and scope["type"] == "http"
+                and scope.get("path", "").startswith("/speedtest/")):
+            await self.speedtest(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
+
+
+def create_app(source: AppSource, cfg: Any, scheduler: Any = None) -> FastAPI:
     """The app over ``source`` (a running service, a state store or an engine) with the
     settings of ``cfg`` (the collector's configuration: ``api.*``, ``province.timezone``,
-    ``store.rollup_5m_days``). ``speedtests``: the speed-test scheduler that Đo ngay asks
+    ``store.rollup_5m_days``). ``scheduler``: the speed-test scheduler that Đo ngay asks
     (default: the running service's ``scheduler``; None: the route answers 503)."""
     service: Optional[RunningService] = None
     if isinstance(source, Engine):
@@ -113,13 +129,13 @@ def create_app(source: AppSource, cfg: Any, speedtests: Any = None) -> FastAPI:
         raise TypeError("create_app needs a CollectorService, a StateStore or an Engine, "
                         "got %r" % type(source).__name__)
     settings = api_settings(cfg)
-    app = FastAPI(title="schoolmon collector", version=__version__, description=DESCRIPTION,
+    app = CollectorApp(title="schoolmon collector", version=__version__, description=DESCRIPTION,
                   docs_url=None, redoc_url=None, openapi_url="/openapi.json")
     app.state.engine = engine
     app.state.service = service
     # Đo ngay goes through the service's scheduler (its grants through the service's
     # command publisher: ``scheduler.send``)
-    app.state.speedtests = speedtests if speedtests is not None else getattr(
+    app.state.scheduler = scheduler if scheduler is not None else getattr(
         service, "scheduler", None)
     app.state.cfg = cfg
     app.state.settings = settings
@@ -205,6 +221,13 @@ def create_app(source: AppSource, cfg: Any, speedtests: Any = None) -> FastAPI:
             swagger_favicon_url="/static/swagger/favicon-32x32.png",
             swagger_ui_parameters={"validatorUrl": None})
 
+    ss = getattr(cfg, "speedtest_server", None)
+    if ss is None or ss.enabled:
+        from ..speedtest_server import SpeedtestApp, metrics_for
+
+        registry = getattr(getattr(service, "metrics", None), "registry", None)
+        app.speedtest = SpeedtestApp(ss.max_concurrent if ss is not None else 8,
+                                     metrics_for(registry))
     if os.path.isdir(STATIC_DIR):
         app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     # a provincial link is slow: pages, scripts and JSON go compressed

@@ -79,7 +79,7 @@ def request_speedtest(request: Request, principal: CurrentPrincipal, lang: Lang,
         raise ApiError(404, "school_not_found")
     if not may(principal, "speedtest"):
         raise ApiError(403, "forbidden_role")
-    scheduler = request.app.state.speedtests
+    scheduler = request.app.state.scheduler
     if scheduler is None:
         pair = REQUEST_TEXT["unavailable"]
         return JSONResponse({"error": "speedtest_unavailable",

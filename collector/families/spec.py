@@ -23,6 +23,15 @@ class CollectorFamily(NamedTuple):
     #: payload -> (online, offline reason) when the message says the device's state
     #: (``status``); None: the kind says nothing about it (freshness decides)
     reported_state: Optional[Callable[[Payload], Tuple[bool, Optional[str]]]] = None
+    #: (school, device, seq, payload, ts, received_at) -> [(sink, row tuple)]: rows the
+    #: store writes in the batch's transaction besides the device's own (``store/sinks.py``
+    #: names the sinks: ``link_tests``, ``link_probe_hours``); None: none
+    rows: Optional[Callable[[str, str, int, Payload, float, float],
+                            List[Tuple[str, Tuple[Any, ...]]]]] = None
+    #: school -> id of the device the message speaks for (``router.{school}``): that device
+    #: is registered, takes ``device_columns`` and ``reported_state``, the latest message and
+    #: the time series; the sender keeps only the seq bookkeeping. None: the sender itself
+    proxy: Optional[Callable[[str], str]] = None
 
 
 #: A kind without a family of its own: stored as the latest of its kind, nothing more.

@@ -311,6 +311,8 @@ class BatchWriter:
         gaps = sum(plan.gaps.values()) if plan.gaps else 0
         if gaps:
             m.seq_gaps.inc(gaps)
+        for check, n in plan.refused.items():
+            m.implausible.inc(n, check=check)
 
     def _log_unknown_schools(self) -> None:
         """Agents started before their school was imported: say which codes (the count

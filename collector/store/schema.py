@@ -100,7 +100,7 @@ devices = Table(
     Column("last_seen", Float),  # received_at of the latest message
     Column("online", Boolean, nullable=False, default=False),
     Column("online_changed_at", Float),
-    Column("offline_reason", String(16)),  # shutdown | lost | timeout
+    Column("offline_reason", String(16)),  # shutdown | lost | timeout | unreachable (router)
     Column("hb", Integer),  # health interval the agent announced (status.hb), seconds
     Column("hostname", String(255)),
     Column("os", String(255)),  # summary, e.g. "Windows 10 Pro 22H2"
@@ -381,6 +381,8 @@ link_tests = Table(
     #: was not this device's, or had expired when it ran)
     Column("refused", String(32), nullable=True),
     Index("ix_link_tests_school_ts", "school_code", "ts"),
+    #: the connectivity evaluator's watermark (tests received since its last pass)
+    Index("ix_link_tests_received", "received_at"),
     UniqueConstraint("device_id", "seq", name="uq_link_tests_device_seq"),
 )
 

@@ -40,6 +40,7 @@ from .liveness import heartbeat_timeout, school_events
 from .registry import school_tags
 from .rollups import BUCKET_1H, BUCKET_5M, ROLLUP_BLANK, add_to_rollup
 from .schema import create_all, device_latest, devices, dialect_insert, make_engine
+from .sinks import COUNTED, Sinks, add_row, finish
 
 log = logging.getLogger("schoolmon.collector.store")
 
@@ -52,9 +53,11 @@ class StateStore:
     """The collector's state store over one SQLAlchemy engine (SQLite or PostgreSQL)."""
 
     def __init__(self, engine: Engine, default_hb: int = 60, rollup_5m_days: int = 30,
-                 rollup_1h_days: int = 365, create: bool = True) -> None:
+                 rollup_1h_days: int = 365, create: bool = True, router_hb: int = 900) -> None:
         self.engine = engine
         self.default_hb = default_hb
+        #: hb of the router devices (``connectivity.router_hb``): no router says its interval
+        self.router_hb = router_hb
         self.rollup_5m_days = rollup_5m_days
         self.rollup_1h_days = rollup_1h_days
         self._pg = engine.dialect.name == "postgresql"
@@ -74,7 +77,8 @@ class StateStore:
         return cls(engine or make_engine(cfg.store.url),
                    default_hb=cfg.liveness.default_interval,
                    rollup_5m_days=cfg.store.rollup_5m_days,
-                   rollup_1h_days=cfg.store.rollup_1h_days)
+                   rollup_1h_days=cfg.store.rollup_1h_days,
+                   router_hb=int(getattr(getattr(cfg, "connectivity", None), "router_hb", 900)))
 
     # --- cache ------------------------------------------------------------------------
 
@@ -120,6 +124,8 @@ class StateStore:
         latest: Dict[Tuple[str, str], Received] = {}
         #: (device, 5-minute bucket) -> ROLLUP_BLANK filled in
         aggs: Dict[Tuple[str, int], List[Any]] = {}
+        #: sink -> rows the families add (``sinks.py``)
+        extra: Dict[str, Any] = {}
         families = FAMILIES
         with self.lock:
             if (any(r.message.school not in self._schools for r in batch)
@@ -175,7 +181,7 @@ class StateStore:
                         plan.duplicates += 1
                         continue
                     st.received_total += 1
-                    if fam.device_columns is not None:
+                    if fam.device_columns is not None and fam.proxy is None:
                         fam.device_columns(st, p)
                     if not skewed and (st.last_ts is None or m.ts > st.last_ts):
                         st.last_ts = m.ts
@@ -189,16 +195,58 @@ class StateStore:
                         if agg is None:
                             agg = aggs[key] = ROLLUP_BLANK[:]
                         add_to_rollup(agg, values(p))
-                lk = (m.device, m.kind)
+                    if fam.rows is not None:
+                        for sink, row in fam.rows(m.school, m.device, m.seq, p, r.ts,
+                                                  r.received_at):
+                            if sink in COUNTED:
+                                plan.refused[row[0]] = plan.refused.get(row[0], 0) + 1
+                            else:
+                                add_row(extra, sink, row)
+                    if fam.proxy is not None:
+                        st = self._proxy(fam, r, st, work, plan, transitions)
+                lk = (st.id, m.kind)
                 prev = latest.get(lk)
                 if prev is None or r.ts >= prev.ts:
                     latest[lk] = r
                 plan.accepted.append(Accepted(r, {
                     "province": place[0], "area": place[1], "school": m.school,
-                    "device": m.device, "role": st.role or "unknown"}))
+                    "device": st.id, "role": st.role or "unknown"}))
         plan.private.update(work=work, transitions=transitions, seq_events=seq_events,
-                            latest=latest, rollups=aggs, batch=batch)
+                            latest=latest, rollups=aggs, batch=batch, extra=extra)
         return plan
+
+    def _proxy(self, fam: Any, r: Received, sender: DeviceState, work: Dict[str, DeviceState],
+               plan: Plan, transitions: Dict[str, List[Tuple[float, bool, Optional[str]]]]
+               ) -> DeviceState:
+        """The device a ``proxy`` family's message speaks for (``router.{school}``), in
+        ``work``: registered with the first message (active when the sender is), its
+        columns and liveness from the message. The sender's seq bookkeeping is done."""
+        m = r.message
+        pid = fam.proxy(m.school)
+        st = work.get(pid)
+        if st is None:
+            cached = self.devices_cache.get(pid)
+            if cached is None:
+                st = DeviceState(pid, m.school, first_seen=r.received_at)
+                st.state = "active" if sender.state == "active" else "pending"
+                plan.new_devices.append(pid)
+            else:
+                st = cached.copy()
+            work[pid] = st
+        if st.state == "pending" and sender.state == "active":
+            st.state = "active"  # the poller was approved since: its router with it
+        st.hb = self.router_hb
+        st.received_total += 1
+        if fam.device_columns is not None:
+            fam.device_columns(st, m.payload)
+        if r.skew is None and (st.last_ts is None or m.ts > st.last_ts):
+            st.last_ts = m.ts
+        if r.received_at - m.ts <= heartbeat_timeout(st.hb, self.default_hb):
+            # a fresh poll says the router's state; a late one (an agent queue) says nothing
+            st.last_seen = max(st.last_seen or 0.0, r.received_at)
+            up, why = fam.reported_state(m.payload) if fam.reported_state else (True, None)
+            transitions.setdefault(pid, []).append((r.received_at, up, why))
+        return st
 
     # --- commit -----------------------------------------------------------------------
 
@@ -215,6 +263,7 @@ class StateStore:
             where=ins.excluded.ts >= t.c.ts), d, t)
         self._st_rollup = rollups.rollup_upsert(d)
         self._st_dirty = rollups.mark_dirty_hours(d)
+        self._sinks = Sinks(d)
         self.offline_statement = (update(devices).where(devices.c.id == bindparam("b_id"))
                                   .values(online=False, online_changed_at=bindparam("b_at"),
                                           offline_reason=bindparam("b_reason"),
@@ -248,7 +297,7 @@ class StateStore:
                     self.refresh_devices(conn, stale)
                     fresh = self.prepare(plan.private["batch"])
                     for f in ("accepted", "duplicates", "rejected", "new_devices", "gaps",
-                              "filled", "private"):
+                              "filled", "refused", "private"):
                         setattr(plan, f, getattr(fresh, f))
                 evs, work = self._write(conn, plan)
                 if before_commit is not None:
@@ -384,6 +433,9 @@ class StateStore:
         if rollup_rows:
             self._st_rollup.run_tuples(conn, rollup_rows)
             conn.execute(self._st_dirty, [{"bucket_start": h} for h in sorted(hours)])
+        extra = plan.private.get("extra")
+        if extra:
+            self._sinks.write(conn, finish(extra))
         insert_events(conn, evs)
         return evs, work
 

@@ -49,7 +49,7 @@ class World:
                                    ["08:00-12:00"], 900, self._send, self.metrics)
         cfg = _cfg()
         cfg.connectivity = SimpleNamespace(manual_per_hour=PER_HOUR)
-        self.app = create_app(self.store, cfg, speedtests=self.scheduler)
+        self.app = create_app(self.store, cfg, scheduler=self.scheduler)
         self.live = LiveServer(self.app)
 
     def _send(self, school: str, device: str, fields: Dict[str, Any], ts: float) -> bool:

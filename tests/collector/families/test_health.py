@@ -60,10 +60,10 @@ def test_rollup_values_follow_rollup_metrics():
 
 
 def test_families_are_looked_up_by_kind():
-    assert set(FAMILIES) == {"health", "status", "inventory"}
+    assert set(FAMILIES) == {"health", "status", "inventory", "probe", "speedtest", "router"}
     assert family("health").rollup_values is rollup_values
     assert family("health").line_bodies is health_bodies
     assert not family("status").sequenced and family("status").reported_state is not None
     # A kind without a family of its own is stored and nothing more.
-    plain = family("probe")
+    plain = family("security")
     assert plain.sequenced and plain.line_bodies is None and plain.rollup_values is None

@@ -50,7 +50,7 @@ def world(tmp_path_factory) -> Iterator[SimpleNamespace]:
     cfg = SimpleNamespace(api=SimpleNamespace(admin_token="adm-" + "p" * 28, read_tokens=[]),
                           province=SimpleNamespace(timezone="Asia/Ho_Chi_Minh"),
                           connectivity=SimpleNamespace(manual_per_hour=6))
-    server = ApiServer(create_app(store, cfg, speedtests=scheduler), "127.0.0.1",
+    server = ApiServer(create_app(store, cfg, scheduler=scheduler), "127.0.0.1",
                        free_port()).start()
     try:
         yield SimpleNamespace(url=server.url, engine=engine, sent=sent)

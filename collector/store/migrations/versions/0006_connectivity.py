@@ -4,7 +4,7 @@ connectivity status and its daily history (schema.py describes each table).
 Revision ID: 0006_connectivity
 Revises: 0005_attt
 """
-from typing import List, Sequence, Union
+from typing import Any, List, Sequence, Union
 
 import sqlalchemy as sa
 from alembic import op
@@ -45,7 +45,9 @@ def upgrade() -> None:
         sa.UniqueConstraint("device_id", "seq", name="uq_link_tests_device_seq"),
     )
     op.create_index("ix_link_tests_school_ts", "link_tests", ["school_code", "ts"])
-    probe_cols: List[sa.Column] = []  # type: ignore[type-arg]
+    # the connectivity evaluator's watermark: tests received since its last pass
+    op.create_index("ix_link_tests_received", "link_tests", ["received_at"])
+    probe_cols: List[Any] = []
     for t in ("gw", "dns", "dom", "intl"):
         probe_cols += [sa.Column(t + "_n", sa.Integer(), nullable=False),
                        sa.Column(t + "_ok", sa.Integer(), nullable=False),
@@ -93,5 +95,6 @@ def downgrade() -> None:
         op.drop_table(name)
     op.drop_index("ix_link_probe_hours_hour", table_name="link_probe_hours")
     op.drop_table("link_probe_hours")
+    op.drop_index("ix_link_tests_received", table_name="link_tests")
     op.drop_index("ix_link_tests_school_ts", table_name="link_tests")
     op.drop_table("link_tests")
