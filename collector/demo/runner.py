@@ -9,7 +9,7 @@ import subprocess
 import sys
 import threading
 import time
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, List, Optional, Tuple
 
 from schoolmon.protocol.settings import ConfigError
 
@@ -85,47 +85,33 @@ def _agent_command() -> List[str]:
             "sys.exit(main())"]
 
 
-#: The demo agent's light probes (no Internet here): the domestic target is the demo's own
-#: collector; the "international" one is a local URL too, labelled so in the file — a real
-#: one would only ever fail on this machine. Written only for keys this agent knows.
-def _probe_config(api_url: str) -> str:
-    from schoolmon.agent.config import SCHEMA
-    from schoolmon.agent.families import config_keys
-    known: Dict[str, Any] = {sec: dict(keys) for sec, keys in SCHEMA.items()}
-    for sec, keys in config_keys().items():
-        known.setdefault(sec, {}).update(keys)
-    wanted = (("probe", "domestic_url", api_url + "/healthz",
-               "domestic target: the demo's collector"),
-              ("probe", "international_url", api_url + "/healthz?intl=local",
-               "NOT international: this machine has no Internet; a local URL stands in"),
-              ("intervals", "probe", 60, "faster than the agent's 300 s, for the demo"))
-    out, section = [], None
-    for sec, key, value, why in wanted:
-        if key not in known.get(sec, {}):
-            continue
-        if sec != section:
-            out.append("\n[%s]" % sec)
-            section = sec
-        out.append("# %s\n%s = %s" % (why, key, '"%s"' % value if isinstance(value, str)
-                                        else value))
-    return "\n".join(out) + "\n" if out else ""
-
-
 def _write_agent_config(folder: str, school: str, mqtt_url: str, protocol: str = "5",
                         api_url: str = "") -> str:
+    """The demo agent's file. Every key is written as it is: the agent refuses a file with
+    an unknown key (exit 2), and tests/collector/demo loads this file with the agent's
+    own loader, so a renamed key fails a test instead of being dropped here."""
     path = os.path.join(folder, "agent.toml")
     state = os.path.join(folder, "agent")
     os.makedirs(state, exist_ok=True)
+    intervals = "health = 15\nstart_delay_min = 0.0\nstart_delay_max = 1.0\n"
+    probe = ""
+    if api_url:
+        # No Internet here: the domestic target is the demo's own collector; the
+        # "international" one is a local URL too, labelled so — a real one would only
+        # ever fail on this machine.
+        intervals += "# faster than the agent's 300 s, for the demo\nprobe = 60\n"
+        probe = ("\n[probe]\n# domestic target: the demo's collector\n"
+                 "domestic_url = \"%s/healthz\"\n"
+                 "# NOT international: this machine has no Internet; a local URL stands in\n"
+                 "intl_url = \"%s/healthz?intl=local\"\n" % (api_url, api_url))
     with open(path, "w", encoding="utf-8") as fh:
         fh.write("# the demo's real agent: this machine, as an office PC of school %s\n"
                  "[agent]\nschool = \"%s\"\nrole = \"office\"\nroom = \"Phòng hành chính\"\n"
                  "state_dir = \"%s\"\nlog_level = \"warning\"\n\n"
                  "[mqtt]\nurl = \"%s\"\nkeepalive = 15\nprotocol = \"%s\"\n\n"
-                 "[intervals]\nhealth = 15\nstart_delay_min = 0.0\nstart_delay_max = 1.0\n"
-                 "[security]\nfirst_delay = 5.0\n"
-                 % (school, school, state.replace("\\", "/"), mqtt_url, protocol))
-        if api_url:
-            fh.write(_probe_config(api_url))
+                 "[intervals]\n%s\n[security]\nfirst_delay = 5.0\n%s"
+                 % (school, school, state.replace("\\", "/"), mqtt_url, protocol, intervals,
+                    probe))
     return path
 
 
@@ -298,12 +284,13 @@ def run_demo(args: argparse.Namespace) -> int:
         expected = len(live.devices) + (1 if agent else 0)
         started = time.time()
         announced = False
+        agent_exit_told = False
         deadline = None if args.duration is None else time.monotonic() + args.duration
         while not stop.wait(0.5):
-            if agent is not None and agent.poll() is not None and not announced:
+            if agent is not None and not agent_exit_told and agent.poll() is not None:
                 sys.stderr.write("%s: the local agent exited with status %s (see %s)\n"
                                  % (PROG, agent.returncode, os.path.join(folder, "agent.log")))
-                announced = None  # type: ignore[assignment]
+                agent_exit_told = True  # said once; the fleet line still comes
             if announced is False:
                 seen, on = _fleet_counts(engine, started - 60)
                 waited = time.monotonic() - t_start

@@ -1,0 +1,23 @@
+"""The demo's agent file loads with the agent's own loader (which refuses unknown keys and
+a section given twice): a renamed agent key fails here, not silently in the demo."""
+from schoolmon.agent.config import load_config
+from schoolmon.collector.demo.runner import _write_agent_config
+
+
+def test_the_demo_agent_file_loads_and_probes_the_demo_collector(tmp_path):
+    path = _write_agent_config(str(tmp_path), "10010001", "mqtt://127.0.0.1:1883", "5",
+                               "http://127.0.0.1:8099")
+    cfg = load_config(path, env={})
+    assert cfg.agent.school == "10010001"
+    assert cfg.intervals.health == 15
+    assert cfg.intervals.probe == 60
+    assert cfg.probe.domestic_url == "http://127.0.0.1:8099/healthz"
+    assert cfg.probe.intl_url == "http://127.0.0.1:8099/healthz?intl=local"
+    text = open(path, encoding="utf-8").read()
+    assert text.count("[intervals]") == 1
+
+
+def test_without_an_api_the_file_has_no_probe_targets(tmp_path):
+    cfg = load_config(_write_agent_config(str(tmp_path), "10010001", "mqtt://127.0.0.1:1883"),
+                      env={})
+    assert cfg.intervals.health == 15
