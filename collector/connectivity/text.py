@@ -36,6 +36,10 @@ REASON_TEXT: Dict[str, Tuple[str, str]] = {
                          "{limit} %"),
     "high_variability": ("Tốc độ dao động mạnh giữa các lần đo (hệ số {value}, ngưỡng {limit})",
                          "Speed varies widely between tests (spread {value}, limit {limit})"),
+    "no_successful_test": ("Chưa có lần đo tốc độ nào thành công trong tuần: chưa đủ dữ liệu "
+                           "để đánh giá tốc độ",
+                           "No successful speed test this week: not enough data to judge "
+                           "the speed"),
 }
 
 
