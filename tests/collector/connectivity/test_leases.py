@@ -340,3 +340,20 @@ def test_sunday_is_no_school_day(engine):
     clock, sent = Clock(local(9, day=MONDAY - 86400)), Sent()
     scheduler(engine, clock, sent).run_once()
     assert _plan(engine) is None and sent.grants == []
+
+
+def test_the_default_fibre_budget_holds_a_month_of_full_fibre_tests(engine):
+    """The shipped defaults: a fibre test moves 340-470 MB (10 s each way at 150-200 Mbit),
+    the schedule gives up to 4 a school day (boot and three slots), March 2026 has 26
+    school days: the 104th test of the month is still granted. MB are 10^6 bytes."""
+    from schoolmon.collector.config import load_config
+    s = leases.settings_from_config(load_config(None, env={}, demo=True), S.server)
+    assert s.budget_mobile_mb == 1000
+    for i in range(4 * 26 - 1):
+        add_result(engine, FIBRE, "lab-01", MONDAY - 86400 + i * 900, None,
+                   bytes_rx=380_000_000, bytes_tx=90_000_000)
+    add_device(engine, FIBRE, "lab-01", "lab")
+    with engine.begin() as c:
+        got = leases.grant(c, FIBRE, "lab-01", local(8), s)
+    assert got.refused is None, (got.used, got.limit, got.expected)
+    assert got.limit == s.budget_fibre_mb * 10 ** 6
