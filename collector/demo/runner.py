@@ -134,6 +134,7 @@ def run_demo(args: argparse.Namespace) -> int:
     from ..config import load_config
     from ..signals import stop_on_signals
     from ..simulate import (
+        connectivity_province,
         live_province,
         province_fixture,
         run_simulation,
@@ -213,12 +214,17 @@ def run_demo(args: argparse.Namespace) -> int:
         logins = demo_logins(engine, agent_school.code)
         # the province's past 30 days, so the charts have history from the first minute,
         # and each school's ATTT status of those days, judged by the baseline in force
-        past = write_history(engine, province, seed=1)
+        # one router per school: the collector's router.{school}, polled by the school's
+        # tester PC (write_link_history writes its past), not the fixture's own router
+        # device beside it
+        fleet = connectivity_province(province)
+        past = write_history(engine, fleet, seed=1)
         from ..posture import rules_from_config
         attt_days = write_attt_history(engine, province, rules_from_config(cfg), seed=1,
                                        tz=cfg.province.timezone)
         # and their links' tests and probes, for the connectivity evaluator to judge
-        write_link_history(engine, province, seed=1)
+        write_link_history(engine, province, seed=1,
+                           router_hb=int(cfg.connectivity.router_hb))
 
         # 3. the collector service
         from ..service import CollectorService
@@ -248,7 +254,7 @@ def run_demo(args: argparse.Namespace) -> int:
             cleanup.append(lambda: stop_process(agent))
 
         # 6. the simulated province
-        live = live_province(province)  # the devices that went away days ago stay away
+        live = live_province(fleet)  # the devices that went away days ago stay away
         online = sum(1 for d in live.devices if d.online)
         rate = args.rate if args.rate else max(1.0, online / 15.0)
         sim_stop = threading.Event()
