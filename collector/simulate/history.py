@@ -47,9 +47,9 @@ from ..store.rollups import BUCKET_1H, BUCKET_5M
 from ..store.schema import (
     ROLLUP_METRICS,
     attt_devices,
-    attt_state,
     attt_school_days,
     attt_schools,
+    attt_state,
     device_latest,
     devices,
     dialect_insert,

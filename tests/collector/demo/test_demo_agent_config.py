@@ -13,8 +13,8 @@ def test_the_demo_agent_file_loads_and_probes_the_demo_collector(tmp_path):
     assert cfg.intervals.probe == 60
     assert cfg.probe.domestic_url == "http://127.0.0.1:8099/healthz"
     assert cfg.probe.intl_url == "http://127.0.0.1:8099/healthz?intl=local"
-    text = open(path, encoding="utf-8").read()
-    assert text.count("[intervals]") == 1
+    with open(path, encoding="utf-8") as fh:
+        assert fh.read().count("[intervals]") == 1
 
 
 def test_without_an_api_the_file_has_no_probe_targets(tmp_path):
