@@ -357,3 +357,15 @@ def test_the_default_fibre_budget_holds_a_month_of_full_fibre_tests(engine):
         got = leases.grant(c, FIBRE, "lab-01", local(8), s)
     assert got.refused is None, (got.used, got.limit, got.expected)
     assert got.limit == s.budget_fibre_mb * 10 ** 6
+
+
+def test_a_router_on_for_days_is_no_pc_left_on_overnight(engine):
+    """The school's router (router.{school}, always on) says nothing about when the PCs
+    came on: the boot test is planned from the first PC of the day."""
+    add_device(engine, FIBRE, "router." + FIBRE, "router", since=MONDAY - 5 * 86400)
+    add_device(engine, FIBRE, "off-01", "office", since=local(7))
+    sch = scheduler(engine, Clock(local(7, 1)), Sent())
+    sch.run_once()
+    plan = _plan(engine)
+    assert local(7) <= plan["boot"] <= local(7, 15), plan
+    assert not [d for d in plan["done"] if d.get("skipped") == "online_overnight"]
