@@ -97,13 +97,18 @@ def _write_agent_config(folder: str, school: str, mqtt_url: str, protocol: str =
     probe = ""
     if api_url:
         # No Internet here: the domestic target is the demo's own collector; the
-        # "international" one is a local URL too, labelled so — a real one would only
-        # ever fail on this machine.
+        # "international" one and the DNS name are local too, labelled so — real ones
+        # would only ever fail on this machine. The agent is its school's designated
+        # test PC, so the scheduler's grants reach a real test too.
         intervals += "# faster than the agent's 300 s, for the demo\nprobe = 60\n"
         probe = ("\n[probe]\n# domestic target: the demo's collector\n"
                  "domestic_url = \"%s/healthz\"\n"
                  "# NOT international: this machine has no Internet; a local URL stands in\n"
-                 "intl_url = \"%s/healthz?intl=local\"\n" % (api_url, api_url))
+                 "intl_url = \"%s/speedtest/latency.txt\"\n"
+                 "# NOT a real DNS check: no resolver for public names here\n"
+                 "dns_name = \"localhost\"\n"
+                 "\n[speedtest]\n# the school's designated test PC (the demo's real test)\n"
+                 "designated = true\n" % (api_url, api_url))
     with open(path, "w", encoding="utf-8") as fh:
         fh.write("# the demo's real agent: this machine, as an office PC of school %s\n"
                  "[agent]\nschool = \"%s\"\nrole = \"office\"\nroom = \"Phòng hành chính\"\n"
