@@ -292,7 +292,11 @@ def run_demo(args: argparse.Namespace) -> int:
                  if agent else DEMO_TEXTS["no_agent"], folder), flush=True)
 
         # wait until the fleet shows up (or --settle passes), then say so once
-        expected = len(live.devices) + (1 if agent else 0)
+        # the live devices, each school's router.{school} (polled by its tester) and
+        # the real agent
+        from ..simulate import deal_links
+        routers = sum(1 for lp in deal_links(live, 1).values() if lp.tester)
+        expected = len(live.devices) + routers + (1 if agent else 0)
         started = time.time()
         announced = False
         agent_exit_told = False
