@@ -180,11 +180,13 @@ SCHEMA: Schema = {
         "lease_margin": Key("float", 60, "Seconds added to `test_timeout` before a lease "
                             "without a result expires (the result's way back).", minimum=0,
                             maximum=3600),
-        "budget_fibre_mb": Key("float", 30000, "Monthly test data budget per school on a "
-                               "fixed link (fibre, ADSL ...), MB.", minimum=0),
+        "budget_fibre_mb": Key("float", 60000, "Monthly test data budget per school on a "
+                               "fixed link (fibre, ADSL ...), MB (10^6 bytes): a month of "
+                               "full tests at up to 4 a school day, 470 MB each on 200 "
+                               "Mbit fibre, is about 49,000 MB.", minimum=0),
         "budget_mobile_mb": Key("float", 1000, "Monthly test data budget per school on a "
                                 "metered link (`link_type` 3g, 4g, lte, mobile, di động), "
-                                "MB.", minimum=0),
+                                "MB (10^6 bytes).", minimum=0),
         "short_mb": Key("float", 10, "Bytes a short test (metered links) may move, MB.",
                         minimum=1, maximum=1000),
         "test_server": Key("str", "auto", "`upload.php` URL of the legacy speedtest server "

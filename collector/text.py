@@ -159,10 +159,17 @@ MESSAGES: Dict[str, Dict[str, str]] = {
         "en": "Invalid time: use ISO 8601 (e.g. 2026-01-31T08:00:00Z) or Unix seconds.",
     },
     "baseline_not_evaluated": {
-        "vi": "Chuẩn kết nối chưa được đánh giá trong phiên bản này; chuẩn ATTT được đánh "
-              "giá khi bộ đánh giá đã chạy.",
-        "en": "The connectivity baseline is not evaluated in this version; the ATTT baseline "
-              "is, once the evaluator has run.",
+        "vi": "Chưa đánh giá: bộ đánh giá chưa chạy lần nào.",
+        "en": "Not evaluated yet: the evaluator has not run.",
+    },
+    "baselines_not_evaluated": {
+        "vi": "Chưa đánh giá chuẩn ATTT và chuẩn kết nối: bộ đánh giá chưa chạy.",
+        "en": "Neither the ATTT nor the connectivity baseline evaluated yet: the evaluators "
+              "have not run.",
+    },
+    "connectivity_not_evaluated": {
+        "vi": "Chưa đánh giá chuẩn kết nối: bộ đánh giá chưa chạy.",
+        "en": "Connectivity not evaluated yet: the evaluator has not run.",
     },
     "attt_not_evaluated": {
         "vi": "Chưa đánh giá ATTT: bộ đánh giá chưa chạy.",
@@ -655,6 +662,14 @@ def message(code: str, lang: str) -> str:
     """The message ``code`` in ``lang`` (the code itself when there is none)."""
     entry = MESSAGES.get(code)
     return code if entry is None else _pick(entry, lang)
+
+
+def baseline_note(attt_evaluated: bool, connectivity_evaluated: bool,
+                  lang: str) -> Optional[str]:
+    """``below_baseline.note``: which baseline is not evaluated yet; None once both are."""
+    code = {(False, False): "baselines_not_evaluated", (True, False): "connectivity_not_evaluated",
+            (False, True): "attt_not_evaluated"}.get((attt_evaluated, connectivity_evaluated))
+    return None if code is None else message(code, lang)
 
 
 def label(table: Texts, code: Optional[str], lang: str) -> Optional[str]:

@@ -148,6 +148,13 @@ def create_app(source: AppSource, cfg: Any, scheduler: Any = None) -> FastAPI:
         from ..posture import rules_from_config
         rules = rules_from_config(cfg)
     app.state.rules = rules
+    # and the connectivity baseline: the running evaluator's, else the configured file
+    conn_eval = getattr(service, "connectivity", None)
+    if conn_eval is not None:
+        app.state.connectivity_baseline = conn_eval.baseline
+    else:
+        from ..connectivity.baseline import from_config
+        app.state.connectivity_baseline = from_config(cfg)
     app.state.auth_policy = AuthPolicy()
     app.state.unit_schools = UnitSchools()  # org unit → schools, shared by every request
 

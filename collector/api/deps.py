@@ -366,3 +366,11 @@ def get_rules(request: Request) -> Any:
 
 
 Rules = Annotated[Any, Depends(get_rules)]
+
+
+def get_connectivity_baseline(request: Request) -> Any:
+    """The connectivity baseline in force (``connectivity.baseline.ConnectivityBaseline``)."""
+    return request.app.state.connectivity_baseline
+
+
+ConnectivityBaseline = Annotated[Any, Depends(get_connectivity_baseline)]

@@ -12,8 +12,8 @@ from ..text import (
     ATTT_STATUS_LABELS,
     FIELD_LABELS,
     STATUS_LABELS,
+    baseline_note,
     label,
-    message,
     utc_offset,
 )
 from .deps import Conn, Lang, Scope, TimeZone
@@ -38,7 +38,9 @@ def get_summary(conn: Conn, scope: Scope, lang: Lang, tz: TimeZone) -> Dict[str,
     baseline's first evaluation its counts are `null` (`evaluated: false`,
     `connectivity_evaluated: false`), never a made-up 0."""
     body = read.summary(conn, scope, time.time())
-    body["below_baseline"]["note"] = message("baseline_not_evaluated", lang)
+    below = body["below_baseline"]
+    below["note"] = baseline_note(bool(below.get("evaluated")),
+                                  bool(below.get("connectivity_evaluated")), lang)
     body["below_baseline"]["attt_labels"] = attt_labels(lang)
     body["below_baseline"]["connectivity_labels"] = link.labels(lang)
     body["labels"] = {code: label(STATUS_LABELS, code, lang) for code in STATUS_LABELS}
@@ -56,7 +58,9 @@ def get_overview(conn: Conn, scope: Scope, lang: Lang, tz: TimeZone) -> Dict[str
     `trend`: distinct devices heard per local day over 30 days, from the hourly rollups."""
     now = time.time()
     body = read.overview(conn, scope, now, utc_offset(now, tz))
-    body["below_baseline"]["note"] = message("baseline_not_evaluated", lang)
+    below = body["below_baseline"]
+    below["note"] = baseline_note(bool(below.get("evaluated")),
+                                  bool(below.get("connectivity_evaluated")), lang)
     body["below_baseline"]["attt_labels"] = attt_labels(lang)
     body["below_baseline"]["connectivity_labels"] = link.labels(lang)
     # the worst schools' ATTT status, as the school list shows it, and why each is there

@@ -36,6 +36,27 @@ REASON_TEXT: Dict[str, Tuple[str, str]] = {
                          "{limit} %"),
     "high_variability": ("Tốc độ dao động mạnh giữa các lần đo (hệ số {value}, ngưỡng {limit})",
                          "Speed varies widely between tests (spread {value}, limit {limit})"),
+    "no_successful_test": ("Chưa có lần đo tốc độ nào thành công trong tuần: chưa đủ dữ liệu "
+                           "để đánh giá tốc độ",
+                           "No successful speed test this week: not enough data to judge "
+                           "the speed"),
+}
+
+
+#: The checks of the connectivity baseline as ``GET /api/v1/baselines`` lists them: one per
+#: reason code, {code: (vi, en)} titles.
+CHECK_TITLES: Dict[str, Tuple[str, str]] = {
+    "tests_failing": ("Các lần đo liên tiếp thất bại", "Tests failing in a row"),
+    "down_below_bad": ("Tốc độ tải xuống tối thiểu", "Minimum download speed"),
+    "down_below_good": ("Tốc độ tải xuống cần có", "Required download speed"),
+    "up_below_good": ("Tốc độ tải lên cần có", "Required upload speed"),
+    "below_contract": ("Tốc độ so với hợp đồng", "Speed against the contract"),
+    "ping_high": ("Độ trễ (ping)", "Latency (ping)"),
+    "uptime_low": ("Thời gian kết nối được trong giờ học", "Uptime in school hours"),
+    "intl_unreachable": ("Truy cập quốc tế", "International reachability"),
+    "high_variability": ("Độ ổn định tốc độ", "Speed stability"),
+    "no_recent_test": ("Có lần đo gần đây", "A recent test"),
+    "no_successful_test": ("Có lần đo thành công trong tuần", "A successful test this week"),
 }
 
 

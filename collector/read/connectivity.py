@@ -12,7 +12,7 @@ from typing import Any, Dict, FrozenSet, Iterable, List, Mapping, Optional, Set,
 
 from sqlalchemy import Connection, select
 
-from ..connectivity.text import STATUS_LABELS, STATUSES, reason_text
+from ..connectivity.text import CHECK_TITLES, STATUS_LABELS, STATUSES, reason_text
 from ..store import school_state
 from ..store.schema import (
     connectivity_school_days,
@@ -90,6 +90,18 @@ def fill_note(note: Dict[str, Any], by_status: Optional[Mapping[str, int]],
         note["connectivity_by_status"] = None
         note["connectivity_evaluated"] = False
     return note
+
+
+def baseline_listing(b: Any, lang: str) -> Dict[str, Any]:
+    """The connectivity baseline in force (``baseline.describe``) in ``lang``: each check's
+    title, the status a failing school gets (with its label) and its citation."""
+    from ..connectivity.baseline import describe
+    out = describe(b)
+    for c in out["checks"]:
+        pair = CHECK_TITLES.get(c["id"], (c["id"], c["id"]))
+        c["title"] = pair[1] if lang == "en" else pair[0]
+        c["effect_label"] = label(STATUS_LABELS, c["effect"], lang)
+    return out
 
 
 def labels(lang: str) -> Dict[str, Optional[str]]:

@@ -27,7 +27,7 @@ def summary(conn: Connection, scope: Scope, now: Optional[float] = None,
             attt_statuses: Optional[Dict[str, str]] = None,
             link_statuses: Optional[Dict[str, str]] = None) -> Dict[str, Any]:
     """Fleet counts: schools by status, devices by status / state / role, and the
-    baselines (not evaluated in this version: ``None``, never a made-up 0). The overview
+    baselines (``None`` before their evaluator's first judgement, never a made-up 0). The overview
     passes ``visible`` (the resolved scope), the schools it has counted and the ATTT
     and connectivity statuses it has read already (3,000 rows: read once per request, not
     twice)."""

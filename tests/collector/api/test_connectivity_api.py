@@ -144,8 +144,11 @@ def test_before_any_judgement_every_school_is_insufficient_and_counts_are_null(w
     b = c.get("/api/v1/summary").json()["below_baseline"]
     assert b["connectivity"] is None and b["connectivity_by_status"] is None
     assert b["connectivity_evaluated"] is False
+    assert b["note"] == ("Chưa đánh giá chuẩn ATTT và chuẩn kết nối: bộ đánh giá chưa "
+                         "chạy.")
     lst = c.get("/api/v1/schools", params={"baseline": "connectivity"}).json()
-    assert lst["total"] == 0 and lst["baseline_note"]
+    assert lst["total"] == 0
+    assert lst["baseline_note"] == "Chưa đánh giá chuẩn kết nối: bộ đánh giá chưa chạy."
     assert {x["connectivity"]["status"] for x in c.get("/api/v1/schools").json()["items"]} \
         == {"insufficient"}
     h = c.get("/api/v1/schools/S01/connectivity").json()
@@ -255,7 +258,11 @@ def test_list_filter_sort_and_counts(world):
     assert b["connectivity_by_status"] == {"below": 1, "improve": 1, "insufficient": 2,
                                            "meets": 3}
     assert b["connectivity_labels"]["improve"] == "Cần cải thiện"
+    # the note names what is not evaluated yet: ATTT here, never connectivity once it is
+    assert b["evaluated"] is False and b["note"] == "Chưa đánh giá ATTT: bộ đánh giá chưa chạy."
+    assert "kết nối" not in b["note"] and "phiên bản" not in b["note"]
     ov = c.get("/api/v1/overview").json()
+    assert ov["below_baseline"]["note"] == b["note"]
     assert ov["below_baseline"]["connectivity"] == 2
     assert ov["links"]["below_baseline_connectivity"] == {
         "path": "/api/v1/schools", "params": {"baseline": "connectivity"}}
@@ -264,6 +271,7 @@ def test_list_filter_sort_and_counts(world):
     assert areas["Sa Pa"]["connectivity_by_status"] == {"below": 0, "improve": 0,
                                                         "insufficient": 2, "meets": 1}
     org = c.get("/api/v1/org").json()
+    assert org["below_baseline"]["note"] == b["note"]
     assert org["below_baseline"]["connectivity"] == 2
     assert org["counts"]["connectivity_below_baseline"] == 2
     assert org["counts"]["connectivity_by_status"]["meets"] == 3
