@@ -153,6 +153,15 @@ def _mb(n: float, decimal: str) -> str:
     return _num(mb, decimal, 0 if mb == int(mb) else 1)
 
 
+def _is_public(ip: str) -> bool:
+    import ipaddress
+
+    try:
+        return ipaddress.ip_address(ip).is_global
+    except ValueError:
+        return False
+
+
 def speedtest_summary(f: Dict[str, Any]) -> str:
     """One line a person reads: Vietnamese, then English in brackets."""
     def part(dec: str, vi: bool) -> str:
@@ -177,7 +186,11 @@ def speedtest_summary(f: Dict[str, Any]) -> str:
             bits.append(("qua %s (%s%s)" if vi else "via %s (%s%s)")
                         % (f["if"], wired[0 if vi else 1], speed))
         if f.get("ip"):
-            bits.append(("IP công cộng %s" if vi else "public IP %s") % f["ip"])
+            if _is_public(f["ip"]):
+                bits.append(("IP công cộng %s" if vi else "public IP %s") % f["ip"])
+            else:  # a server on the LAN or this PC: the address is not the school's own
+                bits.append(("máy chủ thấy địa chỉ %s" if vi else "the server saw %s")
+                            % f["ip"])
         if f.get("isp"):
             bits.append(("nhà mạng %s" if vi else "ISP %s") % f["isp"])
         moved = (f.get("bytes_rx") or 0) + (f.get("bytes_tx") or 0)

@@ -262,13 +262,19 @@ def test_summary_line_vietnamese_then_english():
     line = speedtest_summary({
         "ok": True, "down_mbps": 95.42, "up_mbps": 28.66, "ping_ms": 3.2, "bytes_rx": 1234567890,
         "bytes_tx": 50000000, "server": "http://so.example/speedtest/upload.php",
-        "if": "eth0", "wired": True, "link_mbps": 1000, "ip": "203.0.113.7", "isp": "VNPT"})
+        "if": "eth0", "wired": True, "link_mbps": 1000, "ip": "14.161.20.7", "isp": "VNPT"})
     assert line == (
         "Tải xuống 95,4 Mbit/s, tải lên 28,7 Mbit/s, độ trễ 3,2 ms — máy chủ "
         "http://so.example/speedtest/upload.php, qua eth0 (có dây, 1000 Mbit/s), IP công cộng "
-        "203.0.113.7, nhà mạng VNPT, đã dùng 1.284,6 MB (Download 95.4 Mbit/s, upload "
+        "14.161.20.7, nhà mạng VNPT, đã dùng 1.284,6 MB (Download 95.4 Mbit/s, upload "
         "28.7 Mbit/s, latency 3.2 ms — server http://so.example/speedtest/upload.php, via "
-        "eth0 (wired, 1000 Mbit/s), public IP 203.0.113.7, ISP VNPT, 1,284.6 MB used)")
+        "eth0 (wired, 1000 Mbit/s), public IP 14.161.20.7, ISP VNPT, 1,284.6 MB used)")
+    lan = speedtest_summary({"ok": True, "down_mbps": 2587.6, "up_mbps": 1008.3,
+                             "ping_ms": 12.4, "ip": "127.0.0.1", "bytes_rx": 10 ** 6})
+    assert lan.startswith("Tải xuống 2.587,6 Mbit/s, tải lên 1.008,3 Mbit/s, độ trễ 12 ms — "
+                          "máy chủ thấy địa chỉ 127.0.0.1, đã dùng 1 MB (Download 2,587.6 "
+                          "Mbit/s"), lan
+    assert "the server saw 127.0.0.1, 1 MB used)" in lan
     failed = speedtest_summary({"ok": False, "reason": "timeout", "bytes_rx": 0})
     assert failed == ("Đo không thành công (timeout) — đã dùng 0 MB (Test failed (timeout) "
                       "— 0 MB used)")
