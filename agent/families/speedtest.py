@@ -28,6 +28,7 @@ from the first byte, so a shaper's burst and TCP's slow start count as link spee
   reading mid-test ends the test with ``reason`` ``timeout`` and the bytes moved so far.
 """
 import http.client
+import ipaddress
 import logging
 import os
 import random
@@ -38,7 +39,7 @@ import time
 from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 from urllib.parse import urlsplit
 
-from .route import Route, default_route
+from .route import Route, route_to
 
 log = logging.getLogger("schoolmon.agent.speedtest")
 
@@ -51,6 +52,12 @@ SHORT_SECONDS = 8.0
 DOWN_SHARE = 0.7
 #: The start of each phase left out of the rate (time or bytes, whichever comes first).
 WARMUP_FRACTION = 0.2
+#: The byte budget of a test run by hand (``speedtest.budget``): what a full test of a
+#: 300/100 Mbit school fibre needs (10 s × 400 Mbit/s ≈ 500 MB), so a faster link is still
+#: measured over a shorter window, and a mistyped LAN or loopback server cannot move GBs.
+#: On a metered 3G/4G link the time bounds a full test (10 s × 20 Mbit/s ≈ 25 MB each
+#: way); ``--mode short`` stops it at 10 MB.
+HAND_BUDGET = 500 * 1000 * 1000
 #: Connections per direction.
 THREADS = 4
 CHUNK = 65536
@@ -443,20 +450,55 @@ def speedtest_net_servers(timeout: float, limit: int = 3) -> List[Server]:
     return box["servers"]
 
 
+def fetch_ip(url: str, timeout: float) -> Tuple[str, int]:
+    """(the public address the server saw, bytes received) from ``ip.txt`` next to
+    ``upload.php`` (``ip=1.2.3.4``): the collector's test server and the nginx recipe
+    answer it; any other server does not, and then the address is left out ("", n)."""
+    conn = _connection(url, min(timeout, 5.0))
+    try:
+        conn.request("GET", "%s/ip.txt?x=%d" % (_base_path(url), random.getrandbits(32)),
+                     headers={"User-Agent": _user_agent(), "Cache-Control": "no-cache"})
+        resp = conn.getresponse()
+        body = resp.read(ANSWER)
+    except (OSError, http.client.HTTPException):
+        return "", 0
+    finally:
+        conn.close()
+    text = body.decode("ascii", "replace").strip()
+    if resp.status != 200 or not text.startswith("ip="):
+        return "", len(body)
+    try:
+        return str(ipaddress.ip_address(text[3:].strip())), len(body)
+    except ValueError:
+        return "", len(body)
+
+
+def server_route(url: str, runner: Any = None) -> Optional[Route]:
+    """The interface towards the server of ``url`` (see route.route_to)."""
+    parts = urlsplit(url)
+    if not parts.hostname:
+        return None
+    return route_to(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80),
+                    runner)
+
+
 # --- the family ---------------------------------------------------------------------------
 
 class SpeedtestFamily:
     """``collect()`` runs a test by hand; ``run(...)`` one under a grant."""
 
     def __init__(self, servers: Sequence[str] = (), timeout: float = 120.0,
-                 io_timeout: float = 10.0, budget: int = 2 * 10 ** 9,
+                 io_timeout: float = 10.0, budget: int = HAND_BUDGET,
                  speedtest_net: bool = True, clock: Clock = time.monotonic,
                  discover: Optional[Callable[[float], List[Server]]] = None,
                  runner: Any = None,
-                 route: Optional[Callable[[], Optional[Route]]] = None) -> None:
+                 route: Optional[Callable[[str], Optional[Route]]] = None,
+                 public_ip: Optional[Callable[[str, float], Tuple[str, int]]] = None) -> None:
         self.servers = list(servers)
-        #: the interface used: the same default route the probe reports (Windows too)
-        self.route = route or (lambda: default_route(runner))
+        #: the interface used: the route to the server tested (``ip route get``), not the
+        #: default route, which a loopback or in-province server need not take
+        self.route = route or (lambda url: server_route(url, runner))
+        self.public_ip = public_ip or fetch_ip
         self.timeout = timeout
         self.io_timeout = io_timeout
         self.budget = budget
@@ -498,6 +540,13 @@ class SpeedtestFamily:
             for k, v in (("server_name", cand.name), ("isp", cand.isp), ("ip", cand.ip)):
                 if v:
                     result[k] = v
+            left = limit - result.get("bytes_rx", 0) - result.get("bytes_tx", 0)
+            if result["ok"] and not cand.ip and left >= ANSWER:
+                # the collector's server (or nginx by the recipe) says the address it saw
+                ip, got = self.public_ip(cand.url, self.io_timeout)
+                result["bytes_rx"] = result.get("bytes_rx", 0) + got
+                if ip:
+                    result["ip"] = ip
             if result["ok"] or result.get("bytes_rx", 0) > ANSWER * (PINGS + 1):
                 break
             log.info("server %s: %s", cand.url, result.get("reason"))
@@ -510,11 +559,12 @@ class SpeedtestFamily:
                 and result.get("bytes_rx", 0) <= ANSWER * (PINGS + 1):
             result["reason"] = "no_server"
         out.update(result)
-        try:
-            via = self.route()
-        except Exception:  # noqa: BLE001 - the interface is a nicety, the test is the point
-            log.debug("default route unknown", exc_info=True)
-            via = None
+        via = None
+        if result.get("server"):
+            try:
+                via = self.route(result["server"])
+            except Exception:  # noqa: BLE001 - the interface is a nicety, the test the point
+                log.debug("route to %s unknown", result["server"], exc_info=True)
         if via is not None:
             out.update(via.fields())
         out["dur_s"] = round(self.clock() - t0, 2)
