@@ -101,7 +101,7 @@ ROLE_LABELS: Dict[str, Dict[str, str]] = {
     "lab": {"vi": "máy phòng tin học", "en": "lab PC"},
     "office": {"vi": "máy văn phòng", "en": "office PC"},
     "server": {"vi": "máy chủ", "en": "server"},
-    "router": {"vi": "router", "en": "router"},
+    "router": {"vi": "bộ định tuyến (router)", "en": "router"},
 }
 
 #: School levels (cấp học) by code: the one definition (the registry's LEVELS derive from it).
@@ -218,9 +218,12 @@ ATTT_STATUS_LABELS: Dict[str, Dict[str, str]] = {
 ATTENTION_LABELS: Dict[str, Dict[str, str]] = {
     "offline": {"vi": "Cả trường mất kết nối", "en": "The whole school is offline"},
     "partial": {"vi": "Một số máy mất kết nối", "en": "Some devices offline"},
+    "link_below": {"vi": "Kết nối Internet: Không đạt", "en": "Internet link: fails the baseline"},
     "attt_below": {"vi": "ATTT: Không đạt", "en": "ATTT: fails the baseline"},
     "attt_insufficient": {"vi": "ATTT: Không đủ dữ liệu", "en": "ATTT: not enough data"},
     "attt_improve": {"vi": "ATTT: Cần cải thiện", "en": "ATTT: needs improvement"},
+    "link_improve": {"vi": "Kết nối Internet: Cần cải thiện",
+                     "en": "Internet link: needs improvement"},
 }
 
 #: A check's state on one PC.
