@@ -101,7 +101,7 @@ ROLE_LABELS: Dict[str, Dict[str, str]] = {
     "lab": {"vi": "máy phòng tin học", "en": "lab PC"},
     "office": {"vi": "máy văn phòng", "en": "office PC"},
     "server": {"vi": "máy chủ", "en": "server"},
-    "router": {"vi": "bộ định tuyến (router)", "en": "router"},
+    "router": {"vi": "router", "en": "router"},
 }
 
 #: School levels (cấp học) by code: the one definition (the registry's LEVELS derive from it).

@@ -125,6 +125,7 @@ async function renderRouter(root, gen, d, name) {
   } else {
     root.appendChild(h("p", { class: "muted", id: "conn-router" }, t("conn.router_none")));
   }
+  root.appendChild(deviceFindings(d));  // says the PC baseline does not apply to routers
   root.append(h("h3", {}, t("device.history")), historyTable(d.history));
 }
 
