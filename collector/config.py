@@ -199,6 +199,10 @@ SCHEMA: Schema = {
         "router_hb": Key("int", 900, "Heartbeat interval (s) given to a school router's device "
                          "(`router.{school}`): it goes offline (`timeout`) 3 × this + 60 s "
                          "after its last poll.", minimum=30, maximum=86400),
+        "manual_per_hour": Key("int", 6, "Tests one user may ask for now (Đo ngay: the API "
+                               "and the school page) in an hour; more answer 429. One "
+                               "lease per school limits each school anyway.", minimum=1,
+                               maximum=1000),
     },
     "province": {
         "code": Key("str", "", "Code of the province (tỉnh) this collector serves."),

@@ -200,6 +200,17 @@ MESSAGES: Dict[str, Dict[str, str]] = {
     "user_unknown": {"vi": "Không có người dùng này.", "en": "No such user."},
     "user_disabled": {"vi": "Người dùng đã bị khóa.", "en": "The user is disabled."},
     "device_retired": {"vi": "Thiết bị đã ngừng sử dụng.", "en": "The device is retired."},
+    # Đo ngay (connectivity/manual.py): the answer's "message" is the request's own sentence
+    # (connectivity.text.REQUEST_TEXT); these name the codes
+    "speedtest_held": {"vi": "Trường đang có một lần đo.", "en": "A test is already running."},
+    "speedtest_budget": {"vi": "Đã hết hạn mức dữ liệu đo tháng này.",
+                         "en": "This month's test data budget is used up."},
+    "speedtest_no_device": {"vi": "Không có máy nào đang trực tuyến để đo.",
+                            "en": "No device is online to test from."},
+    "speedtest_rate_limited": {"vi": "Đã yêu cầu đo quá nhiều lần trong một giờ.",
+                               "en": "Too many test requests in an hour."},
+    "speedtest_unavailable": {"vi": "Chức năng đo ngay đang tắt.",
+                              "en": "Testing now is turned off."},
 }
 
 # --- ATTT security posture -------------------------------------------------------------
@@ -484,6 +495,7 @@ AUDIT_LABELS: Dict[str, Dict[str, str]] = {
     "schools_import": {"vi": "Nhập danh sách trường", "en": "Imported schools"},
     "unit_rename": {"vi": "Đổi tên đơn vị", "en": "Renamed an org unit"},
     "unit_former": {"vi": "Đánh dấu đơn vị cũ", "en": "Marked an org unit former"},
+    "speedtest_request": {"vi": "Yêu cầu đo tốc độ ngay", "en": "Asked for a speed test now"},
 }
 
 #: Suffix of a former org unit's name (abolished by the 2025 reform).

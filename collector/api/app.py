@@ -112,10 +112,11 @@ class CollectorApp(FastAPI):
         await super().__call__(scope, receive, send)
 
 
-def create_app(source: AppSource, cfg: Any) -> FastAPI:
+def create_app(source: AppSource, cfg: Any, scheduler: Any = None) -> FastAPI:
     """The app over ``source`` (a running service, a state store or an engine) with the
     settings of ``cfg`` (the collector's configuration: ``api.*``, ``province.timezone``,
-    ``store.rollup_5m_days``)."""
+    ``store.rollup_5m_days``). ``scheduler``: the speed-test scheduler that Đo ngay asks
+    (default: the running service's ``scheduler``; None: the route answers 503)."""
     service: Optional[RunningService] = None
     if isinstance(source, Engine):
         engine = source
@@ -132,6 +133,10 @@ def create_app(source: AppSource, cfg: Any) -> FastAPI:
                   docs_url=None, redoc_url=None, openapi_url="/openapi.json")
     app.state.engine = engine
     app.state.service = service
+    # Đo ngay goes through the service's scheduler (its grants through the service's
+    # command publisher: ``scheduler.send``)
+    app.state.scheduler = scheduler if scheduler is not None else getattr(
+        service, "scheduler", None)
     app.state.cfg = cfg
     app.state.settings = settings
     app.state.tokens = token_table(settings)

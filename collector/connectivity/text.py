@@ -136,6 +136,37 @@ def reason_text(code: str, value: Any, limit: Any, lang: str,
     return text
 
 
+#: What a person reads when they ask for a test now (Đo ngay; manual.request_text): by
+#: outcome, ``{device}`` the PC chosen (or testing), ``{minutes}``, ``{time}`` (local, when
+#: the lease ends), ``{used}`` / ``{limit}`` / ``{expected}`` (MB), ``{count}`` /
+#: ``{per_hour}`` / ``{wait}`` (minutes). The API's answers, the CLI and the page use these.
+REQUEST_TEXT: Dict[str, Tuple[str, str]] = {
+    "granted": ("Đang đo trên máy {device}, kết quả trong khoảng {minutes} phút.",
+                "Testing on {device}; the result should arrive within about {minutes} "
+                "minutes."),
+    "held": ("Trường đang có một lần đo trên máy {device} (hết hạn lúc {time}). Vui lòng chờ "
+             "lần đo đó xong.",
+             "A test is already running on {device} (its lease ends at {time}). Please wait "
+             "for it to finish."),
+    "budget": ("Đã hết hạn mức dữ liệu đo tháng này: đã dùng {used} trên {limit}, lần đo cần "
+               "khoảng {expected}.",
+               "This month's test data budget is used up: {used} of {limit} used, a test "
+               "needs about {expected}."),
+    "no_device": ("Không có máy nào của trường đang trực tuyến để đo (cần một máy đã duyệt, "
+                  "đang bật, không phải router).",
+                  "No device of the school is online to test from (an approved device that "
+                  "is on, not the router)."),
+    "rate_limited": ("Bạn đã yêu cầu đo {count} lần trong một giờ qua (tối đa {per_hour}). "
+                     "Thử lại sau khoảng {wait} phút.",
+                     "You asked for {count} tests in the last hour (at most {per_hour}). Try "
+                     "again in about {wait} minutes."),
+    "not_sent": ("Chưa gửi được lệnh đo: bộ thu thập chưa kết nối broker.",
+                 "The test command could not be sent: the collector has no broker "
+                 "connection."),
+    "unavailable": ("Chức năng đo ngay đang tắt (connectivity.scheduler = false).",
+                    "Testing now is turned off (connectivity.scheduler = false)."),
+}
+
 #: The pages' texts of the connectivity parts (``conn.*``).
 PAGE_TEXTS: Dict[str, Dict[str, str]] = {
     "nav.connectivity": {"vi": "Kết nối", "en": "Connectivity"},
@@ -236,5 +267,13 @@ PAGE_TEXTS: Dict[str, Dict[str, str]] = {
         "en": "No WAN traffic chart on this page yet: the router's figures go to the "
               "time-series database (measurement router), with no rollups to draw from. The "
               "values above are the latest."},
+    "conn.test_now": {"vi": "Đo ngay", "en": "Test now"},
+    "conn.test_now_held": {"vi": "Đang có lần đo trên máy {device}, đến {time}",
+                           "en": "A test is running on {device}, until {time}"},
+    "conn.testing": {"vi": "Đang đo trên máy {device}, kết quả trong khoảng {n} phút",
+                     "en": "Testing on {device}; the result in about {n} minutes"},
+    "conn.test_done": {"vi": "Đã có kết quả đo.", "en": "The result is in."},
+    "conn.test_late": {"vi": "Chưa có kết quả: lượt đo đã hết hạn.",
+                       "en": "No result: the test lease has expired."},
     "conn.no": {"vi": "không", "en": "no"},
 }

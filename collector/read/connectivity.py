@@ -204,12 +204,15 @@ def lease_of(conn: Connection, code: str, now: float) -> Dict[str, Any]:
     school_state (written by the scheduler)."""
     lease = school_state.read(conn, code, LEASE_KEY).value
     plan = school_state.read(conn, code, PLAN_KEY).value
-    out: Dict[str, Any] = {"held": False, "holder": None, "expires": None, "granted_at": None,
+    out: Dict[str, Any] = {"held": False, "holder": None, "id": None, "expires": None,
+                           "granted_at": None,
                            "trigger": None, "mode": None, "next_planned": None}
     if isinstance(lease, dict):
         exp = _number(lease.get("exp"))
-        held = lease.get("released_at") is None and exp is not None and exp > now
+        held = lease.get("released_at") is None and lease.get("expired_at") is None \
+            and exp is not None and exp > now
         out.update(held=held, holder=lease.get("device") if held else None,
+                   id=lease.get("id") if held else None,
                    expires=exp if held else None, granted_at=_number(lease.get("granted_at")),
                    trigger=lease.get("trigger"), mode=lease.get("mode"),
                    last_holder=lease.get("device"))

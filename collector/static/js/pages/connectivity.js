@@ -4,7 +4,7 @@
 // contracted speed and the baseline lines, its daily uptime and the recent tests; a
 // router's own fields on its device page; and the /connectivity page (ISPs compared, the
 // province's counts by status, each number a link to the list it counts).
-import { api, dataBytes, h, link, localTime, num, pct, qs, t } from "../core.js";
+import { api, dataBytes, h, link, localTime, may, num, pct, qs, t } from "../core.js";
 import { current, settled } from "../nav.js";
 import { timeChart } from "../chart.js";
 
@@ -129,6 +129,60 @@ function charts(hist, k) {
       { label: t("conn.line_intl"), points: intlDays }], { xRange: [from, to], yRange: [0, 100] }));
 }
 
+// Seconds between looks at the school while a test asked for now runs.
+const POLL_S = 3;
+
+// "Đo ngay / Test now" for the roles that may (deps.RIGHTS "speedtest"): disabled with the
+// reason while a lease is held; once pressed, it says which PC tests and for how long, looks
+// at the school every few seconds until the lease is given back (the result is in) or its
+// time is up, and then draws the section again.
+function testNow(s, k, box) {
+  if (!may("speedtest")) { return null; }
+  const l = k.lease || {};
+  const b = h("button", { type: "button", id: "conn-test-now", class: "primary" }, t("conn.test_now"));
+  const msg = h("span", { class: "muted", id: "conn-test-msg", role: "status" });
+  if (l.held) {
+    b.disabled = true;
+    msg.textContent = t("conn.test_now_held", { device: l.holder, time: localTime(l.expires_local) });
+  }
+  b.addEventListener("click", async () => {
+    b.disabled = true;
+    msg.textContent = "";
+    let got;
+    try {
+      got = await api("/api/v1/schools/" + encodeURIComponent(s.code) + "/speedtest", { method: "POST" });
+    } catch (e) {
+      msg.textContent = e.message;
+      b.disabled = Boolean(e.body && e.body.error === "speedtest_held");
+      return;
+    }
+    const lease = got.lease;
+    msg.textContent = t("conn.testing", { device: lease.device_name || lease.device, n: got.minutes });
+    box.dataset.testing = lease.id;
+    const until = Date.parse(lease.expires);
+    for (;;) {
+      await new Promise((r) => setTimeout(r, POLL_S * 1000));
+      if (!document.body.contains(box)) { return; }  // the user went to another page
+      let fresh;
+      try { fresh = await api("/api/v1/schools/" + encodeURIComponent(s.code)); } catch (e) { continue; }
+      const fl = (fresh.connectivity && fresh.connectivity.lease) || {};
+      const released = !(fl.held && fl.id === lease.id);
+      // given back before its time: the holder's result arrived (after it: it expired)
+      const done = released && Date.now() <= until;
+      if (released || Date.now() > until) {
+        const next = schoolConnectivity(fresh);
+        box.replaceWith(next);
+        const note = next.querySelector("#conn-test-msg");
+        if (note) { note.textContent = t(done ? "conn.test_done" : "conn.test_late"); }
+        next.dataset.tested = lease.id;
+        await next.show(7);
+        return;
+      }
+    }
+  });
+  return h("p", { id: "conn-test" }, b, " ", msg);
+}
+
 // The school page's section; the charts and tests come from the history route, 7 or 30 days.
 export function schoolConnectivity(s) {
   const k = s.connectivity || {};
@@ -152,6 +206,8 @@ export function schoolConnectivity(s) {
     dl([[t("conn.contracted"), c.down_mbps ? mbps(c.down_mbps) + " / " + mbps(c.up_mbps) : "—"],
       [t("conn.last_test"), h("span", { id: "conn-last" }, lastTest(k.last_test))], ...leaseFacts(k)]),
     routerFacts(k.router, c)));
+  const now = testNow(s, k, box);
+  if (now) { box.appendChild(now); }
   const buttons = h("p", { class: "ranges", id: "conn-ranges" });
   const area = h("div", { id: "conn-history" });
   box.append(buttons, area);
