@@ -236,9 +236,12 @@ ATTT_STATUS_LABELS: Dict[str, Dict[str, str]] = {
 ATTENTION_LABELS: Dict[str, Dict[str, str]] = {
     "offline": {"vi": "Cả trường mất kết nối", "en": "The whole school is offline"},
     "partial": {"vi": "Một số máy mất kết nối", "en": "Some devices offline"},
+    "link_below": {"vi": "Kết nối Internet: Không đạt", "en": "Internet link: fails the baseline"},
     "attt_below": {"vi": "ATTT: Không đạt", "en": "ATTT: fails the baseline"},
     "attt_insufficient": {"vi": "ATTT: Không đủ dữ liệu", "en": "ATTT: not enough data"},
     "attt_improve": {"vi": "ATTT: Cần cải thiện", "en": "ATTT: needs improvement"},
+    "link_improve": {"vi": "Kết nối Internet: Cần cải thiện",
+                     "en": "Internet link: needs improvement"},
 }
 
 #: A check's state on one PC.

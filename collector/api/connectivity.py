@@ -130,7 +130,7 @@ def get_school_connectivity(
     `null`, never 0. 404 when the school does not exist or is outside the caller's units."""
     if get_school_row(conn, code, scope) is None:
         raise ApiError(404, "school_not_found")
-    body = read.school_history(conn, code, int(days), time.time(), tz)
+    body = read.school_history(conn, code, int(days), time.time(), tz, lang)
     for d in body["school_days"]:
         d["status_label"] = label(STATUS_LABELS, d["status"], lang)
     return present(body, lang, tz)

@@ -53,8 +53,10 @@ def get_overview(conn: Conn, scope: Scope, lang: Lang, tz: TimeZone) -> Dict[str
     (schools without devices counted: the school cards add up to `schools.total`), each
     with `links` — the list route and filter parameters that list the same things;
     `areas` (schools, devices, `online_pct`, `schools_offline`, worst first), `worst_schools`
-    (offline, then partly offline, then not meeting the ATTT baseline — Không đạt, Không đủ
-    dữ liệu, Cần cải thiện —, each with `reasons` [{code, label}]), `devices.seen_24h` and
+    (offline, then partly offline, then the Internet link Không đạt, then not meeting the
+    ATTT baseline — Không đạt, Không đủ dữ liệu, Cần cải thiện —, then the link Cần cải
+    thiện; each with `attt`, `connectivity` {status, label} and `reasons` [{code, label}]),
+    `devices.seen_24h` and
     `trend`: distinct devices heard per local day over 30 days, from the hourly rollups."""
     now = time.time()
     body = read.overview(conn, scope, now, utc_offset(now, tz))
@@ -66,6 +68,7 @@ def get_overview(conn: Conn, scope: Scope, lang: Lang, tz: TimeZone) -> Dict[str
     # the worst schools' ATTT status, as the school list shows it, and why each is there
     for w in body["worst_schools"]:
         w["attt"] = posture.status_brief(w.pop("attt_status"), lang)
+        w["connectivity"] = link.status_brief(w.pop("connectivity_status"), lang)
         w["reasons"] = [{"code": c, "label": label(ATTENTION_LABELS, c, lang)}
                         for c in w["reasons"]]
     body["labels"] = {code: label(STATUS_LABELS, code, lang) for code in STATUS_LABELS}
