@@ -148,13 +148,13 @@ def test_roles_lease_budget_device_and_limit(world):
     with w.engine.begin() as conn:
         conn.execute(link_tests.insert().values(
             school_code="S01", device_id="d01a", seq=99, ts=time.time() - 60,
-            received_at=time.time() - 59, ok=True, mode="full", bytes_rx=29_990_000_000,
+            received_at=time.time() - 59, ok=True, mode="full", bytes_rx=59_990_000_000,
             bytes_tx=0, down_mbps=20.0, up_mbps=5.0))
     r = w.client(ADMIN).post(path % "S01")
     assert r.status_code == 409 and r.json()["error"] == "speedtest_budget", r.text
     b = r.json()
-    assert b["used"] == 29_990_000_000 and b["limit"] == 30_000_000_000
-    assert b["expected"] == 29_990_000_000  # the last full test's bytes
+    assert b["used"] == 59_990_000_000 and b["limit"] == 60_000_000_000
+    assert b["expected"] == 59_990_000_000  # the last full test's bytes
     assert "Đã hết hạn mức dữ liệu đo tháng này" in b["message"]
 
     # no device online: 409 saying so
