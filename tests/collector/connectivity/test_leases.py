@@ -360,6 +360,28 @@ def test_boot_from_the_online_event_and_resend_only_while_valid(engine):
     assert len(sent.grants) == 2  # expired: never sent again
 
 
+def test_boot_test_for_a_pc_approved_after_it_came_online(engine):
+    """The school's only PC comes on at 07:00 still pending (its device_online plans
+    nothing); it is approved at 10:00: the boot test follows the approval, not 07:00."""
+    add_device(engine, FIBRE, "off-01", "office", state="pending", probe={"wired": True},
+               since=local(7))
+    clock, sent = Clock(local(7, 1)), Sent()
+    sch = scheduler(engine, clock, sent)
+    sch.on_event(Event(local(7), "device_online", FIBRE, "off-01", {}))
+    sch.run_once()
+    assert _plan(engine) is None
+    clock.t = local(9, 55)
+    sch.run_once()
+    registry.approve_device(engine, "off-01")
+    clock.t = local(10) + 30
+    sch.run_once()
+    plan = _plan(engine)
+    assert local(9, 55) <= plan["boot"] <= local(9, 55) + 900, plan
+    clock.t = local(10, 11)  # the boot moment has come (granted at once if it had)
+    sch.run_once()
+    assert [(g[1], g[2]["trigger"]) for g in sent.grants][:1] == [("off-01", "boot")]
+
+
 def _plan(engine):
     with engine.connect() as c:
         return school_state.read(c, FIBRE, PLAN_KEY).value
