@@ -100,7 +100,7 @@ def cmd_speedtest(args: argparse.Namespace) -> int:
     """One test now, printed like ``collect``; exit 1 when it did not complete."""
     cfg = load_config(args.config)
     _setup_logging("warning")
-    from .families.speedtest import SpeedtestFamily
+    from .families.speedtest import SHORT_BYTES, SpeedtestFamily
     from .identity import device_id
     from .spool import read_last_seq
 
@@ -108,12 +108,20 @@ def cmd_speedtest(args: argparse.Namespace) -> int:
                             and args.server.endswith("upload.php")):
         return _fail("--server: phải là địa chỉ http(s)://.../upload.php / must be an "
                      "http(s)://.../upload.php URL, got %r" % args.server)
+    if args.budget is not None and not args.budget > 0:
+        return _fail("--budget: phải lớn hơn 0 MB / must be more than 0 MB, got %s"
+                     % args.budget)
     school = cfg.agent.school or "unknown"
     device = device_id(school, cfg.agent.state_dir, cfg.agent.device_id or cfg.mqtt.username,
                        runner=_runner(), persist=False)
     st = cfg.speedtest
+    budget = st.budget if args.budget is None else int(args.budget * 10 ** 6)
     family = SpeedtestFamily(st.servers, timeout=st.timeout, io_timeout=st.io_timeout,
-                             budget=st.budget, speedtest_net=st.speedtest_net)
+                             budget=budget, speedtest_net=st.speedtest_net, runner=_runner())
+    cap = budget if args.mode == "full" else min(budget, SHORT_BYTES)
+    print("schoolmon-agent: đo băng thông (%s), tối đa %s MB / bandwidth test (%s), at most "
+          "%s MB" % (args.mode, _mb(cap, ","), args.mode, _mb(cap, ".")),
+          file=sys.stderr, flush=True)
     ts = time.time()
     fields = family.run(server=args.server or "", mode=args.mode, trigger="manual")
     try:
@@ -124,10 +132,72 @@ def cmd_speedtest(args: argparse.Namespace) -> int:
         return 1
     line = {"topic": topic(school, device, "speedtest"), "payload": json.loads(raw)}
     print(json.dumps(line, ensure_ascii=False, separators=(",", ":")), flush=True)
+    print(speedtest_summary(fields), file=sys.stderr, flush=True)
     if not fields.get("ok"):
         return _fail("đo băng thông không thành công / the bandwidth test failed: %s"
                      % fields.get("reason", "?"), 1)
     return 0
+
+
+def _num(value: float, decimal: str, digits: int = 1) -> str:
+    """``1,234.5`` (English) or ``1.234,5`` (Vietnamese, ``decimal`` ``,``)."""
+    text = "{:,.{}f}".format(value, digits)
+    if decimal == ",":
+        text = text.replace(",", " ").replace(".", ",").replace(" ", ".")
+    return text
+
+
+def _mb(n: float, decimal: str) -> str:
+    """Megabytes (10^6 B, as the budgets are given), a decimal only when there is one."""
+    mb = round(n / 1e6, 1)
+    return _num(mb, decimal, 0 if mb == int(mb) else 1)
+
+
+def _is_public(ip: str) -> bool:
+    import ipaddress
+
+    try:
+        return ipaddress.ip_address(ip).is_global
+    except ValueError:
+        return False
+
+
+def speedtest_summary(f: Dict[str, Any]) -> str:
+    """One line a person reads: Vietnamese, then English in brackets."""
+    def part(dec: str, vi: bool) -> str:
+        if f.get("ok"):
+            ping = f.get("ping_ms") or 0.0
+            head = ("Tải xuống %s Mbit/s, tải lên %s Mbit/s, độ trễ %s ms" if vi else
+                    "Download %s Mbit/s, upload %s Mbit/s, latency %s ms") % (
+                _num(f["down_mbps"], dec), _num(f["up_mbps"], dec),
+                _num(ping, dec, 0 if ping >= 10 else 1))
+        else:
+            head = ("Đo không thành công (%s)" if vi else "Test failed (%s)") % f.get(
+                "reason", "?")
+        bits = []
+        server = f.get("server_name") or f.get("server")
+        if server:
+            bits.append(("máy chủ %s" if vi else "server %s") % server)
+        if f.get("if"):
+            wired = (("có dây", "wired") if f.get("wired") is True else
+                     ("không dây/di động", "wireless/mobile") if f.get("wired") is False else
+                     ("không rõ có dây", "wired unknown"))
+            speed = (", %s Mbit/s" % f["link_mbps"]) if f.get("link_mbps") else ""
+            bits.append(("qua %s (%s%s)" if vi else "via %s (%s%s)")
+                        % (f["if"], wired[0 if vi else 1], speed))
+        if f.get("ip"):
+            if _is_public(f["ip"]):
+                bits.append(("IP công cộng %s" if vi else "public IP %s") % f["ip"])
+            else:  # a server on the LAN or this PC: the address is not the school's own
+                bits.append(("máy chủ thấy địa chỉ %s" if vi else "the server saw %s")
+                            % f["ip"])
+        if f.get("isp"):
+            bits.append(("nhà mạng %s" if vi else "ISP %s") % f["isp"])
+        moved = (f.get("bytes_rx") or 0) + (f.get("bytes_tx") or 0)
+        bits.append(("đã dùng %s MB" if vi else "%s MB used") % _mb(moved, dec))
+        return head + " — " + ", ".join(bits)
+
+    return "%s (%s)" % (part(",", True), part(".", False))
 
 
 # --- run --------------------------------------------------------------------------------
@@ -217,7 +287,7 @@ def _safe_url(url: str) -> str:
 
 def unit_text(config_path: str, exe: str) -> str:
     return """[Unit]
-Description=schoolmon agent (school PC health and inventory over MQTT)
+Description=schoolmon agent (school PC health, inventory, security and Internet link over MQTT)
 Documentation=https://github.com/schoolmon/schoolmon
 After=network-online.target
 Wants=network-online.target
@@ -293,9 +363,13 @@ def cmd_later(args: argparse.Namespace) -> int:
 # --- main -------------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="schoolmon-agent",
-                                description="schoolmon agent %s: reports this PC's health "
-                                            "and inventory over MQTT" % __version__)
+    p = argparse.ArgumentParser(
+        prog="schoolmon-agent",
+        description="schoolmon agent %s: báo về qua MQTT tình trạng, cấu hình, an toàn thông "
+                    "tin của máy này và kết nối Internet của trường (đo nhẹ, đo băng thông, "
+                    "router) / reports this PC's health, inventory and security, and the "
+                    "school's Internet link (light probe, bandwidth test, router), over MQTT"
+                    % __version__)
     p.add_argument("--version", action="version", version="schoolmon-agent " + __version__)
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--config", metavar="FILE",
@@ -306,7 +380,9 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("collect", parents=[common], help="collect once and print the "
                        "messages that would be published (no broker)")
     c.add_argument("--family", action="append", metavar="NAME",
-                   help="family to collect (repeatable; default: every cheap one)")
+                   help="family to collect, repeatable: %s (default: every one but "
+                   "speedtest; router only with router.host; probe without mqtt.url or "
+                   "probe.domestic_url has no domestic check)" % ", ".join(SPECS))
     c.set_defaults(func=cmd_collect)
 
     r = sub.add_parser("run", parents=[common], help="the service's main loop")
@@ -329,7 +405,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--server", metavar="URL", help="a legacy speedtest server by its "
                    "upload.php URL (default: speedtest.net, then speedtest.servers)")
     t.add_argument("--mode", choices=("full", "short"), default="full",
-                   help="short: at most ~10 MB (metered links)")
+                   help="full: 10 s each way; short: at most 10 MB in all (use it on a "
+                   "metered 3G/4G link)")
+    t.add_argument("--budget", type=float, metavar="MB",
+                   help="most megabytes (10^6 B) the test may move (default "
+                   "speedtest.budget, 500 MB)")
     t.set_defaults(func=cmd_speedtest)
     return p
 

@@ -156,6 +156,16 @@ def build_parser() -> argparse.ArgumentParser:
     for x in (nr, nf):
         x.add_argument("--config", metavar="FILE", help="TOML configuration file (store.url)")
 
+    st = sub.add_parser("speedtest", help="bandwidth tests: ask for one now (Đo ngay)")
+    stsub = st.add_subparsers(dest="speedtest_command", metavar="ACTION")
+    stsub.required = True
+    sr = stsub.add_parser("request", help="grant the school's test lease now to the device "
+                          "the scheduler would choose and send it the test (exit 1 with "
+                          "the reason when refused)")
+    sr.add_argument("--school", metavar="CODE", required=True, help="the school's code")
+    sr.add_argument("--config", metavar="FILE", help="TOML configuration file (store.url, "
+                    "mqtt.*, connectivity.*)")
+
     bl = sub.add_parser("baseline", help="the baseline files (ATTT checks and school rule, "
                         "OS support, connectivity)")
     blsub = bl.add_subparsers(dest="baseline_command", metavar="ACTION")
@@ -544,6 +554,73 @@ def cmd_baseline(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_speedtest(args: argparse.Namespace) -> int:
+    """``speedtest request --school CODE``: what ``POST /api/v1/schools/{code}/speedtest``
+    does (connectivity/manual.py), with the grant sent by a connection of its own; the
+    audit names ``cli:<OS user>``; no per-user limit (the server's own operator)."""
+    import time
+
+    from schoolmon.protocol.settings import ConfigError, load
+    from sqlalchemy import select
+
+    from .config import SCHEMA
+    from .connectivity import manual
+    from .connectivity.leases import settings_from_config
+    from .connectivity.scheduler import Scheduler, test_server_url
+    from .mqtt.publisher import CommandPublisher
+    from .store import schema as db
+    try:
+        cfg = load(SCHEMA, args.config)
+    except ConfigError as exc:
+        return _config_error(exc)
+    if not cfg.mqtt.url:
+        _err("mqtt.url chưa đặt: không gửi được lệnh đo / mqtt.url is not set: the test "
+             "command cannot be sent")
+        return 1
+    engine = db.make_engine(cfg.store.url)
+    publisher = None
+    try:
+        db.create_all(engine)
+        with engine.connect() as conn:
+            if conn.execute(select(db.schools.c.code).where(
+                    db.schools.c.code == args.school)).first() is None:
+                _err("không có trường %r / no school %r" % (args.school, args.school))
+                return 1
+        import socket
+        base = cfg.mqtt.client_id or "schoolmon-collector-" + socket.gethostname()[:40]
+        # its own id: never the running collector's ingest or publisher connection
+        publisher = CommandPublisher(cfg.mqtt, "%s-cli-%d" % (base, os.getpid())).start()
+        if not publisher.wait_connected(10.0):
+            _err("không kết nối được broker %s: chưa cấp lượt đo / cannot reach the broker "
+                 "%s: no lease granted" % (cfg.mqtt.url, cfg.mqtt.url))
+            return 1
+        scheduler = Scheduler(engine, settings_from_config(cfg, test_server_url(cfg)),
+                              list(cfg.connectivity.slots), float(cfg.connectivity.boot_window),
+                              publisher.send_grant)
+        got = manual.request_now(scheduler, args.school, _cli_actor())
+        tz = cfg.province.timezone
+        print(manual.request_text(got, "vi", tz))
+        print(manual.request_text(got, "en", tz))
+        if got.outcome != "granted" or got.lease is None:
+            return 1
+        deadline = time.monotonic() + 10.0
+        while publisher.published + publisher.failed == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)  # the broker's acknowledgement of the grant (QoS 1)
+        if publisher.published == 0:
+            _err("broker chưa xác nhận lệnh đo; lượt đo %s hết hạn tự nhiên / the broker did "
+                 "not acknowledge the grant; lease %s expires by itself"
+                 % (got.lease["id"], got.lease["id"]))
+            return 1
+        from .text import iso_local
+        print("lease %s device %s expires %s" % (got.lease["id"], got.lease["device"],
+                                                 iso_local(float(got.lease["exp"]), tz)))
+        return 0
+    finally:
+        if publisher is not None:
+            publisher.stop()
+        engine.dispose()
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
     return run_demo(args)
@@ -577,6 +654,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         return cmd_unit(args)
     if args.command == "baseline":
         return cmd_baseline(args)
+    if args.command == "speedtest":
+        return cmd_speedtest(args)
     _err("`%s` is not available in this version" % args.command)  # pragma: no cover
     return 2
 

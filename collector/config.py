@@ -180,11 +180,13 @@ SCHEMA: Schema = {
         "lease_margin": Key("float", 60, "Seconds added to `test_timeout` before a lease "
                             "without a result expires (the result's way back).", minimum=0,
                             maximum=3600),
-        "budget_fibre_mb": Key("float", 30000, "Monthly test data budget per school on a "
-                               "fixed link (fibre, ADSL ...), MB.", minimum=0),
+        "budget_fibre_mb": Key("float", 60000, "Monthly test data budget per school on a "
+                               "fixed link (fibre, ADSL ...), MB (10^6 bytes): a month of "
+                               "full tests at up to 4 a school day, 470 MB each on 200 "
+                               "Mbit fibre, is about 49,000 MB.", minimum=0),
         "budget_mobile_mb": Key("float", 1000, "Monthly test data budget per school on a "
                                 "metered link (`link_type` 3g, 4g, lte, mobile, di động), "
-                                "MB.", minimum=0),
+                                "MB (10^6 bytes).", minimum=0),
         "short_mb": Key("float", 10, "Bytes a short test (metered links) may move, MB.",
                         minimum=1, maximum=1000),
         "test_server": Key("str", "auto", "`upload.php` URL of the legacy speedtest server "
@@ -199,6 +201,10 @@ SCHEMA: Schema = {
         "router_hb": Key("int", 900, "Heartbeat interval (s) given to a school router's device "
                          "(`router.{school}`): it goes offline (`timeout`) 3 × this + 60 s "
                          "after its last poll.", minimum=30, maximum=86400),
+        "manual_per_hour": Key("int", 6, "Tests one user may ask for now (Đo ngay: the API "
+                               "and the school page) in an hour; more answer 429. One "
+                               "lease per school limits each school anyway.", minimum=1,
+                               maximum=1000),
     },
     "province": {
         "code": Key("str", "", "Code of the province (tỉnh) this collector serves."),

@@ -35,6 +35,8 @@ Names (all prefixed ``schoolmon_``)::
     schoolmon_commands_failed_total{cmd}         commands that could not be published
     schoolmon_speedtest_results_refused_total{reason}  unknown_lease | not_holder | expired
     schoolmon_link_tests_implausible_total{check} speed tests stored but refused
+    schoolmon_speedtest_requests_total{outcome}  tests asked for now (Đo ngay): granted |
+                                                 held | budget | no_device | rate_limited
 """
 import bisect
 import threading
@@ -254,6 +256,12 @@ class IngestMetrics:
                                        "unknown_lease, not_holder, expired.", ("reason",))
         for reason in ("unknown_lease", "not_holder", "expired"):
             self.results_refused.precreate(reason=reason)
+        self.speedtest_requests = Counter(r, p + "speedtest_requests_total",
+                                          "Speed tests asked for now (Đo ngay), by outcome: "
+                                          "granted, held, budget, no_device, rate_limited.",
+                                          ("outcome",))
+        for outcome in ("granted", "held", "budget", "no_device", "rate_limited"):
+            self.speedtest_requests.precreate(outcome=outcome)
 
     def render(self) -> str:
         return render(self.registry)

@@ -14,6 +14,8 @@ chunk (the accuracy target is met with uvicorn as the collector runs it).
   that compresses gains nothing), never built in memory; Content-Length is exact. The
   legacy sizes are those speedtest.net serves: ``random{N}x{N}.jpg`` for N in 350..4000.
 - Uploads are read and discarded chunk by chunk; the answer is ``size=<bytes>``.
+- ``ip.txt`` answers ``ip=<the client's address>``: the agent reports it as the school's
+  public IP (``ip`` in ``speedtest``). Not part of the legacy protocol: other servers 404.
 - At most ``speedtest_server.max_concurrent`` transfers at once; over that a request gets
   503 with ``Retry-After`` (a test that cannot get a slot fails cleanly instead of all
   tests of a province slowing each other down). Latency requests do not take a slot.
@@ -108,6 +110,13 @@ class SpeedtestApp:
             return
         if name == "upload.php" and method == "POST":
             await self._transfer(send, "upload", self._upload(scope, receive, send))
+            return
+        if name == "ip.txt" and method in ("GET", "HEAD"):
+            # the client's address as this server saw it: the school's public (NAT) IP
+            # when the test crossed the Internet (behind a reverse proxy on this host,
+            # uvicorn takes it from X-Forwarded-For: proxy_headers, trusted 127.0.0.1)
+            client = scope.get("client") or ("",)
+            await self._answer(send, 200, b"ip=%s\n" % str(client[0] or "").encode(), "ip")
             return
         if name == "upload.php" and method == "GET":  # probes of the URL: say it is there
             await self._answer(send, 200, b"size=0", "upload")

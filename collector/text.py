@@ -159,10 +159,17 @@ MESSAGES: Dict[str, Dict[str, str]] = {
         "en": "Invalid time: use ISO 8601 (e.g. 2026-01-31T08:00:00Z) or Unix seconds.",
     },
     "baseline_not_evaluated": {
-        "vi": "Chuẩn kết nối chưa được đánh giá trong phiên bản này; chuẩn ATTT được đánh "
-              "giá khi bộ đánh giá đã chạy.",
-        "en": "The connectivity baseline is not evaluated in this version; the ATTT baseline "
-              "is, once the evaluator has run.",
+        "vi": "Chưa đánh giá: bộ đánh giá chưa chạy lần nào.",
+        "en": "Not evaluated yet: the evaluator has not run.",
+    },
+    "baselines_not_evaluated": {
+        "vi": "Chưa đánh giá chuẩn ATTT và chuẩn kết nối: bộ đánh giá chưa chạy.",
+        "en": "Neither the ATTT nor the connectivity baseline evaluated yet: the evaluators "
+              "have not run.",
+    },
+    "connectivity_not_evaluated": {
+        "vi": "Chưa đánh giá chuẩn kết nối: bộ đánh giá chưa chạy.",
+        "en": "Connectivity not evaluated yet: the evaluator has not run.",
     },
     "attt_not_evaluated": {
         "vi": "Chưa đánh giá ATTT: bộ đánh giá chưa chạy.",
@@ -200,6 +207,17 @@ MESSAGES: Dict[str, Dict[str, str]] = {
     "user_unknown": {"vi": "Không có người dùng này.", "en": "No such user."},
     "user_disabled": {"vi": "Người dùng đã bị khóa.", "en": "The user is disabled."},
     "device_retired": {"vi": "Thiết bị đã ngừng sử dụng.", "en": "The device is retired."},
+    # Đo ngay (connectivity/manual.py): the answer's "message" is the request's own sentence
+    # (connectivity.text.REQUEST_TEXT); these name the codes
+    "speedtest_held": {"vi": "Trường đang có một lần đo.", "en": "A test is already running."},
+    "speedtest_budget": {"vi": "Đã hết hạn mức dữ liệu đo tháng này.",
+                         "en": "This month's test data budget is used up."},
+    "speedtest_no_device": {"vi": "Không có máy nào đang trực tuyến để đo.",
+                            "en": "No device is online to test from."},
+    "speedtest_rate_limited": {"vi": "Đã yêu cầu đo quá nhiều lần trong một giờ.",
+                               "en": "Too many test requests in an hour."},
+    "speedtest_unavailable": {"vi": "Chức năng đo ngay đang tắt.",
+                              "en": "Testing now is turned off."},
 }
 
 # --- ATTT security posture -------------------------------------------------------------
@@ -218,9 +236,12 @@ ATTT_STATUS_LABELS: Dict[str, Dict[str, str]] = {
 ATTENTION_LABELS: Dict[str, Dict[str, str]] = {
     "offline": {"vi": "Cả trường mất kết nối", "en": "The whole school is offline"},
     "partial": {"vi": "Một số máy mất kết nối", "en": "Some devices offline"},
+    "link_below": {"vi": "Kết nối Internet: Không đạt", "en": "Internet link: fails the baseline"},
     "attt_below": {"vi": "ATTT: Không đạt", "en": "ATTT: fails the baseline"},
     "attt_insufficient": {"vi": "ATTT: Không đủ dữ liệu", "en": "ATTT: not enough data"},
     "attt_improve": {"vi": "ATTT: Cần cải thiện", "en": "ATTT: needs improvement"},
+    "link_improve": {"vi": "Kết nối Internet: Cần cải thiện",
+                     "en": "Internet link: needs improvement"},
 }
 
 #: A check's state on one PC.
@@ -481,6 +502,7 @@ AUDIT_LABELS: Dict[str, Dict[str, str]] = {
     "schools_import": {"vi": "Nhập danh sách trường", "en": "Imported schools"},
     "unit_rename": {"vi": "Đổi tên đơn vị", "en": "Renamed an org unit"},
     "unit_former": {"vi": "Đánh dấu đơn vị cũ", "en": "Marked an org unit former"},
+    "speedtest_request": {"vi": "Yêu cầu đo tốc độ ngay", "en": "Asked for a speed test now"},
 }
 
 #: Suffix of a former org unit's name (abolished by the 2025 reform).
@@ -643,6 +665,14 @@ def message(code: str, lang: str) -> str:
     """The message ``code`` in ``lang`` (the code itself when there is none)."""
     entry = MESSAGES.get(code)
     return code if entry is None else _pick(entry, lang)
+
+
+def baseline_note(attt_evaluated: bool, connectivity_evaluated: bool,
+                  lang: str) -> Optional[str]:
+    """``below_baseline.note``: which baseline is not evaluated yet; None once both are."""
+    code = {(False, False): "baselines_not_evaluated", (True, False): "connectivity_not_evaluated",
+            (False, True): "attt_not_evaluated"}.get((attt_evaluated, connectivity_evaluated))
+    return None if code is None else message(code, lang)
 
 
 def label(table: Texts, code: Optional[str], lang: str) -> Optional[str]:

@@ -304,7 +304,8 @@ _MBPS = 100000.0  # 100 Gbit/s: more than any school link
 #: The network interface a measurement went out of (the default route's), shared by
 #: ``probe`` and ``speedtest`` so the collector can prefer wired PCs for tests.
 _VIA = (
-    Field("if", "str", "", "Interface the default route goes out of.", max_len=128),
+    Field("if", "str", "", "Interface the route goes out of (probe: the default route; "
+          "speedtest: the route to the test server, `lo` for a loopback one).", max_len=128),
     Field("wired", "bool", "", "That interface is wired Ethernet (false: Wi-Fi or mobile)."),
     Field("link_mbps", "int", "Mbit/s", "Its link speed, when the OS says.", False, 0, 400000),
 )
@@ -315,8 +316,11 @@ def _target(prefix: str, what: str) -> Tuple[Field, ...]:
         Field(prefix + "_ok", "bool", "", what + " answered."),
         Field(prefix + "_ms", "float", "ms", "Time " + what.lower() + " took to answer.",
               False, 0, _MS),
-        Field(prefix + "_err", "str", "", "Why " + what.lower() + " failed (`timeout`, "
-              "`refused`, `dns`, `http 503` ...).", max_len=128),
+        Field(prefix + "_err", "str", "", "Why " + what.lower() + " failed: `timeout`, "
+              "`refused`, `unreachable`, `http 503`, `tls: ...`; a name that did not "
+              "resolve: `nxdomain`, `no_answer`, `no_server` (none configured), `servfail` "
+              "(an HTTP target: `dns: nxdomain` ...); `not_configured` (and no `_ok`): no "
+              "such target is set.", max_len=128),
     )
 
 

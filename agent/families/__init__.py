@@ -244,8 +244,10 @@ SPECS: Mapping[str, FamilySpec] = MappingProxyType({s.kind: s for s in (
         ("speedtest.io_timeout", Key("float", 10.0, "Longest wait for one network operation "
                                      "of a test (a server that stalls), seconds.",
                                      minimum=0.5, maximum=120)),
-        ("speedtest.budget", Key("int", 2 * 10 ** 9, "Most bytes a test run by hand may "
-                                 "move (a granted test uses the grant's budget).",
+        ("speedtest.budget", Key("int", 500 * 10 ** 6, "Most bytes a test run by hand may "
+                                 "move (a granted test uses the grant's budget): a full test "
+                                 "of a 300/100 Mbit link; on a metered link run "
+                                 "`schoolmon-agent speedtest --mode short` (at most 10 MB).",
                                  minimum=0)),
     ), build=_speedtest),
     FamilySpec("status", ON_CONNECT),

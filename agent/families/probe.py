@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 
 #: Bytes of a response body read at most (latency.txt is 10 B; generate_204 has none).
 MAX_BODY = 4096
+#: ``dom_err`` when there is no domestic target (no ``mqtt.url``, no ``probe.domestic_url``).
+NOT_CONFIGURED = "not_configured"
 #: Seconds the route lookup may take (PowerShell on an old lab PC starts slowly).
 ROUTE_TIMEOUT = 30.0
 
@@ -124,7 +126,7 @@ def _os_err(exc: BaseException) -> str:
     if isinstance(exc, ConnectionRefusedError):
         return "refused"
     if isinstance(exc, socket.gaierror):
-        return "dns"
+        return "dns: " + dns_error(exc)
     if isinstance(exc, ssl.SSLError):
         return "tls: %s" % (exc.reason or exc)
     if isinstance(exc, OSError) and exc.errno in (101, 113, 10051, 10065):
@@ -132,15 +134,52 @@ def _os_err(exc: BaseException) -> str:
     return "error: %s" % (exc.__class__.__name__ if not str(exc) else str(exc))
 
 
-def dns_check(name: str, timeout: float, resolve: Callable[..., Any] = socket.getaddrinfo
-              ) -> Check:
+# getaddrinfo's answers (glibc EAI_*, Windows WSA*: numbers, so a Vietnamese Windows
+# reads as an English one) → the probe's DNS errors
+_EAI = {
+    getattr(socket, "EAI_NONAME", -2): "nxdomain", 11001: "nxdomain",  # WSAHOST_NOT_FOUND
+    getattr(socket, "EAI_NODATA", -5): "no_answer", 11004: "no_answer",  # WSANO_DATA
+    getattr(socket, "EAI_AGAIN", -3): "timeout", 11002: "timeout",  # WSATRY_AGAIN
+    getattr(socket, "EAI_FAIL", -4): "servfail", 11003: "servfail",  # WSANO_RECOVERY
+}
+RESOLV_CONF = "/etc/resolv.conf"
+
+
+def _no_nameserver(resolv_conf: str) -> bool:
+    """The system resolver has no server to ask (Linux and other Unix: resolv.conf without
+    a ``nameserver`` line; Windows keeps its servers elsewhere: never said)."""
+    if sys.platform.startswith("win"):
+        return False
+    try:
+        with open(resolv_conf, encoding="utf-8", errors="replace") as fh:
+            return not any(line.split()[:1] == ["nameserver"] for line in fh)
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+
+
+def dns_error(exc: socket.gaierror, resolv_conf: str = RESOLV_CONF) -> str:
+    """``nxdomain`` (the name does not exist), ``no_answer`` (it has no address),
+    ``timeout`` (no server answered: unreachable, silent or refusing), ``no_server``
+    (none is configured), ``servfail`` (the server failed), else the resolver's words."""
+    code = _EAI.get(exc.errno or 0)
+    if code in ("timeout", "servfail") and _no_nameserver(resolv_conf):
+        return "no_server"
+    if code:
+        return code
+    return "error: %s" % (exc.strerror or exc)
+
+
+def dns_check(name: str, timeout: float, resolve: Callable[..., Any] = socket.getaddrinfo,
+              resolv_conf: str = RESOLV_CONF) -> Check:
     """Resolve the name through the system resolver (getaddrinfo has no timeout of its
-    own: the caller's deadline bounds it)."""
+    own: the caller's deadline bounds it, ``timeout``)."""
     start = time.monotonic()
     try:
         resolve(name, None, socket.AF_UNSPEC, socket.SOCK_STREAM)
-    except socket.gaierror:
-        return Check(False, None, "dns")
+    except socket.gaierror as exc:
+        return Check(False, None, dns_error(exc, resolv_conf))
     except OSError as exc:
         return Check(False, None, _os_err(exc))
     return Check(True, _elapsed_ms(start))
@@ -237,6 +276,7 @@ class ProbeFamily:
         self.platform_name = platform_name or sys.platform
         self.route = route or (lambda: default_route(self.runner,
                                                      platform_name=self.platform_name))
+        self._warned = False
 
     def _gateway(self) -> Tuple[Optional[Route], Optional[Check]]:
         route = self.route()
@@ -279,6 +319,16 @@ class ProbeFamily:
         if self.dom_url:
             out["dom_url"] = self.dom_url
             out.update(results["dom"].fields("dom"))
+        else:
+            # the check the school's uptime is judged on: say it is missing (no ``dom_ok``:
+            # not an attempt, so the collector falls back to the international target)
+            out["dom_err"] = NOT_CONFIGURED
+            if not self._warned:
+                self._warned = True
+                log.warning("probe: không có đích trong nước (chưa đặt mqtt.url hay "
+                            "probe.domestic_url) / no domestic target: mqtt.url and "
+                            "probe.domestic_url are both empty, the domestic check is "
+                            "skipped")
         if self.intl_url:
             out["intl_url"] = self.intl_url
             out.update(results["intl"].fields("intl"))

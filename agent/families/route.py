@@ -9,12 +9,13 @@ MSFT_NetAdapter (Windows 8+, root/StandardCimv2), else Win32_IP4RouteTable /
 Win32_NetworkAdapter with MSNdis_PhysicalMediumType (Windows 7). The medium is a number,
 not a localised name, so a Vietnamese Windows answers as an English one.
 """
+import ipaddress
 import logging
 import os
 import socket
 import struct
 import sys
-from typing import Any, Dict, List, NamedTuple, Optional
+from typing import Any, Callable, Dict, List, NamedTuple, Optional
 
 from ..windows.cim import CimReader, Query, as_list
 
@@ -42,6 +43,7 @@ class Route(NamedTuple):
 _RTF_UP, _RTF_GATEWAY = 0x1, 0x2
 # ARPHRD_ETHER; ppp (512), raw IP of a wwan modem (519) and tunnels are not wired Ethernet
 _ARPHRD_ETHER = 1
+_ARPHRD_LOOPBACK = 772
 
 
 def _read(path: str) -> Optional[str]:
@@ -74,7 +76,11 @@ def linux_route(proc_root: str = "/proc", sys_root: str = "/sys") -> Optional[Ro
             best = (metric, cols[0], gateway)
     if best is None:
         return None
-    iface = best[1]
+    return linux_link(best[1], best[2], sys_root)
+
+
+def linux_link(iface: str, gateway: str = "", sys_root: str = "/sys") -> Route:
+    """What /sys/class/net/<iface>/ says of an interface: wired or not, its speed."""
     net = os.path.join(sys_root, "class", "net", iface)
     uevent = _read(os.path.join(net, "uevent")) or ""
     devtype = ""
@@ -90,11 +96,13 @@ def linux_route(proc_root: str = "/proc", sys_root: str = "/sys") -> Optional[Ro
         if arp == str(_ARPHRD_ETHER):
             # backed by a device: a NIC; a bridge or veth says nothing about the link
             wired = True if os.path.exists(os.path.join(net, "device")) else None
+        elif arp == str(_ARPHRD_LOOPBACK):
+            wired = None  # this PC itself: no link at all
         elif arp and arp.isdigit():
             wired = False  # ppp, a modem's raw IP
     speed = _read(os.path.join(net, "speed"))
     mbps = int(speed) if speed and speed.lstrip("-").isdigit() and int(speed) > 0 else None
-    return Route(iface, best[2], wired, mbps)
+    return Route(iface, gateway, wired, mbps)
 
 
 # NDIS_PHYSICAL_MEDIUM: 14 = 802.3 (Ethernet); 1 = wireless LAN, 9 = native 802.11,
@@ -179,3 +187,73 @@ def default_route(runner: Any = None, proc_root: str = "/proc", sys_root: str = 
     if platform_name.startswith("linux"):
         return linux_route(proc_root, sys_root)
     return None
+
+
+# --- the route to one host (the speed test's server) -------------------------------------
+
+def local_address(host: str, port: int) -> Optional[str]:
+    """The local address the OS would send from to ``host`` (``ip route get``, on every
+    OS): connect() on a UDP socket picks the route and sends nothing. The name was just
+    resolved by the test that used it, so getaddrinfo answers from the cache."""
+    try:
+        infos = socket.getaddrinfo(host, port, socket.AF_UNSPEC, socket.SOCK_DGRAM)
+    except (OSError, UnicodeError):
+        return None
+    for family, kind, proto, _, addr in infos:
+        try:
+            with socket.socket(family, kind, proto) as sock:
+                sock.connect(addr)
+                return str(sock.getsockname()[0]).split("%", 1)[0]
+        except OSError:
+            continue
+    return None
+
+
+def interface_of(address: str, addrs: Optional[Dict[str, Any]] = None) -> Optional[str]:
+    """The interface holding ``address`` (psutil's ``net_if_addrs``)."""
+    if addrs is None:
+        import psutil
+
+        addrs = psutil.net_if_addrs()
+    for name, items in addrs.items():
+        for a in items:
+            if str(getattr(a, "address", "")).split("%", 1)[0] == address:
+                return name
+    return None
+
+
+def route_to(host: str, port: int, runner: Any = None, platform_name: Optional[str] = None,
+             default: Optional[Callable[[], Optional[Route]]] = None,
+             sys_root: str = "/sys", addrs: Optional[Dict[str, Any]] = None,
+             stats: Optional[Dict[str, Any]] = None) -> Optional[Route]:
+    """The interface this PC reaches ``host`` through, or None when unknown. A loopback
+    target is the loopback interface, neither wired nor not. When it is the default
+    route's interface that route's facts are used (Windows: the one PowerShell call);
+    otherwise Linux reads /sys, elsewhere psutil's link speed (wired unknown)."""
+    platform_name = platform_name or sys.platform
+    local = local_address(host, port)
+    if not local:
+        return None
+    try:
+        name = interface_of(local, addrs)
+    except Exception:  # noqa: BLE001 - psutil missing or failing: the name is unknown
+        log.debug("interfaces unknown", exc_info=True)
+        name = None
+    if name is None:
+        return None
+    if ipaddress.ip_address(local).is_loopback:
+        return Route(name, "", None, None)
+    via = (default or (lambda: default_route(runner, platform_name=platform_name)))()
+    if via is not None and via.iface == name:
+        return via
+    if platform_name.startswith("linux"):
+        return linux_link(name, "", sys_root)
+    try:
+        if stats is None:
+            import psutil
+
+            stats = psutil.net_if_stats()
+        speed = getattr(stats.get(name), "speed", 0) or None
+    except Exception:  # noqa: BLE001
+        speed = None
+    return Route(name, "", None, speed)

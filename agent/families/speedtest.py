@@ -34,6 +34,7 @@ from the first byte, so a shaper's burst and TCP's slow start count as link spee
   reading mid-test ends the test with ``reason`` ``timeout`` and the bytes moved so far.
 """
 import http.client
+import ipaddress
 import logging
 import os
 import random
@@ -44,7 +45,7 @@ import time
 from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 from urllib.parse import urlsplit
 
-from .route import Route, default_route
+from .route import Route, route_to
 
 log = logging.getLogger("schoolmon.agent.speedtest")
 
@@ -57,6 +58,12 @@ SHORT_SECONDS = 8.0
 DOWN_SHARE = 0.7
 #: The start of each phase left out of the rate (time or bytes, whichever comes first).
 WARMUP_FRACTION = 0.2
+#: The byte budget of a test run by hand (``speedtest.budget``): what a full test of a
+#: 300/100 Mbit school fibre needs (10 s × 400 Mbit/s ≈ 500 MB), so a faster link is still
+#: measured over a shorter window, and a mistyped LAN or loopback server cannot move GBs.
+#: On a metered 3G/4G link the time bounds a full test (10 s × 20 Mbit/s ≈ 25 MB each
+#: way); ``--mode short`` stops it at 10 MB.
+HAND_BUDGET = 500 * 1000 * 1000
 #: Connections per direction.
 THREADS = 4
 CHUNK = 65536
@@ -143,6 +150,10 @@ class Phase:
         self.errors: List[str] = []
         self.stop = threading.Event()
         self.samples: List[Tuple[float, int]] = []
+        #: when the phase's time is up (set by _run_phase)
+        self.deadline: Optional[float] = None
+        #: socket timeouts of threads that were finishing their last chunk after the deadline
+        self.late = 0
         #: upload sockets in use, for the bytes still in their send queues
         self.sockets: Dict[int, Any] = {}
 
@@ -169,9 +180,26 @@ class Phase:
         if self.bytes >= self.cap:
             self.stop.set()
 
-    def fail(self, why: str) -> None:
+    def fail(self, why: str, at: Optional[float] = None) -> None:
+        """A worker's error (``at``: when it came). A timeout after the phase's time was up
+        is kept apart: on a slow link one of the connections can wait out a TCP back-off
+        in its last send or read while the others carry the link to the end (seen at
+        0.8 Mbit/s); whether it was a stall is decided from the samples (``stalled``)."""
         with self.lock:
-            self.errors.append(why)
+            if why == "timeout" and at is not None and self.deadline is not None \
+                    and at >= self.deadline:
+                self.late += 1
+            else:
+                self.errors.append(why)
+
+    def stalled(self) -> bool:
+        """No byte counted in the last WARMUP_FRACTION of the phase's time: the server
+        stopped, not one connection."""
+        if not self.samples or self.deadline is None:
+            return True
+        since = self.deadline - WARMUP_FRACTION * self.seconds
+        before = [b for t, b in self.samples if t <= since]
+        return self.samples[-1][1] <= (before[-1] if before else 0)
 
     def mbps(self) -> Optional[float]:
         """Rate over the samples after the warm-up (the whole phase if that is too short)."""
@@ -323,7 +351,7 @@ def _download(url: str, phase: Phase, budget: Budget, deadline: float, timeout: 
                     break
                 phase.add(n)
     except (OSError, http.client.HTTPException) as exc:
-        phase.fail(_why(exc))
+        phase.fail(_why(exc), clock())
     finally:
         conn.close()
 
@@ -382,7 +410,7 @@ def _upload(url: str, phase: Phase, budget: Budget, deadline: float, timeout: fl
                 phase.fail("error: upload.php answered http %d" % resp.status)
                 return
     except (OSError, http.client.HTTPException) as exc:
-        phase.fail(_why(exc))
+        phase.fail(_why(exc), clock())
     finally:
         # what never left is not counted, and the reset on close drops it from the link
         budget.unsent(phase.drop(conn.sock))
@@ -421,6 +449,7 @@ def _run_phase(work: Callable[..., None], url: str, phase: Phase, budget: Budget
     for longer than the phase plus one timeout."""
     start = clock()
     deadline = start + phase.seconds
+    phase.deadline = deadline
     threads = [threading.Thread(target=work, args=(url, phase, budget, deadline, timeout,
                                                    clock), name="speedtest-%d" % i,
                                 daemon=True) for i in range(THREADS)]
@@ -438,7 +467,7 @@ def _run_phase(work: Callable[..., None], url: str, phase: Phase, budget: Budget
             # the budget or the cap ended it: its last bytes count, at the time they came
             phase.samples.append((now, phase.delivered()))
     phase.stop.set()
-    if any(t.is_alive() for t in threads):
+    if any(t.is_alive() for t in threads) or (phase.late and phase.stalled()):
         phase.fail("timeout")
 
 
@@ -512,20 +541,55 @@ def speedtest_net_servers(timeout: float, limit: int = 3) -> List[Server]:
     return box["servers"]
 
 
+def fetch_ip(url: str, timeout: float) -> Tuple[str, int]:
+    """(the public address the server saw, bytes received) from ``ip.txt`` next to
+    ``upload.php`` (``ip=1.2.3.4``): the collector's test server and the nginx recipe
+    answer it; any other server does not, and then the address is left out ("", n)."""
+    conn = _connection(url, min(timeout, 5.0))
+    try:
+        conn.request("GET", "%s/ip.txt?x=%d" % (_base_path(url), random.getrandbits(32)),
+                     headers={"User-Agent": _user_agent(), "Cache-Control": "no-cache"})
+        resp = conn.getresponse()
+        body = resp.read(ANSWER)
+    except (OSError, http.client.HTTPException):
+        return "", 0
+    finally:
+        conn.close()
+    text = body.decode("ascii", "replace").strip()
+    if resp.status != 200 or not text.startswith("ip="):
+        return "", len(body)
+    try:
+        return str(ipaddress.ip_address(text[3:].strip())), len(body)
+    except ValueError:
+        return "", len(body)
+
+
+def server_route(url: str, runner: Any = None) -> Optional[Route]:
+    """The interface towards the server of ``url`` (see route.route_to)."""
+    parts = urlsplit(url)
+    if not parts.hostname:
+        return None
+    return route_to(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80),
+                    runner)
+
+
 # --- the family ---------------------------------------------------------------------------
 
 class SpeedtestFamily:
     """``collect()`` runs a test by hand; ``run(...)`` one under a grant."""
 
     def __init__(self, servers: Sequence[str] = (), timeout: float = 120.0,
-                 io_timeout: float = 10.0, budget: int = 2 * 10 ** 9,
+                 io_timeout: float = 10.0, budget: int = HAND_BUDGET,
                  speedtest_net: bool = True, clock: Clock = time.monotonic,
                  discover: Optional[Callable[[float], List[Server]]] = None,
                  runner: Any = None,
-                 route: Optional[Callable[[], Optional[Route]]] = None) -> None:
+                 route: Optional[Callable[[str], Optional[Route]]] = None,
+                 public_ip: Optional[Callable[[str, float], Tuple[str, int]]] = None) -> None:
         self.servers = list(servers)
-        #: the interface used: the same default route the probe reports (Windows too)
-        self.route = route or (lambda: default_route(runner))
+        #: the interface used: the route to the server tested (``ip route get``), not the
+        #: default route, which a loopback or in-province server need not take
+        self.route = route or (lambda url: server_route(url, runner))
+        self.public_ip = public_ip or fetch_ip
         self.timeout = timeout
         self.io_timeout = io_timeout
         self.budget = budget
@@ -567,6 +631,13 @@ class SpeedtestFamily:
             for k, v in (("server_name", cand.name), ("isp", cand.isp), ("ip", cand.ip)):
                 if v:
                     result[k] = v
+            left = limit - result.get("bytes_rx", 0) - result.get("bytes_tx", 0)
+            if result["ok"] and not cand.ip and left >= ANSWER:
+                # the collector's server (or nginx by the recipe) says the address it saw
+                ip, got = self.public_ip(cand.url, self.io_timeout)
+                result["bytes_rx"] = result.get("bytes_rx", 0) + got
+                if ip:
+                    result["ip"] = ip
             if result["ok"] or result.get("bytes_rx", 0) > ANSWER * (PINGS + 1):
                 break
             log.info("server %s: %s", cand.url, result.get("reason"))
@@ -579,11 +650,12 @@ class SpeedtestFamily:
                 and result.get("bytes_rx", 0) <= ANSWER * (PINGS + 1):
             result["reason"] = "no_server"
         out.update(result)
-        try:
-            via = self.route()
-        except Exception:  # noqa: BLE001 - the interface is a nicety, the test is the point
-            log.debug("default route unknown", exc_info=True)
-            via = None
+        via = None
+        if result.get("server"):
+            try:
+                via = self.route(result["server"])
+            except Exception:  # noqa: BLE001 - the interface is a nicety, the test the point
+                log.debug("route to %s unknown", result["server"], exc_info=True)
         if via is not None:
             out.update(via.fields())
         out["dur_s"] = round(self.clock() - t0, 2)

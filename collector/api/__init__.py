@@ -11,7 +11,7 @@ if TYPE_CHECKING:
     from .app import AppSource
 
 
-def create_app(source: "AppSource", cfg: Any) -> "FastAPI":
+def create_app(source: "AppSource", cfg: Any, scheduler: Any = None) -> "FastAPI":
     """See :func:`schoolmon.collector.api.app.create_app` (imported when first called)."""
     from .app import create_app as _create_app
-    return _create_app(source, cfg)
+    return _create_app(source, cfg, scheduler)

@@ -112,10 +112,11 @@ class CollectorApp(FastAPI):
         await super().__call__(scope, receive, send)
 
 
-def create_app(source: AppSource, cfg: Any) -> FastAPI:
+def create_app(source: AppSource, cfg: Any, scheduler: Any = None) -> FastAPI:
     """The app over ``source`` (a running service, a state store or an engine) with the
     settings of ``cfg`` (the collector's configuration: ``api.*``, ``province.timezone``,
-    ``store.rollup_5m_days``)."""
+    ``store.rollup_5m_days``). ``scheduler``: the speed-test scheduler that Đo ngay asks
+    (default: the running service's ``scheduler``; None: the route answers 503)."""
     service: Optional[RunningService] = None
     if isinstance(source, Engine):
         engine = source
@@ -132,6 +133,10 @@ def create_app(source: AppSource, cfg: Any) -> FastAPI:
                   docs_url=None, redoc_url=None, openapi_url="/openapi.json")
     app.state.engine = engine
     app.state.service = service
+    # Đo ngay goes through the service's scheduler (its grants through the service's
+    # command publisher: ``scheduler.send``)
+    app.state.scheduler = scheduler if scheduler is not None else getattr(
+        service, "scheduler", None)
     app.state.cfg = cfg
     app.state.settings = settings
     app.state.tokens = token_table(settings)
@@ -143,6 +148,13 @@ def create_app(source: AppSource, cfg: Any) -> FastAPI:
         from ..posture import rules_from_config
         rules = rules_from_config(cfg)
     app.state.rules = rules
+    # and the connectivity baseline: the running evaluator's, else the configured file
+    conn_eval = getattr(service, "connectivity", None)
+    if conn_eval is not None:
+        app.state.connectivity_baseline = conn_eval.baseline
+    else:
+        from ..connectivity.baseline import from_config
+        app.state.connectivity_baseline = from_config(cfg)
     app.state.auth_policy = AuthPolicy()
     app.state.unit_schools = UnitSchools()  # org unit → schools, shared by every request
 

@@ -296,12 +296,14 @@ AdminPrincipal = Annotated[Principal, Depends(require_admin)]
 #: technician moves devices between rooms and approves their own school's pending devices
 #: (they install the agents, so they know which machines are theirs; approving changes
 #: nothing outside their school), but does not retire (that takes a device out of the
-#: Sở's figures: an area decision); a Sở viewer only reads.
+#: Sở's figures: an area decision); a Sở viewer only reads. ``speedtest``: ask for a
+#: bandwidth test now (Đo ngay) of a school in scope.
 RIGHTS: Dict[str, FrozenSet[str]] = {
-    "so_admin": frozenset({"approve", "retire", "move", "users", "units", "audit"}),
+    "so_admin": frozenset({"approve", "retire", "move", "users", "units", "audit",
+                           "speedtest"}),
     "so_viewer": frozenset(),
-    "area_officer": frozenset({"approve", "retire", "move"}),
-    "school_tech": frozenset({"approve", "move"}),
+    "area_officer": frozenset({"approve", "retire", "move", "speedtest"}),
+    "school_tech": frozenset({"approve", "move", "speedtest"}),
 }
 
 
@@ -364,3 +366,11 @@ def get_rules(request: Request) -> Any:
 
 
 Rules = Annotated[Any, Depends(get_rules)]
+
+
+def get_connectivity_baseline(request: Request) -> Any:
+    """The connectivity baseline in force (``connectivity.baseline.ConnectivityBaseline``)."""
+    return request.app.state.connectivity_baseline
+
+
+ConnectivityBaseline = Annotated[Any, Depends(get_connectivity_baseline)]

@@ -138,7 +138,7 @@ def get_device(conn: Conn, scope: Scope, lang: Lang, tz: TimeZone, rules: Rules,
     if body is None:
         raise ApiError(404, "device_not_found")
     polled = body["latest"].get("router")
-    body["router"] = router_brief(polled["payload"], polled["ts"]) if polled else None
+    body["router"] = router_brief(polled["payload"], polled["ts"], lang) if polled else None
     body["security"] = posture.device_security(conn, device_id, rules.baseline, lang)
     body["offline_reason_label"] = label(OFFLINE_REASON_LABELS, body["offline_reason"], lang)
     for h in body["history"]:

@@ -5,7 +5,7 @@ from fastapi import APIRouter, Query
 
 from ..read import connectivity as link
 from ..read import org as read
-from ..text import ATTT_STATUS_LABELS, label, message
+from ..text import ATTT_STATUS_LABELS, baseline_note, label
 from .deps import Conn, Lang, Scope, TimeZone
 from .present import present
 
@@ -30,7 +30,9 @@ def get_org(conn: Conn, scope: Scope, lang: Lang, tz: TimeZone,
     `connectivity_below_baseline` (Không đạt + Cần cải thiện), each school its
     `connectivity` status."""
     body = read.org_tree(conn, scope, include_schools=schools)
-    body["below_baseline"]["note"] = message("baseline_not_evaluated", lang)
+    below = body["below_baseline"]
+    below["note"] = baseline_note(bool(below.get("evaluated")),
+                                  bool(below.get("connectivity_evaluated")), lang)
     body["below_baseline"]["attt_labels"] = attt_labels(lang)
     body["below_baseline"]["connectivity_labels"] = link.labels(lang)
     return present(body, lang, tz)

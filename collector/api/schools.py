@@ -83,9 +83,9 @@ def list_schools(
         item["connectivity"] = link.status_brief(item["connectivity"]["status"], lang)
     if baseline == "connectivity":
         if not link.evaluated(conn):
-            body["baseline_note"] = message("baseline_not_evaluated", lang)
+            body["baseline_note"] = message("connectivity_not_evaluated", lang)
     elif baseline is not None and not posture.evaluated(conn):
-        body["baseline_note"] = message("baseline_not_evaluated", lang)
+        body["baseline_note"] = message("attt_not_evaluated", lang)
     return present(body, lang, tz)
 
 

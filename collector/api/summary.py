@@ -12,8 +12,8 @@ from ..text import (
     ATTT_STATUS_LABELS,
     FIELD_LABELS,
     STATUS_LABELS,
+    baseline_note,
     label,
-    message,
     utc_offset,
 )
 from .deps import Conn, Lang, Scope, TimeZone
@@ -38,7 +38,9 @@ def get_summary(conn: Conn, scope: Scope, lang: Lang, tz: TimeZone) -> Dict[str,
     baseline's first evaluation its counts are `null` (`evaluated: false`,
     `connectivity_evaluated: false`), never a made-up 0."""
     body = read.summary(conn, scope, time.time())
-    body["below_baseline"]["note"] = message("baseline_not_evaluated", lang)
+    below = body["below_baseline"]
+    below["note"] = baseline_note(bool(below.get("evaluated")),
+                                  bool(below.get("connectivity_evaluated")), lang)
     body["below_baseline"]["attt_labels"] = attt_labels(lang)
     body["below_baseline"]["connectivity_labels"] = link.labels(lang)
     body["labels"] = {code: label(STATUS_LABELS, code, lang) for code in STATUS_LABELS}
@@ -51,17 +53,22 @@ def get_overview(conn: Conn, scope: Scope, lang: Lang, tz: TimeZone) -> Dict[str
     (schools without devices counted: the school cards add up to `schools.total`), each
     with `links` — the list route and filter parameters that list the same things;
     `areas` (schools, devices, `online_pct`, `schools_offline`, worst first), `worst_schools`
-    (offline, then partly offline, then not meeting the ATTT baseline — Không đạt, Không đủ
-    dữ liệu, Cần cải thiện —, each with `reasons` [{code, label}]), `devices.seen_24h` and
+    (offline, then partly offline, then the Internet link Không đạt, then not meeting the
+    ATTT baseline — Không đạt, Không đủ dữ liệu, Cần cải thiện —, then the link Cần cải
+    thiện; each with `attt`, `connectivity` {status, label} and `reasons` [{code, label}]),
+    `devices.seen_24h` and
     `trend`: distinct devices heard per local day over 30 days, from the hourly rollups."""
     now = time.time()
     body = read.overview(conn, scope, now, utc_offset(now, tz))
-    body["below_baseline"]["note"] = message("baseline_not_evaluated", lang)
+    below = body["below_baseline"]
+    below["note"] = baseline_note(bool(below.get("evaluated")),
+                                  bool(below.get("connectivity_evaluated")), lang)
     body["below_baseline"]["attt_labels"] = attt_labels(lang)
     body["below_baseline"]["connectivity_labels"] = link.labels(lang)
     # the worst schools' ATTT status, as the school list shows it, and why each is there
     for w in body["worst_schools"]:
         w["attt"] = posture.status_brief(w.pop("attt_status"), lang)
+        w["connectivity"] = link.status_brief(w.pop("connectivity_status"), lang)
         w["reasons"] = [{"code": c, "label": label(ATTENTION_LABELS, c, lang)}
                         for c in w["reasons"]]
     body["labels"] = {code: label(STATUS_LABELS, code, lang) for code in STATUS_LABELS}

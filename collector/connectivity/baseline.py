@@ -194,10 +194,48 @@ def load_connectivity(path: Optional[str] = None) -> ConnectivityBaseline:
     return parse_connectivity(text, "shipped" if not path else src, src)
 
 
+#: The checks in the order a school is judged: (reason code, table of the file, status a
+#: school gets when it fails, the limits of ``ConnectivityBaseline`` it is judged by).
+CHECKS: Tuple[Tuple[str, str, str, Tuple[str, ...]], ...] = (
+    ("no_recent_test", "window", "insufficient", ("recent_days",)),
+    ("tests_failing", "failures", "below", ("fail_after",)),
+    ("no_successful_test", "failures", "insufficient", ("fail_after",)),
+    ("down_below_bad", "download", "below", ("bad_down_mbps",)),
+    ("down_below_good", "download", "improve",
+     ("good_down_mbps", "per_student_kbps", "per_student_above")),
+    ("up_below_good", "upload", "improve", ("good_up_mbps",)),
+    ("below_contract", "contract", "improve", ("contract_pct",)),
+    ("ping_high", "latency", "improve", ("max_ping_ms",)),
+    ("uptime_low", "uptime", "improve", ("min_uptime_pct", "uptime_target")),
+    ("intl_unreachable", "international", "improve", ("min_intl_ok_pct",)),
+    ("high_variability", "variability", "improve", ("max_spread_ratio", "spread_min_tests")),
+)
+
+
+def describe(b: ConnectivityBaseline) -> Dict[str, Any]:
+    """The baseline in force as ``GET /api/v1/baselines`` lists it (no language: the API
+    adds titles): every check with its limits, the status a failing school gets and its
+    citation (the file's ``source`` of its table); a check turned off (``contract.min_pct
+    = 0``) says so; the school-week window and school hours with theirs."""
+    checks = []
+    for code, table, effect, keys in CHECKS:
+        limits = {k: getattr(b, k) for k in keys}
+        checks.append({"id": code, "table": table, "effect": effect, "limits": limits,
+                       "enabled": code != "below_contract" or b.contract_pct is not None,
+                       "citation": b.sources.get(table, "default")})
+    return {"source": b.source, "hash": b.hash, "checks": checks,
+            "window": {"week_days": b.week_days, "lookback_days": b.lookback_days,
+                       "recent_days": b.recent_days,
+                       "citation": b.sources.get("window", "default")},
+            "school_hours": {"days": list(b.school_days), "start": b.hours[0],
+                             "end": b.hours[1],
+                             "citation": b.sources.get("school_hours", "default")}}
+
+
 def from_config(cfg: Any) -> ConnectivityBaseline:
     section = getattr(cfg, "baseline", None)
     return load_connectivity(getattr(section, "connectivity_file", "") or None)
 
 
-__all__ = ["ConnectivityBaseline", "SHIPPED_CONNECTIVITY_FILE", "load_connectivity",
-           "parse_connectivity", "from_config"]
+__all__ = ["CHECKS", "ConnectivityBaseline", "SHIPPED_CONNECTIVITY_FILE", "describe",
+           "load_connectivity", "parse_connectivity", "from_config"]

@@ -6,7 +6,9 @@ thread of the collector service runs it after each ATTT pass; ``run_once`` is on
 
 How a school is judged (docs/connectivity.md, "The connectivity baseline"):
 
-- ``insufficient`` (Không đủ dữ liệu): no counted test in ``window.recent_days`` (7).
+- ``insufficient`` (Không đủ dữ liệu): no counted test in ``window.recent_days`` (7), or
+  no successful one in the school-week and fewer than ``fail_after`` failures in a row
+  (``no_successful_test``: a failure under ``fail_after`` is never a reason).
 - ``below`` (Không đạt): ``failures.fail_after`` (3) consecutive failed tests, or the
   school-week's median download under ``download.bad_mbps`` (1).
 - ``improve`` (Cần cải thiện): any other reason: the week's median download under the
@@ -160,8 +162,12 @@ def judge(b: ConnectivityBaseline, fig: Optional[Dict[str, Any]], consecutive: i
     down, up = fig.get("down_mbps"), fig.get("up_mbps")
     required = b.required_down_mbps(students)
     if down is None:
-        if not below:  # tests ran, none succeeded, not yet fail_after in a row
-            why("tests_failing", consecutive, b.fail_after)
+        if not below:
+            # Tests ran, none succeeded, fewer than fail_after in a row: no speed to judge,
+            # and failures under fail_after are never a reason (one failed test must not
+            # lower a school): not enough data, whatever else the probes say.
+            return "insufficient", [{"code": "no_successful_test", "value": consecutive,
+                                     "limit": b.fail_after}]
     elif down < b.bad_down_mbps:
         why("down_below_bad", down, b.bad_down_mbps)
         below = True

@@ -57,7 +57,7 @@ class Settings(NamedTuple):
 
     test_timeout: float = 180.0
     lease_margin: float = 60.0
-    budget_fibre_mb: float = 30000.0
+    budget_fibre_mb: float = 60000.0
     budget_mobile_mb: float = 1000.0
     short_mb: float = 10.0
     server: str = ""

@@ -215,9 +215,11 @@ class Scheduler:
 
     def _online_schools(self, day_start: float, now: float) -> Dict[str, float]:
         """Schools with an active device online, and when the first of them came online
-        (before ``day_start``: online since before today)."""
+        (before ``day_start``: online since before today). Not the router: it is on day
+        and night and says nothing about when the school's PCs came on."""
         q = (select(devices.c.school_code, func.min(devices.c.online_changed_at))
-             .where(devices.c.state == "active", devices.c.online.is_(True))
+             .where(devices.c.state == "active", devices.c.online.is_(True),
+                    devices.c.role.is_distinct_from("router"))
              .group_by(devices.c.school_code))
         with self.engine.connect() as conn:
             # min(..., now): a clock behind the devices' (tests, a skewed host) is no future

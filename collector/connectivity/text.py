@@ -23,8 +23,12 @@ REASON_TEXT: Dict[str, Tuple[str, str]] = {
                         "Download {value} Mbit/s, short of {limit} Mbit/s"),
     "up_below_good": ("Tốc độ tải lên {value} Mbit/s, chưa đạt {limit} Mbit/s",
                       "Upload {value} Mbit/s, short of {limit} Mbit/s"),
-    "below_contract": ("Tốc độ đo được bằng {value} % tốc độ hợp đồng, dưới {limit} %",
-                       "Measured speed is {value} % of the contracted speed, below {limit} %"),
+    # {dir}: tải xuống / tải lên (DIRECTION_TEXT); {pct}: contract.min_pct; {contract}: the
+    # contracted speed; {value} and {limit} are Mbit/s (limit = pct % of the contract)
+    "below_contract": ("{dir} {value} Mbit/s, dưới {limit} Mbit/s ({pct} % tốc độ hợp đồng "
+                       "{contract} Mbit/s)",
+                       "{dir} {value} Mbit/s, below {limit} Mbit/s ({pct} % of the contracted "
+                       "{contract} Mbit/s)"),
     "ping_high": ("Độ trễ {value} ms, cao hơn {limit} ms",
                   "Latency {value} ms, above {limit} ms"),
     "uptime_low": ("Thời gian có kết nối {value} % giờ học, dưới {limit} %",
@@ -36,7 +40,94 @@ REASON_TEXT: Dict[str, Tuple[str, str]] = {
                          "{limit} %"),
     "high_variability": ("Tốc độ dao động mạnh giữa các lần đo (hệ số {value}, ngưỡng {limit})",
                          "Speed varies widely between tests (spread {value}, limit {limit})"),
+    "no_successful_test": ("Chưa có lần đo tốc độ nào thành công trong tuần: chưa đủ dữ liệu "
+                           "để đánh giá tốc độ",
+                           "No successful speed test this week: not enough data to judge "
+                           "the speed"),
 }
+
+
+#: The checks of the connectivity baseline as ``GET /api/v1/baselines`` lists them: one per
+#: reason code, {code: (vi, en)} titles.
+CHECK_TITLES: Dict[str, Tuple[str, str]] = {
+    "tests_failing": ("Các lần đo liên tiếp thất bại", "Tests failing in a row"),
+    "down_below_bad": ("Tốc độ tải xuống tối thiểu", "Minimum download speed"),
+    "down_below_good": ("Tốc độ tải xuống cần có", "Required download speed"),
+    "up_below_good": ("Tốc độ tải lên cần có", "Required upload speed"),
+    "below_contract": ("Tốc độ so với hợp đồng", "Speed against the contract"),
+    "ping_high": ("Độ trễ (ping)", "Latency (ping)"),
+    "uptime_low": ("Thời gian kết nối được trong giờ học", "Uptime in school hours"),
+    "intl_unreachable": ("Truy cập quốc tế", "International reachability"),
+    "high_variability": ("Độ ổn định tốc độ", "Speed stability"),
+    "no_recent_test": ("Có lần đo gần đây", "A recent test"),
+    "no_successful_test": ("Có lần đo thành công trong tuần", "A successful test this week"),
+}
+
+
+#: Which way a speed was measured ({dir} of ``below_contract``); None: not known (an
+#: older detail whose value matches neither median).
+DIRECTION_TEXT: Dict[Optional[str], Tuple[str, str]] = {
+    "down": ("Tải xuống", "Download"), "up": ("Tải lên", "Upload"),
+    None: ("Tốc độ đo được", "Measured speed"),
+}
+
+#: What a school passed (its evidence: a Đạt school shows why it is Đạt, the others what they
+#: did pass): {code: (vi, en)}, ``{value}`` the week's figure, ``{limit}`` the threshold.
+EVIDENCE_TEXT: Dict[str, Tuple[str, str]] = {
+    "down": ("Trung vị tải xuống {value} Mbit/s ≥ {limit} Mbit/s",
+             "Median download {value} Mbit/s ≥ {limit} Mbit/s"),
+    "up": ("Trung vị tải lên {value} Mbit/s ≥ {limit} Mbit/s",
+           "Median upload {value} Mbit/s ≥ {limit} Mbit/s"),
+    "contract": ("Tải xuống bằng {value} % tốc độ hợp đồng ≥ {limit} %",
+                 "Download {value} % of the contracted speed ≥ {limit} %"),
+    "ping": ("Độ trễ trung vị {value} ms ≤ {limit} ms", "Median latency {value} ms ≤ {limit} ms"),
+    "uptime": ("Có kết nối {value} % giờ học ≥ {limit} %",
+               "Connected {value} % of school hours ≥ {limit} %"),
+    "intl": ("Truy cập được địa chỉ quốc tế {value} % số lần thử ≥ {limit} %",
+             "International target answered {value} % of tries ≥ {limit} %"),
+    "tests": ("{value} lần đo trong {limit} ngày học gần nhất",
+              "{value} tests in the last {limit} school days"),
+}
+
+#: Why a test result is not counted (``link_tests.refused``, the scheduler's refusals).
+REFUSAL_TEXT: Dict[str, Tuple[str, str]] = {
+    "unknown_lease": ("lượt đo không do máy chủ cấp", "not under a lease the collector gave"),
+    "not_holder": ("máy này không giữ lượt đo", "this device did not hold the lease"),
+    "expired": ("gửi sau khi lượt đo hết hạn", "sent after the lease expired"),
+}
+
+#: Why a test failed (the ``speedtest`` family's ``reason``; ``error: …`` keeps its detail).
+TEST_FAILURE_TEXT: Dict[str, Tuple[str, str]] = {
+    "no_server": ("không kết nối được máy chủ đo", "no test server reachable"),
+    "timeout": ("quá thời gian", "timed out"),
+    "link_down": ("mất kết nối, không đo", "link down, not run"),
+    "budget": ("hết dung lượng dữ liệu cho phép", "data budget used up"),
+    "error": ("lỗi", "error"),
+}
+
+#: Why SNMP failed (the ``router`` family's ``snmp_err``).
+SNMP_ERROR_TEXT: Dict[str, Tuple[str, str]] = {
+    "timeout": ("không phản hồi (quá thời gian)", "no answer (timed out)"),
+    "auth": ("sai thông tin xác thực", "authentication failed"),
+    "no such object": ("router không có thông tin này", "the router lacks this object"),
+    "not_configured": ("chưa cấu hình", "not configured"),
+}
+
+
+def code_text(table: Dict[Any, Tuple[str, str]], code: Any, lang: str) -> Optional[str]:
+    """The words of ``code`` in ``table``; ``error: detail`` reads as the words of
+    ``error`` then the detail; an unknown code reads as itself, None stays None."""
+    if code is None or code == "":
+        return None
+    pair = table.get(code)
+    if pair is not None:
+        return pair[1] if lang == "en" else pair[0]
+    if isinstance(code, str) and ":" in code:
+        head, _, rest = code.partition(":")
+        pair = table.get(head.strip())
+        if pair is not None:
+            return (pair[1] if lang == "en" else pair[0]) + ": " + rest.strip()
+    return str(code)
 
 
 def _figure(v: Any, lang: str) -> str:
@@ -49,14 +140,53 @@ def _figure(v: Any, lang: str) -> str:
     return s.replace(".", ",") if lang == "vi" else s
 
 
-def reason_text(code: str, value: Any, limit: Any, lang: str) -> str:
-    """The sentence of a reason; an unknown code reads as itself (a newer evaluator)."""
-    pair: Optional[Tuple[str, str]] = REASON_TEXT.get(code)
+def reason_text(code: str, value: Any, limit: Any, lang: str,
+                extra: Optional[Dict[str, Any]] = None,
+                table: Optional[Dict[str, Tuple[str, str]]] = None) -> str:
+    """The sentence of a reason (or, with ``table=EVIDENCE_TEXT``, of a check passed); an
+    unknown code reads as itself (a newer evaluator). ``extra``: more placeholders
+    (``below_contract``: dir, pct, contract); a figure is written the reader's way, a
+    text as it is."""
+    pair: Optional[Tuple[str, str]] = (REASON_TEXT if table is None else table).get(code)
     if pair is None:
         return code
     text = pair[1] if lang == "en" else pair[0]
-    return text.replace("{value}", _figure(value, lang)).replace("{limit}", _figure(limit, lang))
+    fills = dict(extra or {}, value=value, limit=limit)
+    for k, v in fills.items():
+        text = text.replace("{%s}" % k, v if isinstance(v, str) else _figure(v, lang))
+    return text
 
+
+#: What a person reads when they ask for a test now (Đo ngay; manual.request_text): by
+#: outcome, ``{device}`` the PC chosen (or testing), ``{minutes}``, ``{time}`` (local, when
+#: the lease ends), ``{used}`` / ``{limit}`` / ``{expected}`` (MB), ``{count}`` /
+#: ``{per_hour}`` / ``{wait}`` (minutes). The API's answers, the CLI and the page use these.
+REQUEST_TEXT: Dict[str, Tuple[str, str]] = {
+    "granted": ("Đang đo trên máy {device}, kết quả trong khoảng {minutes} phút.",
+                "Testing on {device}; the result should arrive within about {minutes} "
+                "minutes."),
+    "held": ("Trường đang có một lần đo trên máy {device} (hết hạn lúc {time}). Vui lòng chờ "
+             "lần đo đó xong.",
+             "A test is already running on {device} (its lease ends at {time}). Please wait "
+             "for it to finish."),
+    "budget": ("Đã hết hạn mức dữ liệu đo tháng này: đã dùng {used} trên {limit}, lần đo cần "
+               "khoảng {expected}.",
+               "This month's test data budget is used up: {used} of {limit} used, a test "
+               "needs about {expected}."),
+    "no_device": ("Không có máy nào của trường đang trực tuyến để đo (cần một máy đã duyệt, "
+                  "đang bật, không phải router).",
+                  "No device of the school is online to test from (an approved device that "
+                  "is on, not the router)."),
+    "rate_limited": ("Bạn đã yêu cầu đo {count} lần trong một giờ qua (tối đa {per_hour}). "
+                     "Thử lại sau khoảng {wait} phút.",
+                     "You asked for {count} tests in the last hour (at most {per_hour}). Try "
+                     "again in about {wait} minutes."),
+    "not_sent": ("Chưa gửi được lệnh đo: bộ thu thập chưa kết nối broker.",
+                 "The test command could not be sent: the collector has no broker "
+                 "connection."),
+    "unavailable": ("Chức năng đo ngay đang tắt (connectivity.scheduler = false).",
+                    "Testing now is turned off (connectivity.scheduler = false)."),
+}
 
 #: The pages' texts of the connectivity parts (``conn.*``).
 PAGE_TEXTS: Dict[str, Dict[str, str]] = {
@@ -94,7 +224,8 @@ PAGE_TEXTS: Dict[str, Dict[str, str]] = {
     "conn.budget_used": {"vi": "{used} / {limit} ({n} lần đo)", "en": "{used} / {limit} ({n} tests)"},
     "conn.chart_speed": {"vi": "Tốc độ mỗi lần đo", "en": "Speed per test"},
     "conn.chart_ping": {"vi": "Độ trễ", "en": "Latency"},
-    "conn.chart_uptime": {"vi": "Thời gian có kết nối mỗi ngày", "en": "Connected per day"},
+    "conn.chart_uptime": {"vi": "Thời gian có kết nối mỗi ngày (trong nước, quốc tế)",
+                          "en": "Connected per day (domestic, international)"},
     "conn.down": {"vi": "tải xuống", "en": "download"},
     "conn.up": {"vi": "tải lên", "en": "upload"},
     "conn.line_contract": {"vi": "hợp đồng", "en": "contract"},
@@ -139,5 +270,31 @@ PAGE_TEXTS: Dict[str, Dict[str, str]] = {
     "conn.firmware": {"vi": "Phần mềm", "en": "Firmware"},
     "conn.rebooted": {"vi": "vừa khởi động lại", "en": "just rebooted"},
     "conn.yes": {"vi": "có", "en": "yes"},
+    "conn.of_contract": {"vi": "{pct} hợp đồng", "en": "{pct} of contract"},
+    "conn.of_port": {"vi": "{pct} cổng {port}", "en": "{pct} of the {port} port"},
+    "conn.evidence": {"vi": "Đạt chuẩn vì (tuần học gần nhất):",
+                      "en": "Meets the baseline because (latest school week):"},
+    "conn.evidence_some": {"vi": "Các tiêu chí đã đạt:", "en": "Criteria met:"},
+    "overview.worst_by_conn": {"vi": "các trường chưa đạt chuẩn kết nối",
+                               "en": "schools not meeting the connectivity baseline"},
+    "conn.line_domestic": {"vi": "trong nước", "en": "domestic"},
+    "conn.line_intl": {"vi": "quốc tế", "en": "international"},
+    "conn.router_latest": {"vi": "Bản tin router gần nhất: {time}",
+                           "en": "Latest router report: {time}"},
+    "conn.router_no_series": {
+        "vi": "Chưa có biểu đồ lưu lượng WAN trên trang này: số liệu router được ghi vào cơ sở "
+              "dữ liệu chuỗi thời gian (measurement router), chưa có bản tổng hợp để vẽ. Trên "
+              "đây là giá trị mới nhất.",
+        "en": "No WAN traffic chart on this page yet: the router's figures go to the "
+              "time-series database (measurement router), with no rollups to draw from. The "
+              "values above are the latest."},
+    "conn.test_now": {"vi": "Đo ngay", "en": "Test now"},
+    "conn.test_now_held": {"vi": "Đang có lần đo trên máy {device}, đến {time}",
+                           "en": "A test is running on {device}, until {time}"},
+    "conn.testing": {"vi": "Đang đo trên máy {device}, kết quả trong khoảng {n} phút",
+                     "en": "Testing on {device}; the result in about {n} minutes"},
+    "conn.test_done": {"vi": "Đã có kết quả đo.", "en": "The result is in."},
+    "conn.test_late": {"vi": "Chưa có kết quả: lượt đo đã hết hạn.",
+                       "en": "No result: the test lease has expired."},
     "conn.no": {"vi": "không", "en": "no"},
 }

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import threading
 import time
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, List, Optional, Tuple
 
 from schoolmon.protocol.settings import ConfigError
 
@@ -85,47 +85,38 @@ def _agent_command() -> List[str]:
             "sys.exit(main())"]
 
 
-#: The demo agent's light probes (no Internet here): the domestic target is the demo's own
-#: collector; the "international" one is a local URL too, labelled so in the file — a real
-#: one would only ever fail on this machine. Written only for keys this agent knows.
-def _probe_config(api_url: str) -> str:
-    from schoolmon.agent.config import SCHEMA
-    from schoolmon.agent.families import config_keys
-    known: Dict[str, Any] = {sec: dict(keys) for sec, keys in SCHEMA.items()}
-    for sec, keys in config_keys().items():
-        known.setdefault(sec, {}).update(keys)
-    wanted = (("probe", "domestic_url", api_url + "/healthz",
-               "domestic target: the demo's collector"),
-              ("probe", "international_url", api_url + "/healthz?intl=local",
-               "NOT international: this machine has no Internet; a local URL stands in"),
-              ("intervals", "probe", 60, "faster than the agent's 300 s, for the demo"))
-    out, section = [], None
-    for sec, key, value, why in wanted:
-        if key not in known.get(sec, {}):
-            continue
-        if sec != section:
-            out.append("\n[%s]" % sec)
-            section = sec
-        out.append("# %s\n%s = %s" % (why, key, '"%s"' % value if isinstance(value, str)
-                                        else value))
-    return "\n".join(out) + "\n" if out else ""
-
-
 def _write_agent_config(folder: str, school: str, mqtt_url: str, protocol: str = "5",
                         api_url: str = "") -> str:
+    """The demo agent's file. Every key is written as it is: the agent refuses a file with
+    an unknown key (exit 2), and tests/collector/demo loads this file with the agent's
+    own loader, so a renamed key fails a test instead of being dropped here."""
     path = os.path.join(folder, "agent.toml")
     state = os.path.join(folder, "agent")
     os.makedirs(state, exist_ok=True)
+    intervals = "health = 15\nstart_delay_min = 0.0\nstart_delay_max = 1.0\n"
+    probe = ""
+    if api_url:
+        # No Internet here: the domestic target is the demo's own collector; the
+        # "international" one and the DNS name are local too, labelled so — real ones
+        # would only ever fail on this machine. The agent is its school's designated
+        # test PC, so the scheduler's grants reach a real test too.
+        intervals += "# faster than the agent's 300 s, for the demo\nprobe = 60\n"
+        probe = ("\n[probe]\n# domestic target: the demo's collector\n"
+                 "domestic_url = \"%s/healthz\"\n"
+                 "# NOT international: this machine has no Internet; a local URL stands in\n"
+                 "intl_url = \"%s/speedtest/latency.txt\"\n"
+                 "# NOT a real DNS check: no resolver for public names here\n"
+                 "dns_name = \"localhost\"\n"
+                 "\n[speedtest]\n# the school's designated test PC (the demo's real test)\n"
+                 "designated = true\n" % (api_url, api_url))
     with open(path, "w", encoding="utf-8") as fh:
         fh.write("# the demo's real agent: this machine, as an office PC of school %s\n"
                  "[agent]\nschool = \"%s\"\nrole = \"office\"\nroom = \"Phòng hành chính\"\n"
                  "state_dir = \"%s\"\nlog_level = \"warning\"\n\n"
                  "[mqtt]\nurl = \"%s\"\nkeepalive = 15\nprotocol = \"%s\"\n\n"
-                 "[intervals]\nhealth = 15\nstart_delay_min = 0.0\nstart_delay_max = 1.0\n"
-                 "[security]\nfirst_delay = 5.0\n"
-                 % (school, school, state.replace("\\", "/"), mqtt_url, protocol))
-        if api_url:
-            fh.write(_probe_config(api_url))
+                 "[intervals]\n%s\n[security]\nfirst_delay = 5.0\n%s"
+                 % (school, school, state.replace("\\", "/"), mqtt_url, protocol, intervals,
+                    probe))
     return path
 
 
@@ -148,6 +139,7 @@ def run_demo(args: argparse.Namespace) -> int:
     from ..config import load_config
     from ..signals import stop_on_signals
     from ..simulate import (
+        connectivity_province,
         live_province,
         province_fixture,
         run_simulation,
@@ -227,12 +219,17 @@ def run_demo(args: argparse.Namespace) -> int:
         logins = demo_logins(engine, agent_school.code)
         # the province's past 30 days, so the charts have history from the first minute,
         # and each school's ATTT status of those days, judged by the baseline in force
-        past = write_history(engine, province, seed=1)
+        # one router per school: the collector's router.{school}, polled by the school's
+        # tester PC (write_link_history writes its past), not the fixture's own router
+        # device beside it
+        fleet = connectivity_province(province)
+        past = write_history(engine, fleet, seed=1)
         from ..posture import rules_from_config
         attt_days = write_attt_history(engine, province, rules_from_config(cfg), seed=1,
                                        tz=cfg.province.timezone)
         # and their links' tests and probes, for the connectivity evaluator to judge
-        write_link_history(engine, province, seed=1)
+        write_link_history(engine, province, seed=1,
+                           router_hb=int(cfg.connectivity.router_hb))
 
         # 3. the collector service
         from ..service import CollectorService
@@ -262,7 +259,7 @@ def run_demo(args: argparse.Namespace) -> int:
             cleanup.append(lambda: stop_process(agent))
 
         # 6. the simulated province
-        live = live_province(province)  # the devices that went away days ago stay away
+        live = live_province(fleet)  # the devices that went away days ago stay away
         online = sum(1 for d in live.devices if d.online)
         rate = args.rate if args.rate else max(1.0, online / 15.0)
         sim_stop = threading.Event()
@@ -295,15 +292,20 @@ def run_demo(args: argparse.Namespace) -> int:
                  if agent else DEMO_TEXTS["no_agent"], folder), flush=True)
 
         # wait until the fleet shows up (or --settle passes), then say so once
-        expected = len(live.devices) + (1 if agent else 0)
+        # the live devices, each school's router.{school} (polled by its tester) and
+        # the real agent
+        from ..simulate import deal_links
+        routers = sum(1 for lp in deal_links(live, 1).values() if lp.tester)
+        expected = len(live.devices) + routers + (1 if agent else 0)
         started = time.time()
         announced = False
+        agent_exit_told = False
         deadline = None if args.duration is None else time.monotonic() + args.duration
         while not stop.wait(0.5):
-            if agent is not None and agent.poll() is not None and not announced:
+            if agent is not None and not agent_exit_told and agent.poll() is not None:
                 sys.stderr.write("%s: the local agent exited with status %s (see %s)\n"
                                  % (PROG, agent.returncode, os.path.join(folder, "agent.log")))
-                announced = None  # type: ignore[assignment]
+                agent_exit_told = True  # said once; the fleet line still comes
             if announced is False:
                 seen, on = _fleet_counts(engine, started - 60)
                 waited = time.monotonic() - t_start

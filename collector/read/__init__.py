@@ -6,8 +6,8 @@ Every function takes a ``scope`` (see :mod:`.scope`): objects outside it are rep
 found (None), exactly like objects that do not exist, so a caller cannot learn which codes
 exist elsewhere. Times are returned as UTC epoch seconds (as stored); the API renders them.
 Statuses are codes (``online``, ``offline``, ``partial``, ``no_devices``, ``pending``...); the
-API adds labels. Nothing here invents a number it does not have: the security and
-connectivity baselines are not evaluated in this version, so their counts are ``None``.
+API adds labels. Nothing here invents a number it does not have: before the ATTT or the
+connectivity evaluator first judged the schools, that baseline's counts are ``None``.
 """
 from .scope import QueryError, Scope, resolve_scope
 

@@ -12,7 +12,18 @@ from typing import Any, Dict, FrozenSet, Iterable, List, Mapping, Optional, Set,
 
 from sqlalchemy import Connection, select
 
-from ..connectivity.text import STATUS_LABELS, STATUSES, reason_text
+from ..connectivity.text import (
+    CHECK_TITLES,
+    DIRECTION_TEXT,
+    EVIDENCE_TEXT,
+    REFUSAL_TEXT,
+    SNMP_ERROR_TEXT,
+    STATUS_LABELS,
+    STATUSES,
+    TEST_FAILURE_TEXT,
+    code_text,
+    reason_text,
+)
 from ..store import school_state
 from ..store.schema import (
     connectivity_school_days,
@@ -92,18 +103,109 @@ def fill_note(note: Dict[str, Any], by_status: Optional[Mapping[str, int]],
     return note
 
 
+def baseline_listing(b: Any, lang: str) -> Dict[str, Any]:
+    """The connectivity baseline in force (``baseline.describe``) in ``lang``: each check's
+    title, the status a failing school gets (with its label) and its citation."""
+    from ..connectivity.baseline import describe
+    out = describe(b)
+    for c in out["checks"]:
+        pair = CHECK_TITLES.get(c["id"], (c["id"], c["id"]))
+        c["title"] = pair[1] if lang == "en" else pair[0]
+        c["effect_label"] = label(STATUS_LABELS, c["effect"], lang)
+    return out
+
+
 def labels(lang: str) -> Dict[str, Optional[str]]:
     return {code: label(STATUS_LABELS, code, lang) for code in SORT_ORDER}
 
 
-def _reasons(raw: Any, lang: str) -> List[Dict[str, Any]]:
+def _dict(v: Any) -> Dict[str, Any]:
+    return v if isinstance(v, dict) else {}
+
+
+def _direction(r: Mapping[str, Any], detail: Mapping[str, Any]) -> Optional[str]:
+    """Download or upload, for a ``below_contract`` reason: the reason's own ``dir`` when
+    the evaluator wrote one, else the week's (or day's) median its value is."""
+    if r.get("dir") in ("down", "up"):
+        return r["dir"]
+    for part in ("week", "day"):
+        fig = detail.get(part)
+        if isinstance(fig, dict):
+            for d in ("down", "up"):
+                if fig.get(d + "_mbps") is not None and fig.get(d + "_mbps") == r.get("value"):
+                    return d
+    return None
+
+
+def _reasons(raw: Any, lang: str, detail: Optional[Mapping[str, Any]] = None
+             ) -> List[Dict[str, Any]]:
+    detail = detail or {}
+    th = _dict(detail.get("thresholds"))
+    contracted = _dict(detail.get("contracted"))
     out = []
     for r in raw if isinstance(raw, list) else []:
         if not isinstance(r, dict) or not isinstance(r.get("code"), str):
             continue
-        out.append({"code": r["code"], "value": r.get("value"), "limit": r.get("limit"),
-                    "text": reason_text(r["code"], r.get("value"), r.get("limit"), lang)})
+        item = {"code": r["code"], "value": r.get("value"), "limit": r.get("limit")}
+        extra: Dict[str, Any] = {}
+        if r["code"] == "below_contract":
+            d = _direction(r, detail)
+            pair = DIRECTION_TEXT[d]
+            item["dir"] = d
+            extra = {"dir": pair[1] if lang == "en" else pair[0], "pct": th.get("contract_pct"),
+                     "contract": contracted.get(d + "_mbps") if d else None}
+        item["text"] = reason_text(r["code"], r.get("value"), r.get("limit"), lang, extra)
+        out.append(item)
     return out
+
+
+def evidence(detail: Mapping[str, Any], lang: str) -> List[Dict[str, Any]]:
+    """The checks the school-week passed, with the figure and the threshold (a Đạt school
+    shows why: "Trung vị tải xuống 145 Mbit/s ≥ 20 Mbit/s"); a check that failed is a
+    reason instead, a figure not measured is left out."""
+    week = _dict(detail.get("week"))
+    th = _dict(detail.get("thresholds"))
+    if not week:
+        return []
+    c = _dict(detail.get("contracted"))
+    down, up = _number(week.get("down_mbps")), _number(week.get("up_mbps"))
+    checks: List[Tuple[str, Optional[float], Any, bool]] = []
+    need = _number(th.get("required_down_mbps")) or _number(th.get("good_down_mbps"))
+    if down is not None and need is not None:
+        checks.append(("down", down, need, down >= need))
+    if up is not None and _number(th.get("good_up_mbps")) is not None:
+        checks.append(("up", up, th["good_up_mbps"], up >= th["good_up_mbps"]))
+    cd, pct_min = _number(c.get("down_mbps")), _number(th.get("contract_pct"))
+    if down is not None and cd and pct_min:
+        share = round(100.0 * down / cd, 1)
+        checks.append(("contract", share, pct_min, share >= pct_min))
+    ping, max_ping = _number(week.get("ping_ms")), _number(th.get("max_ping_ms"))
+    if ping is not None and max_ping is not None:
+        checks.append(("ping", ping, max_ping, ping <= max_ping))
+    up_pct, min_up = _number(week.get("uptime_pct")), _number(th.get("min_uptime_pct"))
+    if up_pct is not None and min_up is not None:
+        checks.append(("uptime", up_pct, min_up, up_pct >= min_up))
+    intl, min_intl = _number(week.get("intl_ok_pct")), _number(th.get("min_intl_ok_pct"))
+    if intl is not None and min_intl is not None:
+        checks.append(("intl", intl, min_intl, intl >= min_intl))
+    out = [{"code": code, "value": v, "limit": lim,
+            "text": reason_text(code, v, lim, lang, table=EVIDENCE_TEXT)}
+           for code, v, lim, passed in checks if passed]
+    if week.get("tests"):
+        out.append({"code": "tests", "value": week["tests"], "limit": week.get("days"),
+                    "text": reason_text("tests", week["tests"], week.get("days"), lang,
+                                        table=EVIDENCE_TEXT)})
+    return out
+
+
+def test_failure_label(reason: Any, lang: str) -> Optional[str]:
+    """A failed test's ``reason`` in words (``timeout`` → "quá thời gian")."""
+    return code_text(TEST_FAILURE_TEXT, reason, lang)
+
+
+def refusal_label(refused: Any, lang: str) -> Optional[str]:
+    """Why a result is not counted, in words (``unknown_lease`` → …)."""
+    return code_text(REFUSAL_TEXT, refused, lang)
 
 
 def _number(v: Any) -> Optional[float]:
@@ -115,12 +217,15 @@ def lease_of(conn: Connection, code: str, now: float) -> Dict[str, Any]:
     school_state (written by the scheduler)."""
     lease = school_state.read(conn, code, LEASE_KEY).value
     plan = school_state.read(conn, code, PLAN_KEY).value
-    out: Dict[str, Any] = {"held": False, "holder": None, "expires": None, "granted_at": None,
+    out: Dict[str, Any] = {"held": False, "holder": None, "id": None, "expires": None,
+                           "granted_at": None,
                            "trigger": None, "mode": None, "next_planned": None}
     if isinstance(lease, dict):
         exp = _number(lease.get("exp"))
-        held = lease.get("released_at") is None and exp is not None and exp > now
+        held = lease.get("released_at") is None and lease.get("expired_at") is None \
+            and exp is not None and exp > now
         out.update(held=held, holder=lease.get("device") if held else None,
+                   id=lease.get("id") if held else None,
                    expires=exp if held else None, granted_at=_number(lease.get("granted_at")),
                    trigger=lease.get("trigger"), mode=lease.get("mode"),
                    last_holder=lease.get("device"))
@@ -143,9 +248,11 @@ def budget_of(conn: Connection, code: str) -> Optional[Dict[str, Any]]:
             "used_pct": round(100.0 * used / limit, 1) if used is not None and limit else None}
 
 
-def router_brief(payload: Any, ts: Optional[float]) -> Optional[Dict[str, Any]]:
+def router_brief(payload: Any, ts: Optional[float], lang: str = "vi"
+                 ) -> Optional[Dict[str, Any]]:
     """A router message, summarised: up (gateway or SNMP answered), uptime, WAN rates and
-    utilisation, model. Figures the message lacks are None."""
+    utilisation, model; ``snmp_err_label``: why SNMP failed, in words. Figures the message
+    lacks are None."""
     if not isinstance(payload, dict):
         return None
     p = payload
@@ -159,7 +266,9 @@ def router_brief(payload: Any, ts: Optional[float]) -> Optional[Dict[str, Any]]:
     return {"ts": ts, "host": p.get("host"),
             "up": bool(p.get("gw_ok") or p.get("snmp_ok")),
             "gw_ok": p.get("gw_ok"), "gw_ms": p.get("gw_ms"), "snmp_ok": p.get("snmp_ok"),
-            "snmp_err": p.get("snmp_err"), "uptime_s": p.get("uptime_s"),
+            "snmp_err": p.get("snmp_err"),
+            "snmp_err_label": code_text(SNMP_ERROR_TEXT, p.get("snmp_err"), lang),
+            "uptime_s": p.get("uptime_s"),
             "rebooted": p.get("rebooted"), "model": p.get("model"),
             "firmware": p.get("firmware"), "name": p.get("name"), "descr": p.get("descr"),
             "wan_if": p.get("wan_if"), "wan_up": p.get("wan_up"),
@@ -169,14 +278,14 @@ def router_brief(payload: Any, ts: Optional[float]) -> Optional[Dict[str, Any]]:
             "interfaces": ifs}
 
 
-def router_of(conn: Connection, code: str) -> Optional[Dict[str, Any]]:
+def router_of(conn: Connection, code: str, lang: str = "vi") -> Optional[Dict[str, Any]]:
     """The latest ``router`` message of the school's router device (``router.{code}``)."""
     device_id = "router." + code
     row = conn.execute(select(device_latest.c.ts, device_latest.c.payload).where(
         device_latest.c.device_id == device_id, device_latest.c.kind == "router")).first()
     if row is None:
         return None
-    brief = router_brief(row.payload, row.ts)
+    brief = router_brief(row.payload, row.ts, lang)
     if brief is not None:
         brief["id"] = device_id
     return brief
@@ -197,6 +306,12 @@ def _school_row(conn: Connection, code: str) -> Any:
                         .where(schools.c.code == code)).first()
 
 
+def _last_test(lt: Any, lang: str) -> Optional[Dict[str, Any]]:
+    if not isinstance(lt, dict):
+        return None
+    return dict(lt, reason_label=test_failure_label(lt.get("reason"), lang))
+
+
 def school_connectivity(conn: Connection, code: str, lang: str, now: float
                         ) -> Dict[str, Any]:
     """The ``connectivity`` of ``GET /api/v1/schools/{code}``."""
@@ -209,7 +324,7 @@ def school_connectivity(conn: Connection, code: str, lang: str, now: float
         reasons = _reasons([{"code": "no_recent_test", "value": None,
                              "limit": RECENT_DAYS}], lang)
     else:
-        reasons = _reasons(detail.get("reasons"), lang)
+        reasons = _reasons(detail.get("reasons"), lang, detail)
     out.update(
         evaluated=row is not None,
         since=row.since if row is not None else None,
@@ -221,10 +336,10 @@ def school_connectivity(conn: Connection, code: str, lang: str, now: float
         day=detail.get("day") if isinstance(detail.get("day"), dict) else None,
         week=detail.get("week") if isinstance(detail.get("week"), dict) else None,
         consecutive_failures=detail.get("consecutive_failures"),
-        last_test=detail.get("last_test") if isinstance(detail.get("last_test"), dict)
-        else None,
+        evidence=evidence(detail, lang),
+        last_test=_last_test(detail.get("last_test"), lang),
         lease=lease_of(conn, code, now), budget=budget_of(conn, code),
-        router=router_of(conn, code))
+        router=router_of(conn, code, lang))
     return out
 
 
@@ -252,14 +367,16 @@ def hour_row(r: Any) -> Dict[str, Any]:
             "gw_ok_pct": _pct(r.gw_ok, r.gw_n), "intl_ok_pct": _pct(r.intl_ok, r.intl_n)}
 
 
-def school_history(conn: Connection, code: str, days: int, now: float, tz: str
-                   ) -> Dict[str, Any]:
+def school_history(conn: Connection, code: str, days: int, now: float, tz: str,
+                   lang: str = "vi") -> Dict[str, Any]:
     """``GET /api/v1/schools/{code}/connectivity``: the tests, school days and probe hours
     of the last ``days`` days, oldest first, with the thresholds and contracted speeds."""
     start = now - days * 86400
     t = link_tests.c
     tests = [{"ts": r.ts, "device": r.device_id, "ok": bool(r.ok), "reason": r.reason,
-              "refused": r.refused, "counted": r.refused is None,
+              "reason_label": test_failure_label(r.reason, lang),
+              "refused": r.refused, "refused_label": refusal_label(r.refused, lang),
+              "counted": r.refused is None,
               "down_mbps": r.down_mbps, "up_mbps": r.up_mbps, "ping_ms": r.ping_ms,
               "jitter_ms": r.jitter_ms,
               "bytes": (None if r.bytes_rx is None and r.bytes_tx is None

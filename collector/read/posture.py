@@ -292,8 +292,9 @@ def _missing_pc(r: Any) -> Dict[str, Any]:
             "reported_at": r.reported_at, "never_reported": r.reported_at is None}
 
 
-def baselines(b: Baseline, os_rows: List[Dict[str, Any]], lang: str) -> Dict[str, Any]:
-    """``GET /api/v1/baselines``."""
+def baselines(b: Baseline, os_rows: List[Dict[str, Any]], lang: str,
+              connectivity: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+    """``GET /api/v1/baselines`` (``connectivity``: ``read.connectivity.baseline_listing``)."""
     checks = []
     for c in describe(b):
         checks.append({"id": c["id"], "title": c["title"].get(lang) or c["title"]["vi"],
@@ -311,4 +312,4 @@ def baselines(b: Baseline, os_rows: List[Dict[str, Any]], lang: str) -> Dict[str
                      "school_rule": rule_dict(b.rule)},
             "os_support": [dict(e, label=e["label"].get(lang) or e["label"]["vi"])
                            for e in os_rows],
-            "connectivity": None}
+            "connectivity": connectivity}

@@ -27,7 +27,7 @@ def summary(conn: Connection, scope: Scope, now: Optional[float] = None,
             attt_statuses: Optional[Dict[str, str]] = None,
             link_statuses: Optional[Dict[str, str]] = None) -> Dict[str, Any]:
     """Fleet counts: schools by status, devices by status / state / role, and the
-    baselines (not evaluated in this version: ``None``, never a made-up 0). The overview
+    baselines (``None`` before their evaluator's first judgement, never a made-up 0). The overview
     passes ``visible`` (the resolved scope), the schools it has counted and the ATTT
     and connectivity statuses it has read already (3,000 rows: read once per request, not
     twice)."""
@@ -86,11 +86,15 @@ def summary(conn: Connection, scope: Scope, now: Optional[float] = None,
 #: Overview: how many of the worst schools, and how many days of trend.
 WORST_SCHOOLS = 10
 #: Why a school needs attention (``worst_schools[].reasons``), most urgent first: its
-#: devices all offline, some offline, then its ATTT status — Không đạt, Không đủ dữ liệu,
-#: Cần cải thiện. The labels are text.ATTENTION_LABELS.
-ATTENTION_REASONS = ("offline", "partial", "attt_below", "attt_insufficient", "attt_improve")
+#: devices all offline, some offline, its Internet link Không đạt, then its ATTT status —
+#: Không đạt, Không đủ dữ liệu, Cần cải thiện —, then its link Cần cải thiện. The labels
+#: are text.ATTENTION_LABELS.
+ATTENTION_REASONS = ("offline", "partial", "link_below", "attt_below", "attt_insufficient",
+                     "attt_improve", "link_improve")
 _CONNECTIVITY_RANK = {"offline": 0, "partial": 1}
 _ATTT_RANK = {"below": 0, "insufficient": 1, "improve": 2}
+#: The Internet link's status (the connectivity evaluator's), ranked among the reasons.
+_LINK_RANK = {"below": 2, "improve": 6}
 TREND_DAYS = 30
 #: Trend counts of finished days, by (store, scope, day start): a past day's count cannot
 #: change once its hourly rollups are built, so each is computed once per process.
@@ -229,11 +233,14 @@ def overview(conn: Connection, scope: Scope, now: Optional[float] = None,
         attt_st = statuses.get(r.code)
         conn_rank = _CONNECTIVITY_RANK.get(st)
         attt_rank = _ATTT_RANK.get(attt_st or "")
-        if conn_rank is not None or attt_rank is not None:
-            rank = conn_rank if conn_rank is not None else 2 + (attt_rank or 0)
-            worst.append((rank, 3 if attt_rank is None else attt_rank, -(n - on),
+        net_rank = _LINK_RANK.get(link_st)
+        ranks = [x for x in (conn_rank, None if attt_rank is None else 3 + attt_rank,
+                             net_rank) if x is not None]
+        if ranks:
+            worst.append((min(ranks), 3 if attt_rank is None else attt_rank,
+                          9 if net_rank is None else net_rank, -(n - on),
                           on / n if n else 1.0, sort_key(r.name), r.code,
-                          r, c, st, u, attt_st))
+                          r, c, st, u, attt_st, link_st))
     body = summary(conn, scope, now, visible=visible, schools_by_status=schools_by_status,
                    attt_statuses=statuses, link_statuses=link_statuses)
     dev = body["devices"]
@@ -272,17 +279,19 @@ def overview(conn: Connection, scope: Scope, now: Optional[float] = None,
     rows.sort(key=lambda a: sort_key(a["name"] or ""))
     rows.sort(key=lambda a: (a["online_pct"] is None, a["online_pct"] or 0.0))
     # the first few of thousands: a heap, not a sort of every school's name key
-    first = heapq.nsmallest(WORST_SCHOOLS, worst, key=lambda w: w[:6])
+    first = heapq.nsmallest(WORST_SCHOOLS, worst, key=lambda w: w[:7])
     body["areas"] = rows
     body["worst_schools"] = [
         {"code": r.code, "name": r.name, "level": r.level, "status": st,
          "area": {"id": r.org_unit_id, "name": u.name if u else None},
          "devices": {"total": c.n, "online": c.online, "offline": c.n - c.online},
          "last_seen": c.last_seen, "link": _link("/api/v1/schools/" + r.code),
-         "attt_status": attt_st,
+         "attt_status": attt_st, "connectivity_status": link_st,
          "reasons": ([st] if st in _CONNECTIVITY_RANK else [])
-         + (["attt_" + attt_st] if attt_st in _ATTT_RANK else [])}
-        for *_, r, c, st, u, attt_st in first]
+         + (["link_below"] if link_st == "below" else [])
+         + (["attt_" + attt_st] if attt_st in _ATTT_RANK else [])
+         + (["link_improve"] if link_st == "improve" else [])}
+        for *_, r, c, st, u, attt_st, link_st in first]
     body["worst_schools_total"] = len(worst)  # how many need attention, shown or not
     body["links"]["worst_schools"] = _link("/api/v1/schools", sort="status")
     body["trend"] = trend(conn, visible, now, utc_offset)

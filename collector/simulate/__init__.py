@@ -34,7 +34,14 @@ security: plans, traits, the facts at a moment), ``payloads`` (what devices publ
 ``fleet`` (the publisher),
 ``history`` (the past); the packet codec is ``collector/mqtt/codec.py``.
 """
-from .fixture import AGENT_VERSION, Province, SimDevice, SimSchool, province_fixture
+from .fixture import (
+    AGENT_VERSION,
+    Province,
+    SimDevice,
+    SimSchool,
+    connectivity_province,
+    province_fixture,
+)
 from .fleet import SimStats, Simulation, run_simulation
 from .history import (
     HistoryStats,
@@ -48,7 +55,8 @@ from .payloads import health_fields, health_templates, inventory_fields
 from .posture import PLANS, security_fields
 
 __all__ = ["AGENT_VERSION", "PLANS", "HistoryStats", "LinkProfile", "Province", "SimDevice",
-           "SimSchool", "SimStats", "Simulation", "deal_links", "health_fields",
+           "SimSchool", "SimStats", "Simulation", "connectivity_province", "deal_links",
+           "health_fields",
            "health_templates", "inventory_fields", "live_province", "province_fixture",
            "run_simulation", "security_fields", "write_attt_history", "write_history",
            "write_link_history"]

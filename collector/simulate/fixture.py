@@ -120,6 +120,14 @@ class Province:
         return [s.row() for s in self.schools]
 
 
+def connectivity_province(province: Province) -> Province:
+    """The province without the fixture's own router devices (``{school}-router01``, an
+    agent on the router): with connectivity on, the school's router is the collector's
+    ``router.{school}``, fed by the tester's ``router`` messages — one router per school."""
+    return Province(province.code, province.name, province.areas, province.schools,
+                    [d for d in province.devices if d.role != "router"], province.plans)
+
+
 def province_fixture(schools: int = 30, devices_per_school: int = 10, seed: int = 1,
                      province: str = "Lào Cai", province_code: str = "10") -> Province:
     """A believable province: ``schools`` schools spread over areas, each with

@@ -49,7 +49,7 @@ from ..mqtt.codec import (
     varint,
 )
 from ..text import utc_offset
-from .fixture import Province, SimDevice, province_fixture
+from .fixture import Province, SimDevice, connectivity_province, province_fixture
 from .link import (
     LinkProfile,
     RouterState,
@@ -609,6 +609,11 @@ class Simulation:
         self.tls = parts.scheme == "mqtts"
         self.host = parts.hostname or "127.0.0.1"
         self.port = parts.port or (8883 if self.tls else 1883)
+        if connectivity:
+            # one router per school: the collector's router.{school}, fed by the tester's
+            # router messages; the fixture's own router devices (an agent on the router)
+            # are not run. Without connectivity (the ingest benchmark) they are, as before.
+            province = connectivity_province(province)
         self.province = province
         online = [d for d in province.devices if d.online]
         # default: every device every 60 s (its hb)

@@ -34,9 +34,11 @@ from dataclasses import dataclass
 from typing import Any, Dict, Iterable, List, Optional, Set, Tuple
 
 from schoolmon.protocol import envelope
-from sqlalchemy import Connection, Engine, Table, and_, bindparam, delete, select
+from sqlalchemy import Connection, Engine, Table, and_, bindparam, delete, func, select
 
 from ..families.inventory import os_summary
+from ..families.router import DEFAULT_HB as ROUTER_HB
+from ..families.router import router_id
 from ..posture.rules import DeviceInput, PcSummary, Rules, evaluate_device, evaluate_school, is_pc, states_of
 from ..state import Event
 from ..store.bulk import BulkStatement, raw_cursor, to_json
@@ -47,6 +49,7 @@ from ..store.schema import (
     attt_devices,
     attt_school_days,
     attt_schools,
+    attt_state,
     device_latest,
     devices,
     dialect_insert,
@@ -646,25 +649,113 @@ def build_link_history(province: Province, now: Optional[float] = None,
             fields = router_fields(p, router_state(p, now, seed), rr, at,
                                    ((at + offset) % DAY) / 3600.0,
                                    dead=dead_at is not None and at >= dead_at)
-            latest.append({"device_id": p.tester, "kind": "router", "ts": at, "seq": None,
-                           "received_at": at, "skew": None,
+            latest.append({"device_id": router_id(s.code), "kind": "router", "ts": at,
+                           "seq": None, "received_at": at, "skew": None,
                            "payload": to_json(envelope("router", fields, 0, at))})
     return tests, hours, latest
 
 
+def build_router_rows(province: Province, now: Optional[float] = None,
+                      days: int = HISTORY_DAYS, seed: int = 1, hb: int = ROUTER_HB,
+                      links: Optional[Dict[str, LinkProfile]] = None
+                      ) -> Tuple[List[Dict[str, Any]], List[Dict[str, Any]]]:
+    """(devices rows, status events) of each school's router as the collector knows it:
+    ``router.{school}`` (role ``router``), polled by the school's tester, online since the
+    history's first day, or for the dead-router school offline (``unreachable``) since it
+    died — so the pages say since when, from the first minute."""
+    now = time.time() if now is None else now
+    links = deal_links(province, seed) if links is None else links
+    gone = {did: at for did, at in offline_since(province, now, seed).items()
+            if "-router" in did}
+    by_id = {d.id: d for d in province.devices}
+    first = float(int(now) // BUCKET_5M * BUCKET_5M - days * DAY)
+    last_poll = float(now - 300)
+    rows: List[Dict[str, Any]] = []
+    evs: List[Dict[str, Any]] = []
+    for s in province.schools:
+        p = links[s.code]
+        if p.tester is None:
+            continue
+        rid = router_id(s.code)
+        dead = dead_router_at(gone, s.code, now) if p.kind == "dead_router" else None
+        model, _descr, firmware = p.router
+        rows.append({
+            "id": rid, "school_code": s.code, "role": "router", "room": None,
+            "state": "pending" if awaiting_approval(by_id[p.tester]) else "active",
+            "first_seen": first, "last_seen": last_poll, "online": dead is None,
+            "online_changed_at": first if dead is None else dead,
+            "offline_reason": None if dead is None else "unreachable", "hb": hb,
+            "hostname": "router-%s" % s.code, "os": "%s %s" % (model, firmware),
+            "agent": None, "last_seq": None, "last_ts": last_poll, "missing": "[]",
+            "lost_total": 0, "duplicates_total": 0, "received_total": 0, "resets": 0,
+            "rev": 1, "seq_jump": None})
+        evs.append({"ts": first, "kind": "device_online", "school": s.code, "device": rid,
+                    "detail": "{}"})
+        if dead is not None:
+            evs.append({"ts": dead, "kind": "device_offline", "school": s.code,
+                        "device": rid, "detail": to_json({"reason": "unreachable"})})
+    return rows, evs
+
+
+def _results_cursor(conn: Connection) -> int:
+    """The speed-test results processor's cursor (``scheduler.CURSOR_KEY``): the last
+    link_tests id it looked at."""
+    from ..connectivity.scheduler import CURSOR_KEY
+    row = conn.execute(select(attt_state.c.value).where(attt_state.c.key == CURSOR_KEY)).first()
+    return int((row.value or {}).get("id", 0)) if row else 0
+
+
+def _set_results_cursor(conn: Connection, engine: Engine, last_id: int, now: float) -> None:
+    from ..connectivity.scheduler import CURSOR_KEY
+    value = {"id": last_id}
+    ins = dialect_insert(engine, attt_state).values(key=CURSOR_KEY, value=value,
+                                                    updated_at=now, rev=1)
+    conn.execute(ins.on_conflict_do_update(index_elements=["key"], set_={
+        "value": value, "updated_at": now, "rev": attt_state.c.rev + 1}))
+
+
 def write_link_history(engine: Engine, province: Province, now: Optional[float] = None,
-                       days: int = HISTORY_DAYS, seed: int = 1) -> Tuple[int, int]:
+                       days: int = HISTORY_DAYS, seed: int = 1,
+                       router_hb: int = ROUTER_HB) -> Tuple[int, int]:
     """Write the connectivity past (``build_link_history``) into the store at ``engine``
-    (schema at head, schools registered, ``write_history`` done): rows inserted where
-    absent, so writing twice leaves the store as writing once. (tests, probe hours)
-    written. The collector's evaluator judges them; nothing here writes a status."""
+    (schema at head, schools registered, ``write_history`` done; before the collector
+    runs): rows inserted where absent, so writing twice leaves the store as writing once.
+    (tests, probe hours) written. The collector's evaluator judges them; nothing here
+    writes a status. Each school's router is written as the collector registers it
+    (``build_router_rows``), and the results processor's cursor moves past the history's
+    tests when nothing before them waits (their leases were granted "in the past", not by
+    this store: the processor would refuse them all as ``unknown_lease``).
+    ``province``: the whole fixture (its own router devices tell the dead router)."""
+    now = time.time() if now is None else now
     tests, hours, latest = build_link_history(province, now, days, seed)
+    routers, router_events = build_router_rows(province, now, days, seed, router_hb)
     with engine.begin() as conn:
+        if routers:
+            BulkStatement(dialect_insert(engine, devices).on_conflict_do_nothing(
+                index_elements=["id"]), engine, devices).run(conn, routers)
+            ids = [r["id"] for r in routers]
+            for i in range(0, len(ids), 500):
+                conn.execute(delete(events).where(and_(
+                    events.c.device.in_(ids[i:i + 500]), events.c.ts < now,
+                    events.c.kind.in_(HISTORY_EVENT_KINDS))))
+            BulkStatement(events.insert().values(
+                {k: bindparam(k) for k in ("ts", "kind", "school", "device", "detail")}),
+                engine, events).run(conn, router_events)
         if tests:
+            # Every row before the history already looked at by the results processor?
+            # Then the history's rows are "as if" their tests ran under leases in the past:
+            # the processor's cursor moves past them (it would refuse every one as
+            # unknown_lease, their leases were never granted here). A live row still
+            # waiting keeps the cursor where it is: nothing of the live fleet is skipped.
+            looked = _results_cursor(conn)
+            before = conn.execute(select(func.max(link_tests.c.id))).scalar() or 0
             cols = list(tests[0])
             BulkStatement(dialect_insert(engine, link_tests).values(
                 {k: bindparam(k) for k in cols}).on_conflict_do_nothing(
                 index_elements=["device_id", "seq"]), engine, link_tests).run(conn, tests)
+            if looked >= before:
+                after = conn.execute(select(func.max(link_tests.c.id))).scalar() or 0
+                _set_results_cursor(conn, engine, int(after), now)
         st = BulkStatement(dialect_insert(engine, link_probe_hours).on_conflict_do_nothing(
             index_elements=["school_code", "hour_start"]), engine, link_probe_hours)
         if st.keys != [c.name for c in link_probe_hours.c]:  # pragma: no cover - a bug
@@ -683,9 +774,10 @@ def live_province(province: Province) -> Province:
     """The province without the devices that went away in the past (``offline`` profile:
     ``write_history`` writes their rows; the live simulation would report them heard now)."""
     return Province(province.code, province.name, province.areas, province.schools,
-                    [d for d in province.devices if d.online])
+                    [d for d in province.devices if d.online], province.plans)
 
 
 __all__ = ["FIVE_MIN_DAYS", "HISTORY_DAYS", "HISTORY_SEQ", "HistoryStats",
-           "build_attt_history", "build_history", "build_link_history", "live_province",
+           "build_attt_history", "build_history", "build_link_history", "build_router_rows",
+           "live_province",
            "offline_since", "write_attt_history", "write_history", "write_link_history"]

@@ -11,7 +11,7 @@ from .schema import audit_log
 
 ACTIONS = ("login", "login_failed", "logout", "user_add", "user_disable", "token_create",
            "device_approve", "device_retire", "device_move", "school_approve",
-           "schools_import", "unit_rename", "unit_former")
+           "schools_import", "unit_rename", "unit_former", "speedtest_request")
 
 
 def record(conn: Connection, actor: str, action: str, target: Optional[str] = None,

@@ -405,6 +405,10 @@ class StateStore:
             changed_at = cur.online_changed_at if cur is not None else None
             reason = cur.offline_reason if cur is not None else None
             for at, up, why in transitions.get(did, ()):
+                if changed_at is None and not up:
+                    # first heard offline (a router that answers neither ping nor SNMP):
+                    # offline since this message, not "since —"
+                    changed_at, reason = at, why
                 if up != online:
                     online = up
                     changed_at = at

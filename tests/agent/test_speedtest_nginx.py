@@ -68,4 +68,6 @@ def test_one_test_against_the_nginx_recipe(nginx, monkeypatch):
     assert r["ok"] is True, r
     assert r["down_mbps"] > 10 and r["up_mbps"] > 10
     assert 0 < r["bytes_rx"] + r["bytes_tx"] <= 400 * 10 ** 6
+    assert r["ip"] == "127.0.0.1"  # ip.txt: the address nginx saw
+    assert r["if"] == "lo" and "wired" not in r and "link_mbps" not in r  # the route to it
     assert time.monotonic() - began < 30

@@ -57,6 +57,8 @@ def test_full_and_short_against_the_collector(collector, monkeypatch):
     assert r["down_mbps"] > 10 and r["up_mbps"] > 10 and r["ping_ms"] > 0
     assert r["bytes_rx"] > 1e6 and r["bytes_tx"] > 1e6
     assert r["server"] == collector and r["mode"] == "full" and r["trigger"] == "manual"
+    # the address the server saw (ip.txt) and the interface of the route to it: loopback
+    assert r["ip"] == "127.0.0.1" and r["if"] == "lo" and "wired" not in r
     _check_message(r)
     s = _family().run(server=collector, mode="short", budget=10 ** 9, lease="L1",
                       trigger="slot")
@@ -95,6 +97,8 @@ def test_collector_server_streams_and_limits(collector):
     r = conn.getresponse()
     r.read()
     assert r.status == 404
+    conn.request("GET", "/speedtest/ip.txt")
+    assert conn.getresponse().read() == b"ip=127.0.0.1\n"
     body = os.urandom(300000)
     conn.request("POST", "/speedtest/upload.php", body=body)
     assert conn.getresponse().read() == b"size=300000"

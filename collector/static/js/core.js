@@ -117,6 +117,16 @@ export function bytes(v) {
   return (Math.round(x * 10) / 10).toLocaleString(lang() === "vi" ? "vi-VN" : "en-GB") + " " + units[i];
 }
 
+// Data moved (tests, budgets) as links and the config count it: powers of 10 (1 MB = 10^6
+// bytes, connectivity.budget_*_mb), unlike bytes() for RAM and disks.
+export function dataBytes(v) {
+  if (v === null || v === undefined) { return "—"; }
+  const units = ["B", "KB", "MB", "GB", "TB"];
+  let i = 0; let x = Number(v);
+  while (x >= 1000 && i < units.length - 1) { x /= 1000; i += 1; }
+  return (Math.round(x * 10) / 10).toLocaleString(lang() === "vi" ? "vi-VN" : "en-GB") + " " + units[i];
+}
+
 // A filter's drop-down: "Tất cả" and ``options`` ([value, text]); a value from the address
 // that is none of them (a bookmark, an old link) is kept as an option of its own, so the
 // filter in force is always the one shown.

@@ -12,11 +12,20 @@ import pytest
 from schoolmon.agent.families.probe import (
     Check,
     ProbeFamily,
+    dns_check,
     domestic_url,
+    http_check,
     parse_ping,
     ping_check,
 )
-from schoolmon.agent.families.route import ROUTE, Route, default_route, linux_route
+from schoolmon.agent.families.route import (
+    ROUTE,
+    Route,
+    default_route,
+    linux_link,
+    linux_route,
+    route_to,
+)
 from schoolmon.agent.runner import CommandResult, CommandTimeout, RecordedRunner
 from schoolmon.protocol import envelope, validate
 
@@ -212,15 +221,94 @@ def test_http_errors_and_dns_failure(http_server):
                   dom=http_server + "/missing")
     got = fam.collect()
     _valid(got)
-    assert got["dns_ok"] is False and got["dns_err"] in ("dns", "timeout")
+    # the real resolver: the name does not exist (or, without a network here, no answer)
+    assert got["dns_ok"] is False and got["dns_err"] in ("nxdomain", "timeout"), got
     assert (got["dom_ok"], got["dom_err"]) == (False, "http 503")
     assert (got["intl_ok"], got["intl_err"]) == (False, "refused")
 
 
-def test_no_route_and_unconfigured_targets_are_left_out():
-    got = _family(_settings(dns_name=""), route=lambda: None).collect()
-    assert got == {"gw_ok": False, "gw_err": "no route"}
+def test_no_route_and_unconfigured_targets_are_left_out(caplog):
+    fam = _family(_settings(dns_name=""), route=lambda: None)
+    with caplog.at_level("WARNING", logger="schoolmon.agent.families.probe"):
+        got = fam.collect()
+        again = fam.collect()
+    # no domestic target: said (not an attempt: no dom_ok), and a warning, once
+    assert got == again == {"gw_ok": False, "gw_err": "no route", "dom_err": "not_configured"}
     _valid(got)
+    warned = [r for r in caplog.records if "no domestic target" in r.getMessage()]
+    assert len(warned) == 1, caplog.records
+    assert "probe.domestic_url" in warned[0].getMessage()
+
+
+def _gai(errno):
+    def resolve(*a):
+        raise socket.gaierror(errno, "resolver says no")
+    return resolve
+
+
+@pytest.mark.parametrize("errno, expected", [
+    (socket.EAI_NONAME, "nxdomain"), (11001, "nxdomain"),  # glibc; Windows WSAHOST_NOT_FOUND
+    (getattr(socket, "EAI_NODATA", -5), "no_answer"), (11004, "no_answer"),
+    (socket.EAI_AGAIN, "timeout"), (11002, "timeout"),
+    (socket.EAI_FAIL, "servfail"), (11003, "servfail"),
+    (-11, "error: resolver says no"),  # EAI_SYSTEM: the resolver's own words
+])
+def test_dns_errors_are_specific(tmp_path, errno, expected):
+    conf = tmp_path / "resolv.conf"
+    conf.write_text("# written by a DHCP client\nsearch school.lan\nnameserver 10.0.0.1\n")
+    got = dns_check("moet.gov.vn", 1.0, resolve=_gai(errno), resolv_conf=str(conf))
+    assert got == Check(False, None, expected)
+
+
+def test_dns_without_any_server_is_no_server(tmp_path):
+    conf = tmp_path / "resolv.conf"
+    conf.write_text("search school.lan\n")  # a DHCP lease that gave no DNS server
+    for errno in (socket.EAI_AGAIN, socket.EAI_FAIL):
+        assert dns_check("moet.gov.vn", 1.0, resolve=_gai(errno),
+                         resolv_conf=str(conf)).err == "no_server"
+        assert dns_check("moet.gov.vn", 1.0, resolve=_gai(errno),
+                         resolv_conf=str(tmp_path / "missing")).err == "no_server"
+    # a name that does not exist is that, whatever the configuration
+    assert dns_check("x", 1.0, resolve=_gai(socket.EAI_NONAME),
+                     resolv_conf=str(conf)).err == "nxdomain"
+    # the real resolver, a real name from /etc/hosts
+    assert dns_check("localhost", 2.0).ok
+
+
+def test_http_target_whose_name_does_not_resolve_says_why():
+    got = http_check("http://no-such-host.invalid/generate_204", 2.0)
+    assert got.ok is False and got.err in ("dns: nxdomain", "dns: timeout", "timeout"), got
+
+
+# --- the route to one server (the speed test's interface) ------------------------------------
+
+def test_route_to_a_loopback_server_is_lo_wired_unknown():
+    assert route_to("127.0.0.1", 8080) == Route("lo", "", None, None)
+    assert route_to("localhost", 8080).iface == "lo"
+    assert route_to("no-such-host.invalid", 80) is None  # unknown: left out
+    assert linux_link("lo").wired is None  # /sys/class/net/lo: loopback, no link
+
+
+def test_route_to_another_interface(monkeypatch):
+    """Not the default route's interface: its own facts (Linux /sys; elsewhere psutil's
+    speed, wired unknown); the default route's interface: the default route."""
+    from schoolmon.agent.families import route as rt
+
+    monkeypatch.setattr(rt, "local_address", lambda host, port: "10.8.0.5")
+    addrs = {"enp3s0": [SimpleNamespace(address="192.168.0.23")],
+             "tun0": [SimpleNamespace(address="10.8.0.5")]}
+    wired = os.path.join(ROUTE_LINUX, "wired", "sys")
+    dflt = lambda: Route("enp3s0", "192.168.0.1", True, 1000)  # noqa: E731
+    assert route_to("so.example", 80, platform_name="linux", default=dflt, addrs=addrs,
+                    sys_root=wired) == Route("tun0", "", None, None)
+    addrs["enp3s0"].append(SimpleNamespace(address="10.8.0.5"))
+    addrs.pop("tun0")
+    assert route_to("so.example", 80, platform_name="linux", default=dflt,
+                    addrs=addrs) == dflt()
+    addrs = {"Wi-Fi": [SimpleNamespace(address="10.8.0.5")]}
+    assert route_to("so.example", 80, platform_name="win32", default=dflt, addrs=addrs,
+                    stats={"Wi-Fi": SimpleNamespace(speed=144)}) == \
+        Route("Wi-Fi", "", None, 144)
 
 
 def test_domestic_default_is_the_collectors_speedtest_server():
@@ -231,3 +319,26 @@ def test_domestic_default_is_the_collectors_speedtest_server():
     assert domestic_url(s, "") == ""
     assert domestic_url(_settings(domestic_url="http://x/l.txt"), "mqtt://a") == \
         "http://x/l.txt"
+
+
+def test_cli_collect_probe_without_a_domestic_target_says_so(tmp_path, http_server):
+    import json
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SCHOOLMON_")}
+    env.update(SCHOOLMON_AGENT_STATE_DIR=str(tmp_path / "st"), SCHOOLMON_AGENT_SCHOOL="79000101",
+               SCHOOLMON_PROBE_DNS_NAME="localhost", SCHOOLMON_PROBE_INTL_URL="",
+               SCHOOLMON_PROBE_TIMEOUT="2")
+    cli = [sys.executable, "-m", "schoolmon.agent.cli", "collect", "--family", "probe"]
+    r = subprocess.run(cli, capture_output=True, text=True, timeout=60, env=env)
+    assert r.returncode == 0, r.stderr
+    payload = json.loads(r.stdout)["payload"]
+    assert payload["dom_err"] == "not_configured" and "dom_ok" not in payload, payload
+    assert payload["dns_ok"] is True
+    assert r.stderr.count("no domestic target") == 1, r.stderr
+    env["SCHOOLMON_PROBE_DOMESTIC_URL"] = http_server + "/speedtest/latency.txt"
+    r = subprocess.run(cli, capture_output=True, text=True, timeout=60, env=env)
+    payload = json.loads(r.stdout)["payload"]
+    assert payload["dom_ok"] is True and "dom_err" not in payload, payload
+    assert "no domestic target" not in r.stderr

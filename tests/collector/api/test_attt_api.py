@@ -42,13 +42,35 @@ def test_baselines_route(world):
     assert b["attt"]["school_rule"] == {"coverage_pct": 90.0, "coverage_days": 7.0,
                                         "office_critical_pct": 100.0,
                                         "all_critical_pct": 95.0, "critical_high_pct": 80.0}
-    assert b["connectivity"] is None
+    # the connectivity checks in force, each with its limits and citation
+    conn = b["connectivity"]
+    assert conn["source"] == "shipped" and len(conn["hash"]) == 64
+    by = {c["id"]: c for c in conn["checks"]}
+    assert set(by) >= {"no_recent_test", "tests_failing", "down_below_bad",
+                       "down_below_good", "up_below_good", "below_contract", "ping_high",
+                       "uptime_low", "intl_unreachable", "high_variability"}
+    assert by["down_below_good"]["limits"] == {"good_down_mbps": 20, "per_student_kbps": 50,
+                                               "per_student_above": 400}
+    assert by["down_below_good"]["citation"].startswith("UNICEF/ITU Giga")
+    assert (by["down_below_bad"]["effect"], by["down_below_bad"]["effect_label"]) == (
+        "below", "Không đạt")
+    assert by["below_contract"]["limits"] == {"contract_pct": 80} and by["below_contract"][
+        "enabled"] and by["below_contract"]["citation"].startswith("Giga Meter")
+    assert by["intl_unreachable"]["citation"].startswith("2023 submarine-cable")
+    assert by["tests_failing"]["title"] == "Các lần đo liên tiếp thất bại"
+    assert all(c["citation"] and c["title"] for c in conn["checks"])
+    assert conn["window"]["recent_days"] == 7 and conn["window"]["citation"]
+    assert conn["school_hours"] == dict(conn["school_hours"], days=[1, 2, 3, 4, 5, 6],
+                                        start=7, end=17)
     w10 = [o for o in b["os_support"] if o["os"] == "windows" and o["version"] == "10"
            and o["esu_end"]]
     assert w10 and w10[0]["end"] == "2025-10-14" and w10[0]["label"].startswith("Windows 10")
     en = client(live).get("/api/v1/baselines", params={"lang": "en"}).json()
     assert en["attt"]["checks"][0]["severity_label"] == "Critical"
     assert en["attt"]["checks"][1]["title"].startswith("Anti-malware present")
+    en_conn = {c["id"]: c for c in en["connectivity"]["checks"]}
+    assert en_conn["ping_high"]["title"] == "Latency (ping)"
+    assert en_conn["down_below_bad"]["effect_label"] == "Fails the baseline"
 
 
 def test_before_the_evaluator_ran(world):

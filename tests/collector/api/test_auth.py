@@ -369,6 +369,17 @@ def _isps(c: httpx.Client, method: str, path: str) -> None:
     assert r.status_code == 200 and r.json()["schools"] == 1, r.text
     _no_foreign(r)
 
+def _speedtest(c: httpx.Client, method: str, path: str) -> None:
+    """Đo ngay: their school is answered (503 here: this app has no scheduler; the route's
+    own tests are tests/collector/connectivity/test_speedtest_now*.py), others are 404."""
+    mine = c.post(path.replace("{x}", "S01"))
+    assert mine.status_code in (202, 409, 503), mine.text
+    _no_foreign(mine)
+    hidden, missing = c.post(path.replace("{x}", "S05")), c.post(path.replace("{x}", "S99"))
+    assert hidden.status_code == missing.status_code == 404
+    assert hidden.json() == missing.json()
+
+
 #: Every API route must have a rule here: (METHOD, path template) -> check as the school
 #: technician of S01. A route added without one fails test_every_api_route_is_scoped.
 SCOPE_RULES: Dict[Tuple[str, str], Tuple[str, Callable[[httpx.Client, str, str], None]]] = {
@@ -378,6 +389,8 @@ SCOPE_RULES: Dict[Tuple[str, str], Tuple[str, Callable[[httpx.Client, str, str],
     ("GET", "/api/v1/schools"): ("/api/v1/schools", _listing),
     ("GET", "/api/v1/schools/{code}"): ("/api/v1/schools/{x}", SCHOOL),
     ("POST", "/api/v1/schools/{code}/approve"): ("/api/v1/schools/{x}/approve", SCHOOL),
+    ("POST", "/api/v1/schools/{code}/speedtest"): ("/api/v1/schools/{x}/speedtest",
+                                                   _speedtest),
     ("GET", "/api/v1/schools/{code}/connectivity"): ("/api/v1/schools/{x}/connectivity",
                                                      SCHOOL),
     ("GET", "/api/v1/connectivity/isps"): ("/api/v1/connectivity/isps", _isps),

@@ -44,8 +44,11 @@ def write_connectivity(engine, now):
                 isp=isp, link_type=lt, contracted_down_mbps=cd, contracted_up_mbps=cu))
             reasons = []
             if st == "improve":
+                # below_contract as the evaluator writes it: the median (Mbit/s) and
+                # contract_pct % of the contracted speed (Mbit/s), once per direction
                 reasons = [{"code": "down_below_good", "value": 15.0, "limit": 20.0},
-                           {"code": "below_contract", "value": 15.0, "limit": 80.0}]
+                           {"code": "below_contract", "value": 15.0, "limit": 80.0},
+                           {"code": "below_contract", "value": 6.0, "limit": 24.0}]
             if st == "below":
                 reasons = [{"code": "down_below_bad", "value": 0.6, "limit": 1.0},
                            {"code": "ping_high", "value": 240.0, "limit": 150.0}]
@@ -144,8 +147,11 @@ def test_before_any_judgement_every_school_is_insufficient_and_counts_are_null(w
     b = c.get("/api/v1/summary").json()["below_baseline"]
     assert b["connectivity"] is None and b["connectivity_by_status"] is None
     assert b["connectivity_evaluated"] is False
+    assert b["note"] == ("Chưa đánh giá chuẩn ATTT và chuẩn kết nối: bộ đánh giá chưa "
+                         "chạy.")
     lst = c.get("/api/v1/schools", params={"baseline": "connectivity"}).json()
-    assert lst["total"] == 0 and lst["baseline_note"]
+    assert lst["total"] == 0
+    assert lst["baseline_note"] == "Chưa đánh giá chuẩn kết nối: bộ đánh giá chưa chạy."
     assert {x["connectivity"]["status"] for x in c.get("/api/v1/schools").json()["items"]} \
         == {"insufficient"}
     h = c.get("/api/v1/schools/S01/connectivity").json()
@@ -168,7 +174,14 @@ def test_school_status_reasons_lease_budget_router(world):
     assert k["since"].endswith("Z") and k["since_local"].endswith("+07:00")
     assert [r["text"] for r in k["reasons"]] == [
         "Tốc độ tải xuống 15 Mbit/s, chưa đạt 20 Mbit/s",
-        "Tốc độ đo được bằng 15 % tốc độ hợp đồng, dưới 80 %"]
+        "Tải xuống 15 Mbit/s, dưới 80 Mbit/s (80 % tốc độ hợp đồng 100 Mbit/s)",
+        "Tải lên 6 Mbit/s, dưới 24 Mbit/s (80 % tốc độ hợp đồng 30 Mbit/s)"]
+    assert [r.get("dir") for r in k["reasons"]] == [None, "down", "up"]
+    # what S02 did pass: its latency, uptime and the number of tests, not its download
+    assert [e["code"] for e in k["evidence"]] == ["ping", "uptime", "tests"]
+    en2 = c.get("/api/v1/schools/S02", params={"lang": "en"}).json()["connectivity"]
+    assert en2["reasons"][2]["text"] == ("Upload 6 Mbit/s, below 24 Mbit/s (80 % of the "
+                                         "contracted 30 Mbit/s)")
     assert k["thresholds"]["good_down_mbps"] == 20.0 and k["week"]["down_mbps"] == 15.0
     assert s["below_baseline"]["connectivity"] is True
     en = c.get("/api/v1/schools/S03", params={"lang": "en"}).json()["connectivity"]
@@ -180,6 +193,13 @@ def test_school_status_reasons_lease_budget_router(world):
     one = c.get("/api/v1/schools/S01").json()
     k = one["connectivity"]
     assert k["status"] == "meets" and k["reasons"] == [] and k["contracted"]["down_mbps"] == 50
+    # a Đạt school shows why: each check passed with its figure and threshold
+    assert [e["text"] for e in k["evidence"]] == [
+        "Trung vị tải xuống 46 Mbit/s ≥ 20 Mbit/s",
+        "Tải xuống bằng 92 % tốc độ hợp đồng ≥ 80 %",
+        "Độ trễ trung vị 12 ms ≤ 150 ms",
+        "Có kết nối 99 % giờ học ≥ 90 %",
+        "12 lần đo trong 5 ngày học gần nhất"]
     assert k["lease"]["held"] is True and k["lease"]["holder"] == "d01a"
     assert k["lease"]["expires"].endswith("Z") and k["lease"]["next_planned_local"]
     assert k["budget"]["used"] == 250_000_000 and k["budget"]["used_pct"] == 25.0
@@ -208,6 +228,8 @@ def test_history_tests_days_hours_honest_about_missing_figures(world):
     refused, failed, ok = tests
     assert refused["refused"] == "implausible" and refused["counted"] is False
     assert failed["ok"] is False and failed["reason"] == "timeout"
+    assert failed["reason_label"] == "quá thời gian" and failed["refused_label"] is None
+    assert refused["refused_label"] == "implausible"  # a code without words reads as itself
     assert failed["down_mbps"] is None and failed["bytes"] == 1_000_000
     assert ok["bytes"] == 85_000_000 and ok["wired"] is True and ok["ts"].endswith("Z")
     assert refused["bytes"] is None  # nothing reported, not 0
@@ -255,7 +277,11 @@ def test_list_filter_sort_and_counts(world):
     assert b["connectivity_by_status"] == {"below": 1, "improve": 1, "insufficient": 2,
                                            "meets": 3}
     assert b["connectivity_labels"]["improve"] == "Cần cải thiện"
+    # the note names what is not evaluated yet: ATTT here, never connectivity once it is
+    assert b["evaluated"] is False and b["note"] == "Chưa đánh giá ATTT: bộ đánh giá chưa chạy."
+    assert "kết nối" not in b["note"] and "phiên bản" not in b["note"]
     ov = c.get("/api/v1/overview").json()
+    assert ov["below_baseline"]["note"] == b["note"]
     assert ov["below_baseline"]["connectivity"] == 2
     assert ov["links"]["below_baseline_connectivity"] == {
         "path": "/api/v1/schools", "params": {"baseline": "connectivity"}}
@@ -264,6 +290,7 @@ def test_list_filter_sort_and_counts(world):
     assert areas["Sa Pa"]["connectivity_by_status"] == {"below": 0, "improve": 0,
                                                         "insufficient": 2, "meets": 1}
     org = c.get("/api/v1/org").json()
+    assert org["below_baseline"]["note"] == b["note"]
     assert org["below_baseline"]["connectivity"] == 2
     assert org["counts"]["connectivity_below_baseline"] == 2
     assert org["counts"]["connectivity_by_status"]["meets"] == 3

@@ -69,6 +69,8 @@ def test_api_answers_as_its_schema_says(api_url, api_schema, method, path):
         checks = [c for c in checks if c.__name__ != "positive_data_acceptance"]
     if path.endswith("/revoke"):  # 501 "not available yet" is the documented answer
         checks = [c for c in checks if c.__name__ != "not_a_server_error"]
+    if path.endswith("/speedtest"):  # an app without a scheduler: 503, documented
+        checks = [c for c in checks if c.__name__ != "not_a_server_error"]
 
     # valid requests, invalid ones, and valid ones about objects that exist
     strategies = [operation.as_strategy(GenerationMode.POSITIVE),

@@ -259,3 +259,26 @@ def test_contract_off(engine):
 
 
 
+
+
+def test_failures_under_fail_after_are_never_a_reason(engine, ev):
+    # a week of good tests, then one failure: still meets, no reason
+    good_week(engine, "S-A")
+    add_test(engine, "S-A", NOW - 60, ok=False)
+    # only one failed test in the week (no successful one): not enough data, not improve
+    add_test(engine, "S-B", NOW - 60, ok=False)
+    add_test(engine, "S-C", NOW - 120, ok=False)
+    add_test(engine, "S-C", NOW - 60, ok=False)
+    ev.run_once(NOW)
+    a, b, c = (judged(engine, x) for x in SCHOOLS)
+    assert (a.status, codes(a), a.detail["consecutive_failures"]) == ("meets", [], 1)
+    for row, n in ((b, 1), (c, 2)):
+        assert row.status == "insufficient"
+        assert row.detail["reasons"] == [{"code": "no_successful_test", "value": n,
+                                          "limit": 3}]
+        assert "tests_failing" not in codes(row)
+    # the third failure in a row: below at once
+    add_test(engine, "S-C", NOW + 60, ok=False)
+    ev.run_once(NOW + 120)
+    c = judged(engine, "S-C")
+    assert (c.status, codes(c)) == ("below", ["tests_failing"])

@@ -162,3 +162,16 @@ def test_line_bodies():
     assert speedtest.implausible(dict(ok=True, down_mbps=20000.0, up_mbps=1.0)) == "above_10g"
     assert speedtest.implausible(dict(GOOD)) is None
     assert speedtest.implausible(dict(ok=False, reason="timeout")) is None
+
+
+def test_a_router_first_heard_dead_is_offline_since_that_message(store, engine):
+    """A router whose first message says unreachable (the dead-router school) has its
+    ``since``: the pages say "mất kết nối từ ...", never "từ —"."""
+    rid = router.router_id(S)
+    run(store, [received(S, "pc-1", "router", 2, T0 + 5, received_at=T0 + 6,
+                         **dict(ROUTER, gw_ok=False, snmp_ok=False))])
+    r = store.device(rid)
+    assert (r.online, r.offline_reason, r.online_changed_at) == (False, "unreachable", T0 + 6)
+    with engine.connect() as c:
+        row = c.execute(select(db.devices).where(db.devices.c.id == rid)).one()
+    assert (row.online, row.online_changed_at) == (False, T0 + 6)

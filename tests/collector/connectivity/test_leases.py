@@ -392,3 +392,32 @@ def test_sunday_is_no_school_day(engine):
     clock, sent = Clock(local(9, day=MONDAY - 86400)), Sent()
     scheduler(engine, clock, sent).run_once()
     assert _plan(engine) is None and sent.grants == []
+
+
+def test_the_default_fibre_budget_holds_a_month_of_full_fibre_tests(engine):
+    """The shipped defaults: a fibre test moves 340-470 MB (10 s each way at 150-200 Mbit),
+    the schedule gives up to 4 a school day (boot and three slots), March 2026 has 26
+    school days: the 104th test of the month is still granted. MB are 10^6 bytes."""
+    from schoolmon.collector.config import load_config
+    s = leases.settings_from_config(load_config(None, env={}, demo=True), S.server)
+    assert s.budget_mobile_mb == 1000
+    for i in range(4 * 26 - 1):
+        add_result(engine, FIBRE, "lab-01", MONDAY - 86400 + i * 900, None,
+                   bytes_rx=380_000_000, bytes_tx=90_000_000)
+    add_device(engine, FIBRE, "lab-01", "lab")
+    with engine.begin() as c:
+        got = leases.grant(c, FIBRE, "lab-01", local(8), s)
+    assert got.refused is None, (got.used, got.limit, got.expected)
+    assert got.limit == s.budget_fibre_mb * 10 ** 6
+
+
+def test_a_router_on_for_days_is_no_pc_left_on_overnight(engine):
+    """The school's router (router.{school}, always on) says nothing about when the PCs
+    came on: the boot test is planned from the first PC of the day."""
+    add_device(engine, FIBRE, "router." + FIBRE, "router", since=MONDAY - 5 * 86400)
+    add_device(engine, FIBRE, "off-01", "office", since=local(7))
+    sch = scheduler(engine, Clock(local(7, 1)), Sent())
+    sch.run_once()
+    plan = _plan(engine)
+    assert local(7) <= plan["boot"] <= local(7, 15), plan
+    assert not [d for d in plan["done"] if d.get("skipped") == "online_overnight"]

@@ -12,7 +12,7 @@ import httpx
 import psutil
 import pytest
 from schoolmon.collector.demo import DEMO_TOKEN
-from schoolmon.collector.simulate import province_fixture
+from schoolmon.collector.simulate import deal_links, province_fixture
 from schoolmon.collector.text import parse_time
 from zoneinfo import ZoneInfo
 
@@ -56,7 +56,10 @@ def test_demo_shows_a_populated_fleet_within_a_minute_and_stops_cleanly(tmp_path
         children = psutil.Process(proc.pid).children(recursive=True)  # for the cleanup
         auth = {"Authorization": "Bearer " + DEMO_TOKEN}
         province = province_fixture(SCHOOLS, PER_SCHOOL, seed=1)
-        expected = len(province.devices) + 1  # and the real agent
+        # one router per school: router.{school}, polled by its tester (not the fixture's
+        # own router device), and the real agent
+        testers = [lp.tester for lp in deal_links(province).values() if lp.tester]
+        expected = sum(1 for d in province.devices if d.role != "router") + len(testers) + 1
         summary = None
         while time.monotonic() - t0 < 60:
             assert proc.poll() is None, "".join(lines)
@@ -110,7 +113,8 @@ def test_demo_shows_a_populated_fleet_within_a_minute_and_stops_cleanly(tmp_path
         assert conditions == {"router_down"}, conditions
         # the real agent of this machine reports in the first school
         first = province.schools[0].code
-        sim_ids = {d.id for d in province.devices}
+        sim_ids = {d.id for d in province.devices} | {"router." + s.code
+                                                      for s in province.schools}
         deadline = time.monotonic() + 30
         real = []
         while time.monotonic() < deadline:

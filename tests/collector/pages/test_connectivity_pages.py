@@ -65,7 +65,12 @@ def test_school_page_section_charts_and_tests(world, browser):
         expect(sec.locator("h3 .st.conn")).to_have_text("Đạt")
         expect(p.locator("#conn-router [data-up='true']")).to_have_text("hoạt động")
         expect(p.locator("#connectivity")).to_contain_text("d01a đang đo")
-        expect(p.locator("#connectivity")).to_contain_text("238,4 MB / 953,7 MB (5 lần đo)")
+        # data in powers of 10, as connectivity.budget_*_mb counts (250,000,000 B = 250 MB)
+        expect(p.locator("#connectivity")).to_contain_text("250 MB / 1 GB (5 lần đo)")
+        # a Đạt school shows why, the WAN against the contract and the port
+        expect(p.locator("#conn-evidence li[data-evidence='down']")).to_have_text(
+            "✓ Trung vị tải xuống 46 Mbit/s ≥ 20 Mbit/s")
+        expect(p.locator("#conn-wan")).to_contain_text("25 % hợp đồng, 12,5 % cổng 100 Mbit/s")
         # the speed chart: download, upload, the contract (50) and the baseline lines (20, 1)
         chart = p.locator("#chart-conn-speed")
         expect(chart).to_have_attribute("data-points", "1")
@@ -75,7 +80,8 @@ def test_school_page_section_charts_and_tests(world, browser):
         rows = p.locator("#conn-tests tbody tr")
         expect(rows).to_have_count(3)
         expect(p.locator("#conn-tests tr[data-state='refused']")).to_contain_text("Không tính")
-        expect(p.locator("#conn-tests tr[data-state='failed']")).to_contain_text("Thất bại")
+        expect(p.locator("#conn-tests tr[data-state='failed']")).to_contain_text(
+            "Thất bại quá thời gian")
         p.locator("#conn-ranges button[data-days='30']").click()
         settle(p)
         expect(p.locator("#conn-ranges button.on")).to_have_attribute("data-days", "30")
@@ -99,6 +105,12 @@ def test_phone_width_has_no_sideways_scroll(world, browser):
         login(w, world.url, *ADMIN, start="/schools/S01")
         expect(p.locator("#conn-tests")).to_be_visible()
         _no_sideways_scroll(p)
+        # the list's two status badges say which is which on a phone
+        p.goto(world.url + "/schools")
+        settle(p)
+        tag = p.evaluate("getComputedStyle(document.querySelector('#schools tbody td.badge"
+                         ".tagged'), '::before').content")
+        assert tag == '"ATTT: "', tag
         screenshot(p, "school-connectivity-phone")
         p.goto(world.url + "/connectivity")
         settle(p)
@@ -114,7 +126,10 @@ def test_list_overview_connectivity_page_and_router(world, browser):
     try:
         p = w.page
         login(w, world.url, *ADMIN)
-        card = p.locator("#cards-devices .card.conn .v a")
+        # the connectivity cards: a section of their own (schools), one card per status
+        expect(p.locator("#cards-devices .card.conn")).to_have_count(0)
+        expect(p.locator("#cards-conn .card[data-conn='meets'] .v a")).to_have_text("3")
+        card = p.locator("#cards-conn .card.offline.below .v a")
         expect(card).to_have_text("2")
         card.click()
         settle(p)
@@ -156,6 +171,11 @@ def test_list_overview_connectivity_page_and_router(world, browser):
         settle(p)
         expect(p.locator("#router-fields")).to_contain_text("ER605")
         expect(p.locator("#router-ifs tbody tr")).to_have_count(1)
+        # a router's page, not a PC's: no move, no PC charts, no CPU; says why no WAN chart
+        expect(p.locator("#move")).to_have_count(0)
+        expect(p.locator("#charts")).to_have_count(0)
+        expect(p.locator("main")).not_to_contain_text("CPU")
+        expect(p.locator("#router-no-series")).to_be_visible()
         screenshot(p, "router-device-laptop")
         w.expect_errors()
         assert_loopback_only(w.requests)

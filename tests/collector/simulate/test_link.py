@@ -240,3 +240,103 @@ def test_benchmark_mix_is_unchanged_without_connectivity(shared_mosquitto):
     stats = Simulation(shared_mosquitto.url, prov, rate=50, duration=1.0).run()
     assert stats.probe_sent == stats.router_sent == stats.tests_sent == 0
     assert stats.acked == stats.sent
+
+
+def _scheduler(engine):
+    from schoolmon.collector.connectivity.leases import Settings
+    from schoolmon.collector.connectivity.scheduler import Scheduler
+    return Scheduler(engine, Settings(), ["08:00-12:00"], 900, lambda *a: True,
+                     clock=lambda: NOW)
+
+
+def test_history_tests_count_and_unknown_live_leases_are_still_refused(engine):
+    """The history's tests ran "under leases in the past": the results processor does not
+    refuse them (unknown_lease), while a live result under a lease never granted still is."""
+    from schoolmon.collector.simulate import connectivity_province
+    p = province_fixture(12, 9, seed=1)
+    registry.add_schools(engine, p.school_rows())
+    write_history(engine, connectivity_province(p), now=NOW)
+    n_tests, _ = write_link_history(engine, p, now=NOW)
+    sched = _scheduler(engine)
+    assert sched.process_results(NOW) == 0  # nothing new to look at
+    with engine.connect() as conn:
+        refused = conn.execute(select(func.count()).select_from(db.link_tests).where(
+            db.link_tests.c.refused.isnot(None))).scalar_one()
+        total = conn.execute(select(func.count()).select_from(db.link_tests)).scalar_one()
+        tester = conn.execute(select(db.link_tests.c.school_code, db.link_tests.c.device_id)
+                              .limit(1)).one()
+    assert (refused, total) == (0, n_tests)
+    with engine.begin() as conn:
+        conn.execute(db.link_tests.insert().values(
+            school_code=tester.school_code, device_id=tester.device_id, seq=5, ts=NOW,
+            received_at=NOW + 1, lease="never-granted", ok=True, down_mbps=50.0,
+            up_mbps=20.0, bytes_rx=10 ** 7, bytes_tx=10 ** 6))
+    assert sched.process_results(NOW + 2) == 1
+    with engine.connect() as conn:
+        got = conn.execute(select(db.link_tests.c.refused).where(
+            db.link_tests.c.lease == "never-granted")).scalar_one()
+    assert got == "unknown_lease"
+    # written again: nothing new, the cursor stays where the processor left it
+    write_link_history(engine, p, now=NOW)
+    assert sched.process_results(NOW + 3) == 0
+
+
+def test_history_leaves_a_waiting_live_result_to_the_processor(engine):
+    p = province_fixture(4, 6, seed=1)
+    registry.add_schools(engine, p.school_rows())
+    s = p.schools[0].code
+    with engine.begin() as conn:
+        conn.execute(db.link_tests.insert().values(
+            school_code=s, device_id=s + "-office01", seq=1, ts=NOW - 10, received_at=NOW - 9,
+            lease="never-granted", ok=False, bytes_rx=0, bytes_tx=0))
+    write_link_history(engine, p, now=NOW)
+    assert _scheduler(engine).process_results(NOW) > 0  # the live row is looked at
+    with engine.connect() as conn:
+        got = conn.execute(select(db.link_tests.c.refused).where(
+            db.link_tests.c.lease == "never-granted")).scalar_one()
+    assert got == "unknown_lease"
+
+
+def test_one_router_per_school_with_its_since(engine):
+    """With connectivity (the demo): each school's router is router.{school}, registered
+    as the collector would, with since when it is up or down; the fixture's own router
+    devices are not written."""
+    from schoolmon.collector.simulate import connectivity_province
+    from schoolmon.collector.simulate.history import offline_since
+    from schoolmon.collector.simulate.link import dead_router_at
+    p = province_fixture(12, 9, seed=1)
+    registry.add_schools(engine, p.school_rows())
+    write_history(engine, connectivity_province(p), now=NOW)
+    write_link_history(engine, p, now=NOW)
+    links = deal_links(p)
+    with engine.connect() as conn:
+        routers = {r.id: r for r in conn.execute(select(db.devices).where(
+            db.devices.c.role == "router"))}
+        latest = {r.device_id for r in conn.execute(select(db.device_latest).where(
+            db.device_latest.c.kind == "router"))}
+        evs = conn.execute(select(db.events.c.device, db.events.c.kind, db.events.c.ts)
+                           .where(db.events.c.device.like("router.%"))).all()
+    testers = [c for c, lp in links.items() if lp.tester]
+    assert sorted(routers) == sorted("router." + c for c in testers)
+    assert latest == set(routers)
+    gone = offline_since(p, NOW)
+    for code in testers:
+        r = routers["router." + code]
+        assert r.online_changed_at is not None and r.hb == 900
+        if links[code].kind == "dead_router":
+            assert (r.online, r.offline_reason) == (False, "unreachable")
+            assert r.online_changed_at == dead_router_at(gone, code, NOW)
+            assert ("router." + code, "device_offline", r.online_changed_at) in evs
+        else:
+            assert r.online and r.offline_reason is None
+    assert any(lp.kind == "dead_router" for lp in links.values())
+
+
+def test_connectivity_fleet_runs_no_router_device_of_its_own():
+    p = province_fixture(6, 9, seed=1)
+    with_links = Simulation("mqtt://127.0.0.1:1", p, connectivity=True)
+    plain = Simulation("mqtt://127.0.0.1:1", p)
+    roles = lambda sim: {d.role for c in sim.conns for d in c.devices}  # noqa: E731
+    assert "router" not in roles(with_links)
+    assert "router" in roles(plain)  # the ingest benchmark's mix is unchanged
+    assert sum(len(c.devices) for c in plain.conns) == len(p.devices)

@@ -66,7 +66,7 @@ function actions(d) {
     out.append(b, " ");
   };
   if (d.state === "pending" && may("approve")) { act("approve", t("device.approve"), "approve"); }
-  if (d.state !== "retired" && may("move")) {
+  if (d.state !== "retired" && may("move") && d.role !== "router") {  // a router has no room to move to
     act("move", t("device.move"), "move", () => {
       const room = window.prompt(t("device.move_prompt"), d.room || "");
       return room === null || !room.trim() ? null : { room: room.trim() };
@@ -90,6 +90,45 @@ function historyTable(events) {
     h("tbody", {}, rows)));
 }
 
+// A router's page: what a router has — its registry entry, state, the router fields (uptime,
+// WAN use against the contract and the port, gateway and SNMP, interfaces), its history —
+// and none of a PC's (CPU, RAM, disk, room, agent, PC charts). The router's figures go to
+// the time-series database, not the rollups the charts read: the latest values, said so.
+async function renderRouter(root, gen, d, name) {
+  let contracted = null;
+  if (d.school) {
+    try {
+      const s = await api("/api/v1/schools/" + encodeURIComponent(d.school.code));
+      contracted = (s.connectivity && s.connectivity.contracted) || null;
+    } catch (e) { contracted = null; }  // the facts without the contract's share
+    if (!current(gen)) { return; }
+  }
+  const msgs = d.messages || {};
+  root.appendChild(h("div", { class: "two" },
+    h("section", {}, h("h3", {}, t("device.inventory")), dl([
+      [t("col.device"), d.id], [t("device.hostname"), dash(d.hostname)],
+      [t("col.school"), d.school ? link("/schools/" + encodeURIComponent(d.school.code), d.school.name) : "—"],
+      [t("col.role"), dash(d.role_label)], [t("conn.model"), dash(d.os)],
+      [t("device.first_seen"), localTime(d.first_seen_local)],
+    ])),
+    h("section", {}, h("h3", {}, t("device.health")), dl([
+      [t("col.status"), [statusBadge(d.status, d.status_label), " ", t("device.since", { time: localTime(d.status_since_local) })]],
+      [t("col.last_seen"), localTime(d.last_seen_local)],
+      d.status === "offline" ? [t("col.offline_since"), [localTime(d.offline_since_local || d.status_since_local),
+        d.offline_reason_label ? " (" + d.offline_reason_label + ")" : ""]] : null,
+      [t("device.messages"), t("device.message_counts", { received: num(msgs.received), lost: num(msgs.lost), duplicates: num(msgs.duplicates) })],
+    ]))));
+  const polled = deviceRouter(d, contracted);
+  if (polled) {
+    polled.appendChild(h("p", { class: "note", id: "router-no-series" }, t("conn.router_no_series")));
+    root.appendChild(polled);
+  } else {
+    root.appendChild(h("p", { class: "muted", id: "conn-router" }, t("conn.router_none")));
+  }
+  root.appendChild(deviceFindings(d));  // says the PC baseline does not apply to routers
+  root.append(h("h3", {}, t("device.history")), historyTable(d.history));
+}
+
 export async function render(root, gen, args, params) {
   const id = args[0];
   const d = await api("/api/v1/devices/" + encodeURIComponent(id));
@@ -109,6 +148,7 @@ export async function render(root, gen, args, params) {
     d.state === "pending" || d.state === "retired" ? [" ", statusBadge(d.state, d.state_label)] : null));
   const a = actions(d);
   if (a) { root.appendChild(a); }
+  if (d.role === "router") { return renderRouter(root, gen, d, name); }
   const disk = (hp.disks || []).map((x) => x.mnt + " " + pct(x.pct)).join(", ");
   root.appendChild(h("div", { class: "two" },
     h("section", {}, h("h3", {}, t("device.inventory")), dl([

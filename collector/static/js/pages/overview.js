@@ -6,6 +6,7 @@ import { api, capital, h, link, localTime, num, pct, qs, t } from "../core.js";
 import { current } from "../nav.js";
 import { timeChart } from "../chart.js";
 import { schoolTable } from "./schools.js";
+import { CONN_STATUSES } from "./connectivity.js";
 
 // A card: a number (a link to the list it counts) over its title, which starts with a
 // capital letter whether it is a card's own title or a status label ("mất kết nối").
@@ -89,6 +90,22 @@ function atttCards(b, unsupported) {
   return section;
 }
 
+// The connectivity cards: schools not meeting the baseline (Cần cải thiện + Không đạt),
+// then each status, each a link to the list it counts.
+function connCards(b, l) {
+  const by = b.connectivity_by_status || {};
+  const evaluated = b.connectivity !== null && b.connectivity !== undefined;
+  const links = l.connectivity_by_status || {};
+  return h("section", { class: "cards", id: "cards-conn" },
+    card(b.connectivity, t("card.below_connectivity"), evaluated ? "/schools?baseline=connectivity" : null, "offline below conn"),
+    CONN_STATUSES.map((code) => {
+      const c = card(evaluated ? (by[code] || 0) : null, t("conn_status." + code),
+        evaluated ? (pageLink(links[code]) || "/schools" + qs({ connectivity: code })) : null, "conn " + code);
+      c.dataset.conn = code;
+      return c;
+    }));
+}
+
 // The 30-day trend: devices heard per local day.
 function trendChart(trend) {
   const points = ((trend && trend.points) || []).map((p) => [Date.parse(p.ts) / 1000, p.n]);
@@ -120,9 +137,10 @@ export async function render(root, gen) {
     card(d.by_status.offline, t("status.offline"), pageLink(byd.offline), "offline"),
     card(d.by_status.online, t("status.online"), pageLink(byd.online), "online"),
     card(d.by_state.pending, t("state.pending"), pageLink(bystate.pending) || "/devices?state=pending", "partial"),
-    card(d.seen_24h, t("card.seen_24h"), pageLink(l.seen_24h)),
-    card(b.connectivity, t("card.below_connectivity"), b.connectivity === null || b.connectivity === undefined
-      ? null : "/schools?baseline=connectivity", "offline below conn")));
+    card(d.seen_24h, t("card.seen_24h"), pageLink(l.seen_24h))));
+  // the schools' Internet links: counted in schools, so a section of their own, like ATTT
+  root.appendChild(h("h2", {}, t("conn.page_title")));
+  root.appendChild(connCards(b, l));
   if (b.connectivity === null || b.connectivity === undefined) {
     root.appendChild(h("p", { class: "note", id: "conn-note" }, t("conn.not_evaluated")));
   }
@@ -141,7 +159,8 @@ export async function render(root, gen) {
   if (more > 0) {  // the others: the lists that hold them
     root.appendChild(h("p", { id: "worst-more" }, t("overview.worst_more", { n: num(more) }), " ",
       link("/schools?sort=status", t("overview.worst_by_status")), " · ",
-      link("/schools?baseline=attt&sort=attt", t("overview.worst_by_attt"))));
+      link("/schools?baseline=attt&sort=attt", t("overview.worst_by_attt")), " · ",
+      link("/schools?baseline=connectivity&sort=connectivity", t("overview.worst_by_conn"))));
   }
   root.appendChild(h("p", {}, link("/schools", t("overview.all_schools", { n: num(s.total) }))));
 }

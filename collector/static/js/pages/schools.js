@@ -24,8 +24,9 @@ const NOT_MEETING = "not_meeting";
 function columns(withReasons) {
   return [
     ["status", "col.status", (s) => statusBadge(s.status, s.status_label), "badge"],
-    ["attt", "col.attt", (s) => atttBadge(s.attt), "badge"],
-    ["connectivity", "col.connectivity", (s) => (s.connectivity ? connBadge(s.connectivity) : "—"), "badge"],
+    // "tagged": on a phone the two status badges say which is which (ATTT: …, Kết nối: …)
+    ["attt", "col.attt", (s) => atttBadge(s.attt), "badge tagged"],
+    ["connectivity", "col.connectivity", (s) => (s.connectivity ? connBadge(s.connectivity) : "—"), "badge tagged"],
     ["name", "col.school", (s) => h("span", {}, link("/schools/" + encodeURIComponent(s.code), s.name),
       h("br"), h("small", { class: "muted" }, s.code)), "name"],
     withReasons ? [null, "col.reason", (s) => h("ul", { class: "reasons" },
