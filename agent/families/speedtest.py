@@ -24,6 +24,12 @@ from the first byte, so a shaper's burst and TCP's slow start count as link spee
   ~5 % too fast at 5 Mbit. On Linux the bytes still unacknowledged in each socket
   (``TIOCOUTQ``) are subtracted from every sample, so the count is what the server took;
   elsewhere the count is what was sent.
+- When the upload ends, what is still in a socket's send queue never left: on Linux it is
+  taken off ``bytes_tx`` (``TIOCOUTQ`` once more before the close); elsewhere the send
+  buffer is capped (``SNDBUF_CAP``) so it can hold little. Every upload socket closes with
+  ``SO_LINGER`` 0 (a reset): the kernel drops the unsent data instead of sending it after
+  the test. At 0.8 Mbit/s that leftover was ~1 MB of the ~3 MB reported, and it kept the
+  link busy long enough that the next test's ping read 170–230 ms instead of 2–3 ms.
 - Every socket operation has ``speedtest.io_timeout``: a server that stops sending or
   reading mid-test ends the test with ``reason`` ``timeout`` and the bytes moved so far.
 """
@@ -69,6 +75,12 @@ PINGS = 5
 #: Longest answer read from latency.txt or upload.php.
 ANSWER = 64
 SAMPLE_EVERY = 0.05
+#: Send buffer of an upload socket where the unsent bytes cannot be read (no TIOCOUTQ:
+#: Windows). Those bytes are counted as sent, so THREADS × this (512 KiB) bounds how much
+#: ``bytes_tx`` can overcount; the rate is not affected (the buffer is full from the
+#: warm-up on). It also bounds what is in flight: 4 × 128 KiB per round trip, about
+#: 100 Mbit/s at 40 ms, more than any school upload here.
+SNDBUF_CAP = 128 * 1024
 #: How long finding speedtest.net's servers may take (no Internet: it must fail quickly).
 DISCOVER_TIMEOUT = 15.0
 _BLOCK = random.Random(7).getrandbits(8 * CHUNK).to_bytes(CHUNK, "little")
@@ -118,6 +130,13 @@ class Budget:
             else:
                 self.tx += n
 
+    def unsent(self, n: int) -> None:
+        """``n`` bytes counted as sent were still in a send queue when it was dropped."""
+        with self.lock:
+            n = min(n, self.tx)
+            self.tx -= n
+            self.reserved -= n
+
 
 class Phase:
     """One direction: its threads' shared byte count, sampled over time."""
@@ -140,10 +159,20 @@ class Phase:
 
     def delivered(self) -> int:
         """Bytes counted, less those still waiting in the send queues (Linux)."""
-        waiting = 0
-        for sock in list(self.sockets.values()):
-            waiting += _unsent(sock)
-        return max(0, self.bytes - waiting)
+        with self.lock:  # with drop(): a socket's unsent bytes are taken off once
+            waiting = 0
+            for sock in list(self.sockets.values()):
+                waiting += _unsent(sock)
+            return max(0, self.bytes - waiting)
+
+    def drop(self, sock: Any) -> int:
+        """The upload socket of this thread is done: its unsent bytes (Linux) no longer
+        count; returns them."""
+        with self.lock:
+            self.sockets.pop(threading.get_ident(), None)
+            left = _unsent(sock, sent=True)
+            self.bytes -= left
+            return left
 
     def add(self, n: int) -> None:
         with self.lock:
@@ -190,14 +219,17 @@ class Phase:
         return (end_b - start[1]) * 8.0 / (end_t - start[0]) / 1e6
 
 
-def _unsent(sock: Any) -> int:
-    """Bytes in ``sock``'s send queue not yet acknowledged (0 where the OS cannot say)."""
+def _unsent(sock: Any, sent: bool = False) -> int:
+    """Bytes in ``sock``'s send queue not yet acknowledged (0 where the OS cannot say);
+    ``sent``: only those not yet sent (Linux; those in flight cross the link even after a
+    reset, which follows them)."""
     if _TIOCOUTQ is None or sock is None:
         return 0
     try:
         import fcntl
 
-        buf = fcntl.ioctl(sock.fileno(), _TIOCOUTQ, b"\0\0\0\0")
+        request = _SIOCOUTQNSD if sent and sys.platform.startswith("linux") else _TIOCOUTQ
+        buf = fcntl.ioctl(sock.fileno(), request, b"\0\0\0\0")
         return int.from_bytes(buf, sys.byteorder)
     except (OSError, ValueError):  # closed meanwhile
         return 0
@@ -213,6 +245,25 @@ def _outq_request() -> Optional[int]:
 
 
 _TIOCOUTQ = _outq_request()
+#: Linux's SIOCOUTQNSD (linux/sockios.h; not in termios): bytes queued and not yet sent.
+_SIOCOUTQNSD = 0x894B
+
+
+def _abortive(sock: Any) -> None:
+    """Close ``sock`` with a reset, dropping what is still in its send queue (SO_LINGER 0),
+    and, where the unsent bytes cannot be read, keep that queue small."""
+    if sock is None:
+        return
+    try:
+        # struct linger: two ints on POSIX, two u_shorts on Windows
+        fmt = "HH" if sys.platform == "win32" else "ii"
+        import struct
+
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack(fmt, 1, 0))
+        if _TIOCOUTQ is None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SNDBUF_CAP)
+    except (OSError, ValueError):  # closed meanwhile: nothing left to drop
+        pass
 
 
 def _connection(url: str, timeout: float) -> http.client.HTTPConnection:
@@ -321,7 +372,9 @@ def _upload(url: str, phase: Phase, budget: Budget, deadline: float, timeout: fl
             conn.putheader("Content-Type", "application/octet-stream")
             conn.putheader("Content-Length", str(size))
             conn.endheaders()
-            phase.sockets[threading.get_ident()] = conn.sock
+            if phase.sockets.get(threading.get_ident()) is not conn.sock:
+                _abortive(conn.sock)  # a new connection (the first, or after a close)
+                phase.sockets[threading.get_ident()] = conn.sock
             sent = 0
             while sent < size:
                 if phase.stop.is_set() or clock() >= deadline:
@@ -330,25 +383,63 @@ def _upload(url: str, phase: Phase, budget: Budget, deadline: float, timeout: fl
                 if not budget.take(n):
                     phase.stop.set()
                     return
-                ok = 0
+                ok: Optional[int] = 0
                 try:
-                    conn.send(view[:n])
-                    ok = n
+                    ok = _send(conn.sock, view[:n], deadline, timeout, clock)
                 finally:
-                    budget.moved(ok, n, rx=False)
-                sent += n
-                phase.add(n)
-            resp = conn.getresponse()
-            body = resp.read(ANSWER)
-            budget.moved(len(body), ANSWER, rx=True)
+                    budget.moved(ok or 0, n, rx=False)
+                if ok is None:
+                    return  # the phase's time is up
+                sent += ok
+                phase.add(ok)
+            # The answer comes once the server has the whole body: a body still queued
+            # here at the deadline is not waited for (it would keep the link busy).
+            body = b""
+            try:
+                if not _until(conn.sock, deadline, timeout, clock):
+                    return
+                resp = conn.getresponse()
+                body = resp.read(ANSWER)
+            except socket.timeout:
+                if clock() >= deadline:
+                    return
+                raise
+            finally:
+                budget.moved(len(body), ANSWER, rx=True)
             if resp.status != 200:
                 phase.fail("error: upload.php answered http %d" % resp.status)
                 return
     except (OSError, http.client.HTTPException) as exc:
         phase.fail(_why(exc), clock())
     finally:
-        phase.sockets.pop(threading.get_ident(), None)
+        # what never left is not counted, and the reset on close drops it from the link
+        budget.unsent(phase.drop(conn.sock))
         conn.close()
+
+
+def _until(sock: Any, deadline: float, timeout: float, clock: Clock) -> bool:
+    """The next wait on ``sock`` ends at the deadline at the latest (False: it passed)."""
+    left = deadline - clock()
+    if left <= 0:
+        return False
+    sock.settimeout(min(timeout, left))
+    return True
+
+
+def _send(sock: Any, data: memoryview, deadline: float, timeout: float,
+          clock: Clock) -> Optional[int]:
+    """Hand ``data`` (or its start) to ``sock``: the bytes taken, or None when the phase's
+    time ran out while the send queue was full. Not sendall: a full queue makes room only
+    once a third of it has drained (Linux), seconds on a slow link, and those seconds must
+    not run past the phase (the socket.timeout after the deadline is no stall)."""
+    if not _until(sock, deadline, timeout, clock):
+        return None
+    try:
+        return int(sock.send(data))
+    except socket.timeout:
+        if clock() >= deadline:
+            return None
+        raise
 
 
 def _run_phase(work: Callable[..., None], url: str, phase: Phase, budget: Budget,

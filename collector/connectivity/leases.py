@@ -43,6 +43,10 @@ BYTES_PER_MBPS = 10 * 1_000_000 // 8
 #: Contracted speed assumed when a school has none and no earlier test (a mid-size fibre).
 DEFAULT_DOWN_MBPS, DEFAULT_UP_MBPS = 100.0, 30.0
 
+#: The grant's budget over a full test's bytes: room for a link faster than the rate it is
+#: sized from (an upgrade, an ISP giving more than the contract).
+HEADROOM = 2.0
+
 #: Earlier leases remembered in the lease entry, so a result that arrives late (an agent
 #: that was offline) is still matched to its lease.
 RECENT_LEASES = 8
@@ -123,23 +127,57 @@ def budget_limit(info: Dict[str, Any], s: Settings) -> int:
     return int(mb * MB)
 
 
+def _last_full(conn: Connection, school: str) -> Any:
+    """The school's last counted full test (bytes and rates), or None."""
+    return conn.execute(select(link_tests.c.bytes_rx, link_tests.c.bytes_tx,
+                               link_tests.c.down_mbps, link_tests.c.up_mbps).where(
+        link_tests.c.school_code == school, link_tests.c.ok.is_(True),
+        link_tests.c.refused.is_(None), link_tests.c.bytes_rx.is_not(None),
+        link_tests.c.mode.is_(None) | (link_tests.c.mode == "full"))
+        .order_by(link_tests.c.ts.desc()).limit(1)).first()
+
+
+def _contract_cost(info: Dict[str, Any]) -> int:
+    """A full test's bytes at the contracted speed (none: 100/30 assumed; a contract with
+    no upload: a quarter of the download)."""
+    down = info.get("contracted_down_mbps") or DEFAULT_DOWN_MBPS
+    up = info.get("contracted_up_mbps") or (DEFAULT_UP_MBPS if not info.get(
+        "contracted_down_mbps") else down / 4)
+    return int((float(down) + float(up)) * BYTES_PER_MBPS)
+
+
 def expected_cost(conn: Connection, school: str, info: Dict[str, Any], mode: str,
                   s: Settings) -> int:
     """Bytes the next test is expected to move: ``short_mb`` in short mode; else the last
     full test's bytes, else the contracted speed × 10 s each way."""
     if mode == "short":
         return int(s.short_mb * MB)
-    row = conn.execute(select(link_tests.c.bytes_rx, link_tests.c.bytes_tx).where(
-        link_tests.c.school_code == school, link_tests.c.ok.is_(True),
-        link_tests.c.refused.is_(None), link_tests.c.bytes_rx.is_not(None),
-        link_tests.c.mode.is_(None) | (link_tests.c.mode == "full"))
-        .order_by(link_tests.c.ts.desc()).limit(1)).first()
+    row = _last_full(conn, school)
     if row is not None and (row.bytes_rx or 0) + (row.bytes_tx or 0) > 0:
         return int((row.bytes_rx or 0) + (row.bytes_tx or 0))
-    down = info.get("contracted_down_mbps") or DEFAULT_DOWN_MBPS
-    up = info.get("contracted_up_mbps") or (DEFAULT_UP_MBPS if not info.get(
-        "contracted_down_mbps") else down / 4)
-    return int((float(down) + float(up)) * BYTES_PER_MBPS)
+    return _contract_cost(info)
+
+
+def grant_budget(conn: Connection, school: str, info: Dict[str, Any], mode: str,
+                s: Settings, cost: int) -> int:
+    """The most a full test may move (the grant's ``budget``, before the month's rest).
+
+    HEADROOM × the largest of: the expected cost (the last test's bytes); a full test at
+    the contracted speed (none: 100/30); a full test at the last *measured* rates. Sized
+    from the last test's bytes alone, a slow test made the next grant small: after a link
+    upgrade the first fast test ran out of budget in its first seconds, and each one only
+    doubled the next (seen end to end: 3 MB, then 6, then 12), with rates measured on a
+    few seconds of warm-up (upload +38 %). The contract is the floor because a school
+    rarely gets less than a tenth of it for long, and the month's budget still caps the
+    grant; the measured rates keep a test that stopped at its budget (fewer bytes than
+    its rate needs) from shrinking the next one."""
+    if mode == "short":
+        return cost
+    need = max(cost, _contract_cost(info))
+    row = _last_full(conn, school)
+    if row is not None and row.down_mbps is not None and row.up_mbps is not None:
+        need = max(need, int((float(row.down_mbps) + float(row.up_mbps)) * BYTES_PER_MBPS))
+    return int(HEADROOM * need)
 
 
 def grant(conn: Connection, school: str, device: str, now: float, s: Settings,
@@ -156,9 +194,8 @@ def grant(conn: Connection, school: str, device: str, now: float, s: Settings,
     cost = expected_cost(conn, school, info, mode, s)
     if used + cost > limit:
         return Grant(None, "budget", used, limit, cost)
-    # The most the test may move: twice what is expected (a faster link than last time),
-    # never past what is left of the month's budget.
-    budget = min(limit - used, cost if mode == "short" else 2 * cost)
+    # The most the test may move (grant_budget), never past what is left of the month's.
+    budget = min(limit - used, grant_budget(conn, school, info, mode, s, cost))
     lease = {"id": uuid.uuid4().hex, "device": device, "granted_at": now,
              "exp": now + s.test_timeout + s.lease_margin, "server": s.server,
              "budget": int(budget), "mode": mode, "trigger": trigger, "released_at": None,
@@ -258,5 +295,5 @@ def lease_state(conn: Connection, school: str, now: Optional[float] = None,
 
 __all__ = ["LEASE_KEY", "BUDGET_KEY", "PLAN_KEY", "METERED", "Settings", "Grant",
            "settings_from_config", "is_metered", "month_bounds", "held", "month_usage",
-           "expected_cost", "grant", "find", "release", "expire", "update_budget",
-           "lease_state"]
+           "expected_cost", "grant_budget", "grant", "find", "release", "expire",
+           "update_budget", "lease_state"]

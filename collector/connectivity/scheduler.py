@@ -3,8 +3,9 @@ and the results that give the lease back (docs/connectivity.md "Who tests when")
 
 Per school and school day (Mon–Sat, local time) a plan in school_state ``speedtest.plan``:
 one random moment inside each ``connectivity.slots`` slot, plus ``boot`` (a random moment
-within ``connectivity.boot_window`` after the school's first agent came online that day,
-from the ``device_online`` event or, after a restart, from the devices table). A moment
+within ``connectivity.boot_window`` after the school first had an eligible device that day:
+an active one online, from the ``device_online`` event, an approval seen between two
+passes or, after a restart, the devices table). A moment
 that comes grants the school's lease (``leases.grant``) to the best online device and
 sends it the ``speedtest`` command; what happened is appended to the plan's ``done``, so
 a restart neither plans again nor tests twice.
@@ -119,6 +120,9 @@ class Scheduler:
         self.rng = rng or random.Random()
         self.zone = ZoneInfo(settings.timezone)
         self._online: List[Event] = []
+        #: schools with an eligible device at the last pass, and when (None: no pass yet)
+        self._eligible: Optional[Set[str]] = None
+        self._last_pass: Optional[float] = None
         self._lock = threading.Lock()
         self.wake = threading.Event()
 
@@ -151,12 +155,25 @@ class Scheduler:
                         log.info("speed-test lease of %s at %s expired without a result",
                                  lease.get("device"), school)
         stats["resent"] = self._resend(online, held, now)
-        boot_at: Dict[str, float] = {}
-        for ev in online:
-            boot_at.setdefault(ev.school, now)
         day, day_start = self._day(now)
+        eligible = self._online_schools(day_start, now)
+        before, last = self._eligible, self._last_pass
+        self._eligible, self._last_pass = set(eligible), now
         if day is not None:
-            for school, first in self._online_schools(day_start, now).items():
+            # The boot test follows the first moment the school had an eligible (active,
+            # online) device today. A PC approved hours after it came online has its
+            # online_changed_at from while it was pending: from that, its boot moment
+            # had long passed and the day had no boot test. So a school that had no
+            # eligible device at the last pass became eligible since then (an approval,
+            # or its first PC coming on). After a restart (no last pass) the devices
+            # table is all there is; a pending PC's device_online plans nothing.
+            boot_at: Dict[str, float] = {}
+            for ev in online:
+                if ev.school in eligible:
+                    boot_at.setdefault(ev.school, now)
+            for school, first in eligible.items():
+                if before is not None and last is not None and school not in before:
+                    first = max(first, min(last, now))
                 boot_at.setdefault(school, first)
             for school, first in boot_at.items():
                 plans[school] = self._ensure_plan(school, plans.get(school), day, day_start,

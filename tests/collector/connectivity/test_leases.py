@@ -164,6 +164,36 @@ def test_expected_cost_from_the_last_full_test(engine):
     assert g.expected == 150_000_000 and g.lease["budget"] == 300_000_000
 
 
+def test_grant_budget_after_a_slow_test_is_not_starved(engine):
+    """After a slow test (2.2 MB at 0.8/0.8) the next grant is not twice its bytes: the
+    contracted 20/5 is the floor, so the first fast test after an upgrade runs full; a
+    school without a contract gets 100/30's; a test that stopped at its budget (few bytes,
+    a high rate) sizes the next from its rate. The month's budget still caps the grant."""
+    add_result(engine, FIBRE, "pc-01", local(8), None, bytes_rx=1_100_000,
+               bytes_tx=1_100_000, down_mbps=0.8, up_mbps=0.8)
+    with engine.begin() as c:
+        g = leases.grant(c, FIBRE, "pc-01", local(9), S)
+        assert g.expected == 2_200_000  # the refusal rule: what a test here costs
+        assert g.lease["budget"] == 2 * 31_250_000  # 20/5 × 10 s each way, twice
+        c.execute(db.schools.update().where(db.schools.c.code == FIBRE).values(
+            contracted_down_mbps=None, contracted_up_mbps=None))
+        leases.release(c, FIBRE, g.lease["id"], "pc-01", local(9, 1))
+        g = leases.grant(c, FIBRE, "pc-01", local(9, 5), S)
+        assert g.lease["budget"] == 2 * 162_500_000  # no contract: 100/30 assumed
+        leases.release(c, FIBRE, g.lease["id"], "pc-01", local(9, 6))
+    # upgraded to 300/100; its first test stopped at 40 MB, its rates say more is needed
+    add_result(engine, FIBRE, "pc-01", local(10), None, bytes_rx=30_000_000,
+               bytes_tx=10_000_000, down_mbps=290.0, up_mbps=95.0)
+    with engine.begin() as c:
+        g = leases.grant(c, FIBRE, "pc-01", local(11), S)
+        assert g.lease["budget"] == 2 * 481_250_000
+        leases.release(c, FIBRE, g.lease["id"], "pc-01", local(11, 1))
+        small = S._replace(budget_fibre_mb=200)  # the month's rest caps it
+        g = leases.grant(c, FIBRE, "pc-01", local(11, 5), small)
+        used = 2_200_000 + 40_000_000
+        assert g.lease["budget"] == 200_000_000 - used
+
+
 # --------------------------------------------------------------------------- scheduler
 
 def _devices(engine):
@@ -328,6 +358,28 @@ def test_boot_from_the_online_event_and_resend_only_while_valid(engine):
     sch.on_event(Event(clock.t, "device_online", FIBRE, "off-01", {}))
     sch.run_once()
     assert len(sent.grants) == 2  # expired: never sent again
+
+
+def test_boot_test_for_a_pc_approved_after_it_came_online(engine):
+    """The school's only PC comes on at 07:00 still pending (its device_online plans
+    nothing); it is approved at 10:00: the boot test follows the approval, not 07:00."""
+    add_device(engine, FIBRE, "off-01", "office", state="pending", probe={"wired": True},
+               since=local(7))
+    clock, sent = Clock(local(7, 1)), Sent()
+    sch = scheduler(engine, clock, sent)
+    sch.on_event(Event(local(7), "device_online", FIBRE, "off-01", {}))
+    sch.run_once()
+    assert _plan(engine) is None
+    clock.t = local(9, 55)
+    sch.run_once()
+    registry.approve_device(engine, "off-01")
+    clock.t = local(10) + 30
+    sch.run_once()
+    plan = _plan(engine)
+    assert local(9, 55) <= plan["boot"] <= local(9, 55) + 900, plan
+    clock.t = local(10, 11)  # the boot moment has come (granted at once if it had)
+    sch.run_once()
+    assert [(g[1], g[2]["trigger"]) for g in sent.grants][:1] == [("off-01", "boot")]
 
 
 def _plan(engine):
