@@ -39,6 +39,7 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
+    text,
 )
 from sqlalchemy.schema import SchemaItem
 from sqlalchemy.types import Text, TypeDecorator
@@ -210,6 +211,11 @@ users = Table(
     Column("disabled", Boolean, nullable=False, default=False),
     Column("created_at", Float, nullable=False),
     Column("disabled_at", Float, nullable=True),
+    # where and how alerts reach this user (revision 0007)
+    Column("email", String(255), nullable=True),
+    Column("zalo_chat_id", String(64), nullable=True),
+    Column("notify_min_severity", String(16), nullable=True),  # NULL: warning
+    Column("lang", String(2), nullable=True),  # NULL: vi
 )
 
 #: The org units (area codes) and schools (school codes) a scoped user is limited to.
@@ -430,6 +436,126 @@ connectivity_school_days = Table(
     Column("bytes", BigInteger, nullable=False, default=0),  # moved by the day's tests
     Column("evaluated_at", Float, nullable=False),
 )
+
+# --- alerting (revision 0007; collector/alerting and collector/notify write) ------------
+
+#: Alert states: ``pending`` (condition true, ``for`` not yet elapsed), ``firing``,
+#: ``resolved`` (closed for good; a new occurrence is a new row).
+ALERT_STATES = ("pending", "firing", "resolved")
+
+#: One row per occurrence of a rule on a subject. At most one open (pending or firing) row
+#: per (rule, subject): the partial unique index below makes a second evaluator's insert
+#: fail instead of duplicating. ``subject`` is ``school:CODE``, ``device:ID``, ``area:CODE``
+#: or ``collector:NAME``; school_code/area_code/device_id are what scopes and filters use.
+alerts = Table(
+    "alerts", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+           autoincrement=True),
+    Column("rule", String(64), nullable=False),
+    Column("subject", String(160), nullable=False),
+    Column("school_code", String(64), nullable=True, index=True),
+    Column("area_code", String(128), nullable=True, index=True),
+    Column("device_id", String(64), nullable=True, index=True),
+    Column("severity", String(16), nullable=False),  # info | warning | critical
+    Column("state", String(16), nullable=False),  # ALERT_STATES
+    Column("started_at", Float, nullable=False),  # condition first seen true
+    Column("fired_at", Float, nullable=True),
+    Column("resolved_at", Float, nullable=True),
+    Column("last_true_at", Float, nullable=False),  # hysteresis: clear only after it stays false
+    Column("evaluated_at", Float, nullable=False),
+    Column("value", OrJSON, nullable=True),  # the evidence the templates render
+    #: the open alert (id) this one is suppressed by (router down → its PCs), or NULL
+    Column("suppressed_by", BigInteger, nullable=True),
+    Column("silenced_by", Integer, nullable=True),  # silences.id while one matches
+    Column("ack_by", String(64), nullable=True),
+    Column("ack_at", Float, nullable=True),
+    Column("ack_comment", String(1000), nullable=True),
+    Column("rev", BigInteger, nullable=False, default=1),
+    Index("ix_alerts_state", "state"),
+    Index("uq_alerts_open", "rule", "subject", unique=True,
+          sqlite_where=text("state != 'resolved'"),
+          postgresql_where=text("state != 'resolved'")),
+)
+
+#: Everything that happened to an alert, in order: the history the pages show and the
+#: stream routing consumes by a persisted cursor (``id``). kind: pending | firing | resolved |
+#: acked | unacked | silenced | unsilenced | suppressed | unsuppressed | cancelled (pending
+#: that cleared before ``for``).
+alert_events = Table(
+    "alert_events", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+           autoincrement=True),
+    Column("ts", Float, nullable=False, index=True),
+    Column("alert_id", BigInteger, nullable=False, index=True),
+    Column("kind", String(16), nullable=False),
+    Column("actor", String(64), nullable=True),  # a user, or NULL for the evaluator
+    Column("detail", OrJSON, nullable=True),
+)
+
+#: Silences and maintenance windows: while one matches an alert (every non-NULL matcher
+#: equal), the alert still opens and resolves but nobody is notified. kind: silence |
+#: maintenance. Deleting sets deleted_at (history kept).
+silences = Table(
+    "silences", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(16), nullable=False, default="silence"),
+    Column("rule", String(64), nullable=True),
+    Column("school_code", String(64), nullable=True),
+    Column("area_code", String(128), nullable=True),
+    Column("device_id", String(64), nullable=True),
+    Column("starts_at", Float, nullable=False),
+    Column("ends_at", Float, nullable=False),
+    Column("comment", String(1000), nullable=False),
+    Column("created_by", String(64), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("deleted_by", String(64), nullable=True),
+    Column("deleted_at", Float, nullable=True),
+    Index("ix_silences_ends", "ends_at"),
+)
+
+#: The outbox: every message to send, recorded before any attempt. ``dedup_key`` is unique,
+#: so enqueueing the same message twice (a restart, a second collector, a clock jump)
+#: stores it once. A sender claims a row by compare-and-set on ``rev`` and ``state``.
+#: state: queued | sending | sent | failed (will retry at next_attempt_at) | dead (gave up).
+notifications = Table(
+    "notifications", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+           autoincrement=True),
+    Column("dedup_key", String(255), nullable=False, unique=True),
+    Column("created_at", Float, nullable=False),
+    Column("channel", String(16), nullable=False),  # email | apprise | webhook | zalo
+    Column("recipient", String(512), nullable=False),  # address, chat id, URL name
+    Column("route", String(64), nullable=True),
+    Column("group_key", String(255), nullable=True, index=True),
+    Column("lang", String(2), nullable=False, default="vi"),
+    Column("subject", String(512), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("payload", OrJSON, nullable=True),  # the webhook's JSON; alert ids for the rest
+    Column("state", String(8), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", Float, nullable=False),
+    Column("claimed_by", String(64), nullable=True),
+    Column("claimed_until", Float, nullable=True),
+    Column("sent_at", Float, nullable=True),
+    Column("last_error", String(1000), nullable=True),
+    Column("rev", BigInteger, nullable=False, default=1),
+    Index("ix_notifications_due", "state", "next_attempt_at"),
+)
+
+#: Grouping (Alertmanager's semantics) per (route, group): when the group was opened, when
+#: its last message went out, and what that message covered, so group_interval and
+#: repeat_interval hold across restarts and processes.
+notification_groups = Table(
+    "notification_groups", metadata,
+    Column("group_key", String(255), primary_key=True),
+    Column("route", String(64), nullable=False),
+    Column("opened_at", Float, nullable=False),
+    Column("last_sent_at", Float, nullable=True),
+    Column("last_digest", String(64), nullable=True),  # hash of the alert set last sent
+    Column("state", OrJSON, nullable=True),
+    Column("rev", BigInteger, nullable=False, default=1),
+)
+
 
 def make_engine(url: str, echo: bool = False, **kw: Any) -> Engine:
     """An engine for ``store.url``. SQLite gets WAL, synchronous=NORMAL, a busy timeout

@@ -1,0 +1,2 @@
+"""Alerting: the school calendar, rules as data, the evaluator (pending → firing →
+resolved, with hysteresis, dependencies, silences and acknowledgements)."""
