@@ -263,19 +263,19 @@ class AlertEngine:
                 continue
             f = found.get(key)
             if f is not None:
-                since = float(r.started_at)
                 a.values["last_true_at"] = now
                 a.touch = now - float(r.last_true_at) >= TOUCH
-                value = self._value(rule, f, facts, float((r.value or {}).get(
-                    "evidence", {}).get("since", since)), now)
-                if value["evidence"] != (r.value or {}).get("evidence"):
-                    a.values["value"] = value
                 if r.state == "pending":
                     if not in_window(rule, r.school_code):
                         self._close(a, now, "cancelled", {"reason": "outside_window"})
-                    elif now - since >= rule.for_s:
+                    elif now - float(r.started_at) >= rule.for_s:
                         a.values.update(state="firing", fired_at=now)
                         a.evs.append(("firing", None))
+                # the text is rendered again when the evidence or the state changes (its
+                # "duration" then says how long at that moment: what a message sends)
+                value = self._value(rule, f, facts, _since(f, float(r.started_at), now), now)
+                if a.evs or value["evidence"] != (r.value or {}).get("evidence"):
+                    a.values["value"] = value
             else:
                 cleared = now - float(r.last_true_at) >= rule.clear_for_s
                 if r.state == "pending" and (cleared or not in_window(rule, r.school_code)):
@@ -291,17 +291,19 @@ class AlertEngine:
             rule = self._rules[key[0]]
             if not in_window(rule, f.school_code):
                 continue
-            since = now
-            if rule.window == "always" and f.since is not None and f.since <= now:
-                since = float(f.since)
+            # ``for`` counts from when the data says it began for an ``always`` rule, from
+            # this first sight inside the window for a windowed one (a school silent all
+            # night does not fire at 07:00 sharp)
+            started = _since(f, now, now) if rule.window == "always" else now
             s = facts.schools.get(f.school_code or "")
-            state = "firing" if now - since >= rule.for_s else "pending"
+            state = "firing" if now - started >= rule.for_s else "pending"
             new.append({"rule": rule.id, "subject": f.subject, "school_code": f.school_code,
                         "area_code": s.area_code if s else None, "device_id": f.device_id,
-                        "severity": rule.severity, "state": state, "started_at": since,
+                        "severity": rule.severity, "state": state, "started_at": started,
                         "fired_at": now if state == "firing" else None,
                         "last_true_at": now, "evaluated_at": now,
-                        "value": self._value(rule, f, facts, since, now), "rev": 1})
+                        "value": self._value(rule, f, facts, _since(f, now, now), now),
+                        "rev": 1})
         self._write(open_rows, new, facts, active, now, counts)
         return len(found), errors
 
@@ -352,7 +354,7 @@ class AlertEngine:
                     evs.append(self._event(a.row.id, now, kind, detail))
             if touches:
                 w.execute(update(alerts).where(alerts.c.id == bindparam("b_id"),
-                                               alerts.c.state.in_(OPEN))
+                                               alerts.c.state != "resolved")
                           .values(last_true_at=bindparam("b_true"),
                                   evaluated_at=bindparam("b_now")), touches)
             if evs:
@@ -429,6 +431,14 @@ class AlertEngine:
                 select(alerts.c.state, alerts.c.severity, func.count().label("n"))
                 .where(alerts.c.state.in_(OPEN))
                 .group_by(alerts.c.state, alerts.c.severity))}
+
+
+def _since(f: Finding, default: float, now: float) -> float:
+    """When the condition began: the data's own time when it has one (never in the
+    future), else ``default``."""
+    if f.since is not None and f.since <= now:
+        return float(f.since)
+    return default
 
 
 class _Row:
