@@ -14,7 +14,8 @@ a rules file naming another is refused at start.
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Set, Tuple
 
-from sqlalchemy import Connection, select
+import orjson
+from sqlalchemy import Connection, Text, false, or_, select, type_coerce
 
 from ..store.schema import (
     attt_devices,
@@ -74,9 +75,11 @@ class Facts:
     schools: Mapping[str, SchoolFacts]
     devices: Mapping[str, DeviceFacts]
     by_school: Mapping[str, Tuple[DeviceFacts, ...]]
-    #: (device id, kind) -> (ts, payload) of device_latest, kinds health/security/router/probe
+    #: (device id, kind) -> (ts, {field: value}) of device_latest: the fields the conditions
+    #: read of kinds health, security, router and probe
     latest: Mapping[Tuple[str, str], Tuple[float, Any]]
-    #: device id -> {check id: [state, since]} from the ATTT evaluator
+    #: device id -> {check id: [state, since]} from the ATTT evaluator (devices where a
+    #: watched check fails)
     attt_checks: Mapping[str, Mapping[str, Any]]
     #: school code -> (status, since) of each baseline's evaluator
     attt_status: Mapping[str, Tuple[str, float]]
@@ -109,12 +112,30 @@ class ConditionSpec:
     doc: str
 
 
-_LATEST_KINDS = ("health", "security", "router", "probe")
+#: The fields of each kind of latest message the conditions read, with their type.
+_LATEST_FIELDS: Dict[str, Tuple[Tuple[str, str], ...]] = {
+    "health": (("disks", "json"), ("temp", "float")),
+    "security": (("reboot_pending", "bool"),),
+    "router": (("wan_up", "bool"), ("gw_ok", "bool")),
+    "probe": (("dom_ok", "bool"), ("intl_ok", "bool")),
+}
+
+
+def _json_list(text: Any) -> Any:
+    if text is None:
+        return None
+    try:
+        got = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return None
+    return got if isinstance(got, list) else None
 
 
 def load_facts(conn: Connection, now: float, stats: Optional[CollectorStats] = None,
-               only: Optional[Set[str]] = None) -> Facts:
-    """Every fact the conditions read, for the whole province or the schools ``only``."""
+               only: Optional[Set[str]] = None, checks: Iterable[str] = ("av_on",)
+               ) -> Facts:
+    """Every fact the conditions read, for the whole province or the schools ``only``;
+    ``checks``: the ATTT checks whose failures are read."""
     sch = select(schools.c.code, schools.c.name, org_units.c.code.label("area_code"),
                  org_units.c.name.label("area_name")).select_from(
         schools.outerjoin(org_units, org_units.c.id == schools.c.org_unit_id))
@@ -134,16 +155,32 @@ def load_facts(conn: Connection, now: float, stats: Optional[CollectorStats] = N
                         r.online_changed_at, r.offline_reason, r.last_seen)
         devs[d.id] = d
         by_school.setdefault(d.school_code, []).append(d)
-    lq = select(device_latest.c.device_id, device_latest.c.kind, device_latest.c.ts,
-                device_latest.c.payload).where(device_latest.c.kind.in_(_LATEST_KINDS))
-    aq = select(attt_devices.c.device_id, attt_devices.c.states)
+    # Only the few fields the conditions read, taken out of each payload by the database
+    # (JSON paths on SQLite and PostgreSQL alike): decoding 50,000 whole security payloads
+    # in Python was most of a pass (docs/benchmarks.md).
+    latest: Dict[Tuple[str, str], Tuple[float, Any]] = {}
+    pl = device_latest.c.payload
+    for kind, fields in _LATEST_FIELDS.items():
+        # a list comes as its JSON text, decoded by orjson (5× the standard library's)
+        cols = [pl[name].as_float() if how == "float" else pl[name].as_boolean()
+                if how == "bool" else pl[name].as_string() for name, how in fields]
+        lq = select(device_latest.c.device_id, device_latest.c.ts, *cols).where(
+            device_latest.c.kind == kind)
+        if only is not None:
+            lq = lq.where(device_latest.c.device_id.in_(sorted(devs)))
+        for r in conn.execute(lq):
+            if r[0] in devs:
+                latest[(r[0], kind)] = (float(r[1]), {
+                    name: (_json_list(r[2 + i]) if how == "json" else r[2 + i])
+                    for i, (name, how) in enumerate(fields)})
+    # The ATTT checks' states are text (OrJSON): only rows where a watched check failed are
+    # decoded, found by the text orjson writes (``"av_on":["fail",``; compact, no spaces).
+    as_text = type_coerce(attt_devices.c.states, Text)  # the pattern is no JSON value
+    aq = select(attt_devices.c.device_id, attt_devices.c.states).where(or_(
+        false(), *[as_text.like('%%"%s":["fail"%%' % c) for c in checks]))
     if only is not None:
-        ids = sorted(devs)
-        lq = lq.where(device_latest.c.device_id.in_(ids))
         aq = aq.where(attt_devices.c.school_code.in_(sorted(only)))
-    latest = {(r.device_id, r.kind): (float(r.ts), r.payload) for r in conn.execute(lq)
-              if r.device_id in devs}
-    checks = {r.device_id: r.states or {} for r in conn.execute(aq)}
+    attt = {r.device_id: r.states or {} for r in conn.execute(aq)}
 
     def statuses(table: Any) -> Dict[str, Tuple[str, float]]:
         q = select(table.c.school_code, table.c.status, table.c.since)
@@ -158,7 +195,7 @@ def load_facts(conn: Connection, now: float, stats: Optional[CollectorStats] = N
             if isinstance(value, dict):
                 channels[key[len(NOTIFY_HEALTH_PREFIX):]] = value
     return Facts(now, school_rows, devs, {k: tuple(v) for k, v in by_school.items()}, latest,
-                 checks, statuses(attt_schools), statuses(connectivity_schools), channels,
+                 attt, statuses(attt_schools), statuses(connectivity_schools), channels,
                  stats or CollectorStats(), only)
 
 

@@ -108,6 +108,8 @@ class AlertEngine:
         self.tz = timezone
         self.on_rule_error = on_rule_error
         self._rules = {r.id: r for r in rules.rules if r.enabled}
+        self._checks = sorted({str(r.params["check"]) for r in self._rules.values()
+                               if r.condition == "device_av_off"})
 
     # ------------------------------------------------------------------ cursor
     def cursor(self) -> Dict[str, Any]:
@@ -147,7 +149,8 @@ class AlertEngine:
             if only is not None and not only:  # events of no school: nothing to judge
                 facts = None
             else:
-                facts = load_facts(conn, now, self.stats() if self.stats else None, only)
+                facts = load_facts(conn, now, self.stats() if self.stats else None, only,
+                                   self._checks)
         counts: Dict[str, int] = {}
         errors: List[str] = []
         findings = 0
@@ -273,9 +276,10 @@ class AlertEngine:
                         a.evs.append(("firing", None))
                 # the text is rendered again when the evidence or the state changes (its
                 # "duration" then says how long at that moment: what a message sends)
-                value = self._value(rule, f, facts, _since(f, float(r.started_at), now), now)
-                if a.evs or value["evidence"] != (r.value or {}).get("evidence"):
-                    a.values["value"] = value
+                since = _since(f, float(r.started_at), now)
+                stored = (r.value or {}).get("evidence") or {}
+                if a.evs or stored != dict(f.evidence, since=since):
+                    a.values["value"] = self._value(rule, f, facts, since, now)
             else:
                 cleared = now - float(r.last_true_at) >= rule.clear_for_s
                 if r.state == "pending" and (cleared or not in_window(rule, r.school_code)):
