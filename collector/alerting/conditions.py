@@ -17,6 +17,7 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optio
 import orjson
 from sqlalchemy import Connection, Text, false, or_, select, type_coerce
 
+from ..store.bulk import raw_cursor
 from ..store.schema import (
     attt_devices,
     attt_schools,
@@ -121,6 +122,20 @@ _LATEST_FIELDS: Dict[str, Tuple[Tuple[str, str], ...]] = {
 }
 
 
+def _fetch(conn: Connection, stmt: Any) -> List[Tuple[Any, ...]]:
+    """The rows of ``stmt`` as plain tuples through the driver's own cursor: a full pass
+    reads 250,000 rows, and SQLAlchemy's per-row result processing was a third of the
+    pass (docs/benchmarks.md). Values come as the driver gives them (SQLite: booleans as
+    0/1); the parameters are school codes and kinds, rendered as SQL literals."""
+    sql = str(stmt.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
+    cur = raw_cursor(conn)
+    try:
+        cur.execute(sql)
+        return cur.fetchall()
+    finally:
+        cur.close()
+
+
 def _json_list(text: Any) -> Any:
     if text is None:
         return None
@@ -150,11 +165,10 @@ def load_facts(conn: Connection, now: float, stats: Optional[CollectorStats] = N
         dq = dq.where(devices.c.school_code.in_(sorted(only)))
     devs: Dict[str, DeviceFacts] = {}
     by_school: Dict[str, List[DeviceFacts]] = {}
-    for r in conn.execute(dq):
-        d = DeviceFacts(r.id, r.school_code, r.role, r.hostname or r.id, bool(r.online),
-                        r.online_changed_at, r.offline_reason, r.last_seen)
-        devs[d.id] = d
-        by_school.setdefault(d.school_code, []).append(d)
+    for did, code, role, host, online, changed, reason, seen in _fetch(conn, dq):
+        d = DeviceFacts(did, code, role, host or did, bool(online), changed, reason, seen)
+        devs[did] = d
+        by_school.setdefault(code, []).append(d)
     # Only the few fields the conditions read, taken out of each payload by the database
     # (JSON paths on SQLite and PostgreSQL alike): decoding 50,000 whole security payloads
     # in Python was most of a pass (docs/benchmarks.md).
@@ -168,7 +182,7 @@ def load_facts(conn: Connection, now: float, stats: Optional[CollectorStats] = N
             device_latest.c.kind == kind)
         if only is not None:
             lq = lq.where(device_latest.c.device_id.in_(sorted(devs)))
-        for r in conn.execute(lq):
+        for r in _fetch(conn, lq):
             if r[0] in devs:
                 latest[(r[0], kind)] = (float(r[1]), {
                     name: (_json_list(r[2 + i]) if how == "json" else r[2 + i])

@@ -321,24 +321,39 @@ class AlertEngine:
                facts: Facts, active: List[Any], now: float, counts: Dict[str, int]) -> None:
         with self.engine.begin() as w:
             evs: List[Dict[str, Any]] = []
-            # inserted rows: a second evaluator's row for the same (rule, subject) wins
-            # (the partial unique index); this one is skipped, its events too
-            for row in new:
-                ins = dialect_insert(w, alerts).values(**row).on_conflict_do_nothing(
+            # inserted rows, in batches: a second evaluator's row for the same (rule,
+            # subject) wins (the partial unique index); this one is skipped, its events too
+            fresh: Set[int] = set()
+            for i in range(0, len(new), 1000):
+                chunk = new[i:i + 1000]
+                ins = dialect_insert(w, alerts).on_conflict_do_nothing(
                     index_elements=["rule", "subject"],
-                    index_where=text("state != 'resolved'")).returning(alerts.c.id)
-                got = w.execute(ins).first()
-                if got is None:
-                    continue
-                evs.append(self._event(got.id, now, "pending", None))
-                if row["state"] == "firing":
-                    evs.append(self._event(got.id, now, "firing", None))
-                open_rows[(row["rule"], row["subject"])] = _Alert(
-                    _Row(dict(row, id=got.id, suppressed_by=None, silenced_by=None)))
+                    index_where=text("state != 'resolved'")).returning(
+                    alerts.c.id, alerts.c.rule, alerts.c.subject)
+                ids = {(r.rule, r.subject): int(r.id) for r in w.execute(ins, chunk)}
+                for row in chunk:
+                    got = ids.get((row["rule"], row["subject"]))
+                    if got is None:
+                        continue
+                    fresh.add(got)
+                    evs.append(self._event(got, now, "pending", None))
+                    if row["state"] == "firing":
+                        evs.append(self._event(got, now, "firing", None))
+                    open_rows[(row["rule"], row["subject"])] = _Alert(
+                        _Row(dict(row, id=got, suppressed_by=None, silenced_by=None)))
             self._dependencies(open_rows, now)
             self._silences(open_rows, active)
             touches: List[Dict[str, Any]] = []
+            # rows inserted by this transaction: nobody else can have changed them, so
+            # their dependencies and silences are one batch, not a compare-and-set each
+            marks: List[Dict[str, Any]] = []
             for a in open_rows.values():
+                if a.row.id in fresh:
+                    if a.evs:
+                        marks.append({"b_id": a.row.id, "b_sup": a.get("suppressed_by"),
+                                      "b_sil": a.get("silenced_by")})
+                        evs.extend(self._event(a.row.id, now, k, d) for k, d in a.evs)
+                    continue
                 changes = {k: v for k, v in a.values.items()
                            if k not in ("last_true_at",) and v != getattr(a.row, k)}
                 if not changes and not a.evs:
@@ -356,6 +371,10 @@ class AlertEngine:
                     continue  # changed meanwhile (an ack): judged again next pass
                 for kind, detail in a.evs:
                     evs.append(self._event(a.row.id, now, kind, detail))
+            if marks:
+                w.execute(update(alerts).where(alerts.c.id == bindparam("b_id"))
+                          .values(suppressed_by=bindparam("b_sup"),
+                                  silenced_by=bindparam("b_sil")), marks)
             if touches:
                 w.execute(update(alerts).where(alerts.c.id == bindparam("b_id"),
                                                alerts.c.state != "resolved")
