@@ -29,14 +29,15 @@ from sqlalchemy import func, select, update
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench.attt_eval import fill  # noqa: E402
-from bench.stores import STORES, on_each_store  # noqa: E402
 from schoolmon.collector.alerting.calendar_standin import StandInCalendar  # noqa: E402
 from schoolmon.collector.alerting.conditions import CollectorStats  # noqa: E402
 from schoolmon.collector.alerting.engine import AlertEngine  # noqa: E402
 from schoolmon.collector.alerting.rules import load_rules  # noqa: E402
 from schoolmon.collector.posture import Evaluator, rules_from_config  # noqa: E402
 from schoolmon.collector.store import schema as db  # noqa: E402
+
+from bench.attt_eval import fill  # noqa: E402
+from bench.stores import STORES, on_each_store  # noqa: E402
 
 #: Wednesday 2026-12-02 10:00 in Hà Nội: school and office hours.
 NOW = 1_796_180_400.0
