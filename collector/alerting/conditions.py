@@ -346,7 +346,9 @@ def agent_silent(f: Facts, p: Mapping[str, Any]) -> Iterator[Finding]:
     limit = float(p["days"]) * 86400.0
     for d in f.devices.values():
         if d.role != "router" and d.last_seen is not None and f.now - d.last_seen > limit:
-            yield _device_finding(d, d.last_seen, silent_days=(f.now - d.last_seen) / 86400.0,
+            # whole days: the evidence (and so the row) changes once a day, not every pass
+            yield _device_finding(d, d.last_seen,
+                                  silent_days=int((f.now - d.last_seen) // 86400.0),
                                   role=d.role)
 
 

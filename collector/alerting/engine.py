@@ -55,8 +55,9 @@ log = logging.getLogger("schoolmon.collector.alerting")
 
 CURSOR_KEY = "alerting.cursor"
 #: ``last_true_at`` of an alert that stays true is written at most this often (seconds), so
-#: a pass writes what changed, not every open alert; a resolution comes at most this much
-#: later than ``clear_for`` says.
+#: a pass writes what changed, not every open alert. The process keeps the exact time in
+#: memory and writes it when the condition turns false, so ``clear_for`` is exact; only
+#: across a restart may the stored time be up to this much old.
 TOUCH = 60.0
 #: More changed schools than this in one incremental pass: read the whole province instead
 #: (a few whole-table reads cost less than long IN lists).
@@ -108,6 +109,8 @@ class AlertEngine:
         self.tz = timezone
         self.on_rule_error = on_rule_error
         self._rules = {r.id: r for r in rules.rules if r.enabled}
+        #: alert id -> when this process last saw its condition true (see TOUCH)
+        self._last_true: Dict[int, float] = {}
         self._checks = sorted({str(r.params["check"]) for r in self._rules.values()
                                if r.condition == "device_av_off"})
 
@@ -268,6 +271,7 @@ class AlertEngine:
             if f is not None:
                 a.values["last_true_at"] = now
                 a.touch = now - float(r.last_true_at) >= TOUCH
+                self._last_true[int(r.id)] = now
                 if r.state == "pending":
                     if not in_window(rule, r.school_code):
                         self._close(a, now, "cancelled", {"reason": "outside_window"})
@@ -281,7 +285,11 @@ class AlertEngine:
                 if a.evs or stored != dict(f.evidence, since=since):
                     a.values["value"] = self._value(rule, f, facts, since, now)
             else:
-                cleared = now - float(r.last_true_at) >= rule.clear_for_s
+                last = max(float(r.last_true_at), self._last_true.pop(int(r.id), 0.0))
+                if last > float(r.last_true_at):  # seen true since the stored time
+                    a.values["last_true_at"] = last
+                    a.touch = True
+                cleared = now - last >= rule.clear_for_s
                 if r.state == "pending" and (cleared or not in_window(rule, r.school_code)):
                     self._close(a, now, "cancelled", None)
                 elif r.state == "firing" and cleared:

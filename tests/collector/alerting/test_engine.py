@@ -347,3 +347,23 @@ def test_two_engines_at_once_one_evaluates(pg_engine):
         t.join(60)
     for a in alerts(engine, rule="server_offline"):
         assert events(engine, a.id) == ["pending", "firing", "resolved"]
+
+
+def test_clear_for_counts_from_the_last_time_seen_true(engine):
+    """``last_true_at`` is written at most once a minute while true (TOUCH), but the
+    resolution waits ``clear_for`` (5 min for servers) from the last pass that saw it true."""
+    store = StateStore(engine)
+    s1 = School(store, "S1", pcs=2, role="server", router=False)
+    s1.online(T0 - HOUR)
+    ev = evaluator(engine)
+    one = s1.pcs[:1]
+    s1.offline(T0, devices=one)
+    ev.evaluate(T0 + 11 * MIN, full=True)
+    ev.evaluate(T0 + 11 * MIN + 50, full=True)  # true, not written (under a minute)
+    s1.online(T0 + 12 * MIN, devices=one)
+    ev.evaluate(T0 + 12 * MIN + 5, full=True)
+    ev.evaluate(T0 + 16 * MIN + 30, full=True)  # 4 min 40 s since last seen true
+    assert alerts(engine, rule="server_offline")[0].state == "firing"
+    ev.evaluate(T0 + 17 * MIN, full=True)
+    a = alerts(engine, rule="server_offline")[0]
+    assert a.state == "resolved" and a.last_true_at == T0 + 11 * MIN + 50
