@@ -350,6 +350,11 @@ class CollectorService:
         while not self._stop.is_set():
             started = time.monotonic()
             full = started >= next_full
+            if full and self.ingest.pending() > EVALUATE_BACKLOG \
+                    and started < next_full + interval:
+                # a full pass is a few seconds of this process's CPU (it shares the GIL
+                # with ingest): while ingest has a backlog it waits, at most an interval
+                full = False
             try:
                 if self.alert_leader.acquire():
                     now = time.time()
