@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Set, Tuple
 
 import orjson
-from sqlalchemy import Connection, Text, false, or_, select, type_coerce
+from sqlalchemy import Connection, Text, false, or_, select, true, type_coerce
 
 from ..store.bulk import raw_cursor
 from ..store.schema import (
@@ -180,6 +180,8 @@ def load_facts(conn: Connection, now: float, stats: Optional[CollectorStats] = N
                 if how == "bool" else pl[name].as_string() for name, how in fields]
         lq = select(device_latest.c.device_id, device_latest.c.ts, *cols).where(
             device_latest.c.kind == kind)
+        if kind == "security":  # only the PCs that wait for a reboot matter
+            lq = lq.where(pl["reboot_pending"].as_boolean() == true())
         if only is not None:
             lq = lq.where(device_latest.c.device_id.in_(sorted(devs)))
         for r in _fetch(conn, lq):
