@@ -206,6 +206,19 @@ SCHEMA: Schema = {
                                "lease per school limits each school anyway.", minimum=1,
                                maximum=1000),
     },
+    "alerting": {
+        "enabled": Key("bool", True, "Evaluate the alert rules (a thread of the collector; "
+                       "with several collectors on one PostgreSQL store one of them leads)."),
+        "rules_file": Key("str", "", "The alert rules (TOML); empty: the shipped "
+                          "`collector/alerting/rules.toml`. A file that cannot be used stops "
+                          "the collector at start with its line (docs/alerting.md)."),
+        "evaluate_interval": Key("float", 30, "Seconds between full (level-triggered) passes "
+                                 "of the alert rules over every school.", minimum=1,
+                                 maximum=3600),
+        "poll_interval": Key("float", 2, "Seconds between looks at the store's events: "
+                             "schools named by new events are judged again at once.",
+                             minimum=0.1, maximum=600),
+    },
     "province": {
         "code": Key("str", "", "Code of the province (tỉnh) this collector serves."),
         "name": Key("str", "", "Name of the province, shown at the root of the tree."),

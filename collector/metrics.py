@@ -40,7 +40,7 @@ Names (all prefixed ``schoolmon_``)::
 """
 import bisect
 import threading
-from typing import Callable, Dict, Iterable, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterable, Optional, Sequence, Set, Tuple
 
 import prometheus_client
 from prometheus_client import CollectorRegistry
@@ -125,6 +125,32 @@ class Gauge:
 
     def get(self) -> float:
         return _value(self._m, self.name, {})
+
+
+class LabelledGauge:
+    """A gauge with labels: ``set(v, state="firing")``; ``replace`` sets the whole family
+    (label sets absent from it go to 0)."""
+
+    def __init__(self, registry: CollectorRegistry, name: str, doc: str,
+                 labelnames: Sequence[str]) -> None:
+        self.name = name
+        self.labelnames = tuple(labelnames)
+        self._m = _PromGauge(name, doc, self.labelnames, registry=registry)
+        self._seen: Set[Tuple[str, ...]] = set()
+
+    def set(self, value: float, **labels: str) -> None:
+        self._m.labels(**labels).set(value)
+        self._seen.add(tuple(labels[n] for n in self.labelnames))
+
+    def replace(self, values: Dict[Tuple[str, ...], float]) -> None:
+        for key in self._seen - set(values):
+            self._m.labels(*key).set(0)
+        for key, v in values.items():
+            self._m.labels(*key).set(v)
+        self._seen |= set(values)
+
+    def get(self, **labels: str) -> float:
+        return _value(self._m, self.name, labels)
 
 
 class Histogram:
@@ -262,6 +288,24 @@ class IngestMetrics:
                                           ("outcome",))
         for outcome in ("granted", "held", "budget", "no_device", "rate_limited"):
             self.speedtest_requests.precreate(outcome=outcome)
+
+        # alerting (collector/alerting)
+        self.alert_pass_seconds = Histogram(r, p + "alert_evaluation_seconds",
+                                            "Wall time of one pass of the alert rules.",
+                                            buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5,
+                                                     10, 30))
+        self.alert_passes = Counter(r, p + "alert_evaluations_total",
+                                    "Passes of the alert rules, by kind: full (every school) "
+                                    "or changes (schools named by new events).", ("kind",))
+        for kind in ("full", "changes"):
+            self.alert_passes.precreate(kind=kind)
+        self.alert_rule_errors = Counter(r, p + "alert_rule_errors_total",
+                                         "Alert rules whose condition raised, by rule (their "
+                                         "open alerts are kept as they are).", ("rule",))
+        self.alert_eval_errors = Counter(r, p + "alert_evaluation_errors_total",
+                                         "Passes of the alert rules that failed (store error).")
+        self.alerts_open = LabelledGauge(r, p + "alerts", "Open alerts by state (pending, "
+                                         "firing) and severity.", ("state", "severity"))
 
     def render(self) -> str:
         return render(self.registry)

@@ -10,6 +10,11 @@ import time
 from types import SimpleNamespace
 from typing import Any, Callable, Dict, List, Optional, Protocol, Sequence, TypedDict
 
+from .alerting.calendar_standin import StandInCalendar
+from .alerting.conditions import CollectorStats
+from .alerting.engine import AlertEngine, PassStats
+from .alerting.leader import Leader
+from .alerting.rules import load_rules
 from .connectivity.evaluator import Evaluator as ConnectivityEvaluator
 from .connectivity.evaluator import RunStats as ConnectivityRunStats
 from .connectivity.evaluator import evaluator_from_config as connectivity_from_config
@@ -140,6 +145,26 @@ class CollectorService:
                 list(conn_cfg.slots), float(conn_cfg.boot_window), self._send_command,
                 self.metrics, clock=clock)
             self.on_event(self.scheduler.on_event)
+        # Alerting (issue 11): the rules are read here, so a file that cannot be used stops
+        # the collector at start (RulesError is a ConfigError: the CLI prints it, exits 2).
+        alert_cfg = getattr(cfg, "alerting", None)
+        self.alerting: Optional[AlertEngine] = None
+        self.alert_leader: Optional[Leader] = None
+        #: passes run after each evaluation, in order, as ``pass_(engine, now)`` (routing)
+        self.after_alerting: List[Callable[[AlertEngine, float], Any]] = []
+        #: the alert evaluator's last pass that did something (None before the first)
+        self.last_alerting: Optional[PassStats] = None
+        self.alert_passes = 0
+        self._alerting_thread: Optional[threading.Thread] = None
+        if isinstance(self.store, StateStore) and alert_cfg is not None and alert_cfg.enabled:
+            tz = getattr(getattr(cfg, "province", None), "timezone", "Asia/Ho_Chi_Minh")
+            metrics = self.metrics
+            self.alerting = AlertEngine(
+                self.store.engine, load_rules(alert_cfg.rules_file or None),
+                StandInCalendar(tz),  # STAND-IN: the lead gives the real calendar on merge
+                stats=self._collector_stats, timezone=tz,
+                on_rule_error=lambda rule: metrics.alert_rule_errors.inc(rule=rule))
+            self.alert_leader = Leader(self.store.engine, "alerting")
         self._evaluate_soon = threading.Event()
         #: the ATTT evaluator's last pass (None before the first)
         self.last_evaluation: Optional[RunStats] = None
@@ -198,6 +223,10 @@ class CollectorService:
             self._posture = threading.Thread(target=self._posture_loop,
                                              name="schoolmon-attt", daemon=True)
             self._posture.start()
+        if self.alerting is not None:
+            self._alerting_thread = threading.Thread(target=self._alerting_loop,
+                                                     name="schoolmon-alerting", daemon=True)
+            self._alerting_thread.start()
         if self.scheduler is not None:
             interval = float(self.cfg.connectivity.schedule_interval)
             self._scheduling = threading.Thread(target=self.scheduler.loop,
@@ -222,6 +251,11 @@ class CollectorService:
         if self._liveness is not None:
             self._liveness.join(timeout)
             self._liveness = None
+        if self._alerting_thread is not None:
+            self._alerting_thread.join(timeout)
+            self._alerting_thread = None
+        if self.alert_leader is not None:
+            self.alert_leader.release()
         if self._posture is not None:
             self._evaluate_soon.set()
             self._posture.join(timeout)
@@ -296,6 +330,53 @@ class CollectorService:
             self.evaluations += 1
             self._evaluate_soon.wait(self.evaluate_interval)
             self._evaluate_soon.clear()
+
+    def _collector_stats(self) -> CollectorStats:
+        """What the ``ingest_stalled`` and ``timeseries_failing`` rules read (in-process)."""
+        return CollectorStats(self.ingest.stalled_for(), self.ingest.pending(),
+                              self.timeseries.ready())
+
+    def _alerting_loop(self) -> None:
+        """The alert evaluator: while this process leads (leader.py), a full pass every
+        ``alerting.evaluate_interval`` seconds and, between them, a pass over the schools
+        named by new store events every ``alerting.poll_interval``; after each pass that
+        ran, the ``after_alerting`` passes. Runs beside ingest, which it never waits for:
+        it only reads what ingest committed."""
+        assert self.alerting is not None and self.alert_leader is not None
+        cfg = self.cfg.alerting
+        interval, poll = float(cfg.evaluate_interval), float(cfg.poll_interval)
+        next_full = time.monotonic()
+        m = self.metrics
+        while not self._stop.is_set():
+            started = time.monotonic()
+            full = started >= next_full
+            if full and self.ingest.pending() > EVALUATE_BACKLOG \
+                    and started < next_full + interval:
+                # a full pass is a few seconds of this process's CPU (it shares the GIL
+                # with ingest): while ingest has a backlog it waits, at most an interval
+                full = False
+            try:
+                if self.alert_leader.acquire():
+                    now = time.time()
+                    stats = self.alerting.evaluate(now, full=full)
+                    if not stats.skipped:
+                        self.last_alerting = stats
+                        m.alert_pass_seconds.observe(stats.seconds)
+                        m.alert_passes.inc(kind="full" if stats.full else "changes")
+                        m.alerts_open.replace({k: float(v) for k, v in
+                                               self.alerting.counts().items()})
+                        for after in list(self.after_alerting):
+                            try:
+                                after(self.alerting, now)
+                            except Exception:
+                                log.exception("pass after alerting (%r) failed", after)
+                    self.alert_passes += 1
+            except Exception:
+                m.alert_eval_errors.inc()
+                log.exception("alert evaluation failed")
+            if full:
+                next_full = started + interval
+            self._stop.wait(max(0.0, min(poll, next_full - time.monotonic())))
 
     # ---------------------------------------------------------------- readiness
     def _ping_store(self) -> bool:
