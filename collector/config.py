@@ -206,6 +206,14 @@ SCHEMA: Schema = {
                                "lease per school limits each school anyway.", minimum=1,
                                maximum=1000),
     },
+    "alerting": {
+        "calendar_file": Key("str", "", "The school calendar (TOML: school and office hours, "
+                             "school years, holidays, overrides per area and school); empty: "
+                             "the shipped `collector/alerting/calendar.toml`; `always`: every "
+                             "hour is school hours (nothing is ever off hours). A file that "
+                             "cannot be used stops the collector at start with its line "
+                             "(docs/alerting.md)."),
+    },
     "province": {
         "code": Key("str", "", "Code of the province (tỉnh) this collector serves."),
         "name": Key("str", "", "Name of the province, shown at the root of the tree."),

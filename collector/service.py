@@ -10,6 +10,7 @@ import time
 from types import SimpleNamespace
 from typing import Any, Callable, Dict, List, Optional, Protocol, Sequence, TypedDict
 
+from .alerting.calendar import calendar_from_config
 from .connectivity.evaluator import Evaluator as ConnectivityEvaluator
 from .connectivity.evaluator import RunStats as ConnectivityRunStats
 from .connectivity.evaluator import evaluator_from_config as connectivity_from_config
@@ -110,6 +111,9 @@ class CollectorService:
         # The ATTT baseline is read here, so a file that cannot be used stops the collector
         # at start (BaselineError is a ConfigError: the CLI prints it and exits 2).
         self.rules = rules_from_config(cfg)
+        # The school calendar likewise (CalendarError is a ConfigError): one instance for
+        # the pages' liveness (api/app.py), connectivity and alerting.
+        self.calendar = calendar_from_config(cfg)
         baseline_cfg = getattr(cfg, "baseline", None)
         self.evaluate_interval = float(getattr(baseline_cfg, "evaluate_interval", 15.0))
         self.evaluator: Optional[Evaluator] = None
@@ -124,7 +128,8 @@ class CollectorService:
         if isinstance(self.store, StateStore):
             ingest_ = self.ingest
             self.connectivity = connectivity_from_config(
-                cfg, self.store.engine, busy=lambda: ingest_.pending() > EVALUATE_BACKLOG)
+                cfg, self.store.engine, busy=lambda: ingest_.pending() > EVALUATE_BACKLOG,
+                calendar=self.calendar)
         #: the connectivity evaluator's last pass (None before the first)
         self.last_connectivity: Optional[ConnectivityRunStats] = None
         self._posture: Optional[threading.Thread] = None
@@ -138,7 +143,7 @@ class CollectorService:
             self.scheduler = Scheduler(
                 self.store.engine, settings_from_config(cfg, test_server_url(cfg)),
                 list(conn_cfg.slots), float(conn_cfg.boot_window), self._send_command,
-                self.metrics, clock=clock)
+                self.metrics, clock=clock, calendar=self.calendar)
             self.on_event(self.scheduler.on_event)
         self._evaluate_soon = threading.Event()
         #: the ATTT evaluator's last pass (None before the first)

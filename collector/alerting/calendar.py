@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 import tomllib
+from schoolmon.protocol.settings import ConfigError
 from zoneinfo import ZoneInfo
 
 SHIPPED_FILE = os.path.join(os.path.dirname(__file__), "calendar.toml")
@@ -42,8 +43,9 @@ _TIME = re.compile(r"^(\d{2}):(\d{2})$")
 _SPAN = re.compile(r"^\s*(\S+)\s*-\s*(\S+)\s*$")
 
 
-class CalendarError(ValueError):
-    """A calendar file that cannot be used; the message names the file and the line."""
+class CalendarError(ConfigError):
+    """A calendar file that cannot be used; the message names the file and the line (a
+    ConfigError: the collector refuses to start, like any other bad configuration)."""
 
 
 @dataclass(frozen=True)
@@ -580,3 +582,17 @@ def _resolve(path: Tuple[Any, ...], counts: Mapping[Tuple[Any, ...], int]) -> Tu
         if out in counts and out != path:
             out = out + (counts[out],)
     return out
+
+
+def calendar_from_config(cfg: Any) -> Calendar:
+    """The calendar ``alerting.calendar_file`` names (empty: the shipped file; "always":
+    ALWAYS_OPEN). CalendarError (a ConfigError) stops the collector at start."""
+    alerting = getattr(cfg, "alerting", None)
+    path = getattr(alerting, "calendar_file", None)
+    if path is None:  # a configuration made by hand (tests), not by config.load_config:
+        path = os.environ.get(ENV_VAR, "")  # the variable load_config would have read
+    return load_calendar(path or None)
+
+
+#: The environment variable of ``alerting.calendar_file`` (the test suite sets "always").
+ENV_VAR = "SCHOOLMON_ALERTING_CALENDAR_FILE"
