@@ -29,7 +29,7 @@ from sqlalchemy import func, select, update
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from schoolmon.collector.alerting.calendar_standin import StandInCalendar  # noqa: E402
+from schoolmon.collector.alerting.calendar import load_calendar  # noqa: E402
 from schoolmon.collector.alerting.conditions import CollectorStats  # noqa: E402
 from schoolmon.collector.alerting.engine import AlertEngine  # noqa: E402
 from schoolmon.collector.alerting.rules import load_rules  # noqa: E402
@@ -106,7 +106,7 @@ def run(url: str, label: str, args: argparse.Namespace) -> Dict[str, float]:
     Evaluator(engine, rules_from_config(argparse.Namespace())).run_once(NOW - 30)
     facts = add_alerting_facts(engine, NOW)
     fill_s = time.perf_counter() - t0
-    ev = AlertEngine(engine, load_rules(), StandInCalendar(),
+    ev = AlertEngine(engine, load_rules(), load_calendar(None),
                      stats=lambda: CollectorStats(0.0, 0, True))
     cpu: Dict[str, float] = {}
 

@@ -180,6 +180,21 @@ def build_parser() -> argparse.ArgumentParser:
                     "(default: baseline.connectivity_file, else the shipped one)")
     bc.add_argument("--lang", choices=("vi", "en"), default="vi")
 
+    ca = sub.add_parser("calendar", help="the school calendar (school hours, holidays)")
+    casub = ca.add_subparsers(dest="calendar_command", metavar="ACTION")
+    casub.required = True
+    cc = casub.add_parser("check", help="check a calendar file and print the school years "
+                          "and holidays, and for a date whether it is a school day (exit 1 "
+                          "with the line and the reason when the file cannot be used)")
+    cc.add_argument("--file", metavar="FILE", help="the file (default: "
+                    "alerting.calendar_file, else the shipped one)")
+    cc.add_argument("--config", metavar="FILE", help="TOML configuration file")
+    cc.add_argument("--school", metavar="CODE", help="a school's code: its overrides")
+    cc.add_argument("--area", metavar="UNIT", help="the school's org unit code (its "
+                    "area's overrides; read from the store when --school is given)")
+    cc.add_argument("--date", metavar="YYYY-MM-DD", help="a day to show (default: today)")
+    cc.add_argument("--lang", choices=("vi", "en"), default="vi")
+
     for name, usage in (("report", "report --format xlsx|csv --out FILE [--org UNIT]"),
                         ("token", "token create --school CODE [--ttl DAYS]")):
         x = sub.add_parser(name, help="(not available in this version)", usage=usage)
@@ -554,6 +569,87 @@ def cmd_baseline(args: argparse.Namespace) -> int:
     return 0
 
 
+def _school_area(cfg: Any, code: str) -> Optional[str]:
+    """The org unit code of school ``code`` from the store (None when unknown)."""
+    from sqlalchemy import create_engine, select
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from .store.schema import org_units, schools
+    try:
+        engine = create_engine(cfg.store.url)
+        try:
+            with engine.connect() as conn:
+                return conn.execute(
+                    select(org_units.c.code).select_from(schools.join(
+                        org_units, org_units.c.id == schools.c.org_unit_id))
+                    .where(schools.c.code == code)).scalar()
+        finally:
+            engine.dispose()
+    except SQLAlchemyError:
+        return None
+
+
+def cmd_calendar(args: argparse.Namespace) -> int:
+    """``calendar check``: the calendar in force, or its error with the line (exit 1)."""
+    import datetime as dt
+
+    from schoolmon.protocol.settings import ConfigError
+
+    from .alerting.calendar import CalendarError, load_calendar
+    from .config import load_config
+    from .text import message
+    lang = args.lang
+    try:
+        cfg = load_config(args.config, demo=True)
+    except ConfigError as exc:
+        return _config_error(exc)
+    path = args.file or cfg.alerting.calendar_file or None
+    try:
+        cal = load_calendar(path)
+    except CalendarError as exc:
+        _err(str(exc))
+        return 1
+    try:
+        day = (dt.date.fromisoformat(args.date) if args.date
+               else dt.datetime.now(cal.tz).date())
+    except ValueError:
+        _err(message("calendar.bad_date", lang).format(args.date))
+        return 2
+    area = args.area
+    if args.school and area is None:
+        area = _school_area(cfg, args.school)
+
+    def say(key: str, *values: Any) -> None:
+        print(message(key, lang).format(*values))
+
+    say("calendar.file", cal.source, cal.tz.key)
+    if cal.always_open:
+        say("calendar.always")
+        return 0
+    for y in cal.school_years:
+        say("calendar.year", y.name, y.start.isoformat(), y.end.isoformat())
+    say("calendar.holidays")
+    for h in sorted(cal.holidays, key=lambda h: h.start):
+        span = h.start.isoformat() + ("" if h.end == h.start else " … " + h.end.isoformat())
+        print("  %s  %s%s" % (span, h.name, "" if h.closes == "all"
+                              else " (" + message("calendar.school_only", lang) + ")"))
+    overrides = [("area", c) for c in cal.areas] + [("school", c) for c in cal.schools]
+    if overrides:
+        say("calendar.overrides", ", ".join("%s %s" % o for o in overrides))
+    where = " ".join(x for x in (args.school, area and "(%s)" % area) if x)
+    say("calendar.day", day.isoformat(), where)
+    holiday = cal.holiday(day, args.school, area)
+    if cal.is_school_day(day, args.school, area):
+        say("calendar.school_day")
+    else:
+        say("calendar.no_school", holiday or message("calendar.no_lessons", lang))
+    for window in cal.window_names():
+        spans = cal.hours(window, day, args.school, area)
+        print("  %s: %s" % (window, ", ".join("%s–%s" % s for s in spans) if spans
+                            else message("calendar.closed", lang)))
+    return 0
+
+
 def cmd_speedtest(args: argparse.Namespace) -> int:
     """``speedtest request --school CODE``: what ``POST /api/v1/schools/{code}/speedtest``
     does (connectivity/manual.py), with the grant sent by a connection of its own; the
@@ -656,6 +752,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         return cmd_baseline(args)
     if args.command == "speedtest":
         return cmd_speedtest(args)
+    if args.command == "calendar":
+        return cmd_calendar(args)
     _err("`%s` is not available in this version" % args.command)  # pragma: no cover
     return 2
 

@@ -218,6 +218,12 @@ SCHEMA: Schema = {
         "poll_interval": Key("float", 2, "Seconds between looks at the store's events: "
                              "schools named by new events are judged again at once.",
                              minimum=0.1, maximum=600),
+        "calendar_file": Key("str", "", "The school calendar (TOML: school and office hours, "
+                             "school years, holidays, overrides per area and school); empty: "
+                             "the shipped `collector/alerting/calendar.toml`; `always`: every "
+                             "hour is school hours (nothing is ever off hours). A file that "
+                             "cannot be used stops the collector at start with its line "
+                             "(docs/alerting.md)."),
     },
     "province": {
         "code": Key("str", "", "Code of the province (tỉnh) this collector serves."),

@@ -10,7 +10,7 @@ import time
 from types import SimpleNamespace
 from typing import Any, Callable, Dict, List, Optional, Protocol, Sequence, TypedDict
 
-from .alerting.calendar_standin import StandInCalendar
+from .alerting.calendar import calendar_from_config
 from .alerting.conditions import CollectorStats
 from .alerting.engine import AlertEngine, PassStats
 from .alerting.leader import Leader
@@ -115,6 +115,9 @@ class CollectorService:
         # The ATTT baseline is read here, so a file that cannot be used stops the collector
         # at start (BaselineError is a ConfigError: the CLI prints it and exits 2).
         self.rules = rules_from_config(cfg)
+        # The school calendar likewise (CalendarError is a ConfigError): one instance for
+        # the pages' liveness (api/app.py), connectivity and alerting.
+        self.calendar = calendar_from_config(cfg)
         baseline_cfg = getattr(cfg, "baseline", None)
         self.evaluate_interval = float(getattr(baseline_cfg, "evaluate_interval", 15.0))
         self.evaluator: Optional[Evaluator] = None
@@ -129,7 +132,8 @@ class CollectorService:
         if isinstance(self.store, StateStore):
             ingest_ = self.ingest
             self.connectivity = connectivity_from_config(
-                cfg, self.store.engine, busy=lambda: ingest_.pending() > EVALUATE_BACKLOG)
+                cfg, self.store.engine, busy=lambda: ingest_.pending() > EVALUATE_BACKLOG,
+                calendar=self.calendar)
         #: the connectivity evaluator's last pass (None before the first)
         self.last_connectivity: Optional[ConnectivityRunStats] = None
         self._posture: Optional[threading.Thread] = None
@@ -143,7 +147,7 @@ class CollectorService:
             self.scheduler = Scheduler(
                 self.store.engine, settings_from_config(cfg, test_server_url(cfg)),
                 list(conn_cfg.slots), float(conn_cfg.boot_window), self._send_command,
-                self.metrics, clock=clock)
+                self.metrics, clock=clock, calendar=self.calendar)
             self.on_event(self.scheduler.on_event)
         # Alerting (issue 11): the rules are read here, so a file that cannot be used stops
         # the collector at start (RulesError is a ConfigError: the CLI prints it, exits 2).
@@ -161,7 +165,7 @@ class CollectorService:
             metrics = self.metrics
             self.alerting = AlertEngine(
                 self.store.engine, load_rules(alert_cfg.rules_file or None),
-                StandInCalendar(tz),  # STAND-IN: the lead gives the real calendar on merge
+                self.calendar,
                 stats=self._collector_stats, timezone=tz,
                 on_rule_error=lambda rule: metrics.alert_rule_errors.inc(rule=rule))
             self.alert_leader = Leader(self.store.engine, "alerting")

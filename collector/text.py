@@ -33,6 +33,9 @@ STATUS_LABELS: Dict[str, Dict[str, str]] = {
     "pending": {"vi": "chờ duyệt", "en": "pending approval"},
     "unknown": {"vi": "chưa có dữ liệu", "en": "no data yet"},
     "partial": {"vi": "mất kết nối một phần", "en": "partly offline"},
+    #: a device offline outside its role's calendar window (a lab PC at night), or a school
+    #: whose only silent devices are such
+    "off_hours": {"vi": "ngoài giờ học", "en": "outside school hours"},
     "no_devices": {"vi": "chưa có thiết bị", "en": "no devices"},
     "revoked": {"vi": "đã thu hồi", "en": "revoked"},
     "active": {"vi": "đang hoạt động", "en": "active"},
@@ -48,6 +51,7 @@ SCHOOL_CONDITION_LABELS: Dict[str, Dict[str, str]] = {
     "router_down": {"vi": "mất kết nối Internet/router", "en": "Internet/router down"},
     "some_devices_off": {"vi": "một số máy tắt", "en": "some devices off"},
     "all_offline": {"vi": "mọi thiết bị mất kết nối", "en": "every device offline"},
+    "off_hours": {"vi": "ngoài giờ học", "en": "outside school hours"},
     "no_devices": {"vi": "chưa có thiết bị", "en": "no devices"},
 }
 
@@ -125,6 +129,22 @@ LEVEL_LABELS: Dict[str, Dict[str, str]] = dict(SCHOOL_LEVELS, **{
 
 #: Messages of the API (errors, notes), by code.
 MESSAGES: Dict[str, Dict[str, str]] = {
+    # `schoolmon-collector calendar check` (collector/cli.py)
+    "calendar.file": {"vi": "Lịch học: {} (múi giờ {})", "en": "School calendar: {} (time zone {})"},
+    "calendar.always": {"vi": "Luôn mở: mọi giờ đều là giờ học (không có gì ngoài giờ).",
+                        "en": "Always open: every hour is school hours (nothing is off hours)."},
+    "calendar.year": {"vi": "Năm học {}: {} → {}", "en": "School year {}: {} → {}"},
+    "calendar.holidays": {"vi": "Ngày nghỉ:", "en": "Holidays and breaks:"},
+    "calendar.school_only": {"vi": "học sinh nghỉ, văn phòng làm việc",
+                             "en": "pupils off, offices open"},
+    "calendar.overrides": {"vi": "Lịch riêng: {}", "en": "Overrides: {}"},
+    "calendar.day": {"vi": "Ngày {} {}", "en": "Day {} {}"},
+    "calendar.school_day": {"vi": "  Ngày học.", "en": "  A school day."},
+    "calendar.no_school": {"vi": "  Không phải ngày học: {}.", "en": "  Not a school day: {}."},
+    "calendar.no_lessons": {"vi": "không có giờ học ngày này", "en": "no lessons that day"},
+    "calendar.closed": {"vi": "đóng", "en": "closed"},
+    "calendar.bad_date": {"vi": "Ngày không hợp lệ (YYYY-MM-DD): {}",
+                          "en": "Not a valid date (YYYY-MM-DD): {}"},
     "auth_required": {
         "vi": "Cần xác thực: gửi tiêu đề Authorization: Bearer <mã truy cập>.",
         "en": "Authentication required: send Authorization: Bearer <token>.",

@@ -10,6 +10,7 @@ the router carries the authentication dependency, so a route added to it cannot 
 (api/pages.py: one shell at every page address, scripts and styles under ``/static/``).
 """
 import os
+import time
 from typing import Any, Awaitable, Callable, Dict, List, Mapping, Optional, Protocol, Union, runtime_checkable
 
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
@@ -112,11 +113,14 @@ class CollectorApp(FastAPI):
         await super().__call__(scope, receive, send)
 
 
-def create_app(source: AppSource, cfg: Any, scheduler: Any = None) -> FastAPI:
+def create_app(source: AppSource, cfg: Any, scheduler: Any = None,
+               clock: Optional[Callable[[], float]] = None) -> FastAPI:
     """The app over ``source`` (a running service, a state store or an engine) with the
     settings of ``cfg`` (the collector's configuration: ``api.*``, ``province.timezone``,
     ``store.rollup_5m_days``). ``scheduler``: the speed-test scheduler that Đo ngay asks
-    (default: the running service's ``scheduler``; None: the route answers 503)."""
+    (default: the running service's ``scheduler``; None: the route answers 503).
+    ``clock``: the time the read routes judge liveness at on the school calendar
+    (default ``time.time``; tests give a fixed one)."""
     service: Optional[RunningService] = None
     if isinstance(source, Engine):
         engine = source
@@ -155,6 +159,14 @@ def create_app(source: AppSource, cfg: Any, scheduler: Any = None) -> FastAPI:
     else:
         from ..connectivity.baseline import from_config
         app.state.connectivity_baseline = from_config(cfg)
+    # The school calendar (lab PCs off at night are "ngoài giờ học"): the running
+    # service's, loaded at its start, else the configured file (CalendarError stops here).
+    calendar = getattr(service, "calendar", None)
+    if calendar is None:
+        from ..alerting.calendar import calendar_from_config
+        calendar = calendar_from_config(cfg)
+    app.state.calendar = calendar
+    app.state.clock = clock if clock is not None else time.time
     app.state.auth_policy = AuthPolicy()
     app.state.unit_schools = UnitSchools()  # org unit → schools, shared by every request
 

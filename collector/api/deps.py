@@ -374,3 +374,19 @@ def get_connectivity_baseline(request: Request) -> Any:
 
 
 ConnectivityBaseline = Annotated[Any, Depends(get_connectivity_baseline)]
+
+
+def get_calendar(request: Request) -> Any:
+    """The school calendar in force (``alerting.calendar.Calendar``, loaded at start)."""
+    return request.app.state.calendar
+
+
+SchoolCalendar = Annotated[Any, Depends(get_calendar)]
+
+
+def get_now(request: Request) -> float:
+    """The instant a request judges liveness at (the app's clock: tests fix it)."""
+    return float(request.app.state.clock())
+
+
+Now = Annotated[float, Depends(get_now)]

@@ -24,7 +24,9 @@ from .deps import (
     Conn,
     FiveMinDays,
     Lang,
+    Now,
     Rules,
+    SchoolCalendar,
     Scope,
     TimeZone,
 )
@@ -34,7 +36,7 @@ router = APIRouter(tags=["devices"])
 
 DeviceId = Annotated[str, Path(max_length=64)]
 
-DeviceStatus = Literal["online", "offline", "unknown"]
+DeviceStatus = Literal["online", "offline", "off_hours", "unknown"]
 DeviceRole = Literal["lab", "office", "server", "router"]
 DeviceState = Literal["pending", "active", "retired"]
 AtttFilter = Literal["fail", "unknown", "pass"]
@@ -47,10 +49,11 @@ DeviceSort = Literal["status", "id", "hostname", "school", "role", "room", "os",
 
 @router.get("/devices", summary="Danh sách thiết bị / devices")
 def list_devices(
-    conn: Conn, scope: Scope, lang: Lang, tz: TimeZone,
+    conn: Conn, scope: Scope, lang: Lang, tz: TimeZone, now: Now, calendar: SchoolCalendar,
     status: Annotated[Optional[DeviceStatus], Query(
-        description="`online` (trực tuyến), `offline` (mất kết nối), `unknown` (chưa có "
-                    "dữ liệu).")] = None,
+        description="`online` (trực tuyến), `offline` (mất kết nối), `off_hours` (ngoài "
+                    "giờ học: máy phòng tin học tắt ngoài giờ / a lab PC off outside "
+                    "school hours), `unknown` (chưa có dữ liệu).")] = None,
     role: Annotated[Optional[DeviceRole], Query(description="Vai trò / role.")] = None,
     os: Annotated[Optional[str], Query(
         max_length=64, description="Một phần tên hệ điều hành, không phân biệt hoa thường "
@@ -101,7 +104,8 @@ def list_devices(
                              area_units=units, state=state, offline_days=offline_days,
                              disk_over=disk_over, seen_hours=seen_hours, q=q,
                              sort=sort.lstrip("-"), descending=sort.startswith("-"),
-                             page=page, per_page=per_page, attt=attt, os_support=os_support)
+                             page=page, per_page=per_page, attt=attt, os_support=os_support,
+                             now=now, calendar=calendar)
     body["filters"] = {"status": status, "role": role, "os": os, "school": school,
                        "area": area, "state": state, "offline_days": offline_days,
                        "disk_over": disk_over, "seen_hours": seen_hours, "q": q,
@@ -115,8 +119,8 @@ def list_devices(
 
 @router.get("/devices/{device_id}", summary="Một thiết bị / one device",
             responses=NOT_FOUND)
-def get_device(conn: Conn, scope: Scope, lang: Lang, tz: TimeZone, rules: Rules,
-               device_id: DeviceId) -> Dict[str, Any]:
+def get_device(conn: Conn, scope: Scope, lang: Lang, tz: TimeZone, rules: Rules, now: Now,
+               calendar: SchoolCalendar, device_id: DeviceId) -> Dict[str, Any]:
     """Registry entry (school, role, room, state, online/offline, `status_since`,
     `offline_since`), inventory and the latest message of each kind
     (`latest.inventory.payload`, `latest.health.payload` ...), current `health`
@@ -134,7 +138,7 @@ def get_device(conn: Conn, scope: Scope, lang: Lang, tz: TimeZone, rules: Rules,
     `router`: a router's latest `router` message summarised (up — gateway or SNMP
     answered —, uptime, WAN interface, rates in Mbit/s and utilisation %, model, firmware,
     interfaces); null for every other device."""
-    body = read.get_device(conn, device_id, scope)
+    body = read.get_device(conn, device_id, scope, calendar=calendar, now=now)
     if body is None:
         raise ApiError(404, "device_not_found")
     polled = body["latest"].get("router")

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Query
 from ..read import connectivity as link
 from ..read import org as read
 from ..text import ATTT_STATUS_LABELS, baseline_note, label
-from .deps import Conn, Lang, Scope, TimeZone
+from .deps import Conn, Lang, Now, SchoolCalendar, Scope, TimeZone
 from .present import present
 
 
@@ -19,7 +19,8 @@ router = APIRouter(tags=["org"])
 
 
 @router.get("/org", summary="Cây đơn vị / organisation tree")
-def get_org(conn: Conn, scope: Scope, lang: Lang, tz: TimeZone,
+def get_org(conn: Conn, scope: Scope, lang: Lang, tz: TimeZone, now: Now,
+            calendar: SchoolCalendar,
             schools: Annotated[bool, Query(
                 description="Kèm danh sách trường / include the schools (false: units and "
                             "their counts only, much smaller for a whole province).")] = True,
@@ -29,7 +30,7 @@ def get_org(conn: Conn, scope: Scope, lang: Lang, tz: TimeZone,
     caller's units appear. Each unit's `counts` have `connectivity_by_status` and
     `connectivity_below_baseline` (Không đạt + Cần cải thiện), each school its
     `connectivity` status."""
-    body = read.org_tree(conn, scope, include_schools=schools)
+    body = read.org_tree(conn, scope, include_schools=schools, calendar=calendar, now=now)
     below = body["below_baseline"]
     below["note"] = baseline_note(bool(below.get("evaluated")),
                                   bool(below.get("connectivity_evaluated")), lang)

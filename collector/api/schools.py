@@ -1,5 +1,4 @@
 """``GET /api/v1/schools`` (filters, paging) and ``GET /api/v1/schools/{code}``."""
-import time
 from typing import Annotated, Any, Dict, Literal, Optional
 
 from fastapi import APIRouter, Path, Query
@@ -8,12 +7,22 @@ from ..read import connectivity as link
 from ..read import posture
 from ..read import schools as read
 from ..text import OFFLINE_REASON_LABELS, SCHOOL_CONDITION_LABELS, label, message
-from .deps import NOT_FOUND, ApiError, Conn, Lang, Rules, Scope, TimeZone
+from .deps import (
+    NOT_FOUND,
+    ApiError,
+    Conn,
+    Lang,
+    Now,
+    Rules,
+    SchoolCalendar,
+    Scope,
+    TimeZone,
+)
 from .present import present
 
 router = APIRouter(tags=["schools"])
 
-SchoolStatus = Literal["offline", "partial", "online", "no_devices"]
+SchoolStatus = Literal["offline", "partial", "online", "off_hours", "no_devices"]
 Baseline = Literal["attt", "connectivity", "meets", "below", "not_evaluated"]
 AtttStatus = Literal["below", "insufficient", "improve", "meets", "no_pcs", "not_evaluated"]
 ConnectivityStatus = Literal["below", "improve", "insufficient", "meets"]
@@ -26,7 +35,7 @@ SchoolSort = Literal["status", "name", "code", "area", "offline", "online_pct", 
 
 @router.get("/schools", summary="Danh sách trường / schools")
 def list_schools(
-    conn: Conn, scope: Scope, lang: Lang, tz: TimeZone,
+    conn: Conn, scope: Scope, lang: Lang, tz: TimeZone, now: Now, calendar: SchoolCalendar,
     area: Annotated[Optional[str], Query(
         description="Khu vực: id, mã (`lao-cai/bat-xat`) hoặc tên đơn vị; gồm cả đơn vị "
                     "cấp dưới. / Area unit id, code or name (units below included).")] = None,
@@ -77,7 +86,7 @@ def list_schools(
                              page=page, per_page=per_page, q=q, level=level, isp=isp,
                              link_type=link_type, sort=sort.lstrip("-"),
                              descending=sort.startswith("-"), attt=attt,
-                             connectivity=connectivity)
+                             connectivity=connectivity, calendar=calendar, now=now)
     for item in body["items"]:
         item["attt"] = posture.status_brief(item["attt"]["status"], lang)
         item["connectivity"] = link.status_brief(item["connectivity"]["status"], lang)
@@ -91,7 +100,8 @@ def list_schools(
 
 @router.get("/schools/{code}", summary="Một trường và thiết bị / one school",
             responses=NOT_FOUND)
-def get_school(conn: Conn, scope: Scope, lang: Lang, tz: TimeZone, rules: Rules,
+def get_school(conn: Conn, scope: Scope, lang: Lang, tz: TimeZone, rules: Rules, now: Now,
+               calendar: SchoolCalendar,
                code: Annotated[str, Path(max_length=64)]) -> Dict[str, Any]:
     """A school with its area, contract, contacts, status and `condition` (`router_down`:
     mất kết nối Internet/router — not one PC off; `some_devices_off`, `all_offline`,
@@ -114,10 +124,9 @@ def get_school(conn: Conn, scope: Scope, lang: Lang, tz: TimeZone, rules: Rules,
     `router` (the latest router message of `router.{code}`: up, uptime, WAN rates and
     utilisation, model, interfaces); `below_baseline.connectivity`: true / false (null
     while not evaluated)."""
-    body = read.get_school(conn, code, scope)
+    body = read.get_school(conn, code, scope, now=now, calendar=calendar)
     if body is None:
         raise ApiError(404, "school_not_found")
-    now = time.time()
     body["attt"] = posture.school_attt(conn, code, rules.baseline, lang, tz, now)
     body["connectivity"] = link.school_connectivity(conn, code, lang, now)
     body["condition_label"] = label(SCHOOL_CONDITION_LABELS, body["condition"], lang)

@@ -1,5 +1,4 @@
 """``GET /api/v1/summary``: fleet counts for the caller's organisation units."""
-import time
 from typing import Any, Dict
 
 from fastapi import APIRouter
@@ -16,7 +15,7 @@ from ..text import (
     label,
     utc_offset,
 )
-from .deps import Conn, Lang, Scope, TimeZone
+from .deps import Conn, Lang, Now, SchoolCalendar, Scope, TimeZone
 from .present import present
 
 
@@ -29,7 +28,8 @@ router = APIRouter(tags=["summary"])
 
 
 @router.get("/summary", summary="Tổng quan / fleet summary")
-def get_summary(conn: Conn, scope: Scope, lang: Lang, tz: TimeZone) -> Dict[str, Any]:
+def get_summary(conn: Conn, scope: Scope, lang: Lang, tz: TimeZone, now: Now,
+                calendar: SchoolCalendar) -> Dict[str, Any]:
     """Schools by status (trực tuyến / một phần / mất kết nối / chưa có thiết bị), devices
     by status, state (chờ duyệt / đang hoạt động) and role, and schools below each
     baseline: `security` (ATTT: Không đạt, Không đủ dữ liệu, Cần cải thiện) with
@@ -37,7 +37,7 @@ def get_summary(conn: Conn, scope: Scope, lang: Lang, tz: TimeZone) -> Dict[str,
     `connectivity_by_status` (a school not judged yet counts as `insufficient`). Before a
     baseline's first evaluation its counts are `null` (`evaluated: false`,
     `connectivity_evaluated: false`), never a made-up 0."""
-    body = read.summary(conn, scope, time.time())
+    body = read.summary(conn, scope, now, calendar=calendar)
     below = body["below_baseline"]
     below["note"] = baseline_note(bool(below.get("evaluated")),
                                   bool(below.get("connectivity_evaluated")), lang)
@@ -48,7 +48,8 @@ def get_summary(conn: Conn, scope: Scope, lang: Lang, tz: TimeZone) -> Dict[str,
 
 
 @router.get("/overview", summary="Trang tổng quan / overview page data")
-def get_overview(conn: Conn, scope: Scope, lang: Lang, tz: TimeZone) -> Dict[str, Any]:
+def get_overview(conn: Conn, scope: Scope, lang: Lang, tz: TimeZone, now: Now,
+                 calendar: SchoolCalendar) -> Dict[str, Any]:
     """Everything on the overview page, for the caller's units: the summary's counts
     (schools without devices counted: the school cards add up to `schools.total`), each
     with `links` — the list route and filter parameters that list the same things;
@@ -58,8 +59,7 @@ def get_overview(conn: Conn, scope: Scope, lang: Lang, tz: TimeZone) -> Dict[str
     thiện; each with `attt`, `connectivity` {status, label} and `reasons` [{code, label}]),
     `devices.seen_24h` and
     `trend`: distinct devices heard per local day over 30 days, from the hourly rollups."""
-    now = time.time()
-    body = read.overview(conn, scope, now, utc_offset(now, tz))
+    body = read.overview(conn, scope, now, utc_offset(now, tz), calendar=calendar)
     below = body["below_baseline"]
     below["note"] = baseline_note(bool(below.get("evaluated")),
                                   bool(below.get("connectivity_evaluated")), lang)

@@ -31,8 +31,10 @@ Probes that arrive late (an agent's queue) are seen by the next daily pass.
 
 Local days and school hours use the province time zone's UTC offset at the time of the
 pass (Asia/Ho_Chi_Minh has no daylight saving time), so the database can group probe
-hours by local day without a time-zone table. School hours come from the baseline file
-(``school_hours``) until the school calendar (issue 11): ``SchoolHours`` is the seam.
+hours by local day without a time-zone table. The hours probes count in come from the
+baseline file (``school_hours``: its own window); which days are school days also asks the
+school calendar (collector/alerting/calendar.py): a holiday, a break or a school's flood
+closure is no school day, so a link silent on Tết does not count against the school.
 """
 import datetime as _dt
 import logging
@@ -52,6 +54,7 @@ from ..store.schema import (
     dialect_insert,
     link_probe_hours,
     link_tests,
+    org_units,
     schools,
 )
 from .baseline import ConnectivityBaseline
@@ -83,14 +86,25 @@ class RunStats(NamedTuple):
 
 
 class SchoolHours(NamedTuple):
-    """Which local days and hours are school time (the seam for issue 11's calendar):
-    ISO weekdays (1 = Monday) and hours [start, end)."""
+    """Which local days and hours are school time: ISO weekdays (1 = Monday) and hours
+    [start, end) from the baseline, and the school calendar's school days (None: weekdays
+    only)."""
     days: Tuple[int, ...]
     start: int
     end: int
+    calendar: Any = None
 
-    def is_school_day(self, day_index: int) -> bool:
-        return (day_index + 3) % 7 + 1 in self.days  # 1970-01-01 (day 0) was a Thursday
+    def is_school_day(self, day_index: int, school: Optional[str] = None,
+                      area: Optional[str] = None) -> bool:
+        if (day_index + 3) % 7 + 1 not in self.days:  # 1970-01-01 (day 0) was a Thursday
+            return False
+        if self.calendar is None:
+            return True
+        day = _EPOCH_DAY + _dt.timedelta(days=day_index)  # a local day's index: its date
+        return bool(self.calendar.is_school_day(day, school, area))
+
+
+_EPOCH_DAY = _dt.date(1970, 1, 1)
 
 
 class Agg(NamedTuple):
@@ -204,12 +218,12 @@ class Evaluator:
     def __init__(self, engine: Engine, baseline: ConnectivityBaseline,
                  timezone: str = "Asia/Ho_Chi_Minh",
                  busy: Optional[Callable[[], bool]] = None,
-                 hours: Optional[SchoolHours] = None) -> None:
+                 hours: Optional[SchoolHours] = None, calendar: Any = None) -> None:
         self.engine = engine
         self.baseline = baseline
         self.tz = ZoneInfo(timezone)
         self.busy = busy
-        self.hours = hours or SchoolHours(baseline.school_days, *baseline.hours)
+        self.hours = hours or SchoolHours(baseline.school_days, *baseline.hours, calendar)
 
     def _yield(self) -> None:
         if self.busy is None:
@@ -332,7 +346,10 @@ class Evaluator:
         with self.engine.begin() as conn:
             info = {r.code: r for r in conn.execute(
                 select(schools.c.code, schools.c.students, schools.c.contracted_down_mbps,
-                       schools.c.contracted_up_mbps).where(schools.c.code.in_(codes)))}
+                       schools.c.contracted_up_mbps, org_units.c.code.label("area"))
+                .select_from(schools.outerjoin(org_units,
+                                               org_units.c.id == schools.c.org_unit_id))
+                .where(schools.c.code.in_(codes)))}
             t = link_tests.c
             #: school -> [(ts, ok, down, up, ping, bytes, device, reason)] oldest first
             tests: Dict[str, List[Tuple[Any, ...]]] = {}
@@ -380,7 +397,7 @@ class Evaluator:
         for r in tests:
             by_day.setdefault(int(r[0] + off) // 86400, []).append(r)
         school_days = sorted(d for d in set(by_day) | set(probes)
-                             if self.hours.is_school_day(d))
+                             if self.hours.is_school_day(d, code, s.area))
         week_idx = school_days[-b.week_days:]
         contracted = (s.contracted_down_mbps, s.contracted_up_mbps)
 
@@ -521,12 +538,16 @@ def status_counts(conn: Connection, school_codes: Optional[Iterable[str]] = None
 
 
 def evaluator_from_config(cfg: Any, engine: Engine,
-                          busy: Optional[Callable[[], bool]] = None) -> Evaluator:
-    """The evaluator of ``cfg`` (BaselineError when the baseline file cannot be used)."""
+                          busy: Optional[Callable[[], bool]] = None,
+                          calendar: Any = None) -> Evaluator:
+    """The evaluator of ``cfg`` (BaselineError when the baseline file cannot be used) on
+    the school ``calendar`` (None: the one ``alerting.calendar_file`` names)."""
+    from ..alerting.calendar import calendar_from_config
     from .baseline import from_config
     province = getattr(cfg, "province", None)
     return Evaluator(engine, from_config(cfg), getattr(province, "timezone",
-                                                       "Asia/Ho_Chi_Minh"), busy=busy)
+                                                       "Asia/Ho_Chi_Minh"), busy=busy,
+                     calendar=calendar if calendar is not None else calendar_from_config(cfg))
 
 
 __all__ = ["Evaluator", "RunStats", "SchoolHours", "judge", "figures", "status_counts",

@@ -1,7 +1,9 @@
 """Who tests when: each school's test plan for the day, the lease granted at its moments,
 and the results that give the lease back (docs/connectivity.md "Who tests when").
 
-Per school and school day (Mon–Sat, local time) a plan in school_state ``speedtest.plan``:
+Per school and school day (Mon–Sat, local time, and a school day on the school calendar:
+no test is planned on a holiday, in a break or on a school's closure) a plan in
+school_state ``speedtest.plan``:
 one random moment inside each ``connectivity.slots`` slot, plus ``boot`` (a random moment
 within ``connectivity.boot_window`` after the school first had an eligible device that day:
 an active one online, from the ``device_online`` event, an approval seen between two
@@ -28,7 +30,15 @@ from zoneinfo import ZoneInfo
 
 from ..state import Event
 from ..store import school_state
-from ..store.schema import attt_state, device_latest, devices, dialect_insert, link_tests
+from ..store.schema import (
+    attt_state,
+    device_latest,
+    devices,
+    dialect_insert,
+    link_tests,
+    org_units,
+    schools,
+)
 from . import leases
 from .leases import LEASE_KEY, PLAN_KEY, Settings
 
@@ -109,8 +119,11 @@ class Scheduler:
     def __init__(self, engine: Engine, settings: Settings, slots: List[str],
                  boot_window: float, send: Send, metrics: Any = None,
                  clock: Callable[[], float] = time.time,
-                 rng: Optional[random.Random] = None) -> None:
+                 rng: Optional[random.Random] = None, calendar: Any = None) -> None:
         self.engine = engine
+        #: the school calendar (alerting/calendar.py); None: every Mon–Sat is a school day
+        self.calendar = calendar
+        self._no_school_day: Optional[Tuple[str, Callable[[str], bool]]] = None
         self.s = settings
         self.slots = [parse_slot(x) for x in slots]
         self.boot_window = float(boot_window)
@@ -159,6 +172,7 @@ class Scheduler:
         eligible = self._online_schools(day_start, now)
         before, last = self._eligible, self._last_pass
         self._eligible, self._last_pass = set(eligible), now
+        no_school = self._no_school(day)
         if day is not None:
             # The boot test follows the first moment the school had an eligible (active,
             # online) device today. A PC approved hours after it came online has its
@@ -176,10 +190,12 @@ class Scheduler:
                     first = max(first, min(last, now))
                 boot_at.setdefault(school, first)
             for school, first in boot_at.items():
+                if no_school(school):  # a holiday or a closure there: no test today
+                    continue
                 plans[school] = self._ensure_plan(school, plans.get(school), day, day_start,
                                                   first, now)
         for school, (plan, _version) in plans.items():
-            if not plan or plan.get("day") != day:
+            if not plan or plan.get("day") != day or no_school(school):
                 continue
             lease = held.get(school, (None, 0))[0]
             if leases.held(lease, now):
@@ -205,6 +221,25 @@ class Scheduler:
         from ..store.schema import school_state as ss
         rows = conn.execute(select(ss.c.school_code, ss.c.value, ss.c.rev).where(ss.c.key == key))
         return {r.school_code: (r.value, int(r.rev)) for r in rows}
+
+    def _no_school(self, day: Optional[str]) -> Callable[[str], bool]:
+        """A test school → True when ``day`` is no school day there on the calendar."""
+        cal = self.calendar
+        if day is None or cal is None or cal.always_open:
+            return lambda school: False
+        hit = self._no_school_day
+        if hit is not None and hit[0] == day:  # schools' areas read once a day, not a pass
+            return hit[1]
+        date = dt.date.fromisoformat(day)
+        with self.engine.connect() as conn:
+            areas = {r.code: r.area for r in conn.execute(
+                select(schools.c.code, org_units.c.code.label("area")).select_from(
+                    schools.outerjoin(org_units, org_units.c.id == schools.c.org_unit_id)))}
+
+        def no_school(school: str) -> bool:
+            return not cal.is_school_day(date, school, areas.get(school))
+        self._no_school_day = (day, no_school)
+        return no_school
 
     def _day(self, now: float) -> Tuple[Optional[str], float]:
         """(today's local date if a school day else None, local midnight as epoch)."""

@@ -49,11 +49,14 @@ clock: Callable[[], float] = time.monotonic
 
 class SchoolCounts(NamedTuple):
     """One school's devices: total, online, pending (not approved) and the latest
-    ``last_seen`` of any of them (UTC epoch seconds, None when never heard)."""
+    ``last_seen`` of any of them (UTC epoch seconds, None when never heard); and the lab
+    and office PCs offline (heard once), which the calendar may excuse (read/hours.py)."""
     n: int
     online: int
     pending: int
     last_seen: Optional[float]
+    off_lab: int = 0
+    off_office: int = 0
 
 
 #: A school without devices.
@@ -75,13 +78,19 @@ def _count_schools(conn: Connection, visible: Optional[FrozenSet[str]]
                    ) -> Dict[str, SchoolCounts]:
     online = case((devices.c.online, 1), else_=0)
     pending = case((devices.c.state == "pending", 1), else_=0)
+    heard_off = and_(devices.c.online.is_(False),
+                     ~and_(devices.c.last_seen.is_(None), devices.c.offline_reason.is_(None)))
+    off_lab = case((and_(heard_off, devices.c.role == "lab"), 1), else_=0)
+    off_office = case((and_(heard_off, devices.c.role == "office"), 1), else_=0)
     q = (select(devices.c.school_code, func.count().label("n"),
                 func.sum(online).label("online"), func.sum(pending).label("pending"),
-                func.max(devices.c.last_seen).label("last_seen"))
+                func.max(devices.c.last_seen).label("last_seen"),
+                func.sum(off_lab).label("off_lab"), func.sum(off_office).label("off_office"))
          .where(counted_device(), school_filter(devices.c.school_code, visible))
          .group_by(devices.c.school_code))
     return {r.school_code: SchoolCounts(int(r.n), int(r.online or 0), int(r.pending or 0),
-                                        r.last_seen)
+                                        r.last_seen, int(r.off_lab or 0),
+                                        int(r.off_office or 0))
             for r in conn.execute(q)}
 
 

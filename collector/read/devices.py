@@ -6,6 +6,7 @@ from typing import Any, Dict, Iterable, List, Optional
 
 from sqlalchemy import Connection, and_, false, func, or_, select
 
+from ..alerting.calendar import Calendar
 from ..store.schema import (
     ROLLUP_METRICS,
     device_latest,
@@ -17,10 +18,12 @@ from ..store.schema import (
     schools,
 )
 from ..text import fold, sort_key
+from .hours import OffHours, off_hours_at
 from .posture import device_filter
 from .scope import QueryError, Scope, resolve_scope, school_filter, storable
 
-DEVICE_STATUSES = ("online", "offline", "unknown")
+#: ``off_hours``: offline outside its role's calendar window (read/hours.py).
+DEVICE_STATUSES = ("online", "offline", "off_hours", "unknown")
 #: Device states a filter can ask for ("retired" once devices can be retired).
 DEVICE_STATES = ("pending", "active", "retired")
 DEVICE_ROLES = ("lab", "office", "server", "router")
@@ -44,17 +47,21 @@ def device_status(row: Any) -> str:
     return "offline"
 
 
-def device_brief(r: Any) -> Dict[str, Any]:
+def device_brief(r: Any, hours: Optional[OffHours] = None) -> Dict[str, Any]:
     """A device row as lists show it. ``offline_since`` is ``status_since`` of an offline
-    device (None when online or never heard)."""
+    device (None when online or never heard); ``status`` is ``off_hours`` for one offline
+    outside its role's window by ``hours`` (None: the calendar is not asked)."""
     status = device_status(r)
+    offline = status == "offline"
+    if hours is not None:
+        status = hours.device_status(status, r.role, r.school_code)
     return {
         "id": r.id, "school_code": r.school_code, "role": r.role, "room": r.room,
         "hostname": r.hostname, "os": r.os,
         "agent": r.agent, "state": r.state, "status": status,
         "offline_reason": None if r.online else r.offline_reason,
         "status_since": r.online_changed_at,
-        "offline_since": r.online_changed_at if status == "offline" else None,
+        "offline_since": r.online_changed_at if offline else None,
         "first_seen": r.first_seen, "last_seen": r.last_seen,
     }
 
@@ -118,13 +125,16 @@ def _visible_device(conn: Connection, device_id: str, scope: Scope) -> Optional[
     return row
 
 
-def get_device(conn: Connection, device_id: str, scope: Scope) -> Optional[Dict[str, Any]]:
+def get_device(conn: Connection, device_id: str, scope: Scope,
+               calendar: Optional[Calendar] = None, now: Optional[float] = None
+               ) -> Optional[Dict[str, Any]]:
     """A device from the registry with the latest message of each kind; None when it does
-    not exist or its school is outside ``scope``."""
+    not exist or its school is outside ``scope``. Its status at ``now`` on ``calendar``."""
     row = _visible_device(conn, device_id, scope)
     if row is None:
         return None
-    out = device_brief(row)
+    now = time.time() if now is None else now
+    out = device_brief(row, off_hours_at(conn, calendar, now, frozenset((row.school_code,))))
     srow = conn.execute(select(schools.c.code, schools.c.name)
                         .where(schools.c.code == row.school_code)).first()
     out["school"] = {"code": row.school_code, "name": srow.name if srow else None}
@@ -208,19 +218,21 @@ def list_devices(conn: Connection, scope: Scope, status: Optional[str] = None,
                  disk_over: Optional[float] = None, seen_hours: Optional[float] = None,
                  q: Optional[str] = None, sort: str = "status", descending: bool = False,
                  page: int = 1, per_page: int = 50, now: Optional[float] = None,
-                 attt: Optional[str] = None, os_support: Optional[str] = None
-                 ) -> Dict[str, Any]:
+                 attt: Optional[str] = None, os_support: Optional[str] = None,
+                 calendar: Optional[Calendar] = None) -> Dict[str, Any]:
     """One page of the devices the caller may see, with their school and latest health.
 
-    Filters: ``status`` (online / offline / unknown), ``role``, ``os`` (part of the OS name,
-    case and diacritics ignored: "windows 7"), ``school`` (code), ``area_units`` (unit ids,
-    from the schools' area filter), ``state`` (pending / active / retired; without it the
-    retired are left out, as the fleet figures leave them out), ``offline_days``
-    (offline for more than N days: reported last before now − N days), ``disk_over`` (the
-    fullest disk over N % in the last 24 h of rollups), ``seen_hours`` (reported within the
-    last N hours), ``q`` (part of the id or host name), ``attt`` (``fail`` / ``unknown``:
-    some check fails / is unknown; ``pass``: none does), ``os_support`` (``unsupported``,
-    ``esu``, ``supported``, ``unknown``: the OS support table's judgement)."""
+    Filters: ``status`` (online / offline / off_hours / unknown: ``off_hours`` is an
+    offline device outside its role's window at ``now`` on ``calendar``), ``role``, ``os``
+    (part of the OS name, case and diacritics ignored: "windows 7"), ``school`` (code),
+    ``area_units`` (unit ids, from the schools' area filter), ``state`` (pending / active
+    / retired; without it the retired are left out, as the fleet figures leave them out),
+    ``offline_days`` (offline for more than N days: reported last before now − N days),
+    ``disk_over`` (the fullest disk over N % in the last 24 h of rollups), ``seen_hours``
+    (reported within the last N hours), ``q`` (part of the id or host name), ``attt``
+    (``fail`` / ``unknown``: some check fails / is unknown; ``pass``: none does),
+    ``os_support`` (``unsupported``, ``esu``, ``supported``, ``unknown``: the OS support
+    table's judgement)."""
     if sort not in DEVICE_SORTS:
         raise QueryError("bad_sort", "sort must be one of " + ", ".join(DEVICE_SORTS))
     now = time.time() if now is None else now
@@ -230,10 +242,13 @@ def list_devices(conn: Connection, scope: Scope, status: Optional[str] = None,
     d = devices.c
     conds: List[Any] = [school_filter(d.school_code, visible)]
     never = and_(d.last_seen.is_(None), d.offline_reason.is_(None))
+    hours = off_hours_at(conn, calendar, now, visible)
     if status == "online":
         conds.append(d.online.is_(True))
     elif status == "offline":
-        conds += [d.online.is_(False), ~never]
+        conds += [d.online.is_(False), ~never, ~hours.off_hours_sql()]
+    elif status == "off_hours":
+        conds.append(hours.off_hours_sql())
     elif status == "unknown":
         conds += [d.online.is_(False), never]
     if role:
@@ -320,7 +335,7 @@ def list_devices(conn: Connection, scope: Scope, status: Optional[str] = None,
         r = rows.get(did)
         if r is None:
             continue
-        item = device_brief(r)
+        item = device_brief(r, hours)
         item["school"] = {"code": r.school_code, "name": r.school_name}
         item["area"] = {"code": r.area_code, "name": r.area_name}
         item["health"] = health.get(did)

@@ -1,34 +1,42 @@
 """The organisation tree, province → area → school, with counts summed up the tree
 (``GET /api/v1/org``)."""
+import time
 from typing import Any, Dict, List, Optional, Set
 
 from sqlalchemy import Connection, select
 
-from ..store import school_status
+from ..alerting.calendar import Calendar
 from ..store.schema import schools
 from ..text import sort_key
 from . import connectivity as conn_read
 from .counts import NO_DEVICES, school_counts
+from .hours import off_hours_at
 from .posture import NOT_MEETING, counts_note, evaluated, school_statuses, tally
 from .schools import units_by_id
 from .scope import Scope, resolve_scope, school_filter
 
 
 def _zero_counts() -> Dict[str, int]:
-    return {"schools": 0, "devices": 0, "online": 0, "offline": 0, "pending": 0,
-            "schools_online": 0, "schools_partial": 0, "schools_offline": 0,
+    return {"schools": 0, "devices": 0, "online": 0, "offline": 0, "off_hours": 0,
+            "pending": 0, "schools_online": 0, "schools_partial": 0, "schools_offline": 0,
+            "schools_off_hours": 0,
             "schools_no_devices": 0, "attt_below_baseline": 0,
             "connectivity_below_baseline": 0}
 
 
-def org_tree(conn: Connection, scope: Scope, include_schools: bool = True) -> Dict[str, Any]:
+def org_tree(conn: Connection, scope: Scope, include_schools: bool = True,
+             calendar: Optional[Calendar] = None, now: Optional[float] = None
+             ) -> Dict[str, Any]:
     """Province → area → school with rollup counts, each level in Vietnamese order (units
     first, then schools). With a scope, only the schools in it and the units above them
     appear, and counts cover only those schools. ``include_schools=False`` leaves the
-    schools out (units and their counts only)."""
+    schools out (units and their counts only). Statuses at ``now`` on ``calendar``
+    (read/hours.py: lab PCs off at night are ``off_hours``, not offline)."""
+    now = time.time() if now is None else now
     visible = resolve_scope(conn, scope)
     units = units_by_id(conn)
-    counts = school_counts(conn, visible)
+    counts = school_counts(conn, visible, now)
+    hours = off_hours_at(conn, calendar, now, visible)
     statuses = school_statuses(conn, visible)
     is_evaluated = evaluated(conn)
     link_statuses = conn_read.school_statuses(conn, visible)
@@ -49,15 +57,16 @@ def org_tree(conn: Connection, scope: Scope, include_schools: bool = True) -> Di
     for r in conn.execute(q):
         sc = counts.get(r.code, NO_DEVICES)
         n, on = sc.n, sc.online
-        st = school_status(on, n)
+        excused = hours.excused(sc, r.code)
+        st = hours.school_status(on, n, excused)
         codes.append(r.code)
         attt = statuses.get(r.code, "not_evaluated")
         link_st = conn_read.status_of(link_statuses, r.code)
         leaf = {"type": "school", "code": r.code, "name": r.name, "level": r.level,
                 "status": st, "last_seen": sc.last_seen, "attt": {"status": attt},
                 "connectivity": {"status": link_st},
-                "counts": {"devices": n, "online": on, "offline": n - on,
-                           "pending": sc.pending}}
+                "counts": {"devices": n, "online": on, "offline": n - on - excused,
+                           "off_hours": excused, "pending": sc.pending}}
         uid: Optional[int] = r.org_unit_id
         if uid not in units:
             continue
@@ -72,7 +81,8 @@ def org_tree(conn: Connection, scope: Scope, include_schools: bool = True) -> Di
             c["schools"] += 1
             c["devices"] += n
             c["online"] += on
-            c["offline"] += n - on
+            c["offline"] += n - on - excused
+            c["off_hours"] += excused
             c["pending"] += sc.pending
             c["schools_" + st] += 1
             by = c.setdefault("attt_by_status", {})

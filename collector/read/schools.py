@@ -7,18 +7,20 @@ from typing import Any, Callable, Dict, List, NamedTuple, Optional, Set, Tuple
 
 from sqlalchemy import Connection, and_, false, func, select
 
-from ..store import school_status
+from ..alerting.calendar import Calendar
 from ..store.registry import descendant_units
 from ..store.schema import devices, org_units, rollup_1h, rollup_5m, schools
 from ..text import fold, sort_key
 from . import connectivity as conn_read
 from .counts import NO_DEVICES, school_counts
 from .devices import device_brief, latest_health
+from .hours import OffHours, off_hours_at
 from .posture import NOT_EVALUATED, NOT_MEETING, SORT_ORDER, counts_note, school_statuses
 from .scope import QueryError, Scope, resolve_scope, school_filter, storable
 
-#: School statuses, worst first (the order lists and the UI use).
-SCHOOL_STATUSES = ("offline", "partial", "online", "no_devices")
+#: School statuses, worst first (the order lists and the UI use); ``off_hours``: every
+#: device silent is one expected off now (lab PCs at night: read/hours.py).
+SCHOOL_STATUSES = ("offline", "partial", "online", "off_hours", "no_devices")
 #: ``baseline=`` filter values: ``attt`` (schools not meeting the ATTT baseline: improve,
 #: below, insufficient), ``connectivity`` (not meeting the connectivity baseline: improve,
 #: below), and the older codes of a school's ``baseline``: ``meets``, ``below`` (= attt),
@@ -169,14 +171,16 @@ def list_schools(conn: Connection, scope: Scope, area: Optional[str] = None,
                  level: Optional[str] = None, isp: Optional[str] = None,
                  link_type: Optional[str] = None, sort: str = "status",
                  descending: bool = False, attt: Optional[str] = None,
-                 connectivity: Optional[str] = None) -> Dict[str, Any]:
+                 connectivity: Optional[str] = None, calendar: Optional[Calendar] = None,
+                 now: Optional[float] = None) -> Dict[str, Any]:
     """One page of schools with their status and device counts. Order: ``sort`` (one of
     SCHOOL_SORTS; default worst status first), ties broken by area, then name, in
     Vietnamese order. Filters: ``area`` (unit id, code or name, diacritics folded; includes
     the units below), ``status`` (one of SCHOOL_STATUSES), ``baseline`` (every school is
     ``not_evaluated`` in this version), ``level``, ``isp`` and ``link_type`` (case and
     diacritics ignored), ``q`` (see :func:`search_matcher`), ``attt`` and
-    ``connectivity`` (one status of each baseline)."""
+    ``connectivity`` (one status of each baseline). Statuses at ``now`` on ``calendar``
+    (default: always open, nothing off hours; see read/hours.py)."""
     if status is not None and status not in SCHOOL_STATUSES:
         raise QueryError("bad_status", "status must be one of " + ", ".join(SCHOOL_STATUSES))
     if baseline is not None and baseline not in BASELINE_VALUES:
@@ -206,7 +210,9 @@ def list_schools(conn: Connection, scope: Scope, area: Optional[str] = None,
     # keys (a province has a few thousand), then one page of full rows is read. The device
     # counts come from counts.school_counts (the whole province's: reused for a few
     # seconds), one set for the filter, the order and the page's rows alike.
-    counts = school_counts(conn, visible)
+    now = time.time() if now is None else now
+    counts = school_counts(conn, visible, now)
+    hours = off_hours_at(conn, calendar, now, visible)
     statuses = school_statuses(conn, visible)
     link_statuses = conn_read.school_statuses(conn, visible)
 
@@ -234,7 +240,7 @@ def list_schools(conn: Connection, scope: Scope, area: Optional[str] = None,
             schools.c.link_type, area_u.c.name.label("area_name")).select_from(base)
             .where(where)):
         kc = counts.get(k.code, NO_DEVICES)
-        st = school_status(kc.online, kc.n)
+        st = hours.school_status(kc.online, kc.n, hours.excused(kc, k.code))
         if status and st != status:
             continue
         if not attt_ok(k.code) or not conn_ok(k.code):
@@ -294,13 +300,15 @@ def list_schools(conn: Connection, scope: Scope, area: Optional[str] = None,
             continue
         c = counts.get(code, NO_DEVICES)
         n, on = c.n, c.online
+        excused = hours.excused(c, code)
         items.append({
             "code": r.code, "name": r.name, "level": r.level,
             "area": {"id": r.area_id, "code": r.area_code, "name": r.area_name},
-            "status": school_status(on, n),
-            "devices": {"total": n, "online": on, "offline": n - on,
+            "status": hours.school_status(on, n, excused),
+            "devices": {"total": n, "online": on, "offline": n - on - excused,
+                        "off_hours": excused,
                         "pending": c.pending, "online_pct": _pct(on, n)},
-            "offline_count": n - on,
+            "offline_count": n - on - excused,
             "online_pct": _pct(on, n),
             "last_seen": c.last_seen,
             "baseline": baseline_code(statuses.get(code)),
@@ -330,15 +338,19 @@ def get_school_row(conn: Connection, code: str, scope: Scope) -> Any:
 
 
 def get_school(conn: Connection, code: str, scope: Scope,
-               now: Optional[float] = None) -> Optional[Dict[str, Any]]:
+               now: Optional[float] = None, calendar: Optional[Calendar] = None
+               ) -> Optional[Dict[str, Any]]:
     """A school with its area, province, status and devices; None when it does not exist
-    or is outside ``scope``."""
+    or is outside ``scope``. Statuses at ``now`` on ``calendar`` (read/hours.py)."""
     row = get_school_row(conn, code, scope)
     if row is None:
         return None
+    now = time.time() if now is None else now
     school = dict(row._mapping)
     area, province = _area_and_province(units_by_id(conn), school.pop("org_unit_id"))
-    devs = [device_brief(r) for r in conn.execute(
+    hours = OffHours(calendar, now, {code: area["code"] if area else None}) \
+        if calendar is not None else off_hours_at(conn, None, now)
+    devs = [device_brief(r, hours) for r in conn.execute(
         select(devices).where(devices.c.school_code == code))]
     # the router first, then rooms and host names in Vietnamese order
     devs.sort(key=lambda d: (d["role"] != "router", sort_key(d["room"] or ""),
@@ -348,6 +360,7 @@ def get_school(conn: Connection, code: str, scope: Scope,
         d["health"] = health.get(d["id"])
     n = len(devs)
     on = sum(1 for d in devs if d["status"] == "online")
+    excused = sum(1 for d in devs if d["status"] == "off_hours")
     routers = [d for d in devs if d["role"] == "router"]
     attt_status = school_statuses(conn, frozenset((code,))).get(code)
     link_status = conn_read.school_statuses(conn, frozenset((code,))).get(code)
@@ -358,10 +371,11 @@ def get_school(conn: Connection, code: str, scope: Scope,
         below.update(connectivity=link_status in conn_read.NOT_MEETING,
                      connectivity_evaluated=True)
     school.update(
-        area=area, province=province, status=school_status(on, n),
+        area=area, province=province, status=hours.school_status(on, n, excused),
         baseline=baseline_code(attt_status),
         condition=school_condition(devs), below_baseline=below,
-        counts={"devices": n, "online": on, "offline": n - on,
+        counts={"devices": n, "online": on, "offline": n - on - excused,
+                "off_hours": excused,
                 "pending": sum(1 for d in devs if d["state"] == "pending"),
                 "online_pct": _pct(on, n)},
         last_seen=max((d["last_seen"] for d in devs if d["last_seen"] is not None),
@@ -388,8 +402,9 @@ def school_condition(devs: List[Dict[str, Any]]) -> str:
     if any(d["role"] == "router" and d["status"] == "offline" for d in devs):
         return "router_down"
     on = sum(1 for d in devs if d["status"] == "online")
-    if on == len(devs):
-        return "all_online"
+    expected = len(devs) - sum(1 for d in devs if d["status"] == "off_hours")
+    if on >= expected:  # the off-hours PCs are not missing
+        return "all_online" if on else "off_hours"
     return "all_offline" if on == 0 else "some_devices_off"
 
 

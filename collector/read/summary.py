@@ -8,12 +8,13 @@ from typing import Any, Dict, FrozenSet, List, Optional, Tuple
 
 from sqlalchemy import Connection, Engine, func, select
 
-from ..store import school_status
+from ..alerting.calendar import Calendar
 from ..store.schema import devices, org_units, rollup_1h, schools
 from ..text import DEFAULT_TIMEZONE, sort_key, utc_offset
 from . import connectivity as conn_read
 from .counts import NO_DEVICES, device_groups, reused, school_counts
 from .devices import DEVICE_STATES, DEVICE_STATUSES
+from .hours import off_hours_at
 from .posture import NOT_MEETING, counts_note, evaluated, school_statuses, tally
 from .schools import SCHOOL_STATUSES
 from .scope import Scope, resolve_scope, school_filter
@@ -25,23 +26,30 @@ def summary(conn: Connection, scope: Scope, now: Optional[float] = None,
             visible: Optional[FrozenSet[str]] = None,
             schools_by_status: Optional[Dict[str, int]] = None,
             attt_statuses: Optional[Dict[str, str]] = None,
-            link_statuses: Optional[Dict[str, str]] = None) -> Dict[str, Any]:
+            link_statuses: Optional[Dict[str, str]] = None,
+            calendar: Optional[Calendar] = None,
+            off_hours: Optional[int] = None) -> Dict[str, Any]:
     """Fleet counts: schools by status, devices by status / state / role, and the
     baselines (``None`` before their evaluator's first judgement, never a made-up 0). The overview
     passes ``visible`` (the resolved scope), the schools it has counted and the ATTT
     and connectivity statuses it has read already (3,000 rows: read once per request, not
-    twice)."""
+    twice), and the devices it found off hours. Statuses at ``now`` on ``calendar``
+    (read/hours.py): devices offline outside their hours are ``off_hours``, not offline."""
     now = time.time() if now is None else now
     if visible is None:
         visible = resolve_scope(conn, scope)
     codes = list(conn.execute(select(schools.c.code)
                               .where(school_filter(schools.c.code, visible))).scalars())
-    if schools_by_status is None:
+    if schools_by_status is None or off_hours is None:
         counts = school_counts(conn, visible, now)
+        hours = off_hours_at(conn, calendar, now, visible)
         schools_by_status = {s: 0 for s in SCHOOL_STATUSES}
+        off_hours = 0
         for code in codes:
             c = counts.get(code, NO_DEVICES)
-            schools_by_status[school_status(c.online, c.n)] += 1
+            excused = hours.excused(c, code)
+            off_hours += excused
+            schools_by_status[hours.school_status(c.online, c.n, excused)] += 1
     by_status = schools_by_status
     n_schools = sum(by_status.values())
 
@@ -58,6 +66,9 @@ def summary(conn: Connection, scope: Scope, now: Optional[float] = None,
         dev_state[g.state or "pending"] = dev_state.get(g.state or "pending", 0) + g.n
         role = g.role or "unknown"
         dev_role[role] = dev_role.get(role, 0) + g.n
+    # the same devices, some offline ones off hours (counted per school above)
+    dev_status["offline"] -= off_hours
+    dev_status["off_hours"] += off_hours
     return {
         "now": now,
         "schools": {
@@ -65,6 +76,7 @@ def summary(conn: Connection, scope: Scope, now: Optional[float] = None,
             "by_status": by_status,
             "offline": by_status["offline"],
             "partial": by_status["partial"],
+            "off_hours": by_status["off_hours"],
         },
         "devices": {
             "total": total,
@@ -184,7 +196,8 @@ def warm(engine: Engine, tz: str = DEFAULT_TIMEZONE) -> threading.Thread:
 
 
 def overview(conn: Connection, scope: Scope, now: Optional[float] = None,
-             utc_offset: int = 7 * 3600) -> Dict[str, Any]:
+             utc_offset: int = 7 * 3600, calendar: Optional[Calendar] = None
+             ) -> Dict[str, Any]:
     """The overview page: the summary's cards, each with the list it counts (``link``:
     route and filter parameters), the areas (schools, devices, % online, schools offline,
     worst first), the schools needing attention first (offline, partly offline, then not
@@ -195,6 +208,8 @@ def overview(conn: Connection, scope: Scope, now: Optional[float] = None,
     visible = resolve_scope(conn, scope)
     schools_by_status = {s: 0 for s in SCHOOL_STATUSES}
     counts = school_counts(conn, visible, now)
+    hours = off_hours_at(conn, calendar, now, visible)
+    off_hours = 0
     q = (select(schools.c.code, schools.c.name, schools.c.level, schools.c.org_unit_id)
          .where(school_filter(schools.c.code, visible)))
     units = {r.id: r for r in conn.execute(select(org_units))}
@@ -205,13 +220,17 @@ def overview(conn: Connection, scope: Scope, now: Optional[float] = None,
     for r in conn.execute(q):
         c = counts.get(r.code, NO_DEVICES)
         n, on = c.n, c.online
-        st = school_status(on, n)
+        excused = hours.excused(c, r.code)
+        off_hours += excused
+        on_or_off_hours = on + excused  # off-hours PCs are not missing
+        st = hours.school_status(on, n, excused)
         u = units.get(r.org_unit_id)
         a = areas.get(r.org_unit_id)
         if a is None:
             a = areas[r.org_unit_id] = {
                 "id": r.org_unit_id, "code": u.code if u else None,
                 "name": u.name if u else None, "schools": 0, "devices": 0, "online": 0,
+                "off_hours": 0,
                 "schools_by_status": {s: 0 for s in SCHOOL_STATUSES},
                 "attt_below_baseline": 0,
                 "connectivity_below_baseline": 0,
@@ -225,6 +244,7 @@ def overview(conn: Connection, scope: Scope, now: Optional[float] = None,
             a["attt_below_baseline"] += 1
         a["devices"] += n
         a["online"] += on
+        a["off_hours"] += excused
         a["schools_by_status"][st] += 1
         schools_by_status[st] += 1
         # needing attention: offline, then partly offline, then not meeting the ATTT
@@ -238,11 +258,12 @@ def overview(conn: Connection, scope: Scope, now: Optional[float] = None,
                              net_rank) if x is not None]
         if ranks:
             worst.append((min(ranks), 3 if attt_rank is None else attt_rank,
-                          9 if net_rank is None else net_rank, -(n - on),
-                          on / n if n else 1.0, sort_key(r.name), r.code,
+                          9 if net_rank is None else net_rank, -(n - on_or_off_hours),
+                          on_or_off_hours / n if n else 1.0, sort_key(r.name), r.code,
                           r, c, st, u, attt_st, link_st))
     body = summary(conn, scope, now, visible=visible, schools_by_status=schools_by_status,
-                   attt_statuses=statuses, link_statuses=link_statuses)
+                   attt_statuses=statuses, link_statuses=link_statuses,
+                   off_hours=off_hours)
     dev = body["devices"]
     body["links"] = {
         "schools": _link("/api/v1/schools"),
@@ -262,7 +283,7 @@ def overview(conn: Connection, scope: Scope, now: Optional[float] = None,
     }
     rows = []
     for a in areas.values():
-        a["offline"] = a["devices"] - a["online"]
+        a["offline"] = a["devices"] - a["online"] - a["off_hours"]
         a["online_pct"] = round(100.0 * a["online"] / a["devices"], 1) if a["devices"] else None
         a["schools_offline"] = a["schools_by_status"]["offline"]
         key = str(a["id"])
@@ -284,7 +305,9 @@ def overview(conn: Connection, scope: Scope, now: Optional[float] = None,
     body["worst_schools"] = [
         {"code": r.code, "name": r.name, "level": r.level, "status": st,
          "area": {"id": r.org_unit_id, "name": u.name if u else None},
-         "devices": {"total": c.n, "online": c.online, "offline": c.n - c.online},
+         "devices": {"total": c.n, "online": c.online,
+                     "offline": c.n - c.online - hours.excused(c, r.code),
+                     "off_hours": hours.excused(c, r.code)},
          "last_seen": c.last_seen, "link": _link("/api/v1/schools/" + r.code),
          "attt_status": attt_st, "connectivity_status": link_st,
          "reasons": ([st] if st in _CONNECTIVITY_RANK else [])

@@ -116,7 +116,7 @@ def test_summary_counts_and_baseline_not_evaluated(live):
     s = client(live).get("/api/v1/summary").json()
     assert s["schools"]["total"] == 7
     assert s["schools"]["by_status"] == {"online": 2, "partial": 1, "offline": 2,
-                                         "no_devices": 2}
+                                         "off_hours": 0, "no_devices": 2}
     assert s["devices"]["total"] == 7
     assert s["devices"]["by_status"]["online"] == 4
     assert s["devices"]["by_status"]["offline"] == 3
@@ -399,7 +399,7 @@ def test_api_on_postgresql(postgres):
         c = client(srv)
         s = c.get("/api/v1/summary").json()
         assert s["schools"]["by_status"] == {"online": 2, "partial": 1, "offline": 2,
-                                             "no_devices": 2}
+                                             "off_hours": 0, "no_devices": 2}
         r = c.get("/api/v1/schools", params={"per_page": 3, "page": 3}).json()
         assert r["total"] == 7 and len(r["items"]) == 1
         assert sorted(x["code"] for x in c.get(

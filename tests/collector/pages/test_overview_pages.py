@@ -119,7 +119,7 @@ def test_the_seeded_province_is_what_the_tests_expect(world):
     """The cases the page tests rely on, as the API counts them."""
     o = api(world, "/api/v1/overview")
     assert o["schools"]["by_status"] == {"offline": 1, "partial": 1, "online": 4,
-                                         "no_devices": 0}
+                                         "off_hours": 0, "no_devices": 0}
     assert o["devices"]["total"] == 18 and o["devices"]["seen_24h"] == 17
     assert o["devices"]["by_status"]["offline"] == 3
     by = o["below_baseline"]["attt_by_status"]

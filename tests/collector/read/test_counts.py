@@ -100,7 +100,7 @@ def test_a_device_going_offline_shows_after_at_most_the_ttl(engine, clock):
     assert after["overview_area_online"] == after["tree_online"] == 1
     assert after["summary_offline_schools"] == 1
     assert after["overview_schools"] == {"offline": 1, "partial": 0, "online": 1,
-                                         "no_devices": 0}
+                                         "off_hours": 0, "no_devices": 0}
     assert after["list_a1"] == ("offline", 0, 2)
     assert after["list_offline"] == ["A1"]
 

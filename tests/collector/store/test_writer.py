@@ -282,7 +282,7 @@ def test_liveness_as_the_read_side_sees_it(store, engine):
                 status("79000702", "pc-03", 0, T0)])
     with engine.connect() as c:
         assert summary.summary(c, None, now=T0 + 10)["schools"]["by_status"] == {
-            "online": 1, "partial": 1, "offline": 0, "no_devices": 1}
+            "online": 1, "partial": 1, "offline": 0, "off_hours": 0, "no_devices": 1}
         school = schools.get_school(c, S, None)
         assert school is not None and school["status"] == "partial"
         (prov,) = org.org_tree(c, None)["roots"]

@@ -114,7 +114,7 @@ async function renderRouter(root, gen, d, name) {
     h("section", {}, h("h3", {}, t("device.health")), dl([
       [t("col.status"), [statusBadge(d.status, d.status_label), " ", t("device.since", { time: localTime(d.status_since_local) })]],
       [t("col.last_seen"), localTime(d.last_seen_local)],
-      d.status === "offline" ? [t("col.offline_since"), [localTime(d.offline_since_local || d.status_since_local),
+      (d.status === "offline" || d.status === "off_hours") ? [t("col.offline_since"), [localTime(d.offline_since_local || d.status_since_local),
         d.offline_reason_label ? " (" + d.offline_reason_label + ")" : ""]] : null,
       [t("device.messages"), t("device.message_counts", { received: num(msgs.received), lost: num(msgs.lost), duplicates: num(msgs.duplicates) })],
     ]))));
@@ -164,7 +164,7 @@ export async function render(root, gen, args, params) {
       [t("col.last_seen"), localTime(d.last_seen_local)],
       ["CPU", pct(hn.cpu_pct)], [t("col.ram"), pct(hn.mem_pct)], [t("col.disk"), disk || pct(hn.disk_pct)],
       [t("chart.temp"), hn.temp === undefined || hn.temp === null ? "—" : num(hn.temp) + " °C"],
-      d.status === "offline" ? [t("col.offline_since"), [localTime(d.offline_since_local || d.status_since_local),
+      (d.status === "offline" || d.status === "off_hours") ? [t("col.offline_since"), [localTime(d.offline_since_local || d.status_since_local),
         d.offline_reason_label ? " (" + d.offline_reason_label + ")" : ""]] : null,
       [t("device.messages"), t("device.message_counts", { received: num(msgs.received), lost: num(msgs.lost), duplicates: num(msgs.duplicates) })],
     ]))));

@@ -33,7 +33,7 @@ export async function render(root, gen, args, params) {
   setTitle();
   root.appendChild(title);
   const form = h("form", { id: "filters", class: "filters" },
-    select("status", t("col.status"), state.status, ["offline", "online", "unknown"].map((c) => [c, t("status." + c)])),
+    select("status", t("col.status"), state.status, ["offline", "off_hours", "online", "unknown"].map((c) => [c, t("status." + c)])),
     select("state", t("col.state"), state.state, ["pending", "active", "retired"].map((c) => [c, t("state." + c)])),
     select("role", t("col.role"), state.role, ["lab", "office", "server", "router"].map((c) => [c, t("role_device." + c)])),
     input("os", t("col.os"), state.os, { type: "search", placeholder: "Windows 7", size: 12 }),

@@ -130,12 +130,14 @@ export async function render(root, gen) {
     card(s.by_status.offline, t("status.offline"), pageLink(bys.offline), "offline"),
     card(s.by_status.partial, t("status.partial"), pageLink(bys.partial), "partial"),
     card(s.by_status.online, t("status.online"), pageLink(bys.online), "online"),
+    card(s.by_status.off_hours || 0, t("status.off_hours"), pageLink(bys.off_hours), "off_hours"),
     card(s.by_status.no_devices, t("status.no_devices"), pageLink(bys.no_devices))));
   root.appendChild(h("h2", {}, t("overview.devices")));
   root.appendChild(h("section", { class: "cards", id: "cards-devices" },
     card(d.total, t("card.devices"), pageLink(l.devices)),
     card(d.by_status.offline, t("status.offline"), pageLink(byd.offline), "offline"),
     card(d.by_status.online, t("status.online"), pageLink(byd.online), "online"),
+    card(d.by_status.off_hours || 0, t("status.off_hours"), pageLink(byd.off_hours), "off_hours"),
     card(d.by_state.pending, t("state.pending"), pageLink(bystate.pending) || "/devices?state=pending", "partial"),
     card(d.seen_24h, t("card.seen_24h"), pageLink(l.seen_24h))));
   // the schools' Internet links: counted in schools, so a section of their own, like ATTT

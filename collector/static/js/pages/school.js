@@ -29,7 +29,7 @@ export function deviceTable(devs, id, showSchool) {
       showSchool ? td("col.school", null, d.school ? link("/schools/" + encodeURIComponent(d.school.code), d.school.name) : "—") : null,
       td("col.role", null, dash(d.role_label || d.role)),
       td("col.room", null, dash(d.room)),
-      td("col.offline_since", null, d.status === "offline" ? localTime(d.offline_since_local || d.status_since_local) : "—"),
+      td("col.offline_since", null, (d.status === "offline" || d.status === "off_hours") ? localTime(d.offline_since_local || d.status_since_local) : "—"),
       td("col.last_seen", null, localTime(d.last_seen_local)),
       td("col.os", null, dash(d.os)),
       td(null, "attt badge", deviceCell(d)),

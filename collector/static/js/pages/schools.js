@@ -9,7 +9,7 @@ import { current, rewrite, settled } from "../nav.js";
 import { ATTT_STATUSES, atttBadge } from "./attt.js";
 import { CONN_STATUSES, connBadge } from "./connectivity.js";
 
-const STATUSES = ["offline", "partial", "online", "no_devices"];
+const STATUSES = ["offline", "partial", "online", "off_hours", "no_devices"];
 const LEVELS = ["MN", "TH", "THCS", "THPT", "GDNN-GDTX", "LIEN-CAP"];
 const ISPS = ["VNPT", "Viettel", "FPT", "MobiFone"];
 const LINKS = ["fiber", "adsl", "4g", "3g"];
