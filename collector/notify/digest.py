@@ -135,9 +135,9 @@ def figures(conn: Connection, start: float, end: float) -> DigestFigures:
         if r.school_code:
             span = min(r.resolved_at if r.resolved_at is not None else end, end) \
                 - max(r.fired_at, start)
-            s = per_school.setdefault(r.school_code, [0, 0.0])
-            s[0] += 1
-            s[1] += max(span, 0.0)
+            tally = per_school.setdefault(r.school_code, [0, 0.0])
+            tally[0] += 1
+            tally[1] += max(span, 0.0)
     worst = sorted(per_school.items(), key=lambda kv: (-kv[1][0], -kv[1][1], kv[0]))
     worst_rows = []
     for code, (n, secs) in worst[:WORST_LISTED]:

@@ -222,7 +222,9 @@ class Audiences:
                                     org_units.c.code)).all()
         by_id = {u.id: u for u in units}
         for u in units:
-            chain, cur, seen = [], u, set()
+            chain: List[str] = []
+            seen: Set[int] = set()
+            cur: Optional[Any] = u
             while cur is not None and cur.id not in seen:
                 seen.add(cur.id)
                 chain.append(cur.code)
@@ -250,11 +252,11 @@ class Audiences:
                 for kind, code in scope:
                     if kind == "org":
                         a.unit_officers.setdefault(code, []).extend(recs)
-        for s in conn.execute(select(schools.c.code, schools.c.contact_email)
+        for c in conn.execute(select(schools.c.code, schools.c.contact_email)
                               .where(schools.c.contact_email.is_not(None))):
-            if s.contact_email and "@" in s.contact_email:
-                a.contacts[s.code] = Recipient("email", s.contact_email.strip(), "vi",
-                                               DEFAULT_MIN_SEVERITY, "contact:" + s.code)
+            if c.contact_email and "@" in c.contact_email:
+                a.contacts[c.code] = Recipient("email", c.contact_email.strip(), "vi",
+                                               DEFAULT_MIN_SEVERITY, "contact:" + c.code)
         for url in settings.apprise_urls:
             a.so.append(Recipient("apprise", url, "vi", DEFAULT_MIN_SEVERITY, "config"))
         if settings.webhook_url:
@@ -384,9 +386,10 @@ def _views(conn: Connection, rows: Mapping[int, Mapping[str, Any]]) -> Dict[int,
     } if areas else {}
     out = {}
     for i, r in rows.items():
-        v = r.get("value") if isinstance(r.get("value"), dict) else {}
-        title = v.get("title") if isinstance(v.get("title"), dict) else {}
-        text = v.get("text") if isinstance(v.get("text"), dict) else {}
+        raw = r.get("value")
+        v: Dict[str, Any] = raw if isinstance(raw, dict) else {}
+        title: Dict[str, str] = v["title"] if isinstance(v.get("title"), dict) else {}
+        text: Dict[str, str] = v["text"] if isinstance(v.get("text"), dict) else {}
         school = r.get("school_code")
         area = r.get("area_code") or (area_of.get(school) if school else None)
         out[i] = AlertView(
@@ -421,9 +424,8 @@ def _apply_events(conn: Connection, settings: NotifySettings, groups: Dict[str, 
                 labels = labels_of(route.group_by, a)
                 for rcp in aud.recipients(route, a):
                     key = group_key(route.id, rcp, labels)
-                    g = groups.get(key)
-                    if g is None:
-                        g = GroupState(key, route.id, rcp, labels, opened_at=float(e.ts))
+                    g = groups.get(key) or GroupState(key, route.id, rcp, labels,
+                                                      opened_at=float(e.ts))
                     groups[key] = on_firing(g, aid)
                     by_alert.setdefault(aid, set()).add(key)
         elif e.kind == "resolved":

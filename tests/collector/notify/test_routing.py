@@ -4,10 +4,10 @@ an area's outage as one message per recipient and route; resolutions once and on
 whoever was told; silenced, suppressed and acknowledged alerts; restarts, a rewound cursor
 and the clock going back enqueue nothing twice."""
 import pytest
+from prometheus_client import CollectorRegistry
 from schoolmon.collector.metrics import IngestMetrics
 from schoolmon.collector.notify.routing import CURSOR_KEY, parse_routes, route_pass
 from schoolmon.collector.store import schema as db
-from prometheus_client import CollectorRegistry
 from sqlalchemy import select, update
 
 from .alerthelp import BAT_XAT, T0, Evaluator, contact, make_store, outbox, settings, user
