@@ -71,8 +71,9 @@ log = logging.getLogger("schoolmon.collector.notify")
 SHIPPED_ROUTES_FILE = Path(__file__).with_name("routes.toml")
 AUDIENCES = ("school", "area", "so")
 CURSOR_KEY = "notify.route_cursor"
-#: Events handled per transaction.
-BATCH = 2000
+#: Events handled per transaction (a province's whole outage is ~3,000 alerts, 6,000
+#: events with their pendings: one transaction).
+BATCH = 10000
 #: alert_events kinds that move an alert into or out of groups; the rest are read from
 #: the alert's row when a message is due.
 ROUTED_KINDS = ("firing", "resolved")
@@ -234,7 +235,7 @@ class Audiences:
         for s in conn.execute(select(user_units.c.user_id, user_units.c.kind,
                                      user_units.c.code)):
             scopes.setdefault(s.user_id, []).append((s.kind, s.code))
-        unit_schools = UnitSchools()
+        by_code = UnitSchools().by_code(conn)
         for u in conn.execute(select(users).where(users.c.disabled.is_not(True))
                               .order_by(users.c.id)):
             recs = _user_recipients(u)
@@ -244,7 +245,9 @@ class Audiences:
                 a.so.extend(recs)
                 continue
             scope = scopes.get(u.id, [])
-            visible = unit_schools.visible(conn, scope)
+            visible: Set[str] = set()
+            for kind, code in scope:
+                visible |= {code} if kind == "school" else by_code.get(code, frozenset())
             target = a.school_techs if u.role == "school_tech" else a.school_officers
             for code in visible:
                 target.setdefault(code, []).extend(recs)
@@ -461,7 +464,8 @@ def _flush(conn: Connection, settings: NotifySettings, groups: Dict[str, GroupSt
         msg = compose(g.route, f.kind, rcp.lang, [views[i] for i in f.new if i in views],
                       [views[i] for i in f.still if i in views],
                       [views[i] for i in f.resolved if i in views], settings.public_url,
-                      settings.timezone, g.key, dict(g.labels))
+                      settings.timezone, g.key, dict(g.labels),
+                      with_json=rcp.channel == "webhook")
         payload: Any = msg.payload if rcp.channel == "webhook" else {
             "alert_ids": list(f.new + f.still), "resolved_ids": list(f.resolved),
             "kind": f.kind}
