@@ -35,10 +35,10 @@ def build(engine, areas, per_area):
             for a in range(areas) for i in range(per_area)]
     registry.add_schools(engine, rows)
     with engine.begin() as c:
-        for n, r in enumerate(rows):
-            c.execute(db.users.insert().values(name="tech%d" % n, role="school_tech",
-                                               created_at=T0, disabled=False,
-                                               email="tech%d@truong.edu.vn" % n))
+        c.execute(db.users.insert(), [{"name": "tech%d" % n, "role": "school_tech",
+                                       "created_at": T0, "disabled": False,
+                                       "email": "tech%d@truong.edu.vn" % n}
+                                      for n in range(len(rows))])
         tech_ids = dict(c.execute(select(db.users.c.name, db.users.c.id)).all())
         c.execute(db.user_units.insert(), [{"user_id": tech_ids["tech%d" % n], "kind": "school",
                                             "code": r["code"]} for n, r in enumerate(rows)])

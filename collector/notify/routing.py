@@ -64,7 +64,7 @@ from .grouping import (
     plan,
     severity_rank,
 )
-from .outbox import Message, enqueue
+from .outbox import Message, enqueue_many
 
 log = logging.getLogger("schoolmon.collector.notify")
 
@@ -314,21 +314,32 @@ def _read_cursor(conn: Connection) -> Tuple[int, Optional[int]]:
     return int(value.get("event_id", 0)), int(row.rev)
 
 
-def _write_cursor(conn: Connection, event_id: int, rev: Optional[int], now: float) -> None:
-    """Compare-and-set: the row must still have the rev this pass read."""
-    value = {"event_id": event_id}
+def _claim(conn: Connection, now: float) -> Tuple[int, int]:
+    """Take the cursor row for this transaction: compare-and-set of its rev, first thing,
+    so a second routing transaction waits for this one (PostgreSQL's row lock, SQLite's
+    write lock) and then finds the rev moved and is undone (Conflict) instead of routing
+    the same events or flushing the same groups. Returns (cursor, the rev now held)."""
+    cursor, rev = _read_cursor(conn)
     if rev is None:
-        ins = dialect_insert(conn, attt_state).values(key=CURSOR_KEY, value=value,
+        ins = dialect_insert(conn, attt_state).values(key=CURSOR_KEY, value={"event_id": 0},
                                                      updated_at=now, rev=1)
         # RETURNING, not rowcount: psycopg reports -1 for an INSERT ... ON CONFLICT
-        got = len(conn.execute(ins.on_conflict_do_nothing(index_elements=["key"])
-                               .returning(attt_state.c.key)).all())
-    else:
-        got = conn.execute(update(attt_state).where(attt_state.c.key == CURSOR_KEY,
-                                                    attt_state.c.rev == rev)
-                           .values(value=value, updated_at=now, rev=rev + 1)).rowcount
+        if not conn.execute(ins.on_conflict_do_nothing(index_elements=["key"])
+                            .returning(attt_state.c.key)).all():
+            raise Conflict(CURSOR_KEY)
+        return cursor, 1
+    got = conn.execute(update(attt_state).where(attt_state.c.key == CURSOR_KEY,
+                                                attt_state.c.rev == rev)
+                       .values(updated_at=now, rev=rev + 1)).rowcount
     if got != 1:
         raise Conflict(CURSOR_KEY)
+    return cursor, rev + 1
+
+
+def _set_cursor(conn: Connection, event_id: int, rev: int, now: float) -> None:
+    conn.execute(update(attt_state).where(attt_state.c.key == CURSOR_KEY,
+                                          attt_state.c.rev == rev)
+                 .values(value={"event_id": event_id}, updated_at=now))
 
 
 def _load_groups(conn: Connection) -> Dict[str, GroupState]:
@@ -341,26 +352,20 @@ def _load_groups(conn: Connection) -> Dict[str, GroupState]:
     return out
 
 
-def _save_group(conn: Connection, g: GroupState, now: float) -> None:
-    if g.rev == 0:
-        if g.empty:
-            return
-        ins = dialect_insert(conn, notification_groups).values(
-            group_key=g.key, route=g.route, opened_at=g.opened_at, last_sent_at=g.last_sent_at,
-            state=g.state_json(), rev=1)
-        got = len(conn.execute(ins.on_conflict_do_nothing(index_elements=["group_key"])
-                               .returning(notification_groups.c.group_key)).all())
-    elif g.empty:
-        got = conn.execute(delete(notification_groups).where(
-            notification_groups.c.group_key == g.key, notification_groups.c.rev == g.rev)
-        ).rowcount
-    else:
-        got = conn.execute(update(notification_groups).where(
-            notification_groups.c.group_key == g.key, notification_groups.c.rev == g.rev)
-            .values(last_sent_at=g.last_sent_at, state=g.state_json(),
-                    last_digest=None, rev=g.rev + 1)).rowcount
-    if got != 1:
-        raise Conflict(g.key)
+def _save_groups(conn: Connection, changed: Sequence[GroupState]) -> None:
+    """Replace the changed groups' rows (delete, then one multi-row insert of those not
+    empty): a province's outage changes thousands at once, and a statement per group was
+    most of a pass on PostgreSQL. Safe without a compare-and-set per row: the transaction
+    holds the cursor row (see _claim)."""
+    keys = [g.key for g in changed if g.rev]
+    for i in range(0, len(keys), 900):
+        conn.execute(delete(notification_groups)
+                     .where(notification_groups.c.group_key.in_(keys[i:i + 900])))
+    rows = [{"group_key": g.key, "route": g.route, "opened_at": g.opened_at,
+             "last_sent_at": g.last_sent_at, "last_digest": None, "state": g.state_json(),
+             "rev": g.rev + 1} for g in changed if not g.empty]
+    if rows:
+        conn.execute(notification_groups.insert(), rows)
 
 
 def _alert_dicts(conn: Connection, ids: Iterable[int]) -> Dict[int, Dict[str, Any]]:
@@ -457,7 +462,7 @@ def _flush(conn: Connection, settings: NotifySettings, groups: Dict[str, GroupSt
         return 0, 0
     views = _views(conn, {i: rows[i] for _, f in due for i in f.new + f.still + f.resolved
                           if i in rows})
-    enqueued = dupes = 0
+    msgs = []
     for key, f in due:
         g = groups[key]
         rcp = g.recipient
@@ -469,12 +474,12 @@ def _flush(conn: Connection, settings: NotifySettings, groups: Dict[str, GroupSt
         payload: Any = msg.payload if rcp.channel == "webhook" else {
             "alert_ids": list(f.new + f.still), "resolved_ids": list(f.resolved),
             "kind": f.kind}
-        if enqueue(conn, Message(f.dedup_key, rcp.channel, rcp.address, msg.subject, msg.body,
-                                 rcp.lang, g.route, g.key, payload), now):
-            enqueued += 1
-        else:
-            dupes += 1
+        msgs.append(Message(f.dedup_key, rcp.channel, rcp.address, msg.subject, msg.body,
+                            rcp.lang, g.route, g.key, payload))
         groups[key] = f.after
+    new = enqueue_many(conn, msgs, now)
+    enqueued = len(new)
+    dupes = len(msgs) - enqueued
     return enqueued, dupes
 
 
@@ -487,7 +492,7 @@ def route_pass(engine: Engine, now: float, settings: NotifySettings,
     while True:
         try:
             with engine.begin() as conn:
-                cursor, rev = _read_cursor(conn)
+                cursor, rev = _claim(conn, now)
                 events = conn.execute(
                     select(alert_events.c.id, alert_events.c.ts, alert_events.c.alert_id,
                            alert_events.c.kind)
@@ -502,11 +507,9 @@ def route_pass(engine: Engine, now: float, settings: NotifySettings,
                 n = d = 0
                 if last:
                     n, d = _flush(conn, settings, groups, now)
-                for key, g in groups.items():
-                    if before.get(key) is not g:
-                        _save_group(conn, g, now)
+                _save_groups(conn, [g for key, g in groups.items() if before.get(key) is not g])
                 if events:
-                    _write_cursor(conn, int(events[-1].id), rev, now)
+                    _set_cursor(conn, int(events[-1].id), rev, now)
             # committed: count it
             events_total += len(events)
             enqueued += n
