@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
 
 import tomllib
+from schoolmon.protocol.settings import ConfigError
 from sqlalchemy import Connection, Engine, delete, select, update
 
 from ..read.scope import UnitSchools
@@ -79,8 +80,9 @@ BATCH = 10000
 ROUTED_KINDS = ("firing", "resolved")
 
 
-class RoutesError(ValueError):
-    """A routes file that cannot be used; the message names the file and line."""
+class RoutesError(ConfigError):
+    """A routes file that cannot be used; the message names the file and line. A
+    ConfigError, so the CLI prints it and exits 2 at start, as for the baseline files."""
 
 
 @dataclass(frozen=True)

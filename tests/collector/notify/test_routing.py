@@ -304,3 +304,23 @@ def test_bad_routes_file_names_the_line(text, line, what):
         parse_routes(text, "r.toml")
     msg = str(exc.value)
     assert what in msg and ("line %d" % line in msg or "line 1" in msg), msg
+
+
+def test_config_keys_routes_file_and_digest_at(tmp_path):
+    from schoolmon.collector.config import load_config
+    from schoolmon.collector.notify.routing import RoutesError, settings_from_config
+    from schoolmon.protocol.settings import ConfigError
+    cfg = load_config(demo=True, env={})
+    s = settings_from_config(cfg)
+    assert [r.id for r in s.routes] == ["school", "area", "so"]
+    assert s.public_url == "http://127.0.0.1:8080" and s.digest_at == "07:00"
+    bad = tmp_path / "routes.toml"
+    bad.write_text("[[route]]\nid = 'x'\naudience = 'so'\n\n[[route]]\nid = 'y'\n"
+                   "audience = 'so'\nseverities = ['urgent']\n", encoding="utf-8")
+    cfg = load_config(demo=True, env={}, overrides={"notify": {"routes_file": str(bad)},
+                                                    "api": {"public_url": "https://a.vn"}})
+    with pytest.raises(RoutesError, match="line 5: severities") as exc:
+        settings_from_config(cfg)
+    assert isinstance(exc.value, ConfigError) and "routes.toml" in str(exc.value)
+    with pytest.raises(ConfigError, match="HH:MM"):
+        load_config(demo=True, env={"SCHOOLMON_NOTIFY_DIGEST_AT": "7h"})
