@@ -72,6 +72,11 @@ def token_problem(token: str) -> Optional[str]:
                 "(guessable)" % MIN_TOKEN_DISTINCT)
     return None
 
+def check_digest_at(value: Any) -> Optional[str]:
+    from .notify.digest import check_digest_at as check
+    return check(value)
+
+
 def check_slots(value: Any) -> Optional[str]:
     """Each slot ``HH:MM-HH:MM`` with start before end (local time)."""
     from .connectivity.scheduler import parse_slot
@@ -143,6 +148,9 @@ SCHEMA: Schema = {
                            "characters, not a known default) outside demo mode.", secret=True),
         "read_tokens": Key("list", [], "Bearer tokens with read-only rights on everything.",
                            secret=True),
+        "public_url": Key("str", "", "The web UI's address as readers reach it (e.g. "
+                          "`https://schoolmon.sogd.example.vn`), for links in notifications; "
+                          "empty: `http://{api.listen}`.", check=check_http_url),
     },
     "speedtest_server": {
         "enabled": Key("bool", True, "Serve the legacy speedtest endpoints at `/speedtest/` "
@@ -224,6 +232,20 @@ SCHEMA: Schema = {
                              "hour is school hours (nothing is ever off hours). A file that "
                              "cannot be used stops the collector at start with its line "
                              "(docs/alerting.md)."),
+    },
+    "notify": {
+        "routes_file": Key("str", "", "Who is told about which alerts and how messages are "
+                           "grouped (TOML); empty: the shipped `collector/notify/routes.toml`. "
+                           "A file that cannot be used stops the collector at start with its "
+                           "line (docs/alerting.md)."),
+        "apprise_urls": Key("list", [], "Apprise URLs told the Sở's alerts (the `so` "
+                            "audience), e.g. `tgram://TOKEN/CHAT`, `mailto://...`.",
+                            secret=True),
+        "webhook_url": Key("str", "", "The province's own system told the Sở's alerts as "
+                           "signed JSON (the `so` audience); empty: none.",
+                           check=check_http_url),
+        "digest_at": Key("str", "07:00", "Local time (`HH:MM`) of the daily digest e-mail to "
+                         "the Sở's users with an e-mail address.", check=check_digest_at),
     },
     "province": {
         "code": Key("str", "", "Code of the province (tỉnh) this collector serves."),

@@ -37,6 +37,9 @@ Names (all prefixed ``schoolmon_``)::
     schoolmon_link_tests_implausible_total{check} speed tests stored but refused
     schoolmon_speedtest_requests_total{outcome}  tests asked for now (Đo ngay): granted |
                                                  held | budget | no_device | rate_limited
+    schoolmon_notify_enqueued_total              grouped notifications put in the outbox
+    schoolmon_notify_duplicates_total            ones already there (restart, second process)
+    schoolmon_notify_route_conflicts_total       routing passes undone (another process first)
 """
 import bisect
 import threading
@@ -288,6 +291,15 @@ class IngestMetrics:
                                           ("outcome",))
         for outcome in ("granted", "held", "budget", "no_device", "rate_limited"):
             self.speedtest_requests.precreate(outcome=outcome)
+        # notification routing (collector/notify/routing.py)
+        self.notify_enqueued = Counter(r, p + "notify_enqueued_total",
+                                       "Grouped notifications routing put in the outbox.")
+        self.notify_duplicates = Counter(r, p + "notify_duplicates_total",
+                                         "Notifications routing found already in the outbox "
+                                         "(a restart or a second process; sent once).")
+        self.notify_conflicts = Counter(r, p + "notify_route_conflicts_total",
+                                        "Routing passes undone because another process moved "
+                                        "the cursor or a group first.")
 
         # alerting (collector/alerting)
         self.alert_pass_seconds = Histogram(r, p + "alert_evaluation_seconds",

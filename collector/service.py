@@ -169,6 +169,16 @@ class CollectorService:
                 stats=self._collector_stats, timezone=tz,
                 on_rule_error=lambda rule: metrics.alert_rule_errors.inc(rule=rule))
             self.alert_leader = Leader(self.store.engine, "alerting")
+            # routing and the digest run after each evaluation, under the same leader, so
+            # exactly one process turns alert events into messages (notify/routing.py)
+            from .notify.digest import digest_pass
+            from .notify.routing import route_pass
+            from .notify.routing import settings_from_config as notify_settings_from
+            notify_settings = notify_settings_from(cfg)
+            self.after_alerting.append(
+                lambda _ev, now: route_pass(self.store.engine, now, notify_settings, metrics))
+            self.after_alerting.append(
+                lambda _ev, now: digest_pass(self.store.engine, now, notify_settings))
         self._evaluate_soon = threading.Event()
         #: the ATTT evaluator's last pass (None before the first)
         self.last_evaluation: Optional[RunStats] = None

@@ -281,6 +281,13 @@ SEVERITY_LABELS: Dict[str, Dict[str, str]] = {
     "low": {"vi": "Thấp", "en": "Low"},
 }
 
+#: Severity of an alert (alerts.severity; users.notify_min_severity), least first.
+ALERT_SEVERITY_LABELS: Dict[str, Dict[str, str]] = {
+    "info": {"vi": "Thông tin", "en": "Info"},
+    "warning": {"vi": "Cảnh báo", "en": "Warning"},
+    "critical": {"vi": "Nghiêm trọng", "en": "Critical"},
+}
+
 #: The school rule's gates.
 GATE_LABELS: Dict[str, Dict[str, str]] = {
     "coverage": {"vi": "Máy gửi báo cáo ATTT trong {days} ngày",
@@ -800,6 +807,15 @@ def iso_local(value: Any, tz: str = DEFAULT_TIMEZONE) -> Optional[str]:
     if d is None:
         return None
     return d.astimezone(ZoneInfo(tz)).replace(microsecond=0).isoformat()
+
+
+def local_short(value: Any, tz: str = DEFAULT_TIMEZONE) -> Optional[str]:
+    """``02/12/2026 10:00``: day/month/year and hour:minute in the province's zone, as
+    people here write a time in a message (None stays None)."""
+    d = to_datetime(value)
+    if d is None:
+        return None
+    return d.astimezone(ZoneInfo(tz)).strftime("%d/%m/%Y %H:%M")
 
 
 def utc_offset(at: float, tz: str = DEFAULT_TIMEZONE) -> int:

@@ -131,6 +131,16 @@ class UnitSchools:
         with self._lock:
             self._mark = None
 
+    def by_code(self, conn: Connection) -> Dict[str, FrozenSet[str]]:
+        """org unit code → its school codes (the same tree :meth:`visible` reads), for a
+        caller resolving many scopes at once (notification routing: one per user)."""
+        mark = self._fingerprint(conn)
+        with self._lock:
+            if mark != self._mark:
+                self._by_code = self._build(conn)
+                self._mark = mark
+            return self._by_code
+
     def visible(self, conn: Connection, units: Iterable[Tuple[str, str]]) -> Visible:
         """The school codes of (kind, code) units: ("org", area code) or ("school", code)."""
         mark = self._fingerprint(conn)
