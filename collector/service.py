@@ -175,10 +175,11 @@ class CollectorService:
             from .notify.routing import route_pass
             from .notify.routing import settings_from_config as notify_settings_from
             notify_settings = notify_settings_from(cfg)
+            store_engine = self.store.engine
             self.after_alerting.append(
-                lambda _ev, now: route_pass(self.store.engine, now, notify_settings, metrics))
+                lambda _ev, now: route_pass(store_engine, now, notify_settings, metrics))
             self.after_alerting.append(
-                lambda _ev, now: digest_pass(self.store.engine, now, notify_settings))
+                lambda _ev, now: digest_pass(store_engine, now, notify_settings))
         self._evaluate_soon = threading.Event()
         #: the ATTT evaluator's last pass (None before the first)
         self.last_evaluation: Optional[RunStats] = None
