@@ -72,6 +72,27 @@ def token_problem(token: str) -> Optional[str]:
                 "(guessable)" % MIN_TOKEN_DISTINCT)
     return None
 
+#: Schemes of ``notify.smtp_url``.
+SMTP_SCHEMES = ("smtp", "smtp+starttls", "smtps")
+
+
+def check_smtp_url(value: Any) -> Optional[str]:
+    if not value:
+        return None
+    from urllib.parse import urlsplit
+
+    from schoolmon.protocol.settings import redact_url
+    try:
+        parts = urlsplit(value)
+        host, _port = parts.hostname, parts.port
+    except ValueError:
+        return "không phải URL hợp lệ / is not a valid URL: %r" % redact_url(value)
+    if parts.scheme not in SMTP_SCHEMES or not host:
+        return ("phải là / must be smtp://host:port, smtp+starttls://user:pass@host:587 hoặc "
+                "/ or smtps://user:pass@host:465, got %r" % redact_url(value))
+    return None
+
+
 def check_slots(value: Any) -> Optional[str]:
     """Each slot ``HH:MM-HH:MM`` with start before end (local time)."""
     from .connectivity.scheduler import parse_slot
@@ -205,6 +226,40 @@ SCHEMA: Schema = {
                                "and the school page) in an hour; more answer 429. One "
                                "lease per school limits each school anyway.", minimum=1,
                                maximum=1000),
+    },
+    "notify": {
+        "enabled": Key("bool", True, "Send the outbox's notifications (a thread of its own, "
+                       "never on the ingest path; docs/alerting.md, “Gửi thông báo / "
+                       "Delivery”)."),
+        "smtp_url": Key("str", "", "SMTP server for e-mails: `smtp://host:port` (plain), "
+                        "`smtp+starttls://user:pass@host:587` (STARTTLS required) or "
+                        "`smtps://user:pass@host:465` (TLS); empty: no e-mail.",
+                        secret=True, check=check_smtp_url),
+        "smtp_from": Key("str", "schoolmon@localhost", "Sender address of the e-mails "
+                         "(`From`), e.g. `\"Sở GD&ĐT\" <canhbao@example.gov.vn>`."),
+        "apprise_urls": Key("list", [], "The Sở's own channels, Apprise URLs (Telegram, "
+                            "Slack, Discord ...), each `NAME=URL` or a bare URL (named by "
+                            "its position, `1`, `2` ...); a message names one of them.",
+                            secret=True),
+        "webhook_url": Key("str", "", "Where the signed JSON webhook is POSTed; empty: none.",
+                           check=check_http_url),
+        "webhook_secret": Key("str", "", "HMAC-SHA256 key of the webhook's "
+                              "`X-Schoolmon-Signature`.", secret=True),
+        "zalo_token": Key("str", "", "Zalo Bot API token (Zalo Bot Manager); empty: no Zalo.",
+                          secret=True),
+        "zalo_api_url": Key("str", "https://bot-api.zaloplatforms.com", "Base URL of the "
+                            "Zalo Bot API (`{base}/bot{token}/sendMessage`).",
+                            check=check_http_url),
+        "timeout": Key("float", 15, "Seconds one attempt on any channel may take (connect, "
+                       "each read and write).", minimum=0.1, maximum=600),
+        "max_attempts": Key("int", 10, "Attempts before a message is `dead` (retried after "
+                            "30 s, 2 min, 10 min, 30 min, then every hour).", minimum=1,
+                            maximum=100),
+        "poll_interval": Key("float", 5, "Seconds between looks at the outbox.",
+                             minimum=0.05, maximum=3600),
+        "claim_seconds": Key("float", 300, "How long a sender holds a message it took; after "
+                             "that (a crashed sender) another may take it. Keep it well above "
+                             "`timeout`.", minimum=1, maximum=86400),
     },
     "province": {
         "code": Key("str", "", "Code of the province (tỉnh) this collector serves."),

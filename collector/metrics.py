@@ -37,6 +37,10 @@ Names (all prefixed ``schoolmon_``)::
     schoolmon_link_tests_implausible_total{check} speed tests stored but refused
     schoolmon_speedtest_requests_total{outcome}  tests asked for now (Đo ngay): granted |
                                                  held | budget | no_device | rate_limited
+    schoolmon_notifications_total{channel,result} delivery attempts: sent | failed | dead
+    schoolmon_notifications_queued{state}        outbox rows not yet sent: queued | sending |
+                                                 failed | dead
+    schoolmon_notifications_oldest_queued_seconds age of the oldest row waiting to be sent
 """
 import bisect
 import threading
@@ -125,6 +129,21 @@ class Gauge:
 
     def get(self) -> float:
         return _value(self._m, self.name, {})
+
+
+class LabelGauge:
+    """A gauge with labels: ``set(3, state="queued")``."""
+
+    def __init__(self, registry: CollectorRegistry, name: str, doc: str,
+                 labelnames: Sequence[str]) -> None:
+        self.name = name
+        self._m = _PromGauge(name, doc, labelnames=tuple(labelnames), registry=registry)
+
+    def set(self, value: float, **labels: str) -> None:
+        self._m.labels(**labels).set(value)
+
+    def get(self, **labels: str) -> float:
+        return _value(self._m, self.name, labels)
 
 
 class Histogram:
@@ -262,6 +281,23 @@ class IngestMetrics:
                                           ("outcome",))
         for outcome in ("granted", "held", "budget", "no_device", "rate_limited"):
             self.speedtest_requests.precreate(outcome=outcome)
+        # notification delivery (collector/notify/delivery.py)
+        self.notifications = Counter(r, p + "notifications_total",
+                                     "Notification delivery attempts, by channel and result: "
+                                     "sent, failed (retried later), dead (given up).",
+                                     ("channel", "result"))
+        from .notify.outbox import CHANNELS
+        for channel in CHANNELS:
+            for result in ("sent", "failed", "dead"):
+                self.notifications.precreate(channel=channel, result=result)
+        self.notify_queue = LabelGauge(r, p + "notifications_queued",
+                                       "Outbox rows not sent, by state: queued, sending, "
+                                       "failed (waiting for a retry), dead.", ("state",))
+        for state in ("queued", "sending", "failed", "dead"):
+            self.notify_queue.set(0, state=state)
+        self.notify_oldest = Gauge(r, p + "notifications_oldest_queued_seconds",
+                                   "Age of the oldest outbox row waiting to be sent (queued, "
+                                   "sending or failed), seconds; 0 when none waits.")
 
     def render(self) -> str:
         return render(self.registry)
