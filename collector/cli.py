@@ -641,6 +641,7 @@ def cmd_notify(args: argparse.Namespace) -> int:
     (so it is recorded like any other) and sent at once by a sender of this process. A
     test that fails is ``dead`` at once (one attempt): a running collector does not send
     it later, after the configuration was fixed."""
+    import logging
     import time
     import uuid
 
@@ -660,6 +661,8 @@ def cmd_notify(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         return _config_error(exc)
     lang = args.lang
+    # each outcome is printed below; the sender's own warning would say it twice
+    logging.getLogger("schoolmon.collector.notify").setLevel(logging.ERROR)
     chosen = list(outbox.CHANNELS) if args.channel == "all" else [args.channel]
     engine = db.make_engine(cfg.store.url)
     failed = 0

@@ -167,8 +167,9 @@ class Sender:
             return
         t = notifications.c
         with self.engine.connect() as conn:
-            counts = dict(conn.execute(select(t.state, func.count()).where(
-                t.state != "sent").group_by(t.state)).all())
+            counts: Dict[str, int] = {
+                str(state): int(n) for state, n in conn.execute(
+                    select(t.state, func.count()).where(t.state != "sent").group_by(t.state))}
             oldest = conn.execute(select(func.min(t.created_at)).where(
                 t.state.in_(("queued", "sending", "failed")))).scalar()
         for state in ("queued", "sending", "failed", "dead"):

@@ -210,32 +210,38 @@ def test_delivery_status_per_channel(engine):
     assert w["queued"] == 1 and w["health"] is None and w["oldest_queued_age"] == 80
 
 
-def test_two_senders_on_postgresql_never_send_the_same_row(tmp_path, postgres):
-    for engine in engine_for("postgresql", tmp_path, postgres):
-        db.create_all(engine)
-        for i in range(120):
-            put(engine, "race-%03d" % i)
-        ch = FakeChannel()
-        senders = [Sender(engine, {"email": ch}, name="collector-%d" % k) for k in (1, 2)]
-        start = threading.Barrier(2)
-        won = {s.name: 0 for s in senders}
+@pytest.fixture
+def pg_engine(tmp_path, postgres):
+    for e in engine_for("postgresql", tmp_path, postgres):
+        db.create_all(e)
+        yield e
 
-        def run(sender):
-            start.wait()
-            for _ in range(5):
-                won[sender.name] += len(sender.run_channel("email", T0).attempts)
 
-        threads = [threading.Thread(target=run, args=(s,)) for s in senders]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(120)
-        assert sorted(ch.sent) == ["race-%03d" % i for i in range(120)]  # each exactly once
-        assert sum(won.values()) == 120
-        with engine.connect() as conn:
-            states = conn.execute(select(db.notifications.c.state, db.notifications.c.attempts)
-                                  ).all()
-        assert {tuple(s) for s in states} == {("sent", 1)}
+def test_two_senders_on_postgresql_never_send_the_same_row(pg_engine):
+    engine = pg_engine
+    for i in range(120):
+        put(engine, "race-%03d" % i)
+    ch = FakeChannel()
+    senders = [Sender(engine, {"email": ch}, name="collector-%d" % k) for k in (1, 2)]
+    start = threading.Barrier(2)
+    won = {s.name: 0 for s in senders}
+
+    def run(sender):
+        start.wait()
+        for _ in range(5):
+            won[sender.name] += len(sender.run_channel("email", T0).attempts)
+
+    threads = [threading.Thread(target=run, args=(s,)) for s in senders]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert sorted(ch.sent) == ["race-%03d" % i for i in range(120)]  # each exactly once
+    assert sum(won.values()) == 120
+    with engine.connect() as conn:
+        states = conn.execute(select(db.notifications.c.state, db.notifications.c.attempts)
+                              ).all()
+    assert {tuple(s) for s in states} == {("sent", 1)}
 
 
 def test_a_hanging_webhook_delays_no_email(engine, smtp_server, http_receiver):
