@@ -78,7 +78,7 @@ class EmailChannel:
                 if self.scheme == "smtp+starttls":
                     smtp.starttls(context=ssl.create_default_context())
             if self.user:
-                smtp.login(self.user, self.password or "")
+                self._login(smtp)
             smtp.send_message(self.build(message), envelope_from, [recipient])
         except smtplib.SMTPRecipientsRefused as exc:
             code, reply = next(iter(exc.recipients.values()), (0, b""))
@@ -97,6 +97,20 @@ class EmailChannel:
                     smtp.quit()
                 except (smtplib.SMTPException, OSError):
                     smtp.close()
+
+    def _login(self, smtp: smtplib.SMTP) -> None:
+        user, password = self.user or "", self.password or ""
+        if (user + password).isascii():
+            smtp.login(user, password)
+            return
+        # smtplib encodes credentials as ASCII (UnicodeEncodeError on "Mật-khẩu"); AUTH
+        # PLAIN carries UTF-8 (RFC 4616), so such a password goes that way by hand.
+        import base64
+        smtp.ehlo_or_helo_if_needed()
+        token = base64.b64encode(b"\0" + user.encode("utf-8") + b"\0" + password.encode("utf-8"))
+        code, reply = smtp.docmd("AUTH", "PLAIN " + token.decode("ascii"))
+        if code != 235:
+            raise smtplib.SMTPAuthenticationError(code, reply)
 
     def _reply(self, code: int, reply: object) -> str:
         text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)

@@ -45,19 +45,54 @@ class _SmtpHandler:
 
 
 class SmtpServer:
-    """aiosmtpd's Controller on 127.0.0.1:<free port>; ``url`` for notify.smtp_url."""
+    """aiosmtpd's Controller on 127.0.0.1:<free port>; ``url`` for notify.smtp_url.
 
-    def __init__(self) -> None:
+    ``tls``: None (plain), ``"starttls"`` (STARTTLS required) or ``"smtps"`` (TLS from
+    the first byte), with ``certs`` a folder from tests.servers.make_test_pki; ``login``
+    (user, password) makes AUTH required."""
+
+    def __init__(self, tls: Optional[str] = None, certs: Optional[str] = None,
+                 login: Optional[Tuple[str, str]] = None) -> None:
+        import ssl
+
         from aiosmtpd.controller import Controller
+        from aiosmtpd.smtp import AuthResult
 
         self.handler = _SmtpHandler()
         self.port = free_port()
-        self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
+        self.tls = tls
+        self.logins: List[str] = []
+        kw: Dict[str, Any] = {}
+        if tls is not None:
+            assert certs is not None
+            ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            ctx.load_cert_chain("%s/server.crt" % certs, "%s/server.key" % certs)
+            if tls == "starttls":
+                kw.update(tls_context=ctx, require_starttls=True)
+            else:
+                kw.update(ssl_context=ctx)
+        if login is not None:
+            def authenticate(server: Any, session: Any, envelope: Any, mechanism: str,
+                             auth_data: Any) -> Any:
+                user = auth_data.login.decode("utf-8")
+                ok = (user, auth_data.password.decode("utf-8")) == login
+                if ok:
+                    self.logins.append(user)
+                return AuthResult(success=ok, handled=False)  # False: aiosmtpd answers 535
+            kw.update(authenticator=authenticate, auth_required=True,
+                      # aiosmtpd counts only STARTTLS as TLS, not a TLS listener
+                      auth_require_tls=tls == "starttls")
+        self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port, **kw)
         self.controller.start()
 
     @property
     def url(self) -> str:
-        return "smtp://127.0.0.1:%d" % self.port
+        scheme = {"starttls": "smtp+starttls", "smtps": "smtps"}.get(self.tls or "", "smtp")
+        return "%s://127.0.0.1:%d" % (scheme, self.port)
+
+    def url_with(self, user: str, password: str) -> str:
+        from urllib.parse import quote
+        return self.url.replace("://", "://%s:%s@" % (quote(user), quote(password, safe="")))
 
     @property
     def received(self) -> List[Received]:

@@ -246,3 +246,49 @@ def test_apprise_url_it_does_not_take_is_not_configured():
         ch.send(message("apprise", "bad"))
     assert err.value.code == "not_configured" and "[1]" in err.value.detail
 
+
+
+# ----------------------------------------------------------------------------- TLS, AUTH
+@pytest.fixture
+def certs(tmp_path, monkeypatch):
+    from tests.servers import make_test_pki
+    folder = tmp_path / "pki"
+    folder.mkdir()
+    make_test_pki(str(folder))
+    # ssl.create_default_context() trusts what OpenSSL's default paths say: the test CA
+    monkeypatch.setenv("SSL_CERT_FILE", str(folder / "ca.crt"))
+    return str(folder)
+
+
+@pytest.mark.parametrize("tls", ["starttls", "smtps"])
+def test_email_over_tls_with_login(certs, tls):
+    from tests.collector.notify.receivers import SmtpServer
+    server = SmtpServer(tls=tls, certs=certs, login=("canhbao", "Mật-khẩu/9@x"))
+    try:
+        ch = EmailChannel(server.url_with("canhbao", "Mật-khẩu/9@x"), "canhbao@laocai.edu.vn",
+                          10)
+        ch.send(message("email", "kythuat@thbaothang.edu.vn"))
+        [got] = server.received
+        assert str(got.message["Subject"]) == SUBJECT and server.logins == ["canhbao"]
+        wrong = EmailChannel(server.url_with("canhbao", "sai-mat-khau-123"),
+                             "canhbao@laocai.edu.vn", 10)
+        with pytest.raises(DeliveryError) as err:
+            wrong.send(message("email", "kythuat@thbaothang.edu.vn"))
+        assert err.value.code == "smtp" and err.value.detail.startswith("535")
+        assert "sai-mat-khau-123" not in str(err.value)
+    finally:
+        server.stop()
+
+
+def test_email_tls_to_an_untrusted_certificate_fails(tmp_path):
+    from tests.collector.notify.receivers import SmtpServer
+    from tests.servers import make_test_pki
+    make_test_pki(str(tmp_path))  # a CA nobody trusts here
+    server = SmtpServer(tls="smtps", certs=str(tmp_path))
+    try:
+        with pytest.raises(DeliveryError) as err:
+            EmailChannel(server.url, "canhbao@laocai.edu.vn", 10).send(message("email", "a@x.vn"))
+        assert err.value.code == "unreachable" and "CERTIFICATE_VERIFY_FAILED" in err.value.detail
+        assert server.received == []
+    finally:
+        server.stop()
