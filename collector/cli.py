@@ -648,7 +648,7 @@ def cmd_notify(args: argparse.Namespace) -> int:
     from schoolmon.protocol.settings import ConfigError, load
     from sqlalchemy import select
 
-    from .config import SCHEMA
+    from .config import SCHEMA, check_notify
     from .notify import outbox
     from .notify.channels import channels_from_config
     from .notify.channels.apprise_urls import names as apprise_names
@@ -658,6 +658,7 @@ def cmd_notify(args: argparse.Namespace) -> int:
     from .text import iso_local
     try:
         cfg = load(SCHEMA, args.config)
+        check_notify(cfg)
     except ConfigError as exc:
         return _config_error(exc)
     lang = args.lang

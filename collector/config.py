@@ -93,6 +93,31 @@ def check_smtp_url(value: Any) -> Optional[str]:
     return None
 
 
+def check_apprise_urls(value: Any) -> Optional[str]:
+    """Each entry a URL Apprise takes; the text names the entry by position, never the
+    URL (it is made of secrets)."""
+    if not value:
+        return None
+    import apprise
+
+    from .notify.channels.apprise_urls import parse_entries
+    for i, (_name, url) in enumerate(parse_entries(list(value)), start=1):
+        if apprise.Apprise.instantiate(url) is None:
+            return ("[%d]: Apprise không nhận URL này (sai kiểu hoặc thiếu phần bắt buộc) / "
+                    "Apprise does not take this URL (unknown scheme or a required part "
+                    "missing)" % i)
+    return None
+
+
+def check_notify(cfg: SimpleNamespace) -> None:
+    """The signed webhook is signed: a webhook URL without its secret is refused."""
+    n = getattr(cfg, "notify", None)
+    if n is not None and n.webhook_url and not n.webhook_secret:
+        raise ConfigError("notify.webhook_secret: phải được đặt khi có notify.webhook_url (mọi "
+                          "webhook đều được ký) / must be set when notify.webhook_url is (every "
+                          "webhook is signed); e.g. `%s`" % GENERATE_TOKEN)
+
+
 def check_slots(value: Any) -> Optional[str]:
     """Each slot ``HH:MM-HH:MM`` with start before end (local time)."""
     from .connectivity.scheduler import parse_slot
@@ -234,13 +259,20 @@ SCHEMA: Schema = {
         "smtp_url": Key("str", "", "SMTP server for e-mails: `smtp://host:port` (plain), "
                         "`smtp+starttls://user:pass@host:587` (STARTTLS required) or "
                         "`smtps://user:pass@host:465` (TLS); empty: no e-mail.",
-                        secret=True, check=check_smtp_url),
+                        # not `secret`: that would hide the check's text, which never shows
+                        # the password (redact_url), as with mqtt.url
+                        check=check_smtp_url),
         "smtp_from": Key("str", "schoolmon@localhost", "Sender address of the e-mails "
                          "(`From`), e.g. `\"Sở GD&ĐT\" <canhbao@example.gov.vn>`."),
         "apprise_urls": Key("list", [], "The Sở's own channels, Apprise URLs (Telegram, "
                             "Slack, Discord ...), each `NAME=URL` or a bare URL (named by "
-                            "its position, `1`, `2` ...); a message names one of them.",
-                            secret=True),
+                            "its position, `1`, `2` ...); a message names one of them. A URL "
+                            "Apprise does not take stops the collector at start. In the "
+                            "environment variable entries are separated by commas (a URL "
+                            "with a comma goes in the file).",
+                            # not `secret`, so the check's text (which names an entry by
+                            # position, never its URL) is shown
+                            check=check_apprise_urls),
         "webhook_url": Key("str", "", "Where the signed JSON webhook is POSTed; empty: none.",
                            check=check_http_url),
         "webhook_secret": Key("str", "", "HMAC-SHA256 key of the webhook's "
@@ -296,6 +328,7 @@ def load_config(path: Optional[str] = None, env: Optional[Mapping[str, str]] = N
                 overrides: Optional[Dict[str, Dict[str, Any]]] = None) -> SimpleNamespace:
     cfg = load(SCHEMA, path, env, overrides)
     check_secure(cfg, demo)
+    check_notify(cfg)
     if not cfg.mqtt.client_id:
         cfg.mqtt.client_id = "schoolmon-collector-" + socket.gethostname()[:40]
     return cfg

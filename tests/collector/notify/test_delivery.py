@@ -256,7 +256,8 @@ def test_a_hanging_webhook_delays_no_email(engine, smtp_server, http_receiver):
     try:
         wait_until(http_receiver.arrived.is_set, timeout=30, what="the webhook request")
         wait_until(lambda: smtp_server.received, timeout=30, what="the e-mail")
-        assert row(engine, eid).state == "sent"
+        # recorded just after the server took it
+        wait_until(lambda: row(engine, eid).state == "sent", timeout=30, what="e-mail sent")
         assert row(engine, wid).state == "sending"  # still waiting on the receiver
         http_receiver.release()
         wait_until(lambda: row(engine, wid).state == "sent", timeout=30, what="webhook sent")
