@@ -76,6 +76,13 @@ def test_email_server_down_is_a_retryable_failure_without_the_password():
     assert "Mat-Khau-Bi-Mat-9" not in str(err.value)
 
 
+def test_email_to_something_that_is_no_address_is_refused_for_good(smtp_server):
+    with pytest.raises(DeliveryError) as err:
+        EmailChannel(smtp_server.url, "x@y.vn", 5).send(message("email", "Nguyễn Văn A"))
+    assert err.value.code == "bad_message" and err.value.permanent
+    assert smtp_server.received == []
+
+
 def test_email_not_configured():
     with pytest.raises(DeliveryError) as err:
         EmailChannel("", "x@y", 5).send(message("email", "a@x.vn"))
