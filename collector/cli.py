@@ -10,6 +10,7 @@
     schoolmon-collector user list | user disable NAME | user token NAME
     schoolmon-collector device approve|retire ID      (revoke: not available yet, exit 2)
     schoolmon-collector unit rename CODE NAME | unit former CODE [--undo]
+    schoolmon-collector notify test [--channel email|apprise|webhook|zalo|all] [--to RECIPIENT]
 
 ``report`` and ``token create`` come with later versions: they say so and exit 2.
 Exit status: 0 done, 1 the work failed (e.g. an import was rejected), 2 bad usage or
@@ -194,6 +195,19 @@ def build_parser() -> argparse.ArgumentParser:
                     "area's overrides; read from the store when --school is given)")
     cc.add_argument("--date", metavar="YYYY-MM-DD", help="a day to show (default: today)")
     cc.add_argument("--lang", choices=("vi", "en"), default="vi")
+    nt = sub.add_parser("notify", help="notifications: send a test message now")
+    ntsub = nt.add_subparsers(dest="notify_command", metavar="ACTION")
+    ntsub.required = True
+    ntt = ntsub.add_parser("test", help="enqueue and send one test message in Vietnamese on "
+                           "each channel now; prints ✓/✗ with the reason (exit 1 if any "
+                           "failed)")
+    ntt.add_argument("--channel", choices=("email", "apprise", "webhook", "zalo", "all"),
+                     default="all")
+    ntt.add_argument("--to", metavar="RECIPIENT", help="e-mail address (email), Zalo chat id "
+                     "(zalo) or Apprise URL name (apprise; default: every URL)")
+    ntt.add_argument("--config", metavar="FILE", help="TOML configuration file (notify.*, "
+                     "store.url)")
+    ntt.add_argument("--lang", choices=("vi", "en"), default="vi")
 
     for name, usage in (("report", "report --format xlsx|csv --out FILE [--org UNIT]"),
                         ("token", "token create --school CODE [--ttl DAYS]")):
@@ -717,6 +731,83 @@ def cmd_speedtest(args: argparse.Namespace) -> int:
         engine.dispose()
 
 
+def cmd_notify(args: argparse.Namespace) -> int:
+    """``notify test``: one test message per channel (and recipient), through the outbox
+    (so it is recorded like any other) and sent at once by a sender of this process. A
+    test that fails is ``dead`` at once (one attempt): a running collector does not send
+    it later, after the configuration was fixed."""
+    import logging
+    import time
+    import uuid
+
+    from schoolmon.protocol.settings import ConfigError, load
+    from sqlalchemy import select
+
+    from .config import SCHEMA, check_notify
+    from .notify import outbox
+    from .notify.channels import channels_from_config
+    from .notify.channels.apprise_urls import names as apprise_names
+    from .notify.delivery import Sender
+    from .notify.text import error_text, test_text
+    from .store import schema as db
+    from .text import iso_local
+    try:
+        cfg = load(SCHEMA, args.config)
+        check_notify(cfg)
+    except ConfigError as exc:
+        return _config_error(exc)
+    lang = args.lang
+    # each outcome is printed below; the sender's own warning would say it twice
+    logging.getLogger("schoolmon.collector.notify").setLevel(logging.ERROR)
+    chosen = list(outbox.CHANNELS) if args.channel == "all" else [args.channel]
+    engine = db.make_engine(cfg.store.url)
+    failed = 0
+    try:
+        db.create_all(engine)
+        sender = Sender(engine, channels_from_config(cfg), max_attempts=1,
+                        claim_seconds=float(cfg.notify.claim_seconds),
+                        name="cli:%d" % os.getpid())
+        now = time.time()
+        when = iso_local(now, cfg.province.timezone) or ""
+        for channel in chosen:
+            if args.to:
+                recipients = [args.to]
+            elif channel == "webhook":
+                recipients = ["webhook"]
+            elif channel == "apprise":
+                recipients = apprise_names(list(cfg.notify.apprise_urls)) or ["1"]
+            else:
+                recipients = []
+            if not recipients:
+                failed += 1
+                print("✗ %s: %s" % (channel, test_text("no_recipient", lang)))
+                continue
+            for recipient in recipients:
+                msg = outbox.Message(
+                    dedup_key="test:%s:%s" % (channel, uuid.uuid4().hex), channel=channel,
+                    recipient=recipient, lang="vi",
+                    subject=test_text("subject", "vi", channel=channel),
+                    body=test_text("body", "vi", channel=channel, time=when),
+                    route="test", payload={"test": True, "channel": channel,
+                                           "text": test_text("body", "vi", channel=channel,
+                                                             time=when)}
+                    if channel == "webhook" else None)
+                with engine.begin() as conn:
+                    outbox.enqueue(conn, msg, now)
+                    row_id = conn.execute(select(db.notifications.c.id).where(
+                        db.notifications.c.dedup_key == msg.dedup_key)).scalar_one()
+                got = sender.attempt(int(row_id), now)
+                if got is not None and got.result == "sent":
+                    print("✓ %s → %s: %s" % (channel, recipient, test_text("sent", lang)))
+                else:
+                    failed += 1
+                    why = error_text(got.error if got is not None else "crashed: ?", lang)
+                    print("✗ %s → %s: %s" % (channel, recipient, why))
+    finally:
+        engine.dispose()
+    return 1 if failed else 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
     return run_demo(args)
@@ -754,6 +845,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         return cmd_speedtest(args)
     if args.command == "calendar":
         return cmd_calendar(args)
+    if args.command == "notify":
+        return cmd_notify(args)
     _err("`%s` is not available in this version" % args.command)  # pragma: no cover
     return 2
 

@@ -77,6 +77,52 @@ def check_digest_at(value: Any) -> Optional[str]:
     return check(value)
 
 
+#: Schemes of ``notify.smtp_url``.
+SMTP_SCHEMES = ("smtp", "smtp+starttls", "smtps")
+
+
+def check_smtp_url(value: Any) -> Optional[str]:
+    if not value:
+        return None
+    from urllib.parse import urlsplit
+
+    from schoolmon.protocol.settings import redact_url
+    try:
+        parts = urlsplit(value)
+        host, _port = parts.hostname, parts.port
+    except ValueError:
+        return "không phải URL hợp lệ / is not a valid URL: %r" % redact_url(value)
+    if parts.scheme not in SMTP_SCHEMES or not host:
+        return ("phải là / must be smtp://host:port, smtp+starttls://user:pass@host:587 hoặc "
+                "/ or smtps://user:pass@host:465, got %r" % redact_url(value))
+    return None
+
+
+def check_apprise_urls(value: Any) -> Optional[str]:
+    """Each entry a URL Apprise takes; the text names the entry by position, never the
+    URL (it is made of secrets)."""
+    if not value:
+        return None
+    import apprise
+
+    from .notify.channels.apprise_urls import parse_entries
+    for i, (_name, url) in enumerate(parse_entries(list(value)), start=1):
+        if apprise.Apprise.instantiate(url) is None:
+            return ("[%d]: Apprise không nhận URL này (sai kiểu hoặc thiếu phần bắt buộc) / "
+                    "Apprise does not take this URL (unknown scheme or a required part "
+                    "missing)" % i)
+    return None
+
+
+def check_notify(cfg: SimpleNamespace) -> None:
+    """The signed webhook is signed: a webhook URL without its secret is refused."""
+    n = getattr(cfg, "notify", None)
+    if n is not None and n.webhook_url and not n.webhook_secret:
+        raise ConfigError("notify.webhook_secret: phải được đặt khi có notify.webhook_url (mọi "
+                          "webhook đều được ký) / must be set when notify.webhook_url is (every "
+                          "webhook is signed); e.g. `%s`" % GENERATE_TOKEN)
+
+
 def check_slots(value: Any) -> Optional[str]:
     """Each slot ``HH:MM-HH:MM`` with start before end (local time)."""
     from .connectivity.scheduler import parse_slot
@@ -234,16 +280,49 @@ SCHEMA: Schema = {
                              "(docs/alerting.md)."),
     },
     "notify": {
+        "enabled": Key("bool", True, "Send the outbox's notifications (a thread of its own, "
+                       "never on the ingest path; docs/alerting.md, “Gửi thông báo / "
+                       "Delivery”)."),
+        "smtp_url": Key("str", "", "SMTP server for e-mails: `smtp://host:port` (plain), "
+                        "`smtp+starttls://user:pass@host:587` (STARTTLS required) or "
+                        "`smtps://user:pass@host:465` (TLS); empty: no e-mail.",
+                        # not `secret`: that would hide the check's text, which never shows
+                        # the password (redact_url), as with mqtt.url
+                        check=check_smtp_url),
+        "smtp_from": Key("str", "schoolmon@localhost", "Sender address of the e-mails "
+                         "(`From`), e.g. `\"Sở GD&ĐT\" <canhbao@example.gov.vn>`."),
+        "apprise_urls": Key("list", [], "The Sở's own channels, Apprise URLs (Telegram, "
+                            "Slack, Discord ...), each `NAME=URL` or a bare URL (named by "
+                            "its position, `1`, `2` ...); a message names one of them. A URL "
+                            "Apprise does not take stops the collector at start. In the "
+                            "environment variable entries are separated by commas (a URL "
+                            "with a comma goes in the file).",
+                            # not `secret`, so the check's text (which names an entry by
+                            # position, never its URL) is shown
+                            check=check_apprise_urls),
+        "webhook_url": Key("str", "", "Where the signed JSON webhook is POSTed; empty: none.",
+                           check=check_http_url),
+        "webhook_secret": Key("str", "", "HMAC-SHA256 key of the webhook's "
+                              "`X-Schoolmon-Signature`.", secret=True),
+        "zalo_token": Key("str", "", "Zalo Bot API token (Zalo Bot Manager); empty: no Zalo.",
+                          secret=True),
+        "zalo_api_url": Key("str", "https://bot-api.zaloplatforms.com", "Base URL of the "
+                            "Zalo Bot API (`{base}/bot{token}/sendMessage`).",
+                            check=check_http_url),
+        "timeout": Key("float", 15, "Seconds one attempt on any channel may take (connect, "
+                       "each read and write).", minimum=0.1, maximum=600),
+        "max_attempts": Key("int", 10, "Attempts before a message is `dead` (retried after "
+                            "30 s, 2 min, 10 min, 30 min, then every hour).", minimum=1,
+                            maximum=100),
+        "poll_interval": Key("float", 5, "Seconds between looks at the outbox.",
+                             minimum=0.05, maximum=3600),
+        "claim_seconds": Key("float", 300, "How long a sender holds a message it took; after "
+                             "that (a crashed sender) another may take it. Keep it well above "
+                             "`timeout`.", minimum=1, maximum=86400),
         "routes_file": Key("str", "", "Who is told about which alerts and how messages are "
                            "grouped (TOML); empty: the shipped `collector/notify/routes.toml`. "
                            "A file that cannot be used stops the collector at start with its "
                            "line (docs/alerting.md)."),
-        "apprise_urls": Key("list", [], "Apprise URLs told the Sở's alerts (the `so` "
-                            "audience), e.g. `tgram://TOKEN/CHAT`, `mailto://...`.",
-                            secret=True),
-        "webhook_url": Key("str", "", "The province's own system told the Sở's alerts as "
-                           "signed JSON (the `so` audience); empty: none.",
-                           check=check_http_url),
         "digest_at": Key("str", "07:00", "Local time (`HH:MM`) of the daily digest e-mail to "
                          "the Sở's users with an e-mail address.", check=check_digest_at),
     },
@@ -282,6 +361,7 @@ def load_config(path: Optional[str] = None, env: Optional[Mapping[str, str]] = N
                 overrides: Optional[Dict[str, Dict[str, Any]]] = None) -> SimpleNamespace:
     cfg = load(SCHEMA, path, env, overrides)
     check_secure(cfg, demo)
+    check_notify(cfg)
     if not cfg.mqtt.client_id:
         cfg.mqtt.client_id = "schoolmon-collector-" + socket.gethostname()[:40]
     return cfg

@@ -40,6 +40,10 @@ Names (all prefixed ``schoolmon_``)::
     schoolmon_notify_enqueued_total              grouped notifications put in the outbox
     schoolmon_notify_duplicates_total            ones already there (restart, second process)
     schoolmon_notify_route_conflicts_total       routing passes undone (another process first)
+    schoolmon_notifications_total{channel,result} delivery attempts: sent | failed | dead
+    schoolmon_notifications_queued{state}        outbox rows not yet sent: queued | sending |
+                                                 failed | dead
+    schoolmon_notifications_oldest_queued_seconds age of the oldest row waiting to be sent
 """
 import bisect
 import threading
@@ -318,6 +322,23 @@ class IngestMetrics:
                                          "Passes of the alert rules that failed (store error).")
         self.alerts_open = LabelledGauge(r, p + "alerts", "Open alerts by state (pending, "
                                          "firing) and severity.", ("state", "severity"))
+        # notification delivery (collector/notify/delivery.py)
+        self.notifications = Counter(r, p + "notifications_total",
+                                     "Notification delivery attempts, by channel and result: "
+                                     "sent, failed (retried later), dead (given up).",
+                                     ("channel", "result"))
+        from .notify.outbox import CHANNELS
+        for channel in CHANNELS:
+            for result in ("sent", "failed", "dead"):
+                self.notifications.precreate(channel=channel, result=result)
+        self.notify_queue = LabelledGauge(r, p + "notifications_queued",
+                                       "Outbox rows not sent, by state: queued, sending, "
+                                       "failed (waiting for a retry), dead.", ("state",))
+        for state in ("queued", "sending", "failed", "dead"):
+            self.notify_queue.set(0, state=state)
+        self.notify_oldest = Gauge(r, p + "notifications_oldest_queued_seconds",
+                                   "Age of the oldest outbox row waiting to be sent (queued, "
+                                   "sending or failed), seconds; 0 when none waits.")
 
     def render(self) -> str:
         return render(self.registry)

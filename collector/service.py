@@ -24,6 +24,7 @@ from .ingest import Ingest
 from .ingest.seam import Store, TimeSeries
 from .metrics import IngestMetrics, Registry, default_metrics
 from .mqtt.publisher import CommandPublisher, publisher_client_id
+from .notify.delivery import Workers as DeliveryWorkers
 from .posture import Evaluator, RunStats, rules_from_config
 from .state import Event
 from .store import StateStore, dead_letters
@@ -176,10 +177,26 @@ class CollectorService:
             from .notify.routing import settings_from_config as notify_settings_from
             notify_settings = notify_settings_from(cfg)
             store_engine = self.store.engine
-            self.after_alerting.append(
-                lambda _ev, now: route_pass(store_engine, now, notify_settings, metrics))
+
+            def route(_ev: AlertEngine, now: float) -> None:
+                stats = route_pass(store_engine, now, notify_settings, metrics)
+                if stats.enqueued and self.delivery is not None:
+                    self.delivery.wake()  # send now, not at the sender's next poll
+
+            self.after_alerting.append(route)
             self.after_alerting.append(
                 lambda _ev, now: digest_pass(store_engine, now, notify_settings))
+        # Notification delivery (issue 11): the outbox's sender, one thread per channel,
+        # sharing nothing with ingest but the database (notify.enabled).
+        self.delivery: Optional[DeliveryWorkers] = None
+        notify_cfg = getattr(cfg, "notify", None)
+        if isinstance(self.store, StateStore) and notify_cfg is not None and notify_cfg.enabled:
+            from .notify.channels import channels_from_config
+            from .notify.delivery import Sender
+            sender = Sender(self.store.engine, channels_from_config(cfg),
+                            int(notify_cfg.max_attempts), float(notify_cfg.claim_seconds),
+                            self.metrics)
+            self.delivery = DeliveryWorkers(sender, float(notify_cfg.poll_interval), clock)
         self._evaluate_soon = threading.Event()
         #: the ATTT evaluator's last pass (None before the first)
         self.last_evaluation: Optional[RunStats] = None
@@ -248,6 +265,8 @@ class CollectorService:
                                                 args=(self._stop, interval),
                                                 name="schoolmon-speedtests", daemon=True)
             self._scheduling.start()
+        if self.delivery is not None:
+            self.delivery.start()
         self.started = True
         return self
 
@@ -263,6 +282,8 @@ class CollectorService:
         if self.publisher is not None:
             self.publisher.stop()
             self.publisher = None
+        if self.delivery is not None:
+            self.delivery.stop(timeout)
         if self._liveness is not None:
             self._liveness.join(timeout)
             self._liveness = None

@@ -31,6 +31,10 @@ FORBIDDEN = {
     "schoolmon.collector.posture": ("schoolmon.collector.ingest", "schoolmon.collector.read",
                                     "schoolmon.collector.api", "schoolmon.collector.service",
                                     "schoolmon.collector.demo", "schoolmon.collector.simulate"),
+    # delivery reads and writes the outbox in the store; never the ingest path or the API
+    "schoolmon.collector.notify": ("schoolmon.collector.ingest", "schoolmon.collector.read",
+                                   "schoolmon.collector.api", "schoolmon.collector.service",
+                                   "schoolmon.collector.demo", "schoolmon.collector.simulate"),
     "schoolmon.collector.mqtt": ("schoolmon.collector.api", "schoolmon.collector.read",
                                  "schoolmon.collector.store", "schoolmon.collector.ingest"),
 }

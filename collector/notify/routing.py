@@ -49,6 +49,7 @@ from ..store.schema import (
     users,
 )
 from ..text import DEFAULT_TIMEZONE
+from .channels.apprise_urls import names as apprise_names
 from .compose import AlertView, compose
 from .grouping import (
     DEFAULT_MIN_SEVERITY,
@@ -262,10 +263,12 @@ class Audiences:
             if c.contact_email and "@" in c.contact_email:
                 a.contacts[c.code] = Recipient("email", c.contact_email.strip(), "vi",
                                                DEFAULT_MIN_SEVERITY, "contact:" + c.code)
-        for url in settings.apprise_urls:
-            a.so.append(Recipient("apprise", url, "vi", DEFAULT_MIN_SEVERITY, "config"))
+        # an Apprise URL is made of secrets: the outbox (and so the API) names it by its
+        # entry name (channels/apprise_urls.py), the channel looks the URL up when sending
+        for name in apprise_names(list(settings.apprise_urls)):
+            a.so.append(Recipient("apprise", name, "vi", DEFAULT_MIN_SEVERITY, "config"))
         if settings.webhook_url:
-            a.so.append(Recipient("webhook", settings.webhook_url, "vi", "info", "config"))
+            a.so.append(Recipient("webhook", "webhook", "vi", "info", "config"))
         return a
 
     def recipients(self, route: Route, alert: Mapping[str, Any]) -> List[Recipient]:
