@@ -182,18 +182,20 @@ class AlertEngine:
             if spec.subject == COLLECTOR and facts.only is not None:
                 failed.add(rule.id)  # not looked at by an incremental pass: leave them be
                 continue
+            mine: Dict[Tuple[str, str], Finding] = {}
             try:
                 for f in spec.run(facts, rule.params):
-                    if not self._in_scope(rule, f, facts):
-                        continue
-                    out[(rule.id, f.subject)] = f
-            except Exception as exc:
+                    if self._in_scope(rule, f, facts):
+                        mine[(rule.id, f.subject)] = f
+            except Exception:
+                # nothing of a rule that failed half-way is used: no alert opens or closes
                 log.exception("alert rule %s failed", rule.id)
                 failed.add(rule.id)
                 errors.append(rule.id)
                 if self.on_rule_error is not None:
                     self.on_rule_error(rule.id)
-                del exc
+                continue
+            out.update(mine)
         return out, failed, errors
 
     @staticmethod

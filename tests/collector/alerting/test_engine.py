@@ -367,3 +367,54 @@ def test_clear_for_counts_from_the_last_time_seen_true(engine):
     ev.evaluate(T0 + 17 * MIN, full=True)
     a = alerts(engine, rule="server_offline")[0]
     assert a.state == "resolved" and a.last_true_at == T0 + 11 * MIN + 50
+
+
+def test_a_failing_rule_is_counted_and_keeps_its_alerts(engine, monkeypatch):
+    from schoolmon.collector.alerting import conditions
+    store = StateStore(engine)
+    s1 = School(store, "S1", pcs=2, role="server", router=False)
+    s1.online(T0 - HOUR)
+    failed = []
+    ev = AlertEngine(engine, RULES, FakeCalendar(), on_rule_error=failed.append)
+    s1.offline(T0, devices=s1.pcs[:1])
+    ev.evaluate(T0 + 11 * MIN, full=True)
+    assert alerts(engine, rule="server_offline")[0].state == "firing"
+
+    def broken(facts, params):  # half-way: one finding, then a bug
+        yield conditions.Finding("device:s1-pc1", "S1", "s1-pc1", {"reason": "x"})
+        raise RuntimeError("bug")
+
+    spec = conditions.CONDITIONS["device_offline"]
+    monkeypatch.setitem(conditions.CONDITIONS, "device_offline",
+                        conditions.ConditionSpec(broken, spec.subject, spec.params,
+                                                 spec.placeholders, spec.doc))
+    got = ev.evaluate(T0 + 30 * MIN, full=True)
+    assert "server_offline" in got.rule_errors and "server_offline" in failed
+    # an error is no evidence of recovery, and what it found before failing is not used
+    assert [(a.subject, a.state) for a in alerts(engine, rule="server_offline")] == [
+        ("device:s1-pc0", "firing")]
+
+
+def test_scope_limits_a_rule_to_its_org_units(engine, tmp_path):
+    from schoolmon.collector.alerting.rules import load_rules as load
+    registry.add_schools(engine, [{"code": "X1", "name": "Trường X1", "level": "TH",
+                                   "area": "Sa Pa", "province": "Lào Cai"}])
+    path = tmp_path / "rules.toml"
+    path.write_text('''version = 1
+[[rule]]
+id = "server_offline_bat_xat"
+condition = "device_offline"
+severity = "critical"
+scope = ["lao-cai/bat-xat"]
+title = { vi = "{device_name}", en = "{device_name}" }
+text = { vi = "{device_name}", en = "{device_name}" }
+''', encoding="utf-8")
+    store = StateStore(engine)
+    s1, x1 = School(store, "S1", pcs=2, router=False), School(store, "X1", pcs=2,
+                                                              router=False)
+    s1.online(T0 - HOUR)
+    x1.online(T0 - HOUR)
+    s1.offline(T0, devices=s1.pcs[:1])
+    x1.offline(T0, devices=x1.pcs[:1])
+    AlertEngine(engine, load(str(path)), FakeCalendar()).evaluate(T0 + MIN, full=True)
+    assert [a.subject for a in alerts(engine)] == ["device:s1-pc0"]

@@ -1,6 +1,10 @@
 """The rules file: the shipped one loads, every kind of error is refused naming the file and
 the LINE (Vietnamese first), the collector refuses to start with one, and templates render
 with units and local times in both languages."""
+import os
+import subprocess
+import sys
+
 import pytest
 from schoolmon.collector.alerting.rules import (
     SHIPPED_RULES_FILE,
@@ -148,3 +152,20 @@ def test_render_units_and_local_time():
                   "học, Không đạt, 10:00 02/12/2026 (15 phút)")
     en = render("{silent_days}, {reason}, {role}, {duration}", values, "en", now)
     assert en == "8.4 days, connection lost, lab PC, 15 min"
+
+
+def test_collector_run_exits_2_naming_the_line(tmp_path):
+    """``schoolmon-collector run`` as a person starts it: the rules file's error on
+    stderr with its line, exit status 2, nothing served."""
+    path = write(tmp_path, GOOD.replace('condition = "device_disk_full"',
+                                        'condition = "disk_is_full"'))
+    cfg = tmp_path / "collector.toml"
+    cfg.write_text('[store]\nurl = "sqlite:///%s"\n[api]\nadmin_token = "%s"\n'
+                   'listen = "127.0.0.1:1"\n[alerting]\nrules_file = "%s"\n'
+                   % (tmp_path / "s.db", "Zq8-xW3v_Lp9Tr2Yk6Hm", path), encoding="utf-8")
+    r = subprocess.run([sys.executable, "-m", "schoolmon.collector.cli", "run", "--config",
+                        str(cfg)], capture_output=True, text=True, timeout=120,
+                       env=dict(os.environ, SCHOOLMON_MQTT_URL=""))
+    assert r.returncode == 2, r.stderr
+    assert "%s:15: rule disk: điều kiện không biết / unknown condition 'disk_is_full'" % path \
+        in r.stderr
