@@ -187,10 +187,10 @@ def create_silence(conn: Connection, matchers: Matchers, starts_at: float, ends_
         raise ActionError("silence_kind_invalid", 422)
     text = _comment(comment, required=True)
     _check_matchers(conn, matchers, scope)
+    if ends_at <= now:  # said first: "in the past" is the mistake to fix then
+        raise ActionError("silence_in_past", 422)
     if not ends_at > starts_at:
         raise ActionError("silence_ends_before_start", 422)
-    if ends_at <= now:
-        raise ActionError("silence_in_past", 422)
     if ends_at - starts_at > MAX_SILENCE_SECONDS:
         raise ActionError("silence_too_long", 422)
     new_id = conn.execute(silences.insert().values(

@@ -32,7 +32,7 @@ from ..alerting.page_text import (
 from ..read import alerts as read
 from ..read.schools import area_units
 from ..read.scope import storable
-from ..text import label, parse_time
+from ..text import label, message, parse_time
 from .actions import FORBIDDEN
 from .deps import (
     BAD_REQUEST,
@@ -103,8 +103,19 @@ class NewSilence(BaseModel):
                                   pattern=COMMENT_PATTERN)]
 
 
-def _refused(exc: actions.ActionError) -> ApiError:
-    return ApiError(exc.status, exc.code, detail=exc.detail or None)
+#: The body field each refusal of actions.py is about (a 422 names it, like pydantic's).
+REFUSAL_FIELDS = {"silence_no_matcher": "rule", "silence_matcher_invalid": "rule",
+                  "silence_ends_before_start": "ends_at", "silence_in_past": "ends_at",
+                  "silence_too_long": "ends_at", "silence_kind_invalid": "kind",
+                  "comment_required": "comment", "comment_invalid": "comment"}
+
+
+def _refused(exc: actions.ActionError, lang: str) -> ApiError:
+    errors = None
+    if exc.status == 422:
+        errors = [{"loc": ["body", REFUSAL_FIELDS.get(exc.code, "body")],
+                   "msg": message(exc.code, lang), "type": exc.code}]
+    return ApiError(exc.status, exc.code, detail=exc.detail or None, errors=errors)
 
 
 def _labels(item: Dict[str, Any], lang: str) -> Dict[str, Any]:
@@ -190,7 +201,7 @@ def _act(request: Request, principal: Principal, right: str, alert_id: int, fn: 
             fn(conn, alert_id, principal.name, comment, now, principal.scope,
                client_address(request))
         except actions.ActionError as exc:
-            raise _refused(exc) from None
+            raise _refused(exc, lang) from None
         body = read.get_alert(conn, alert_id, principal.scope, now, lang)
     assert body is not None
     return present(_labels(body, lang), lang, tz)
@@ -267,7 +278,7 @@ def create_silence(request: Request, principal: CurrentPrincipal, lang: Lang, tz
                                             scope=principal.scope,
                                             client=client_address(request))
         except actions.ActionError as exc:
-            raise _refused(exc) from None
+            raise _refused(exc, lang) from None
         made = actions.get_silence(conn, new_id, now)
     assert made is not None
     return present(_silence_labels(made, lang), lang, tz)
@@ -292,7 +303,7 @@ def delete_silence(request: Request, principal: CurrentPrincipal, lang: Lang, tz
             actions.delete_silence(conn, silence_id, principal.name, now, principal.scope,
                                    client_address(request))
         except actions.ActionError as exc:
-            raise _refused(exc) from None
+            raise _refused(exc, lang) from None
         done = actions.get_silence(conn, silence_id, now)
     assert done is not None
     return present(_silence_labels(done, lang), lang, tz)

@@ -50,9 +50,12 @@ def _silenced_clause(active: List[Any]) -> Any:
     """True for an alert an active silence matches (every non-NULL matcher equal)."""
     if not active:
         return false()
-    parts: List[Any] = [alerts.c.silenced_by.in_([int(s.id) for s in active])]
+    # every comparison guarded by IS NOT NULL: a NULL column must make the clause false,
+    # not NULL, or "NOT silenced" would drop the alerts without a device (SQL's NULL logic)
+    parts: List[Any] = [and_(alerts.c.silenced_by.is_not(None),
+                             alerts.c.silenced_by.in_([int(s.id) for s in active]))]
     for s in active:
-        cond = [alerts.c[col] == getattr(s, col)
+        cond = [and_(alerts.c[col].is_not(None), alerts.c[col] == getattr(s, col))
                 for col in MATCHERS if getattr(s, col) is not None]
         if cond:
             parts.append(and_(*cond))
@@ -153,13 +156,13 @@ def _names(conn: Connection, rows: Iterable[Any]) -> Dict[str, Dict[str, Any]]:
     out: Dict[str, Dict[str, Any]] = {"schools": {}, "devices": {}, "areas": {}}
     if codes:
         out["schools"] = dict(conn.execute(select(schools.c.code, schools.c.name)
-                                           .where(schools.c.code.in_(codes))).tuples().all())
+                                           .where(schools.c.code.in_(codes))).all())
     if ids:
         out["devices"] = {r.id: r.hostname or r.id for r in conn.execute(
             select(devices.c.id, devices.c.hostname).where(devices.c.id.in_(ids)))}
     if areas:
         out["areas"] = dict(conn.execute(select(org_units.c.code, org_units.c.name)
-                                         .where(org_units.c.code.in_(areas))).tuples().all())
+                                         .where(org_units.c.code.in_(areas))).all())
     return out
 
 

@@ -112,7 +112,7 @@ def test_silence_validation_and_scope(engine):
             return actions.create_silence(conn, m, start, end, comment, "u", kind=kind,
                                           now=NOW, scope=scope)
         assert _code(lambda: make(Matchers())) == "silence_no_matcher"
-        assert _code(lambda: make(Matchers(school_code="S01"), end=NOW)) == \
+        assert _code(lambda: make(Matchers(school_code="S01"), start=NOW + day, end=NOW + 60)) == \
             "silence_ends_before_start"
         assert _code(lambda: make(Matchers(school_code="S01"), start=NOW - 2 * day,
                                   end=NOW - day)) == "silence_in_past"
