@@ -20,7 +20,7 @@ matchers reach outside it is refused (403).
 from dataclasses import dataclass
 from typing import Any, Dict, FrozenSet, List, Optional
 
-from sqlalchemy import Connection, and_, or_, select, update
+from sqlalchemy import Connection, and_, false, or_, select, true, update
 
 from ..store import audit
 from ..store.registry import descendant_units
@@ -280,8 +280,8 @@ def list_silences(conn: Connection, now: float, scope: Optional[FrozenSet[str]] 
         # a first cut in SQL (a school or device matcher outside the scope cannot touch it),
         # then the exact reach per row
         where.append(or_(silences.c.school_code.is_(None),
-                         silences.c.school_code.in_(sorted(scope)) if scope else False))
-    rows = conn.execute(select(silences).where(and_(*where) if where else True)
+                         silences.c.school_code.in_(sorted(scope)) if scope else false()))
+    rows = conn.execute(select(silences).where(and_(true(), *where))
                         .order_by(silences.c.deleted_at.is_not(None), silences.c.ends_at,
                                   silences.c.id).limit(limit * 4 if scope is not None
                                                        else limit)).all()

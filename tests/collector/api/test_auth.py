@@ -7,14 +7,13 @@ from typing import Any, Callable, Dict, Iterator, List, Tuple
 
 import httpx
 import pytest
+from schoolmon.collector.alerting.actions import Matchers, create_silence
 from schoolmon.collector.api import create_app
 from schoolmon.collector.api.deps import CSRF_HEADER, SESSION_COOKIE, AuthPolicy
 from schoolmon.collector.store import registry
 from schoolmon.collector.store import users as user_store
 from schoolmon.collector.store.schema import audit_log, devices, org_units, sessions
 from sqlalchemy import select, update
-
-from schoolmon.collector.alerting.actions import Matchers, create_silence
 
 from tests.collector.alerting.alerthelp import insert_alert
 from tests.collector.api.apihelp import ADMIN, READ, LiveServer, _cfg, _commit, _msg, seed
