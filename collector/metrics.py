@@ -262,6 +262,15 @@ class IngestMetrics:
                                           ("outcome",))
         for outcome in ("granted", "held", "budget", "no_device", "rate_limited"):
             self.speedtest_requests.precreate(outcome=outcome)
+        # alerts (api/alerts.py): acknowledgements and silences, done or refused (the refusal's
+        # code: alert_resolved, silence_too_long, silence_outside_scope, ...)
+        self.alert_actions = Counter(r, p + "alert_actions_total",
+                                     "Alert acknowledgements and silences asked for through "
+                                     "the API, by action (ack, unack, silence_create, "
+                                     "silence_delete) and outcome (done, or the refusal's "
+                                     "code).", ("action", "outcome"))
+        for action in ("ack", "unack", "silence_create", "silence_delete"):
+            self.alert_actions.precreate(action=action, outcome="done")
 
     def render(self) -> str:
         return render(self.registry)

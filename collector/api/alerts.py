@@ -29,6 +29,7 @@ from ..alerting.page_text import (
     SILENCE_STATE_LABELS,
     STATE_LABELS,
 )
+from ..metrics import default_metrics
 from ..read import alerts as read
 from ..read.schools import area_units
 from ..read.scope import storable
@@ -110,6 +111,14 @@ REFUSAL_FIELDS = {"silence_no_matcher": "rule", "silence_matcher_invalid": "rule
                   "comment_required": "comment", "comment_invalid": "comment"}
 
 
+def _count(request: Request, action: str, outcome: str) -> None:
+    """Count an action and how it ended: the running service's metrics, else the process's."""
+    m = getattr(getattr(request.app.state, "service", None), "metrics", None)
+    if m is None or not hasattr(m, "alert_actions"):
+        m = default_metrics()
+    m.alert_actions.inc(action=action, outcome=outcome)
+
+
 def _refused(exc: actions.ActionError, lang: str) -> ApiError:
     errors = None
     if exc.status == 422:
@@ -188,20 +197,25 @@ def get_alert(conn: Conn, scope: Scope, lang: Lang, tz: TimeZone,
     return present(_labels(body, lang), lang, tz)
 
 
-def _act(request: Request, principal: Principal, right: str, alert_id: int, fn: Any,
+def _act(request: Request, principal: Principal, action: str, alert_id: int, fn: Any,
          comment: Optional[str], lang: str, tz: str) -> Dict[str, Any]:
     now = time.time()
     with request.app.state.engine.begin() as conn:
         # outside the caller's units: 404 before any word about rights
         if read.get_alert(conn, alert_id, principal.scope, now, lang) is None:
+            _count(request, action, "alert_not_found")
             raise ApiError(404, "alert_not_found")
-        if not may(principal, right):
+        if not may(principal, "ack"):
+            _count(request, action, "forbidden_role")
             raise ApiError(403, "forbidden_role")
         try:
             fn(conn, alert_id, principal.name, comment, now, principal.scope,
                client_address(request))
         except actions.ActionError as exc:
+            _count(request, action, exc.code)
             raise _refused(exc, lang) from None
+    _count(request, action, "done")
+    with request.app.state.engine.connect() as conn:
         body = read.get_alert(conn, alert_id, principal.scope, now, lang)
     assert body is not None
     return present(_labels(body, lang), lang, tz)
@@ -222,7 +236,7 @@ def ack(request: Request, principal: CurrentPrincipal, lang: Lang, tz: TimeZone,
 def unack(request: Request, principal: CurrentPrincipal, lang: Lang, tz: TimeZone,
           alert_id: AlertId, body: Unack) -> Dict[str, Any]:
     """The alert needs someone again (409 when it is not acknowledged)."""
-    return _act(request, principal, "ack", alert_id, actions.unacknowledge, body.comment,
+    return _act(request, principal, "unack", alert_id, actions.unacknowledge, body.comment,
                 lang, tz)
 
 
@@ -237,6 +251,7 @@ def list_silences(conn: Conn, scope: Scope, lang: Lang, tz: TimeZone,
     now = time.time()
     items = [_silence_labels(s, lang)
              for s in actions.list_silences(conn, now, scope, include_past=include_past)]
+    read.name_silences(conn, items)
     return present({"items": items, "generated_at": now}, lang, tz)
 
 
@@ -260,6 +275,7 @@ def create_silence(request: Request, principal: CurrentPrincipal, lang: Lang, tz
     for a scoped user's silence reaching outside their units."""
     now = time.time()
     if not may(principal, "silence"):
+        _count(request, "silence_create", "forbidden_role")
         raise ApiError(403, "forbidden_role")
     starts = _time(body.starts_at)
     starts = now if starts is None else starts
@@ -267,6 +283,7 @@ def create_silence(request: Request, principal: CurrentPrincipal, lang: Lang, tz
     if ends is None and body.duration_s is not None:
         ends = starts + body.duration_s
     if ends is None:
+        _count(request, "silence_create", "invalid_request")
         raise ApiError(422, "invalid_request", errors=[
             {"loc": ["body", "ends_at"], "msg": "ends_at or duration_s", "type": "missing"}])
     matchers = actions.Matchers(rule=body.rule, school_code=body.school_code,
@@ -278,8 +295,11 @@ def create_silence(request: Request, principal: CurrentPrincipal, lang: Lang, tz
                                             scope=principal.scope,
                                             client=client_address(request))
         except actions.ActionError as exc:
+            _count(request, "silence_create", exc.code)
             raise _refused(exc, lang) from None
         made = actions.get_silence(conn, new_id, now)
+        read.name_silences(conn, [made] if made else [])
+    _count(request, "silence_create", "done")
     assert made is not None
     return present(_silence_labels(made, lang), lang, tz)
 
@@ -296,15 +316,18 @@ def delete_silence(request: Request, principal: CurrentPrincipal, lang: Lang, tz
             visible = [s for s in actions.list_silences(conn, now, principal.scope,
                                                         include_past=True, limit=100000)
                        if s["id"] == silence_id]
-            if not visible:
-                raise ApiError(404, "silence_not_found")
-            raise ApiError(403, "forbidden_role")
+            outcome = "forbidden_role" if visible else "silence_not_found"
+            _count(request, "silence_delete", outcome)
+            raise ApiError(403 if visible else 404, outcome)
         try:
             actions.delete_silence(conn, silence_id, principal.name, now, principal.scope,
                                    client_address(request))
         except actions.ActionError as exc:
+            _count(request, "silence_delete", exc.code)
             raise _refused(exc, lang) from None
         done = actions.get_silence(conn, silence_id, now)
+        read.name_silences(conn, [done] if done else [])
+    _count(request, "silence_delete", "done")
     assert done is not None
     return present(_silence_labels(done, lang), lang, tz)
 

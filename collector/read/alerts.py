@@ -10,6 +10,7 @@ order resolved > silenced > acknowledged > new. A silence counts from the moment
 made: the active silences are matched here as well as through ``silenced_by`` (which the
 evaluator sets on its next pass), so the page and the API agree at once.
 """
+from types import SimpleNamespace
 from typing import Any, Dict, FrozenSet, Iterable, List, Optional, Set
 
 from sqlalchemy import Connection, and_, case, false, func, or_, select, true
@@ -166,6 +167,18 @@ def _names(conn: Connection, rows: Iterable[Any]) -> Dict[str, Dict[str, Any]]:
     return out
 
 
+def name_silences(conn: Connection, items: List[Dict[str, Any]]) -> None:
+    """Add ``school_name``, ``device_name`` and ``area_name`` beside a silence's matchers
+    (people read names; the codes stay for programs)."""
+    rows = [SimpleNamespace(school_code=i.get("school_code"), device_id=i.get("device_id"),
+                            area_code=i.get("area_code")) for i in items]
+    names = _names(conn, rows)
+    for i in items:
+        i["school_name"] = names["schools"].get(i.get("school_code") or "")
+        i["device_name"] = names["devices"].get(i.get("device_id") or "")
+        i["area_name"] = names["areas"].get(i.get("area_code") or "")
+
+
 def list_alerts(conn: Connection, visible: Optional[FrozenSet[str]], now: float, lang: str,
                 state: Optional[str] = "open", school: Optional[str] = None,
                 area_units: Optional[Set[int]] = None, kind: Optional[str] = None,
@@ -312,4 +325,4 @@ def delivery_status(conn: Connection, now: float, recent: int = 20) -> Dict[str,
 
 
 __all__ = ["CHANNELS", "HANDLING", "KINDS", "SEVERITIES", "STATE_FILTERS", "delivery_status",
-           "get_alert", "list_alerts", "open_counts"]
+           "get_alert", "list_alerts", "name_silences", "open_counts"]

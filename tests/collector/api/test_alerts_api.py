@@ -180,6 +180,7 @@ def test_ack_and_silence_survive_a_restart(col):
     assert held["silence"]["id"] == s.json()["id"]
     listed = tech.get("/api/v1/silences").json()["items"]
     assert [x["id"] for x in listed] == [s.json()["id"]]
+    assert (listed[0]["device_name"], listed[0]["kind"]) == ("pc-d01a", "maintenance")
     # deleted: out of the list, in the history, and the alert is no longer silenced
     d = tech.delete("/api/v1/silences/%d" % s.json()["id"])
     assert d.status_code == 200 and d.json()["silence_state"] == "deleted"
@@ -227,6 +228,11 @@ def test_validation_errors_in_vietnamese_and_english(col):
         409, "The alert is resolved: nothing to acknowledge.")
     r = admin.post("/api/v1/alerts/%d/ack" % col.ids["s01_crit"], json={})
     assert r.status_code == 422
+    # counted: the refusal by its code (the process's registry: the app has no service)
+    text = httpx.get(col.live.url + "/metrics").text
+    line = next(x for x in text.splitlines() if x.startswith(
+        'schoolmon_alert_actions_total{action="silence_create",outcome="silence_no_matcher"}'))
+    assert float(line.split()[-1]) >= 3
 
 
 def test_session_needs_csrf_for_ack(col):

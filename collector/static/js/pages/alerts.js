@@ -147,8 +147,12 @@ function alertTable(items, id, emptyKey, done) {
     h("tbody", {}, rows)));
 }
 
+// "quy tắc device_disk_full · Trường TH Kim Đồng · thiết bị PC-LAB-01": names where the
+// API gives them (a school's name says "Trường ..." itself), codes otherwise.
 function matchersText(s) {
-  return ["rule", "school_code", "area_code", "device_id"].filter((k) => s[k]).map((k) => t("alerts.matcher." + k, { v: s[k] })).join(" · ");
+  const name = { area_code: s.area_name, device_id: s.device_name };
+  return ["rule", "school_code", "area_code", "device_id"].filter((k) => s[k]).map((k) =>
+    (k === "school_code" && s.school_name) ? s.school_name : t("alerts.matcher." + k, { v: name[k] || s[k] })).join(" · ");
 }
 
 function silencesTable(items, refresh, status) {
