@@ -96,18 +96,28 @@ def _severity_rank() -> Any:
                 else_=len(SEVERITIES))
 
 
-def _matches(silence: Any, alert: Any) -> bool:
-    """Every matcher of the silence that is set equals the alert's (a silence always has
-    one: actions.create_silence refuses one without)."""
-    given = [c for c in MATCHERS if getattr(silence, c) is not None]
-    return bool(given) and all(getattr(silence, c) == getattr(alert, c) for c in given)
+def _matchers(active: List[Any]) -> List[Dict[str, Any]]:
+    """Each active silence as {column: value} of the matchers it has (read once per request:
+    a Row's attribute access costs more than a dict's, and a page matches 50 × 50)."""
+    out = []
+    for sil in active:
+        given = {c: getattr(sil, c) for c in MATCHERS if getattr(sil, c) is not None}
+        if given:  # a silence always has one: actions.create_silence refuses one without
+            out.append(given)
+    return out
 
 
-def _handling(row: Any, silenced_ids: Set[int], active: List[Any]) -> str:
+def _matches(given: Dict[str, Any], alert: Dict[str, Any]) -> bool:
+    """Every matcher the silence has equals the alert's column (the evaluator's rule)."""
+    return bool(given) and all(alert.get(c) == v for c, v in given.items())
+
+
+def _handling(row: Any, silenced_ids: Set[int], given: List[Dict[str, Any]]) -> str:
     if row.state == "resolved":
         return "resolved"
+    alert = {c: getattr(row, c) for c in MATCHERS}
     if (row.silenced_by is not None and int(row.silenced_by) in silenced_ids) or any(
-            _matches(s, row) for s in active):
+            _matches(g, alert) for g in given):
         return "silenced"
     return "acknowledged" if row.ack_at is not None else "new"
 
@@ -212,8 +222,9 @@ def list_alerts(conn: Connection, visible: Optional[FrozenSet[str]], now: float,
     rows = conn.execute(select(alerts).where(listed).order_by(*order)
                         .limit(per_page).offset((page - 1) * per_page)).all()
     ids = {int(s.id) for s in active}
+    given = _matchers(active)
     names = _names(conn, rows)
-    items = [_item(r, lang, _handling(r, ids, active), names) for r in rows]
+    items = [_item(r, lang, _handling(r, ids, given), names) for r in rows]
     return {"items": items, "total": total, "page": page, "per_page": per_page,
             "pages": (total + per_page - 1) // per_page,
             "counts": _counts(conn, scoped, silenced)}
@@ -255,15 +266,18 @@ def get_alert(conn: Connection, alert_id: int, visible: Optional[FrozenSet[str]]
                                                 or row.school_code not in visible)):
         return None
     active = _active_silences(conn, now)
-    handling = _handling(row, {int(s.id) for s in active}, active)
+    handling = _handling(row, {int(s.id) for s in active}, _matchers(active))
     body = _item(row, lang, handling, _names(conn, [row]))
     body["events"] = [{"id": int(e.id), "ts": e.ts, "kind": e.kind, "actor": e.actor,
                        "detail": e.detail or {}}
                       for e in conn.execute(select(alert_events)
                                             .where(alert_events.c.alert_id == alert_id)
                                             .order_by(alert_events.c.ts, alert_events.c.id))]
-    holding = [s for s in active if (row.silenced_by is not None
-                                     and int(s.id) == int(row.silenced_by)) or _matches(s, row)]
+    alert = {c: getattr(row, c) for c in MATCHERS}
+    holding = [s for s in active
+               if (row.silenced_by is not None and int(s.id) == int(row.silenced_by))
+               or _matches({c: getattr(s, c) for c in MATCHERS if getattr(s, c) is not None},
+                           alert)]
     body["silence"] = None if not holding or handling != "silenced" else {
         "id": int(holding[0].id), "kind": holding[0].kind, "ends_at": holding[0].ends_at,
         "comment": holding[0].comment, "created_by": holding[0].created_by}
