@@ -182,6 +182,7 @@ def test_school_device_and_overview_show_open_alerts(demo, browser, seeded):
         expect(box).to_contain_text(CRIT_VI)
         expect(box).to_contain_text(WARN_VI)
         expect(box.locator("h3")).to_contain_text("Cảnh báo đang mở")
+        screenshot(p, "school-open-alerts-1366")
         p.goto(demo.url + "/devices/" + seeded.device)
         settle(p)
         expect(p.locator("#open-alerts")).to_contain_text(WARN_VI)
@@ -191,6 +192,7 @@ def test_school_device_and_overview_show_open_alerts(demo, browser, seeded):
         crit = p.locator('#cards-alerts [data-severity="critical"] a')
         expect(crit).to_have_attribute("href", "/alerts?severity=critical")
         assert int(crit.inner_text()) >= 1
+        screenshot(p, "overview-alerts-1366")
         # the technician sees their school only: the other school's alert is not found
         p.goto(demo.url + "/alerts")
         settle(p)
