@@ -339,6 +339,15 @@ class IngestMetrics:
         self.notify_oldest = Gauge(r, p + "notifications_oldest_queued_seconds",
                                    "Age of the oldest outbox row waiting to be sent (queued, "
                                    "sending or failed), seconds; 0 when none waits.")
+        # alerts (api/alerts.py): acknowledgements and silences, done or refused (the refusal's
+        # code: alert_resolved, silence_too_long, silence_outside_scope, ...)
+        self.alert_actions = Counter(r, p + "alert_actions_total",
+                                     "Alert acknowledgements and silences asked for through "
+                                     "the API, by action (ack, unack, silence_create, "
+                                     "silence_delete) and outcome (done, or the refusal's "
+                                     "code).", ("action", "outcome"))
+        for action in ("ack", "unack", "silence_create", "silence_delete"):
+            self.alert_actions.precreate(action=action, outcome="done")
 
     def render(self) -> str:
         return render(self.registry)

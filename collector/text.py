@@ -238,6 +238,40 @@ MESSAGES: Dict[str, Dict[str, str]] = {
                                "en": "Too many test requests in an hour."},
     "speedtest_unavailable": {"vi": "Chức năng đo ngay đang tắt.",
                               "en": "Testing now is turned off."},
+    # alerts: acknowledgements and silences (collector/alerting/actions.py)
+    "alert_not_found": {"vi": "Không tìm thấy cảnh báo.", "en": "Alert not found."},
+    "comment_required": {"vi": "Cần ghi chú: ai đang xử lý và xử lý thế nào.",
+                         "en": "A comment is needed: who is on it and what they do."},
+    "comment_invalid": {"vi": "Ghi chú không hợp lệ (tối đa 1.000 ký tự).",
+                        "en": "Invalid comment (1,000 characters at most)."},
+    "alert_resolved": {"vi": "Cảnh báo đã kết thúc: không cần xác nhận nữa.",
+                       "en": "The alert is resolved: nothing to acknowledge."},
+    "alert_already_acked": {"vi": "Cảnh báo đã được xác nhận.",
+                            "en": "The alert is already acknowledged."},
+    "alert_not_acked": {"vi": "Cảnh báo chưa được xác nhận.",
+                        "en": "The alert is not acknowledged."},
+    "alert_changed": {"vi": "Cảnh báo vừa thay đổi. Hãy tải lại trang rồi thử lại.",
+                      "en": "The alert has just changed. Reload the page and try again."},
+    "silence_no_matcher": {
+        "vi": "Cần ít nhất một điều kiện: quy tắc, trường, khu vực hoặc thiết bị.",
+        "en": "At least one matcher is needed: rule, school, area or device."},
+    "silence_matcher_invalid": {"vi": "Điều kiện tắt thông báo không hợp lệ.",
+                                "en": "Invalid silence matcher."},
+    "silence_outside_scope": {
+        "vi": "Chỉ được tắt thông báo trong phạm vi đơn vị của bạn (ghi rõ trường hoặc "
+              "khu vực của bạn).",
+        "en": "You may silence only inside your units (name your school or area)."},
+    "silence_kind_invalid": {"vi": "Loại không hợp lệ: silence hoặc maintenance.",
+                             "en": "Invalid kind: silence or maintenance."},
+    "silence_ends_before_start": {"vi": "Thời điểm kết thúc phải sau thời điểm bắt đầu.",
+                                  "en": "The end must be after the start."},
+    "silence_in_past": {"vi": "Thời điểm kết thúc đã qua.", "en": "The end is in the past."},
+    "silence_too_long": {"vi": "Tắt thông báo tối đa 90 ngày mỗi lần.",
+                         "en": "A silence lasts 90 days at most."},
+    "silence_not_found": {"vi": "Không tìm thấy lần tắt thông báo này.",
+                          "en": "Silence not found."},
+    "silence_deleted": {"vi": "Lần tắt thông báo này đã được xóa.",
+                        "en": "This silence is already deleted."},
 }
 
 # --- ATTT security posture -------------------------------------------------------------
@@ -530,6 +564,10 @@ AUDIT_LABELS: Dict[str, Dict[str, str]] = {
     "unit_rename": {"vi": "Đổi tên đơn vị", "en": "Renamed an org unit"},
     "unit_former": {"vi": "Đánh dấu đơn vị cũ", "en": "Marked an org unit former"},
     "speedtest_request": {"vi": "Yêu cầu đo tốc độ ngay", "en": "Asked for a speed test now"},
+    "alert_ack": {"vi": "Xác nhận cảnh báo", "en": "Acknowledged an alert"},
+    "alert_unack": {"vi": "Bỏ xác nhận cảnh báo", "en": "Took back an acknowledgement"},
+    "silence_create": {"vi": "Tắt thông báo", "en": "Created a silence"},
+    "silence_delete": {"vi": "Xóa lần tắt thông báo", "en": "Deleted a silence"},
 }
 
 #: Suffix of a former org unit's name (abolished by the 2025 reform).
@@ -1163,5 +1201,12 @@ def page_texts() -> Dict[str, Dict[str, str]]:
     for code, entry in CONNECTIVITY_LABELS.items():
         out["conn_status." + code] = dict(entry)
     out.update(CONNECTIVITY_TEXTS)
+    # and the alerts' (collector/alerting/page_text.py)
+    from .alerting.page_text import LABEL_TABLES as ALERT_LABELS
+    from .alerting.page_text import PAGE_TEXTS as ALERT_TEXTS
+    for prefix, table in ALERT_LABELS.items():
+        for code, entry in table.items():
+            out[prefix + "." + code] = dict(entry)
+    out.update(ALERT_TEXTS)
     out["unit.former"] = {lang: FORMER_SUFFIX[lang] for lang in LANGS}
     return {k: {lang: v.get(lang) or v[DEFAULT_LANG] for lang in LANGS} for k, v in out.items()}

@@ -29,6 +29,7 @@ from ..text import message, pick_lang, validation_message
 from . import (
     actions,
     admin,
+    alerts,
     baselines,
     connectivity,
     devices,
@@ -223,8 +224,8 @@ def create_app(source: AppSource, cfg: Any, scheduler: Any = None,
     # authentication first: a caller without a token learns nothing about parameters
     api = APIRouter(prefix="/api/v1", dependencies=[Depends(get_principal), Depends(strict_query)],
                     responses=ERROR_RESPONSES)
-    for module in (summary, org, schools, connectivity, devices, baselines, actions, session,
-                   admin):
+    for module in (summary, org, schools, connectivity, devices, baselines, actions, alerts,
+                   session, admin):
         api.include_router(module.router)
     app.include_router(api)
 

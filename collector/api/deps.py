@@ -297,13 +297,15 @@ AdminPrincipal = Annotated[Principal, Depends(require_admin)]
 #: (they install the agents, so they know which machines are theirs; approving changes
 #: nothing outside their school), but does not retire (that takes a device out of the
 #: Sở's figures: an area decision); a Sở viewer only reads. ``speedtest``: ask for a
-#: bandwidth test now (Đo ngay) of a school in scope.
+#: bandwidth test now (Đo ngay) of a school in scope. ``ack`` and ``silence``: acknowledge
+#: an alert, silence alerts (api/alerts.py) — the people who go and fix things, inside their
+#: units; a Sở viewer only reads.
 RIGHTS: Dict[str, FrozenSet[str]] = {
     "so_admin": frozenset({"approve", "retire", "move", "users", "units", "audit",
-                           "speedtest"}),
+                           "speedtest", "ack", "silence"}),
     "so_viewer": frozenset(),
-    "area_officer": frozenset({"approve", "retire", "move", "speedtest"}),
-    "school_tech": frozenset({"approve", "move", "speedtest"}),
+    "area_officer": frozenset({"approve", "retire", "move", "speedtest", "ack", "silence"}),
+    "school_tech": frozenset({"approve", "move", "speedtest", "ack", "silence"}),
 }
 
 

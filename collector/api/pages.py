@@ -24,7 +24,8 @@ SHELL = os.path.join(STATIC_DIR, "index.html")
 
 #: The page addresses (FastAPI path syntax); the page's router (static/js/app.js) has the same.
 PAGE_PATHS: List[str] = ["/", "/login", "/schools", "/schools/{code}", "/areas/{code:path}",
-                         "/devices", "/devices/{device_id}", "/users", "/audit", "/connectivity"]
+                         "/devices", "/devices/{device_id}", "/users", "/audit", "/connectivity",
+                         "/alerts", "/alerts/{alert_id}"]
 
 router = APIRouter(include_in_schema=False)
 
@@ -69,8 +70,21 @@ def _area_visible(request: Request, principal: Principal, code: str) -> bool:
     return bool(set(inside or ()) & principal.scope)
 
 
+def _alert_visible(request: Request, principal: Principal, alert_id: str) -> bool:
+    """Whether the alert exists and the caller may see it (one without a school, about the
+    collector itself, only the province-wide roles)."""
+    if not (alert_id.isascii() and alert_id.isdigit() and len(alert_id) <= 18):
+        return False
+    with request.app.state.engine.connect() as conn:
+        found = conn.execute(select(db.alerts.c.school_code)
+                             .where(db.alerts.c.id == int(alert_id))).first()
+    return found is not None and (principal.scope is None or (
+        found[0] is not None and found[0] in principal.scope))
+
+
 def _page(request: Request, principal: MaybePrincipal, code: Optional[str] = None,
-          device_id: Optional[str] = None) -> Union[FileResponse, RedirectResponse]:
+          device_id: Optional[str] = None,
+          alert_id: Optional[str] = None) -> Union[FileResponse, RedirectResponse]:
     if request.url.path == "/login":
         return shell()
     if principal is None:  # not logged in: straight to the login page (no 401 in the page)
@@ -80,6 +94,8 @@ def _page(request: Request, principal: MaybePrincipal, code: Optional[str] = Non
             and not _visible(request, principal, db.schools, "code", code)):
         return shell(404)
     if device_id is not None and not _visible(request, principal, db.devices, "id", device_id):
+        return shell(404)
+    if alert_id is not None and not _alert_visible(request, principal, alert_id):
         return shell(404)
     if (code is not None and request.url.path.startswith("/areas/")
             and not _area_visible(request, principal, code)):

@@ -17,10 +17,13 @@ TIME_KEYS = frozenset({
     "updated_at", "created_at", "received_at", "boot_ts", "generated_at", "last_status_at",
     "disabled_at", "offline_since", "evaluated_at", "reported_at",
     "hour", "expires", "next_planned", "granted_at",  # connectivity: probe hours, leases
+    # alerts, silences, the outbox
+    "started_at", "fired_at", "resolved_at", "starts_at", "ends_at", "deleted_at",
+    "last_sent_at", "last_error_at", "last_attempt", "next_attempt_at",
 })
 #: Keys whose values are passed through as they are (device payloads, echoed filters,
 #: the query parameters of a link, an audit entry's detail).
-RAW_KEYS = frozenset({"payload", "filters", "params", "detail", "values"})
+RAW_KEYS = frozenset({"payload", "filters", "params", "detail", "values", "evidence"})
 #: Keys whose values are codes with labels.
 LABELLED: Dict[str, Texts] = {
     "status": STATUS_LABELS,

@@ -11,7 +11,9 @@ from .schema import audit_log
 
 ACTIONS = ("login", "login_failed", "logout", "user_add", "user_disable", "token_create",
            "device_approve", "device_retire", "device_move", "school_approve",
-           "schools_import", "unit_rename", "unit_former", "speedtest_request")
+           "schools_import", "unit_rename", "unit_former", "speedtest_request",
+           # alerts (collector/alerting/actions.py)
+           "alert_ack", "alert_unack", "silence_create", "silence_delete")
 
 
 def record(conn: Connection, actor: str, action: str, target: Optional[str] = None,

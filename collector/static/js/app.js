@@ -4,6 +4,7 @@
 import { api, h, lang, may, on, session, setLang, t, ApiError } from "./core.js";
 import { current, go, nextGeneration, setRouter, settled } from "./nav.js";
 import * as admin from "./pages/admin.js";
+import * as alerts from "./pages/alerts.js";
 import * as connectivity from "./pages/connectivity.js";
 import * as device from "./pages/device.js";
 import * as devices from "./pages/devices.js";
@@ -22,6 +23,8 @@ const ROUTES = [
   [/^\/users$/, admin.renderUsers, "nav.users"],
   [/^\/audit$/, admin.renderAudit, "nav.audit"],
   [/^\/connectivity$/, connectivity.render, "nav.connectivity"],
+  [/^\/alerts$/, alerts.render, "nav.alerts"],
+  [/^\/alerts\/(\d+)$/, alerts.renderOne, "nav.alerts"],
 ];
 
 const HEARTBEAT_MS = 20000;
@@ -34,7 +37,7 @@ function drawChrome() {
   nav.textContent = "";
   // logged out (the login page): no links to pages that would only send back here
   const items = session.user ? [["/", "nav.overview"], ["/schools", "nav.schools"], ["/devices", "nav.devices"],
-    ["/connectivity", "nav.connectivity"]] : [];
+    ["/connectivity", "nav.connectivity"], ["/alerts", "nav.alerts"]] : [];
   if (may("users")) {
     items.push(["/users", "nav.users"], ["/audit", "nav.audit"]);
   }

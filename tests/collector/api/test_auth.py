@@ -7,6 +7,7 @@ from typing import Any, Callable, Dict, Iterator, List, Tuple
 
 import httpx
 import pytest
+from schoolmon.collector.alerting.actions import Matchers, create_silence
 from schoolmon.collector.api import create_app
 from schoolmon.collector.api.deps import CSRF_HEADER, SESSION_COOKIE, AuthPolicy
 from schoolmon.collector.store import registry
@@ -14,6 +15,7 @@ from schoolmon.collector.store import users as user_store
 from schoolmon.collector.store.schema import audit_log, devices, org_units, sessions
 from sqlalchemy import select, update
 
+from tests.collector.alerting.alerthelp import insert_alert
 from tests.collector.api.apihelp import ADMIN, READ, LiveServer, _cfg, _commit, _msg, seed
 from tests.collector.storehelp import engine_for
 
@@ -414,7 +416,48 @@ SCOPE_RULES: Dict[Tuple[str, str], Tuple[str, Callable[[httpx.Client, str, str],
     ("GET", "/api/v1/audit"): ("/api/v1/audit", _forbidden),
     # the baseline is the province's policy, the same for every caller: no school in it
     ("GET", "/api/v1/baselines"): ("/api/v1/baselines", lambda c, m, p: _baselines(c, p)),
+    # alerts: test_every_api_route_is_scoped seeds alert 1 (S01), 2 (S05), 3 (the collector's
+    # own) and silences 1 (S01) and 2 (S05)
+    ("GET", "/api/v1/alerts"): ("/api/v1/alerts", _listing),
+    ("GET", "/api/v1/alerts/{alert_id}"): ("/api/v1/alerts/{x}", lambda c, m, p: _alert(c, m, p)),
+    ("POST", "/api/v1/alerts/{alert_id}/ack"): ("/api/v1/alerts/{x}/ack",
+                                                lambda c, m, p: _alert(c, m, p)),
+    ("POST", "/api/v1/alerts/{alert_id}/unack"): ("/api/v1/alerts/{x}/unack",
+                                                  lambda c, m, p: _alert(c, m, p)),
+    ("GET", "/api/v1/silences"): ("/api/v1/silences", _listing),
+    ("POST", "/api/v1/silences"): ("/api/v1/silences", lambda c, m, p: _new_silence(c, p)),
+    ("DELETE", "/api/v1/silences/{silence_id}"): ("/api/v1/silences/{x}",
+                                                  lambda c, m, p: _alert(c, m, p)),
+    ("GET", "/api/v1/notifications"): ("/api/v1/notifications", _forbidden),
 }
+
+
+def _alert(c: httpx.Client, method: str, path: str) -> None:
+    """Their school's alert (1) or silence (1) answers (409: already acknowledged or deleted
+    by the loop's first pass); S05's (2) and the collector's own alert (3) are as unknown."""
+    kw: Dict[str, Any] = {"json": {"comment": "đang xử lý"}} if method == "POST" else {}
+    mine = c.request(method, path.replace("{x}", "1"), **kw)
+    assert mine.status_code in (200, 409), (path, mine.text)
+    _no_foreign(mine)
+    missing = c.request(method, path.replace("{x}", "999999"), **kw)
+    for foreign in ("2", "3") if "/alerts/" in path else ("2",):
+        hidden = c.request(method, path.replace("{x}", foreign), **kw)
+        assert hidden.status_code == missing.status_code == 404, (path, hidden.text)
+        assert hidden.json() == missing.json()
+
+
+def _new_silence(c: httpx.Client, path: str) -> None:
+    body = {"duration_s": 3600, "comment": "bảo trì phòng máy"}
+    mine = c.post(path, json=dict(body, school_code="S01"))
+    assert mine.status_code == 201, mine.text
+    _no_foreign(mine)
+    hidden = c.post(path, json=dict(body, school_code="S05"))
+    missing = c.post(path, json=dict(body, school_code="S99"))
+    assert hidden.status_code == missing.status_code == 404, hidden.text
+    assert hidden.json() == missing.json()
+    # a rule alone reaches every school: not for a technician
+    wide = c.post(path, json=dict(body, rule="school_offline"))
+    assert wide.status_code == 403 and wide.json()["error"] == "silence_outside_scope"
 
 
 def _baselines(c: httpx.Client, path: str) -> None:
@@ -436,6 +479,14 @@ def test_every_api_route_is_scoped(world):
               if p.startswith("/api/") for m in ops]
     missing = [r for r in routes if r not in SCOPE_RULES]
     assert not missing, "API routes without a scope rule in SCOPE_RULES: %s" % missing
+    now = time.time()
+    with world.engine.begin() as conn:
+        assert insert_alert(conn, "school_offline", "S01", now) == 1
+        assert insert_alert(conn, "school_offline", "S05", now) == 2
+        assert insert_alert(conn, "ingest_stalled", None, now) == 3
+        for school in ("S01", "S05"):
+            create_silence(conn, Matchers(school_code=school), now, now + 3600, "x", "boss",
+                           now=now)
     session, csrf = world.login("tech")
     session.headers[CSRF_HEADER] = csrf
     for c in (world.token("tech"), session):

@@ -72,7 +72,7 @@ def demo(tmp_path_factory) -> Iterator[SimpleNamespace]:
                                  "school_tech": (tech.group(1), tech.group(2)),
                                  "so_viewer": VIEWER, "area_officer": OFFICER}
         yield SimpleNamespace(url=url.group(1), users=users, tech_school=school.group(1),
-                              token="demo-admin-token", proc=proc)
+                              token="demo-admin-token", proc=proc, store_url=store_url)
     finally:
         kill_group(proc, 15)
         kill_group(proc)

@@ -6,6 +6,7 @@
 import { api, bytes, dash, h, link, localTime, may, num, pct, qs, statusBadge, t } from "../core.js";
 import { current, go, rewrite, settled } from "../nav.js";
 import { timeChart } from "../chart.js";
+import { openAlerts } from "./alerts.js";
 import { deviceFindings, osSupport } from "./attt.js";
 import { deviceRouter } from "./connectivity.js";
 
@@ -148,6 +149,10 @@ export async function render(root, gen, args, params) {
     d.state === "pending" || d.state === "retired" ? [" ", statusBadge(d.state, d.state_label)] : null));
   const a = actions(d);
   if (a) { root.appendChild(a); }
+  const open = openAlerts({ device: d.id });  // its open alerts first, when any
+  root.appendChild(open);
+  await open.ready;
+  if (!current(gen)) { return; }
   if (d.role === "router") { return renderRouter(root, gen, d, name); }
   const disk = (hp.disks || []).map((x) => x.mnt + " " + pct(x.pct)).join(", ");
   root.appendChild(h("div", { class: "two" },

@@ -7,6 +7,7 @@ import { current } from "../nav.js";
 import { timeChart } from "../chart.js";
 import { schoolTable } from "./schools.js";
 import { CONN_STATUSES } from "./connectivity.js";
+import { overviewCards } from "./alerts.js";
 
 // A card: a number (a link to the list it counts) over its title, which starts with a
 // capital letter whether it is a card's own title or a status label ("mất kết nối").
@@ -124,6 +125,8 @@ export async function render(root, gen) {
   const bys = l.schools_by_status || {}, byd = l.devices_by_status || {}, bystate = l.devices_by_state || {};
   root.textContent = "";
   root.appendChild(h("p", { class: "muted" }, t("overview.updated", { time: localTime(o.now_local) })));
+  const alerts = overviewCards(card);  // what needs a person, first
+  root.appendChild(alerts);
   root.appendChild(h("h2", {}, t("overview.schools")));
   root.appendChild(h("section", { class: "cards", id: "cards-schools" },
     card(s.total, t("card.schools"), pageLink(l.schools)),
@@ -165,4 +168,5 @@ export async function render(root, gen) {
       link("/schools?baseline=connectivity&sort=connectivity", t("overview.worst_by_conn"))));
   }
   root.appendChild(h("p", {}, link("/schools", t("overview.all_schools", { n: num(s.total) }))));
+  await alerts.ready;
 }

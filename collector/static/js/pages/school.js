@@ -8,6 +8,7 @@ import { timeChart } from "../chart.js";
 import { areaSlug } from "./overview.js";
 import { atttBadge, deviceCell, schoolAttt } from "./attt.js";
 import { connBadge, schoolConnectivity } from "./connectivity.js";
+import { openAlerts } from "./alerts.js";
 
 function dl(pairs) {
   return h("dl", { class: "facts" }, pairs.filter((p) => p).map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)]));
@@ -90,6 +91,8 @@ export async function render(root, gen, args) {
   if (s.condition_label && s.condition !== "all_online") {
     root.appendChild(h("p", { class: "situation " + (s.condition || ""), id: "condition" }, s.condition_label));
   }
+  const alerts = openAlerts({ school: s.code });  // its open alerts first, when any
+  root.appendChild(alerts);
   const pending = devs.filter((d) => d.state === "pending").length;
   if (pending && may("approve")) {
     const b = h("button", { type: "button", id: "approve-all", class: "primary" }, t("school.approve_all", { n: pending }));
@@ -126,5 +129,5 @@ export async function render(root, gen, args) {
   root.appendChild(deviceTable(devs.filter((d) => d.role !== "router"), "devices", false));
   root.appendChild(h("p", {}, link("/devices" + "?school=" + encodeURIComponent(s.code), t("school.all_devices"))));
   root.appendChild(schoolAttt(s));
-  await conn.show(7);
+  await Promise.all([conn.show(7), alerts.ready]);
 }
