@@ -268,7 +268,8 @@ def test_delivery_status_for_administrators(col):
     assert (ch["zalo"]["failed"], ch["zalo"]["dead"]) == (1, 1)
     assert ch["zalo"]["health"]["ok"] is False
     assert ch["zalo"]["health"]["since_local"].endswith("+07:00")
-    assert ch["zalo"]["last_error"] == "HTTP 500 từ Zalo"
+    assert ch["zalo"]["health"]["error"] == "HTTP 500 từ Zalo"  # what the last attempt said
+    assert ch["zalo"]["last_error"] == "token invalid"  # the newest message not sent
     assert ch["email"]["channel_label"] == "Thư điện tử"
     assert [f["state"] for f in body["failures"]] == ["dead", "failed"]
     assert body["failures"][0]["state_label"] == "Không gửi được"
