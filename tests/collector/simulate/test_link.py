@@ -85,6 +85,28 @@ def test_payloads_validate_against_the_catalogue(at):
         assert f["bytes_rx"] + f["bytes_tx"] <= 10
 
 
+def test_probe_errors_are_the_agents_own_codes():
+    """dns_err as the agent's dns_error() says it (nxdomain, no_answer, timeout,
+    no_server, servfail), never a made-up "dns"; the other targets time out."""
+    from schoolmon.agent.families import probe as agent_probe
+    dns_codes = set(agent_probe._EAI.values()) | {"no_server"}
+    p = province_fixture(36, 9, seed=1)
+    links = deal_links(p)
+    r = random.Random(5)
+    seen = {}
+    for d in p.devices:
+        lp = links[d.school]
+        since = story_start(lp, NOW)
+        for f in (probe_fields(lp, d, r, NOW, since, since), probe_fields(lp, d, r, NOW, since)):
+            for key, code in f.items():
+                if key.endswith("_err"):
+                    seen.setdefault(key, set()).add(code)
+    assert seen["dns_err"] and seen["dns_err"] <= dns_codes
+    assert {"timeout", "servfail"} == seen["dns_err"]
+    for key in ("gw_err", "dom_err", "intl_err"):
+        assert seen[key] == {"timeout"}
+
+
 def test_router_counters_grow_and_a_reboot_resets_them():
     p = province_fixture(12, 9, seed=1)
     lp = next(v for v in deal_links(p).values() if v.kind == "near_contract")
