@@ -120,6 +120,7 @@ class Scheduler:
         self.rng = rng or random.Random()
         self.zone = ZoneInfo(settings.timezone)
         self._online: List[Event] = []
+        self._hellos: List[Event] = []
         #: schools with an eligible device at the last pass, and when (None: no pass yet)
         self._eligible: Optional[Set[str]] = None
         self._last_pass: Optional[float] = None
@@ -129,10 +130,13 @@ class Scheduler:
     # ------------------------------------------------------------------ events
     def on_event(self, ev: Event) -> None:
         """CollectorService.on_event: a ``device_online`` is kept for the next pass (the
-        boot test; the grant sent again to a holder that came back)."""
-        if ev.kind == "device_online" and ev.device:
+        boot test; the grant sent again to a holder that came back); a ``device_hello``
+        (an ``online`` from a device the store had online already: it reconnected, or it
+        was seeded online before it ever subscribed) only for the grant sent again — it
+        says nothing about when the school's PCs came on."""
+        if ev.kind in ("device_online", "device_hello") and ev.device:
             with self._lock:
-                self._online.append(ev)
+                (self._online if ev.kind == "device_online" else self._hellos).append(ev)
             self.wake.set()
 
     # ------------------------------------------------------------------ the pass
@@ -142,6 +146,7 @@ class Scheduler:
         stats = {"granted": 0, "expired": 0, "resent": 0, "skipped": 0, "results": 0}
         with self._lock:
             online, self._online = self._online, []
+            hellos, self._hellos = self._hellos, []
         with self.engine.connect() as conn:
             plans = self._all(conn, PLAN_KEY)
             held = self._all(conn, LEASE_KEY)
@@ -154,7 +159,7 @@ class Scheduler:
                         self._count("leases_expired")
                         log.info("speed-test lease of %s at %s expired without a result",
                                  lease.get("device"), school)
-        stats["resent"] = self._resend(online, held, now)
+        stats["resent"] = self._resend(online + hellos, held, now)
         day, day_start = self._day(now)
         eligible = self._online_schools(day_start, now)
         before, last = self._eligible, self._last_pass

@@ -121,6 +121,8 @@ class StateStore:
         #: device -> [(received_at, online, reason)] in batch order
         transitions: Dict[str, List[Tuple[float, bool, Optional[str]]]] = {}
         seq_events: List[Event] = []
+        #: (received_at, device) of every ``online`` status, a transition or not
+        hellos: List[Tuple[float, str]] = []
         latest: Dict[Tuple[str, str], Received] = {}
         #: (device, 5-minute bucket) -> ROLLUP_BLANK filled in
         aggs: Dict[Tuple[str, int], List[Any]] = {}
@@ -174,6 +176,8 @@ class StateStore:
                             st.seq_jump = None
                             st.resets += 1
                         st.last_seen = max(st.last_seen or 0.0, r.received_at)
+                        if fam.reported_state is not None:
+                            hellos.append((r.received_at, m.device))
                     transitions.setdefault(m.device, []).append((r.received_at, up, why))
                 else:
                     if not check_seq(st, m.seq, plan, seq_events, r):
@@ -212,7 +216,7 @@ class StateStore:
                     "province": place[0], "area": place[1], "school": m.school,
                     "device": st.id, "role": st.role or "unknown"}))
         plan.private.update(work=work, transitions=transitions, seq_events=seq_events,
-                            latest=latest, rollups=aggs, batch=batch, extra=extra)
+                            hellos=hellos, latest=latest, rollups=aggs, batch=batch, extra=extra)
         return plan
 
     def _proxy(self, fam: Any, r: Received, sender: DeviceState, work: Dict[str, DeviceState],
@@ -441,6 +445,15 @@ class StateStore:
         if extra:
             self._sinks.write(conn, finish(extra))
         insert_events(conn, evs)
+        # A device saying ``online`` that the store already had online (it reconnected
+        # before the sweep noticed, or the store was seeded) makes no device_online: the
+        # scheduler still needs to hear it, to send again a grant the device may have
+        # missed while it was not subscribed. Dispatched, never stored (not a change).
+        came_online = {e.device for e in evs if e.kind == "device_online"}
+        hellos = {did: at for at, did in plan.private.get("hellos", ())
+                  if did in work and did not in came_online}
+        evs = evs + [Event(at, "device_hello", work[did].school_code, did, {})
+                     for did, at in hellos.items()]
         return evs, work
 
     # --- liveness, rollups ------------------------------------------------------------
