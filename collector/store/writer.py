@@ -32,7 +32,7 @@ from sqlalchemy import Connection, Engine, bindparam, select, update
 
 from ..families import FAMILIES, PLAIN
 from ..state import Accepted, Event, Plan, Received
-from . import liveness, rollups
+from . import liveness, retention, rollups
 from .bulk import BulkStatement, raw_cursor, to_json
 from .devices import DEVICE_COLS, RESET_MIN_LATER, DeviceState, check_seq, state_from_row
 from .events import insert_events
@@ -53,13 +53,19 @@ class StateStore:
     """The collector's state store over one SQLAlchemy engine (SQLite or PostgreSQL)."""
 
     def __init__(self, engine: Engine, default_hb: int = 60, rollup_5m_days: int = 30,
-                 rollup_1h_days: int = 365, create: bool = True, router_hb: int = 900) -> None:
+                 rollup_1h_days: int = 365, create: bool = True, router_hb: int = 900,
+                 keep: Optional[retention.Keep] = None,
+                 timezone: str = "Asia/Ho_Chi_Minh") -> None:
         self.engine = engine
         self.default_hb = default_hb
         #: hb of the router devices (``connectivity.router_hb``): no router says its interval
         self.router_hb = router_hb
         self.rollup_5m_days = rollup_5m_days
         self.rollup_1h_days = rollup_1h_days
+        #: days of the connectivity tables kept (``store.*_days``), and the province's
+        #: timezone (connectivity_school_days.day is its local date)
+        self.keep = keep or retention.Keep()
+        self.timezone = timezone
         self._pg = engine.dialect.name == "postgresql"
         self.lock = threading.RLock()
         if create:
@@ -78,7 +84,13 @@ class StateStore:
                    default_hb=cfg.liveness.default_interval,
                    rollup_5m_days=cfg.store.rollup_5m_days,
                    rollup_1h_days=cfg.store.rollup_1h_days,
-                   router_hb=int(getattr(getattr(cfg, "connectivity", None), "router_hb", 900)))
+                   router_hb=int(getattr(getattr(cfg, "connectivity", None), "router_hb", 900)),
+                   keep=retention.Keep(
+                       link_tests_days=cfg.store.link_tests_days,
+                       link_probe_hours_days=cfg.store.link_probe_hours_days,
+                       connectivity_history_days=cfg.store.connectivity_history_days),
+                   timezone=getattr(getattr(cfg, "province", None), "timezone",
+                                    "Asia/Ho_Chi_Minh"))
 
     # --- cache ------------------------------------------------------------------------
 
@@ -463,8 +475,12 @@ class StateStore:
         return liveness.sweep(self, now)
 
     def maintain(self, now: Optional[float] = None) -> Dict[str, int]:
-        """Hourly rollups and retention (``rollups.maintain``). Idempotent."""
-        return rollups.maintain(self.engine, self.rollup_5m_days, self.rollup_1h_days, now)
+        """Hourly rollups and retention (``rollups.maintain``), then the connectivity
+        tables' retention (``retention.prune_connectivity``, batched). Idempotent."""
+        now = time.time() if now is None else now
+        out = rollups.maintain(self.engine, self.rollup_5m_days, self.rollup_1h_days, now)
+        out.update(retention.prune_connectivity(self.engine, self.keep, now, self.timezone))
+        return out
 
 
 __all__ = ["StateStore", "SCHOOL_REFRESH"]
