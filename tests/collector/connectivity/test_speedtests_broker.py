@@ -27,7 +27,6 @@ from schoolmon.collector.store import registry, school_state
 from schoolmon.collector.store import schema as db
 from schoolmon.collector.timeseries import NullTimeSeries
 from schoolmon.protocol import topic, validate_command
-
 from zoneinfo import ZoneInfo
 
 from tests.collector.helpers import wait_until
