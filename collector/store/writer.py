@@ -206,7 +206,10 @@ class StateStore:
                         transitions.setdefault(m.device, []).append((r.received_at, True, None))
                     values = fam.rollup_values
                     if values is not None:
-                        key = (m.device, int(r.ts) // BUCKET_5M * BUCKET_5M)
+                        # a proxy family's figures are the proxied device's (the router's
+                        # WAN, not its poller's NICs)
+                        owner = m.device if fam.proxy is None else fam.proxy(m.school)
+                        key = (owner, int(r.ts) // BUCKET_5M * BUCKET_5M)
                         agg = aggs.get(key)
                         if agg is None:
                             agg = aggs[key] = ROLLUP_BLANK[:]
