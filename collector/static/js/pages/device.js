@@ -101,9 +101,9 @@ async function drawRouterCharts(box, d, contracted, range, still) {
   const mbit = (pts) => pts.map(([x, v]) => [x, v === null ? null : Math.round(v * 8 / 1e4) / 100]);
   const wan = [{ label: t("conn.wan_in"), points: mbit(rx) }, { label: t("conn.wan_out"), points: mbit(tx) }];
   const contract = contracted && contracted.down_mbps;
-  if (contract && (rx.length || tx.length)) {
-    const xs = rx.concat(tx).map((p) => p[0]);
-    wan.push({ label: t("conn.wan_contract"), points: [[Math.min(...xs), contract], [Math.max(...xs), contract]] });
+  if (contract && (rx.length || tx.length)) {  // a line: a value at every x the rates have
+    const xs = Array.from(new Set(rx.concat(tx).map((p) => p[0])));
+    wan.push({ label: t("conn.wan_contract"), points: xs.map((x) => [x, contract]) });
   }
   // answering or not, as a step: the state in force at ``from`` (the newest change before
   // it), then each change inside the range; the history is newest first
@@ -118,8 +118,7 @@ async function drawRouterCharts(box, d, contracted, range, still) {
   box.textContent = "";
   box.append(timeChart("chart-wan", t("conn.wan_chart"), "Mbit/s", wan, { xRange: [from, to], height: 200 }),
     timeChart("chart-router-state", t("conn.router_state_chart"), t("conn.router_state_up"),
-      [{ label: t("conn.router_state_chart"), points: steps }], { xRange: [from, to], yRange: [0, 1], height: 110, integer: true }),
-    h("p", { class: "note", id: "wan-note" }, t("conn.wan_note")));
+      [{ label: t("conn.router_state_chart"), points: steps }], { xRange: [from, to], yRange: [0, 1], height: 110, integer: true, joined: true }));
   return true;
 }
 
@@ -159,7 +158,8 @@ async function renderRouter(root, gen, d, name, params) {
   root.appendChild(deviceFindings(d));  // says the PC baseline does not apply to routers
   const charts = h("div", { class: "charts", id: "charts" });
   const [buttons, draw] = rangeButtons(params, gen, (r, still) => drawRouterCharts(charts, d, contracted, r, still));
-  root.append(h("h3", {}, t("device.charts")), buttons, charts);
+  root.append(h("h3", {}, t("device.charts")), buttons, charts,
+    h("p", { class: "note", id: "wan-note" }, t("conn.wan_note")));
   root.append(h("h3", {}, t("device.history")), historyTable(d.history));
   await draw();
 }
