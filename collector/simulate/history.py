@@ -742,21 +742,31 @@ def build_router_rollups(province: Province, now: Optional[float] = None,
         dead = dead_router_at(gone, s.code, now) if p.kind == "dead_router" else None
         stop = end if dead is None else min(end, int(dead) // BUCKET_5M * BUCKET_5M)
         r = _rng(seed, "wan", s.code)
-        hour_rows: List[Tuple[Any, ...]] = []
-        for t in range(start, stop, BUCKET_5M):
+
+        def poll(t: int, n: int) -> Tuple[Any, ...]:
+            """A bucket at ``t`` of ``n`` polls (their spread as ``_agg`` draws it)."""
             hour = ((t + offset) % DAY) / 3600.0
             util = r.uniform(0.15, 0.6) if 7.0 <= hour < 17.0 else r.uniform(0.005, 0.04)
             rx = p.contract_down * 1e6 * util / 8.0
             tx = rx * r.uniform(0.15, 0.35)
-            row: List[Any] = [rid, t, 1] + [0, None, None, None] * len(ROLLUP_METRICS)
-            row[rx_j:rx_j + 4] = [1, rx, rx, rx]
-            row[tx_j:tx_j + 4] = [1, tx, tx, tx]
-            if t >= five_from:
-                rows_5m.append(tuple(row))
-            hour_rows.append(tuple(row))
+            spread = r.uniform(0.02, 0.25) if n > 1 else 0.0
+            row: List[Any] = [rid, t, n] + [0, None, None, None] * len(ROLLUP_METRICS)
+            for j, v in ((rx_j, rx), (tx_j, tx)):
+                row[j:j + 4] = [n, v * (1 - spread), v * (1 + spread), v * n]
+            return tuple(row)
+
+        # before the 5-minute window one row per hour (12 polls), after it per 5 minutes
+        # and their hours merged, as the store's maintenance builds them
+        split = min(stop, max(start, five_from // BUCKET_1H * BUCKET_1H))
+        for t in range(start, split, BUCKET_1H):
+            rows_1h.append(poll(t, min(12, (stop - t) // BUCKET_5M)))
+        hour_rows: List[Tuple[Any, ...]] = []
+        for t in range(split, stop, BUCKET_5M):
+            row = poll(t, 1)
+            rows_5m.append(row)
+            hour_rows.append(row)
             if (t + BUCKET_5M) % BUCKET_1H == 0 or t + BUCKET_5M >= stop:
-                h = t // BUCKET_1H * BUCKET_1H
-                rows_1h.append((rid, h, *_merge_hour(hour_rows)))
+                rows_1h.append((rid, t // BUCKET_1H * BUCKET_1H, *_merge_hour(hour_rows)))
                 hour_rows = []
     return rows_5m, rows_1h
 

@@ -362,3 +362,27 @@ def test_connectivity_fleet_runs_no_router_device_of_its_own():
     assert "router" not in roles(with_links)
     assert "router" in roles(plain)  # the ingest benchmark's mix is unchanged
     assert sum(len(c.devices) for c in plain.conns) == len(p.devices)
+
+
+def test_router_wan_history_is_the_router_devices_rollups():
+    """The demo's past of each school router's WAN: hourly rows over the 30 days (12 polls
+    an hour), 5-minute rows in the recent window, rx/tx in bytes/s at school-hour levels
+    below the contract; the dead router's stop when it died."""
+    from schoolmon.collector.simulate.history import build_router_rollups
+    from schoolmon.collector.store.schema import ROLLUP_METRICS
+    p = province_fixture(12, 9, seed=1)
+    links = deal_links(p)
+    r5, r1 = build_router_rollups(p, NOW)
+    rx_j = 3 + 4 * list(ROLLUP_METRICS).index("rx")
+    by = {}
+    for row in r1:
+        by.setdefault(row[0], []).append(row)
+    assert set(by) == {"router." + s for s, lp in links.items() if lp.tester}
+    assert len({(row[0], row[1]) for row in r1}) == len(r1)  # one row per router-hour
+    for rid, rows in by.items():
+        lp = links[rid.split(".", 1)[1]]
+        peak = max(row[rx_j + 3] / row[rx_j] for row in rows if row[rx_j]) * 8 / 1e6
+        assert 0 < peak <= lp.contract_down * 0.6 * 1.01, (rid, peak)
+        if lp.kind != "dead_router":
+            assert len(rows) >= 29 * 24
+    assert r5 and all(row[2] == 1 for row in r5)
