@@ -743,7 +743,8 @@ def build_router_rollups(province: Province, now: Optional[float] = None,
         stop = end if dead is None else min(end, int(dead) // BUCKET_5M * BUCKET_5M)
         r = _rng(seed, "wan", s.code)
 
-        def poll(t: int, n: int) -> Tuple[Any, ...]:
+        def poll(t: int, n: int, r: random.Random = r, p: LinkProfile = p,
+                 rid: str = rid) -> Tuple[Any, ...]:
             """A bucket at ``t`` of ``n`` polls (their spread as ``_agg`` draws it)."""
             hour = ((t + offset) % DAY) / 3600.0
             util = r.uniform(0.15, 0.6) if 7.0 <= hour < 17.0 else r.uniform(0.005, 0.04)
