@@ -170,6 +170,16 @@ SCHEMA: Schema = {
                    check=check_store_url),
         "rollup_5m_days": Key("int", 30, "Days of 5-minute rollups kept.", minimum=1),
         "rollup_1h_days": Key("int", 365, "Days of hourly rollups kept.", minimum=1),
+        "link_tests_days": Key("int", 400, "Days of speed-test results (`link_tests`) kept: "
+                               "more than a school year, for the yearly report (at least "
+                               "a month: the data budget sums the month's tests).",
+                               minimum=31),
+        "link_probe_hours_days": Key("int", 90, "Days of the light probes' hourly counts "
+                                     "(`link_probe_hours`) kept (at least the week the "
+                                     "baseline judges).", minimum=8),
+        "connectivity_history_days": Key("int", 730, "Days of each school's daily "
+                                         "connectivity history (`connectivity_school_days`) "
+                                         "kept.", minimum=8),
     },
     "influx": {
         "url": Key("str", "", "InfluxDB v2 write API base URL (InfluxDB 2, or VictoriaMetrics); "

@@ -42,7 +42,8 @@ class Event(NamedTuple):
 
     ts: float
     #: device_registered | device_online | device_offline | school_status | device_moved |
-    #: seq_reset | seq_jump (see docs/state-store.md)
+    #: seq_reset | seq_jump (see docs/state-store.md); device_hello: an ``online`` from a
+    #: device already online, dispatched only (never stored)
     kind: str
     school: str
     device: Optional[str]

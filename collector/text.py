@@ -45,10 +45,16 @@ STATUS_LABELS: Dict[str, Dict[str, str]] = {
     "retired": {"vi": "đã ngừng sử dụng", "en": "retired"},
 }
 
+#: The school router in Vietnamese: one term everywhere a person reads it ("bộ định tuyến",
+#: the standard Vietnamese word; "router" alone is English). Texts that name the router are
+#: written with these, so changing the term is one edit.
+ROUTER_VI = "bộ định tuyến"
+ROUTER_VI_CAP = "Bộ định tuyến"
+
 #: What a school's state comes to, for its page: a router down is not "one PC off".
 SCHOOL_CONDITION_LABELS: Dict[str, Dict[str, str]] = {
     "all_online": {"vi": "mọi thiết bị trực tuyến", "en": "every device online"},
-    "router_down": {"vi": "mất kết nối Internet/router", "en": "Internet/router down"},
+    "router_down": {"vi": "mất kết nối Internet/" + ROUTER_VI, "en": "Internet/router down"},
     "some_devices_off": {"vi": "một số máy tắt", "en": "some devices off"},
     "all_offline": {"vi": "mọi thiết bị mất kết nối", "en": "every device offline"},
     "off_hours": {"vi": "ngoài giờ học", "en": "outside school hours"},
@@ -75,7 +81,7 @@ FIELD_LABELS: Dict[str, Dict[str, str]] = {
     "schools": {"vi": "Trường", "en": "Schools"},
     "devices": {"vi": "Thiết bị", "en": "Devices"},
     "area": {"vi": "Khu vực", "en": "Area"},
-    "router": {"vi": "Router", "en": "Router"},
+    "router": {"vi": ROUTER_VI_CAP, "en": "Router"},
     "room": {"vi": "Phòng", "en": "Room"},
     "os": {"vi": "Hệ điều hành", "en": "Operating system"},
     "worst_schools": {"vi": "Trường cần chú ý", "en": "Schools needing attention"},
@@ -105,7 +111,7 @@ ROLE_LABELS: Dict[str, Dict[str, str]] = {
     "lab": {"vi": "máy phòng tin học", "en": "lab PC"},
     "office": {"vi": "máy văn phòng", "en": "office PC"},
     "server": {"vi": "máy chủ", "en": "server"},
-    "router": {"vi": "router", "en": "router"},
+    "router": {"vi": ROUTER_VI, "en": "router"},
 }
 
 #: School levels (cấp học) by code: the one definition (the registry's LEVELS derive from it).
@@ -1016,7 +1022,7 @@ PAGE_TEXTS: Dict[str, Dict[str, str]] = {
                                   "and inventory only) and that it runs. The first scan comes "
                                   "about 2 minutes after the agent starts, then every 6 hours; "
                                   "until then every check is unknown."},
-    "attt.router": {"vi": "Chuẩn ATTT của máy tính không áp dụng cho router: "
+    "attt.router": {"vi": "Chuẩn ATTT của máy tính không áp dụng cho " + ROUTER_VI + ": "
                           "chỉ máy tính (máy phòng tin học, máy văn phòng, máy chủ) được đánh "
                           "giá.",
                     "en": "The ATTT baseline for PCs does not apply to routers: only PCs (lab "
@@ -1048,7 +1054,7 @@ PAGE_TEXTS: Dict[str, Dict[str, str]] = {
     "col.devices_offline": {"vi": "Thiết bị mất kết nối", "en": "Devices offline"},
     "col.offline_count": {"vi": "Số máy mất kết nối", "en": "Devices offline"},
     "col.devices": {"vi": "Thiết bị", "en": "Devices"},
-    "col.router": {"vi": "Router", "en": "Router"},
+    "col.router": {"vi": ROUTER_VI_CAP, "en": "Router"},
     "col.last_seen": {"vi": "Báo về lần cuối", "en": "Last reported"},
     "col.device": {"vi": "Thiết bị", "en": "Device"},
     "col.role": {"vi": "Loại máy", "en": "Role"},
@@ -1096,11 +1102,11 @@ PAGE_TEXTS: Dict[str, Dict[str, str]] = {
                             "{pending} chờ duyệt",
                       "en": "{total} devices: {online} online, {offline} offline, "
                             "{pending} pending approval"},
-    "school.router": {"vi": "Router (đường truyền Internet của trường)",
+    "school.router": {"vi": ROUTER_VI_CAP + " (đường truyền Internet của trường)",
                       "en": "Router (the school's Internet link)"},
-    "school.no_router": {"vi": "Trường chưa có router được giám sát.",
+    "school.no_router": {"vi": "Trường chưa có " + ROUTER_VI + " được giám sát.",
                          "en": "No router of this school is monitored."},
-    "school.router_down": {"vi": "mất kết nối Internet/router từ {since}",
+    "school.router_down": {"vi": "mất kết nối Internet/" + ROUTER_VI + " từ {since}",
                            "en": "Internet/router down since {since}"},
     "school.devices": {"vi": "Máy tính của trường", "en": "The school's computers"},
     "school.all_devices": {"vi": "Lọc danh sách thiết bị của trường", "en": "Filter this school's devices"},
@@ -1111,7 +1117,7 @@ PAGE_TEXTS: Dict[str, Dict[str, str]] = {
     "school.approve_all_confirm": {"vi": "Duyệt {n} thiết bị chờ duyệt của {school}?",
                                    "en": "Approve the {n} pending devices of {school}?"},
     "device.inventory": {"vi": "Cấu hình", "en": "Inventory"},
-    "device.router_title": {"vi": "Router của {school}", "en": "Router of {school}"},
+    "device.router_title": {"vi": ROUTER_VI_CAP + " của {school}", "en": "Router of {school}"},
     "device.hostname": {"vi": "Tên máy", "en": "Host name"},
     "device.health": {"vi": "Tình trạng hiện tại", "en": "Current health"},
     "device.cpu_model": {"vi": "Bộ xử lý", "en": "Processor"},

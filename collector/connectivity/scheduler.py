@@ -7,7 +7,7 @@ school_state ``speedtest.plan``:
 one random moment inside each ``connectivity.slots`` slot, plus ``boot`` (a random moment
 within ``connectivity.boot_window`` after the school first had an eligible device that day:
 an active one online, from the ``device_online`` event, an approval seen between two
-passes or, after a restart, the devices table). A moment
+passes or, after a restart, the devices table and the audit log's approvals). A moment
 that comes grants the school's lease (``leases.grant``) to the best online device and
 sends it the ``speedtest`` command; what happened is appended to the plan's ``done``, so
 a restart neither plans again nor tests twice.
@@ -32,6 +32,7 @@ from ..state import Event
 from ..store import school_state
 from ..store.schema import (
     attt_state,
+    audit_log,
     device_latest,
     devices,
     dialect_insert,
@@ -106,6 +107,23 @@ def test_server_url(cfg: Any) -> str:
     return "http://%s:%s/speedtest/upload.php" % (host, port)
 
 
+def approved_since(conn: Connection, since: float, now: float) -> Dict[str, float]:
+    """device id -> its latest approval in [since, now], from the audit log (a device's
+    ``device_approve``; a school's ``school_approve`` names the devices it approved)."""
+    rows = conn.execute(select(audit_log.c.action, audit_log.c.target, audit_log.c.detail,
+                               audit_log.c.ts)
+                        .where(audit_log.c.action.in_(("device_approve", "school_approve")),
+                               audit_log.c.ts >= since, audit_log.c.ts <= now))
+    out: Dict[str, float] = {}
+    for r in rows:
+        ids = [r.target] if r.action == "device_approve" else \
+            list((r.detail or {}).get("devices") or [])
+        for did in ids:
+            if did:
+                out[str(did)] = max(out.get(str(did), 0.0), float(r.ts))
+    return out
+
+
 class _Lost(Exception):
     """Another collector wrote the plan between our read and our write."""
 
@@ -133,6 +151,7 @@ class Scheduler:
         self.rng = rng or random.Random()
         self.zone = ZoneInfo(settings.timezone)
         self._online: List[Event] = []
+        self._hellos: List[Event] = []
         #: schools with an eligible device at the last pass, and when (None: no pass yet)
         self._eligible: Optional[Set[str]] = None
         self._last_pass: Optional[float] = None
@@ -142,10 +161,13 @@ class Scheduler:
     # ------------------------------------------------------------------ events
     def on_event(self, ev: Event) -> None:
         """CollectorService.on_event: a ``device_online`` is kept for the next pass (the
-        boot test; the grant sent again to a holder that came back)."""
-        if ev.kind == "device_online" and ev.device:
+        boot test; the grant sent again to a holder that came back); a ``device_hello``
+        (an ``online`` from a device the store had online already: it reconnected, or it
+        was seeded online before it ever subscribed) only for the grant sent again — it
+        says nothing about when the school's PCs came on."""
+        if ev.kind in ("device_online", "device_hello") and ev.device:
             with self._lock:
-                self._online.append(ev)
+                (self._online if ev.kind == "device_online" else self._hellos).append(ev)
             self.wake.set()
 
     # ------------------------------------------------------------------ the pass
@@ -155,6 +177,7 @@ class Scheduler:
         stats = {"granted": 0, "expired": 0, "resent": 0, "skipped": 0, "results": 0}
         with self._lock:
             online, self._online = self._online, []
+            hellos, self._hellos = self._hellos, []
         with self.engine.connect() as conn:
             plans = self._all(conn, PLAN_KEY)
             held = self._all(conn, LEASE_KEY)
@@ -167,7 +190,7 @@ class Scheduler:
                         self._count("leases_expired")
                         log.info("speed-test lease of %s at %s expired without a result",
                                  lease.get("device"), school)
-        stats["resent"] = self._resend(online, held, now)
+        stats["resent"] = self._resend(online + hellos, held, now)
         day, day_start = self._day(now)
         eligible = self._online_schools(day_start, now)
         before, last = self._eligible, self._last_pass
@@ -249,17 +272,43 @@ class Scheduler:
         return day, start.timestamp()
 
     def _online_schools(self, day_start: float, now: float) -> Dict[str, float]:
-        """Schools with an active device online, and when the first of them came online
-        (before ``day_start``: online since before today). Not the router: it is on day
-        and night and says nothing about when the school's PCs came on."""
-        q = (select(devices.c.school_code, func.min(devices.c.online_changed_at))
-             .where(devices.c.state == "active", devices.c.online.is_(True),
+        """Schools with an active device online, and when the first of them became
+        eligible (before ``day_start``: online since before today). Not the router: it is
+        on day and night and says nothing about when the school's PCs came on.
+
+        A device is eligible from when it came online, or from its approval today if that
+        came later: a PC that came on while pending has its ``online_changed_at`` from
+        then. The approval's time is the audit log's (``device_approve``,
+        ``school_approve``: every approval, API or CLI, writes one), so an approval made
+        while no collector ran still gives the school its boot test after it."""
+        eligible = (devices.c.state == "active", devices.c.online.is_(True),
                     devices.c.role.is_distinct_from("router"))
-             .group_by(devices.c.school_code))
+        q = (select(devices.c.school_code, func.min(devices.c.online_changed_at))
+             .where(*eligible).group_by(devices.c.school_code))
         with self.engine.connect() as conn:
             # min(..., now): a clock behind the devices' (tests, a skewed host) is no future
-            return {r[0]: min(float(r[1] if r[1] is not None else day_start), now)
-                    for r in conn.execute(q)}
+            out = {r[0]: min(float(r[1] if r[1] is not None else day_start), now)
+                   for r in conn.execute(q)}
+            approved = approved_since(conn, day_start, now)
+            if approved:
+                # only the schools with an approval today: read their devices one by one
+                firsts: Dict[str, float] = {}
+                rows = conn.execute(select(devices.c.school_code, devices.c.id,
+                                           devices.c.online_changed_at)
+                                    .where(*eligible, devices.c.id.in_(sorted(approved))))
+                touched = {r.school_code for r in rows}
+                if touched:
+                    rows = conn.execute(select(devices.c.school_code, devices.c.id,
+                                               devices.c.online_changed_at)
+                                        .where(*eligible,
+                                               devices.c.school_code.in_(sorted(touched))))
+                    for r in rows:
+                        since = float(r.online_changed_at if r.online_changed_at is not None
+                                      else day_start)
+                        since = max(since, approved.get(r.id, since))
+                        firsts[r.school_code] = min(firsts.get(r.school_code, since), since)
+                    out.update({school: min(at, now) for school, at in firsts.items()})
+        return out
 
     def _ensure_plan(self, school: str, entry: Optional[Tuple[Any, int]], day: str,
                      day_start: float, first_online: float, now: float) -> Tuple[Any, int]:

@@ -5,7 +5,7 @@ the reasons a school does not meet the baseline (:data:`REASON_TEXT`, with ``{va
 ``/ui/texts.js`` by :func:`..text.page_texts`)."""
 from typing import Any, Dict, Optional, Tuple
 
-from ..text import ATTT_STATUS_LABELS
+from ..text import ATTT_STATUS_LABELS, ROUTER_VI, ROUTER_VI_CAP
 
 #: A school's connectivity status (decision 2 of issue 10), worst first.
 STATUSES = ("below", "improve", "insufficient", "meets")
@@ -109,7 +109,7 @@ TEST_FAILURE_TEXT: Dict[str, Tuple[str, str]] = {
 SNMP_ERROR_TEXT: Dict[str, Tuple[str, str]] = {
     "timeout": ("không phản hồi (quá thời gian)", "no answer (timed out)"),
     "auth": ("sai thông tin xác thực", "authentication failed"),
-    "no such object": ("router không có thông tin này", "the router lacks this object"),
+    "no such object": (ROUTER_VI_CAP + " không có thông tin này", "the router lacks this object"),
     "not_configured": ("chưa cấu hình", "not configured"),
 }
 
@@ -174,7 +174,7 @@ REQUEST_TEXT: Dict[str, Tuple[str, str]] = {
                "This month's test data budget is used up: {used} of {limit} used, a test "
                "needs about {expected}."),
     "no_device": ("Không có máy nào của trường đang trực tuyến để đo (cần một máy đã duyệt, "
-                  "đang bật, không phải router).",
+                  "đang bật, không phải " + ROUTER_VI + ").",
                   "No device of the school is online to test from (an approved device that "
                   "is on, not the router)."),
     "rate_limited": ("Bạn đã yêu cầu đo {count} lần trong một giờ qua (tối đa {per_hour}). "
@@ -207,15 +207,15 @@ PAGE_TEXTS: Dict[str, Dict[str, str]] = {
     "conn.evaluated": {"vi": "đánh giá lúc {time}", "en": "evaluated {time}"},
     "conn.contracted": {"vi": "Tốc độ hợp đồng", "en": "Contracted speed"},
     "conn.last_test": {"vi": "Lần đo gần nhất", "en": "Latest test"},
-    "conn.router": {"vi": "Router", "en": "Router"},
+    "conn.router": {"vi": ROUTER_VI_CAP, "en": "Router"},
     "conn.router_up": {"vi": "hoạt động", "en": "up"},
     "conn.router_down": {"vi": "không phản hồi", "en": "not answering"},
-    "conn.router_none": {"vi": "Chưa có dữ liệu router.", "en": "No router data yet."},
+    "conn.router_none": {"vi": "Chưa có dữ liệu " + ROUTER_VI + ".", "en": "No router data yet."},
     "conn.uptime": {"vi": "Thời gian chạy", "en": "Uptime"},
     "conn.wan": {"vi": "WAN", "en": "WAN"},
     "conn.wan_use": {"vi": "↓ {rx} Mbit/s ({rxp}) · ↑ {tx} Mbit/s ({txp})",
                      "en": "↓ {rx} Mbit/s ({rxp}) · ↑ {tx} Mbit/s ({txp})"},
-    "conn.model": {"vi": "Thiết bị", "en": "Model"},
+    "conn.model": {"vi": "Kiểu máy", "en": "Model"},
     "conn.lease": {"vi": "Lượt đo", "en": "Test lease"},
     "conn.lease_held": {"vi": "{device} đang đo, hết hạn {time}", "en": "{device} is testing, until {time}"},
     "conn.next_test": {"vi": "Lần đo tiếp theo dự kiến: {time}", "en": "Next test planned: {time}"},
@@ -261,7 +261,7 @@ PAGE_TEXTS: Dict[str, Dict[str, str]] = {
     "conn.col_below_contract": {"vi": "% dưới 80 % hợp đồng", "en": "% below 80 % of contract"},
     "conn.unknown_isp": {"vi": "Chưa rõ", "en": "Unknown"},
     "conn.isps_none": {"vi": "Chưa có trường nào.", "en": "No schools."},
-    "conn.router_fields": {"vi": "Router: trạng thái", "en": "Router: state"},
+    "conn.router_fields": {"vi": ROUTER_VI_CAP + ": trạng thái", "en": "Router: state"},
     "conn.interfaces": {"vi": "Các cổng", "en": "Interfaces"},
     "conn.if_name": {"vi": "Cổng", "en": "Interface"},
     "conn.if_speed": {"vi": "Tốc độ cổng", "en": "Speed"},
@@ -279,15 +279,23 @@ PAGE_TEXTS: Dict[str, Dict[str, str]] = {
                                "en": "schools not meeting the connectivity baseline"},
     "conn.line_domestic": {"vi": "trong nước", "en": "domestic"},
     "conn.line_intl": {"vi": "quốc tế", "en": "international"},
-    "conn.router_latest": {"vi": "Bản tin router gần nhất: {time}",
+    "conn.router_latest": {"vi": "Bản tin " + ROUTER_VI + " gần nhất: {time}",
                            "en": "Latest router report: {time}"},
-    "conn.router_no_series": {
-        "vi": "Chưa có biểu đồ lưu lượng WAN trên trang này: số liệu router được ghi vào cơ sở "
-              "dữ liệu chuỗi thời gian (measurement router), chưa có bản tổng hợp để vẽ. Trên "
-              "đây là giá trị mới nhất.",
-        "en": "No WAN traffic chart on this page yet: the router's figures go to the "
-              "time-series database (measurement router), with no rollups to draw from. The "
-              "values above are the latest."},
+    "conn.wan_chart": {"vi": "Lưu lượng WAN của " + ROUTER_VI,
+                       "en": "The router's WAN traffic"},
+    "conn.wan_in": {"vi": "Vào (tải xuống)", "en": "In (download)"},
+    "conn.wan_out": {"vi": "Ra (tải lên)", "en": "Out (upload)"},
+    "conn.wan_contract": {"vi": "Tốc độ hợp đồng", "en": "Contracted speed"},
+    "conn.wan_note": {
+        "vi": "Trung bình mỗi 5 phút (24 giờ) hoặc mỗi giờ (7 và 30 ngày) của các lần máy "
+              "kiểm tra hỏi " + ROUTER_VI + " qua SNMP. Khoảng trống: " + ROUTER_VI + " không "
+              "phản hồi hoặc chưa có số đếm (lần hỏi đầu, sau khi khởi động lại).",
+        "en": "Mean per 5 minutes (24 h) or per hour (7 and 30 days) of the polling PC's "
+              "SNMP polls. A gap: the router did not answer, or had no counters yet (first "
+              "poll, after a reboot)."},
+    "conn.router_state_chart": {"vi": ROUTER_VI_CAP + " phản hồi (ping hoặc SNMP)",
+                                "en": "Router answering (ping or SNMP)"},
+    "conn.router_state_up": {"vi": "1 = phản hồi, 0 = không", "en": "1 = answering, 0 = not"},
     "conn.test_now": {"vi": "Đo ngay", "en": "Test now"},
     "conn.test_now_held": {"vi": "Đang có lần đo trên máy {device}, đến {time}",
                            "en": "A test is running on {device}, until {time}"},

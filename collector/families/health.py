@@ -23,8 +23,10 @@ ROLLUP_METRICS: Dict[str, str] = {
     "swap_pct": "% swap in use (health.swap_pct)",
     "disk_pct": "% used of the fullest fixed volume (max of health.disks[].pct)",
     "temp": "°C highest CPU temperature (health.temp)",
-    "rx": "B/s received, all interfaces together (sum of health.nics[].rx)",
-    "tx": "B/s sent, all interfaces together (sum of health.nics[].tx)",
+    "rx": "B/s received, all interfaces together (sum of health.nics[].rx); a router: "
+          "through its WAN (router.rx_bps / 8)",
+    "tx": "B/s sent, all interfaces together (sum of health.nics[].tx); a router: "
+          "through its WAN (router.tx_bps / 8)",
 }
 
 

@@ -1,10 +1,12 @@
 """``router``: the school router, polled by one agent of the school. The message speaks for
 the device ``router.{school}`` (role ``router``): registered with the first message, online
 while the gateway ping or SNMP answers (else offline, reason ``unreachable``), its latest
-message and time series ``router`` under it; the polling agent keeps the seq bookkeeping."""
+message and time series ``router`` under it, its WAN rates in its rollups (``rx``/``tx``,
+for the device page's WAN chart); the polling agent keeps the seq bookkeeping."""
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 from ..line_protocol import Body
+from .health import ROLLUP_METRICS
 from .spec import CollectorFamily
 
 if TYPE_CHECKING:
@@ -48,5 +50,25 @@ def reported_state(p: Dict[str, Any]) -> Tuple[bool, Optional[str]]:
     return False, "unreachable"
 
 
+#: Where the WAN rates go among the rollup metrics: ``rx`` / ``tx`` are bytes per second
+#: received / sent (``health.ROLLUP_METRICS``), for a router through its WAN interface.
+_RX, _TX = list(ROLLUP_METRICS).index("rx"), list(ROLLUP_METRICS).index("tx")
+_BLANK: List[Optional[float]] = [None] * len(ROLLUP_METRICS)
+
+
+def rollup_values(p: Dict[str, Any]) -> List[Optional[float]]:
+    """The router's rollup metrics (``ROLLUP_METRICS`` order): its WAN rates, bit/s as
+    polled, kept as bytes/s like every device's rx/tx, so the device page's charts draw
+    the router's WAN from the rollups (the time series need not be there). A poll
+    without rates (first poll, a reboot, SNMP down) counts with no value."""
+    out = list(_BLANK)
+    for i, k in ((_RX, "rx_bps"), (_TX, "tx_bps")):
+        v = p.get(k)
+        if v is not None:
+            out[i] = float(v) / 8.0
+    return out
+
+
 FAMILY = CollectorFamily("router", line_bodies=line_bodies, device_columns=device_columns,
-                         reported_state=reported_state, proxy=router_id)
+                         rollup_values=rollup_values, reported_state=reported_state,
+                         proxy=router_id)

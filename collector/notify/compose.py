@@ -40,7 +40,7 @@ NOTIFY_TEXTS: Dict[str, Dict[str, str]] = {
 RULE_COUNT_TEXTS: Dict[str, Dict[str, str]] = {
     "school_offline": {"vi": "{n} trường mất kết nối", "en": "{n} schools offline"},
     "school_internet_down": {"vi": "{n} trường mất Internet", "en": "{n} schools without Internet"},
-    "router_down": {"vi": "{n} router không liên lạc được", "en": "{n} routers unreachable"},
+    "router_down": {"vi": "{n} bộ định tuyến không liên lạc được", "en": "{n} routers unreachable"},
     "server_offline": {"vi": "{n} máy chủ mất kết nối", "en": "{n} servers offline"},
     "office_pc_offline": {"vi": "{n} máy văn phòng mất kết nối", "en": "{n} office PCs offline"},
     "lab_pc_offline": {"vi": "{n} máy phòng tin học mất kết nối", "en": "{n} lab PCs offline"},

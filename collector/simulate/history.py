@@ -714,6 +714,64 @@ def _set_results_cursor(conn: Connection, engine: Engine, last_id: int, now: flo
         "value": value, "updated_at": now, "rev": attt_state.c.rev + 1}))
 
 
+def build_router_rollups(province: Province, now: Optional[float] = None,
+                         days: int = HISTORY_DAYS, five_min_days: int = FIVE_MIN_DAYS,
+                         seed: int = 1) -> Tuple[List[Tuple[Any, ...]], List[Tuple[Any, ...]]]:
+    """(5-minute rows, hourly rows) of each school router's WAN rates (rollup columns
+    ``rx``/``tx`` in bytes/s, as the ``router`` family's ``rollup_values`` keeps them), one
+    poll per 5 minutes: the same day shape as the live polls (``link.router_fields``: busy
+    07-17 local), nothing once the dead router died. Up to the current 5-minute bucket,
+    which the live fleet fills; 5-minute rows only in the recent window."""
+    now = time.time() if now is None else now
+    links = deal_links(province, seed)
+    end = int(now) // BUCKET_5M * BUCKET_5M
+    start = end - days * DAY
+    five_from = end - five_min_days * DAY
+    offset = utc_offset(now)
+    gone = {did: at for did, at in offline_since(province, now, seed).items()
+            if "-router" in did}
+    rx_j = 3 + 4 * list(ROLLUP_METRICS).index("rx")
+    tx_j = 3 + 4 * list(ROLLUP_METRICS).index("tx")
+    rows_5m: List[Tuple[Any, ...]] = []
+    rows_1h: List[Tuple[Any, ...]] = []
+    for s in province.schools:
+        p = links[s.code]
+        if p.tester is None:
+            continue
+        rid = router_id(s.code)
+        dead = dead_router_at(gone, s.code, now) if p.kind == "dead_router" else None
+        stop = end if dead is None else min(end, int(dead) // BUCKET_5M * BUCKET_5M)
+        r = _rng(seed, "wan", s.code)
+
+        def poll(t: int, n: int, r: random.Random = r, p: LinkProfile = p,
+                 rid: str = rid) -> Tuple[Any, ...]:
+            """A bucket at ``t`` of ``n`` polls (their spread as ``_agg`` draws it)."""
+            hour = ((t + offset) % DAY) / 3600.0
+            util = r.uniform(0.15, 0.6) if 7.0 <= hour < 17.0 else r.uniform(0.005, 0.04)
+            rx = p.contract_down * 1e6 * util / 8.0
+            tx = rx * r.uniform(0.15, 0.35)
+            spread = r.uniform(0.02, 0.25) if n > 1 else 0.0
+            row: List[Any] = [rid, t, n] + [0, None, None, None] * len(ROLLUP_METRICS)
+            for j, v in ((rx_j, rx), (tx_j, tx)):
+                row[j:j + 4] = [n, v * (1 - spread), v * (1 + spread), v * n]
+            return tuple(row)
+
+        # before the 5-minute window one row per hour (12 polls), after it per 5 minutes
+        # and their hours merged, as the store's maintenance builds them
+        split = min(stop, max(start, five_from // BUCKET_1H * BUCKET_1H))
+        for t in range(start, split, BUCKET_1H):
+            rows_1h.append(poll(t, min(12, (stop - t) // BUCKET_5M)))
+        hour_rows: List[Tuple[Any, ...]] = []
+        for t in range(split, stop, BUCKET_5M):
+            row = poll(t, 1)
+            rows_5m.append(row)
+            hour_rows.append(row)
+            if (t + BUCKET_5M) % BUCKET_1H == 0 or t + BUCKET_5M >= stop:
+                rows_1h.append((rid, t // BUCKET_1H * BUCKET_1H, *_merge_hour(hour_rows)))
+                hour_rows = []
+    return rows_5m, rows_1h
+
+
 def write_link_history(engine: Engine, province: Province, now: Optional[float] = None,
                        days: int = HISTORY_DAYS, seed: int = 1,
                        router_hb: int = ROUTER_HB) -> Tuple[int, int]:
@@ -729,7 +787,13 @@ def write_link_history(engine: Engine, province: Province, now: Optional[float] 
     now = time.time() if now is None else now
     tests, hours, latest = build_link_history(province, now, days, seed)
     routers, router_events = build_router_rows(province, now, days, seed, router_hb)
+    wan_5m, wan_1h = build_router_rollups(province, now, days, seed=seed)
     with engine.begin() as conn:
+        for table, rows in ((rollup_5m, wan_5m), (rollup_1h, wan_1h)):
+            st = BulkStatement(dialect_insert(engine, table).on_conflict_do_nothing(
+                index_elements=["device_id", "bucket_start"]), engine, table)
+            for i in range(0, len(rows), 20000):
+                st.run_tuples(conn, rows[i:i + 20000])
         if routers:
             BulkStatement(dialect_insert(engine, devices).on_conflict_do_nothing(
                 index_elements=["id"]), engine, devices).run(conn, routers)

@@ -216,7 +216,10 @@ def probe_fields(p: LinkProfile, d: SimDevice, r: random.Random, at: float, sinc
             f[t + "_ms"] = round(ms * r.uniform(0.6, 1.6), 1)
         else:
             f[t + "_ok"] = False
-            f[t + "_err"] = "timeout" if t != "dns" else "dns"
+            # the agent's own codes (agent/families/probe.py ``dns_error``): no DNS
+            # server answered, now and then one that answered with a failure
+            f[t + "_err"] = ("servfail" if t == "dns" and share > 0 and r.random() < 0.2
+                             else "timeout")
     if d.id == p.tester:
         f["tester"] = True
     return f

@@ -2,6 +2,9 @@
 
 Kinds: device_registered | device_online | device_offline | device_moved | seq_reset |
 seq_jump | school_status | attt_status_changed (see docs/state-store.md).
+
+``device_hello`` (an ``online`` status from a device already online) is dispatched to the
+service's callbacks but never stored here: it is no change of state.
 """
 from typing import Sequence
 

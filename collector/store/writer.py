@@ -32,7 +32,7 @@ from sqlalchemy import Connection, Engine, bindparam, select, update
 
 from ..families import FAMILIES, PLAIN
 from ..state import Accepted, Event, Plan, Received
-from . import liveness, rollups
+from . import liveness, retention, rollups
 from .bulk import BulkStatement, raw_cursor, to_json
 from .devices import DEVICE_COLS, RESET_MIN_LATER, DeviceState, check_seq, state_from_row
 from .events import insert_events
@@ -53,13 +53,19 @@ class StateStore:
     """The collector's state store over one SQLAlchemy engine (SQLite or PostgreSQL)."""
 
     def __init__(self, engine: Engine, default_hb: int = 60, rollup_5m_days: int = 30,
-                 rollup_1h_days: int = 365, create: bool = True, router_hb: int = 900) -> None:
+                 rollup_1h_days: int = 365, create: bool = True, router_hb: int = 900,
+                 keep: Optional[retention.Keep] = None,
+                 timezone: str = "Asia/Ho_Chi_Minh") -> None:
         self.engine = engine
         self.default_hb = default_hb
         #: hb of the router devices (``connectivity.router_hb``): no router says its interval
         self.router_hb = router_hb
         self.rollup_5m_days = rollup_5m_days
         self.rollup_1h_days = rollup_1h_days
+        #: days of the connectivity tables kept (``store.*_days``), and the province's
+        #: timezone (connectivity_school_days.day is its local date)
+        self.keep = keep or retention.Keep()
+        self.timezone = timezone
         self._pg = engine.dialect.name == "postgresql"
         self.lock = threading.RLock()
         if create:
@@ -78,7 +84,13 @@ class StateStore:
                    default_hb=cfg.liveness.default_interval,
                    rollup_5m_days=cfg.store.rollup_5m_days,
                    rollup_1h_days=cfg.store.rollup_1h_days,
-                   router_hb=int(getattr(getattr(cfg, "connectivity", None), "router_hb", 900)))
+                   router_hb=int(getattr(getattr(cfg, "connectivity", None), "router_hb", 900)),
+                   keep=retention.Keep(
+                       link_tests_days=cfg.store.link_tests_days,
+                       link_probe_hours_days=cfg.store.link_probe_hours_days,
+                       connectivity_history_days=cfg.store.connectivity_history_days),
+                   timezone=getattr(getattr(cfg, "province", None), "timezone",
+                                    "Asia/Ho_Chi_Minh"))
 
     # --- cache ------------------------------------------------------------------------
 
@@ -121,6 +133,8 @@ class StateStore:
         #: device -> [(received_at, online, reason)] in batch order
         transitions: Dict[str, List[Tuple[float, bool, Optional[str]]]] = {}
         seq_events: List[Event] = []
+        #: (received_at, device) of every ``online`` status, a transition or not
+        hellos: List[Tuple[float, str]] = []
         latest: Dict[Tuple[str, str], Received] = {}
         #: (device, 5-minute bucket) -> ROLLUP_BLANK filled in
         aggs: Dict[Tuple[str, int], List[Any]] = {}
@@ -174,6 +188,8 @@ class StateStore:
                             st.seq_jump = None
                             st.resets += 1
                         st.last_seen = max(st.last_seen or 0.0, r.received_at)
+                        if fam.reported_state is not None:
+                            hellos.append((r.received_at, m.device))
                     transitions.setdefault(m.device, []).append((r.received_at, up, why))
                 else:
                     if not check_seq(st, m.seq, plan, seq_events, r):
@@ -190,7 +206,10 @@ class StateStore:
                         transitions.setdefault(m.device, []).append((r.received_at, True, None))
                     values = fam.rollup_values
                     if values is not None:
-                        key = (m.device, int(r.ts) // BUCKET_5M * BUCKET_5M)
+                        # a proxy family's figures are the proxied device's (the router's
+                        # WAN, not its poller's NICs)
+                        owner = m.device if fam.proxy is None else fam.proxy(m.school)
+                        key = (owner, int(r.ts) // BUCKET_5M * BUCKET_5M)
                         agg = aggs.get(key)
                         if agg is None:
                             agg = aggs[key] = ROLLUP_BLANK[:]
@@ -212,7 +231,7 @@ class StateStore:
                     "province": place[0], "area": place[1], "school": m.school,
                     "device": st.id, "role": st.role or "unknown"}))
         plan.private.update(work=work, transitions=transitions, seq_events=seq_events,
-                            latest=latest, rollups=aggs, batch=batch, extra=extra)
+                            hellos=hellos, latest=latest, rollups=aggs, batch=batch, extra=extra)
         return plan
 
     def _proxy(self, fam: Any, r: Received, sender: DeviceState, work: Dict[str, DeviceState],
@@ -441,6 +460,15 @@ class StateStore:
         if extra:
             self._sinks.write(conn, finish(extra))
         insert_events(conn, evs)
+        # A device saying ``online`` that the store already had online (it reconnected
+        # before the sweep noticed, or the store was seeded) makes no device_online: the
+        # scheduler still needs to hear it, to send again a grant the device may have
+        # missed while it was not subscribed. Dispatched, never stored (not a change).
+        came_online = {e.device for e in evs if e.kind == "device_online"}
+        hellos = {did: at for at, did in plan.private.get("hellos", ())
+                  if did in work and did not in came_online}
+        evs = evs + [Event(at, "device_hello", work[did].school_code, did, {})
+                     for did, at in hellos.items()]
         return evs, work
 
     # --- liveness, rollups ------------------------------------------------------------
@@ -450,8 +478,12 @@ class StateStore:
         return liveness.sweep(self, now)
 
     def maintain(self, now: Optional[float] = None) -> Dict[str, int]:
-        """Hourly rollups and retention (``rollups.maintain``). Idempotent."""
-        return rollups.maintain(self.engine, self.rollup_5m_days, self.rollup_1h_days, now)
+        """Hourly rollups and retention (``rollups.maintain``), then the connectivity
+        tables' retention (``retention.prune_connectivity``, batched). Idempotent."""
+        now = time.time() if now is None else now
+        out = rollups.maintain(self.engine, self.rollup_5m_days, self.rollup_1h_days, now)
+        out.update(retention.prune_connectivity(self.engine, self.keep, now, self.timezone))
+        return out
 
 
 __all__ = ["StateStore", "SCHOOL_REFRESH"]

@@ -3,14 +3,16 @@
 // check that the points drawn are the API's.
 import { h, lang, t } from "./core.js";
 
-const COLORS = ["#0b6bcb", "#c2410c", "#15803d", "#7c3aed"];
+// six, so a chart of five lines (the speed chart: down, up, contract, two baselines) never
+// draws two in one colour
+const COLORS = ["#0b6bcb", "#c2410c", "#15803d", "#7c3aed", "#b91c1c", "#57534e"];
 // The y steps of a chart of counts (opts.integer): whole numbers only.
 const INTEGER_STEPS = [1, 2, 3, 4, 5, 10, 15, 20, 25, 50, 100, 150, 200, 250, 500, 1000, 2000,
   2500, 5000, 10000, 20000, 25000, 50000, 100000, 200000, 500000, 1000000];
 
 // Draws ``series`` ([{label, points: [[ts_seconds, value], ...]}]) into a new element;
 // an empty series gives a sentence instead of an empty frame. ``opts``: height, xRange,
-// yRange, integer (a count: whole-number ticks). The y ticks drawn are kept on the element
+// yRange, integer (a count: whole-number ticks), joined (no breaks in long gaps). The y ticks drawn are kept on the element
 // (``data-yticks``).
 export function timeChart(id, title, unit, series, opts) {
   const box = h("figure", { class: "chart", id: id });
@@ -24,9 +26,10 @@ export function timeChart(id, title, unit, series, opts) {
   // a break: an x with no values, so the line stops instead of joining across the gap.
   const steps = xs.slice(1).map((x, i) => x - xs[i]).sort((a, b) => a - b);
   const step = steps.length ? steps[Math.floor(steps.length / 2)] : 0;
+  // (not for a state drawn as steps, opts.joined: its points are its changes, far apart)
   const withBreaks = [];
   xs.forEach((x, i) => {
-    if (i && step && x - xs[i - 1] > 2 * step) { withBreaks.push(xs[i - 1] + step); }
+    if (i && step && !(opts && opts.joined) && x - xs[i - 1] > 2 * step) { withBreaks.push(xs[i - 1] + step); }
     withBreaks.push(x);
   });
   const data = [withBreaks];

@@ -175,3 +175,28 @@ def test_a_router_first_heard_dead_is_offline_since_that_message(store, engine):
     with engine.connect() as c:
         row = c.execute(select(db.devices).where(db.devices.c.id == rid)).one()
     assert (row.online, row.online_changed_at) == (False, T0 + 6)
+
+
+def test_router_wan_rates_go_to_the_router_devices_rollups(store, engine):
+    """The poller's router messages feed router.{school}'s rollups (rx/tx in bytes/s, the
+    WAN rates / 8), never the poller's own (its health NICs): the device page's WAN chart
+    reads them. A poll without rates counts with no value; hourly rollups follow."""
+    rid = router.router_id(S)
+    base = T0 // 300 * 300
+    run(store, [health(S, "pc-1", 1, base + 10),
+                received(S, "pc-1", "router", 2, base + 20, received_at=base + 21,
+                         host="192.168.1.1", gw_ok=True, snmp_ok=True),  # first poll: no rates yet
+                received(S, "pc-1", "router", 3, base + 80, received_at=base + 81,
+                         host="192.168.1.1", gw_ok=True, snmp_ok=True, rx_bps=8_000_000, tx_bps=800_000),
+                received(S, "pc-1", "router", 4, base + 140, received_at=base + 141,
+                         host="192.168.1.1", gw_ok=True, snmp_ok=True, rx_bps=16_000_000, tx_bps=1_600_000)])
+    got = {r["device_id"]: r for r in rows(engine, db.rollup_5m)}
+    r = got[rid]
+    assert r["bucket_start"] == base and r["n"] == 3
+    assert (r["rx_n"], r["rx_min"], r["rx_max"], r["rx_sum"]) == (2, 1e6, 2e6, 3e6)
+    assert (r["tx_n"], r["tx_sum"]) == (2, 3e5)
+    assert r["cpu_pct_n"] == 0 and r["temp_n"] == 0
+    assert got["pc-1"]["n"] == 1  # the poller's own rollup: its one health message
+    store.maintain(base + 7200)
+    hourly = {x["device_id"]: x for x in rows(engine, db.rollup_1h)}
+    assert hourly[rid]["rx_sum"] == 3e6 and hourly[rid]["rx_n"] == 2

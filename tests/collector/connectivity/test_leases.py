@@ -382,6 +382,35 @@ def test_boot_test_for_a_pc_approved_after_it_came_online(engine):
     assert [(g[1], g[2]["trigger"]) for g in sent.grants][:1] == [("off-01", "boot")]
 
 
+@pytest.mark.parametrize("how", ["device", "school"])
+def test_boot_test_for_a_pc_approved_while_no_collector_ran(engine, how):
+    """The school's only PC comes on at 07:00 still pending; it is approved at 09:00 (the
+    CLI, or the school's "approve all") while no collector runs; a collector starts at
+    09:05 with no pass behind it. The boot test follows the approval (the audit log's
+    time), not the 07:00 of while it was pending — then it would be long missed."""
+    from schoolmon.collector.store import audit
+    add_device(engine, FIBRE, "off-01", "office", state="pending", probe={"wired": True},
+               since=local(7))
+    with engine.begin() as c:
+        if how == "device":
+            registry.set_device_state(c, "off-01", "active")
+            audit.record(c, "cli:root", "device_approve", "off-01",
+                         {"school": FIBRE, "from": "pending"}, now=local(9))
+        else:
+            ids = registry.approve_school_devices(c, FIBRE)
+            audit.record(c, "admin", "school_approve", FIBRE, {"devices": ids}, now=local(9))
+        # yesterday's approval of another device says nothing about today
+        audit.record(c, "admin", "device_approve", "lab-99", {}, now=local(9) - 86400)
+    clock, sent = Clock(local(9, 5)), Sent()
+    sch = scheduler(engine, clock, sent)
+    sch.run_once()
+    plan = _plan(engine)
+    assert local(9) <= plan["boot"] <= local(9) + 900, plan
+    clock.t = max(plan["boot"], clock.t)  # (granted in the first pass if it had come)
+    sch.run_once()
+    assert [(g[1], g[2]["trigger"]) for g in sent.grants] == [("off-01", "boot")]
+
+
 def _plan(engine):
     with engine.connect() as c:
         return school_state.read(c, FIBRE, PLAN_KEY).value

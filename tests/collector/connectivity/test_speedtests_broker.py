@@ -10,6 +10,7 @@ the time of day; every wait is on a condition.
 - the holder reconnects: its grant is sent again (same id, remaining ttl), never after exp;
 - two services on one PostgreSQL never grant twice.
 """
+import datetime as dt
 import threading
 from typing import Any, Dict, List
 
@@ -26,6 +27,7 @@ from schoolmon.collector.store import registry, school_state
 from schoolmon.collector.store import schema as db
 from schoolmon.collector.timeseries import NullTimeSeries
 from schoolmon.protocol import topic, validate_command
+from zoneinfo import ZoneInfo
 
 from tests.collector.helpers import wait_until
 from tests.e2e_help import fresh_database
@@ -296,3 +298,97 @@ def test_publisher_counts_what_it_could_not_send(mosquitto):
                    what="the queued command acknowledged after the broker came back")
     finally:
         pub.stop()
+
+
+def test_a_grant_sent_before_the_device_ever_subscribed_is_sent_again(mosquitto, tmp_path):
+    """The demo's case: the store says the tester is online (seeded, or it reconnected
+    before the sweep), the boot grant goes out before its agent has subscribed to its cmd
+    topic, so the broker drops it. Its ``online`` is then no transition (no device_online),
+    yet the grant must reach it while still valid."""
+    url = "sqlite:///%s" % (tmp_path / "state.db")
+    engine = _seed(url)
+    # 07:15: whatever moment of 07:00-07:15 the boot test drew has come, and its window
+    # (15 minutes from that moment) has not ended
+    clock = Clock(local(7, 15))
+    svc = _service(mosquitto.url, url, clock, "speedtests-early")
+    wired = {"gw": "10.0.0.1", "gw_ok": True, "gw_ms": 1.0, "dom_ok": True, "wired": True,
+             "tester": True}
+    add_device(engine, SCHOOL, "tester", "office", online=True, since=local(7),
+               probe=wired, probe_at=local(7, 14))
+    agent = Agent(mosquitto.url, str(tmp_path / "tester"), "tester", wired)
+    svc.start()
+    try:
+        assert svc.ingest.wait_subscribed(10) and svc.publisher.wait_connected(10)
+        svc.scheduler.wake.set()
+        wait_until(lambda: svc.metrics.commands_published.get(cmd="speedtest") == 1,
+                   timeout=20, what="the boot grant published to nobody")
+        assert agent.grants == []
+        clock.t += 60  # the agent comes up a minute later, inside the lease
+        agent.start()
+        wait_until(lambda: len(agent.grants) == 1, timeout=20, what="the grant sent again")
+        g = agent.grants[0]
+        assert g["trigger"] == "boot" and g["ttl"] == pytest.approx(240 - 60, abs=1)
+        assert svc.metrics.leases_granted.get() == 1  # the same lease, not a new one
+        # ... and an online after the lease's end sends nothing
+        clock.t = g["exp"] + 1
+        agent.restart()
+        wait_until(lambda: svc.metrics.leases_expired.get() == 1, timeout=20,
+                   what="the lease expired")
+        assert len(agent.grants) == 1
+    finally:
+        agent.close()
+        svc.stop()
+        engine.dispose()
+
+
+def test_the_demo_fleet_gets_grants_sent_before_it_connected(mosquitto, tmp_path):
+    """``make demo``'s order: the store is seeded with the province's past (its PCs online
+    since the morning), the collector's first pass grants every school whose slot moment
+    has come, and only then does the simulated fleet connect and subscribe. Every grant
+    must still reach its PC (sent again on its ``online``) and come back as a result —
+    a third of them expired unanswered before."""
+    from schoolmon.collector.simulate import Simulation, connectivity_province, province_fixture
+    from schoolmon.collector.simulate.link import deal_links
+
+    prov = province_fixture(6, 5, seed=4, province_code="93")
+    fleet = connectivity_province(prov)
+    url = "sqlite:///%s" % (tmp_path / "state.db")
+    engine = db.make_engine(url)
+    db.create_all(engine)
+    registry.add_schools(engine, prov.school_rows())
+    # a Monday in the future, so the simulator's own clock never finds a grant expired;
+    # 11:56 is the latest moment of the 08-12 slot: every school's moment has come
+    day = dt.datetime(2027, 3, 1, tzinfo=ZoneInfo("Asia/Ho_Chi_Minh")).timestamp()
+    clock = Clock(local(11, 56, day))
+    for d in fleet.devices:
+        if d.online:
+            add_device(engine, d.school, d.id, d.role, online=True, since=local(7, 0, day))
+    svc = _service(mosquitto.url, url, clock, "speedtests-demo")
+    svc.start()
+    sim = None
+    try:
+        assert svc.ingest.wait_subscribed(10) and svc.publisher.wait_connected(10)
+        svc.scheduler.wake.set()
+        schools = {d.school for d in fleet.devices if d.online}
+        wait_until(lambda: svc.metrics.commands_published.get(cmd="speedtest") == len(schools),
+                   timeout=20, what="one grant per school, published before the fleet is up")
+        silent = {s for s, lp in deal_links(fleet, seed=4).items() if lp.kind == "silent"}
+        sim = Simulation(mosquitto.url, prov, rate=20, connections=2, connectivity=True,
+                         seed=4, probe_interval=600, router_interval=600,
+                         speedtest_delay=0.2)
+        sim.start()
+        answering = len(schools - silent)
+        assert answering >= 4
+        wait_until(lambda: svc.metrics.leases_released.get() == answering, timeout=60,
+                   what=lambda: "leases released: %s of %d (sim: %r)" % (
+                       svc.metrics.leases_released.get(), answering,
+                       sim.stats.grants_ignored))
+        assert sim.stats.tests_sent == answering
+        assert svc.metrics.leases_expired.get() == 0
+        assert svc.metrics.leases_granted.get() == len(schools)  # re-sent, not re-granted
+    finally:
+        if sim is not None:
+            sim.stop()
+            sim.join(20)
+        svc.stop()
+        engine.dispose()

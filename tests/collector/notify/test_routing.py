@@ -204,7 +204,7 @@ def test_resolved_once_and_only_to_who_was_told(people):
 def test_silenced_suppressed_acked_are_not_notified(people):
     ev = Evaluator(people)
     router = ev.fire("router_down", "BX001", T0, severity="warning", device="router.BX001",
-                     title_vi="BX001: router không liên lạc được")
+                     title_vi="BX001: bộ định tuyến không liên lạc được")
     child = ev.fire("school_internet_down", "BX001", T0)
     ev.suppress(child, router, T0 + 1)
     silenced = ev.fire("school_offline", "BX002", T0)

@@ -5,6 +5,7 @@ in words, router, lease, data used, the speed chart with the contract and baseli
 the tests table with failed and refused tests shown as such), the list's column and
 bookmarkable filter, the overview's card, the /connectivity page and a router's device
 page; in Vietnamese and English, at 1366 and 390 px (no sideways scroll)."""
+import re
 import time
 from types import SimpleNamespace
 from typing import Iterator
@@ -33,6 +34,7 @@ def world(tmp_path_factory) -> Iterator[SimpleNamespace]:
     store = seed(engine)
     write_connectivity(engine, now)
     write_router(store, engine, now)
+    write_router_polls(store, now)
     with engine.begin() as conn:
         user_store.add_user(conn, ADMIN[0], "so_admin", ADMIN[1], [])
     cfg = SimpleNamespace(api=SimpleNamespace(admin_token=TOKEN, read_tokens=[]),
@@ -43,6 +45,25 @@ def world(tmp_path_factory) -> Iterator[SimpleNamespace]:
     finally:
         server.stop()
         engine.dispose()
+
+
+#: The WAN rates of the polls written through the store (Mbit/s in, out), oldest first.
+WAN_IN = [8.0 + i for i in range(10)]
+WAN_OUT = [1.5] * 10
+
+
+def write_router_polls(store, now) -> None:
+    """Ten SNMP polls of S01's router by its office PC, five minutes apart, through the
+    store's ingest path (the router family feeds router.S01's rollups); older than the
+    latest message write_router left, so that one stays the latest."""
+    from tests.collector.api.apihelp import _commit, _msg
+    base = (now - 3600) // 300 * 300
+    _commit(store, [_msg("S01", "d01b", "router", 100 + i, base + 300 * i + 10,
+                         host="192.168.1.1", gw_ok=True, gw_ms=0.8, snmp_ok=True,
+                         uptime_s=86400 * 3, wan_if="eth0", wan_up=True, wan_mbps=100,
+                         rx_bps=int(WAN_IN[i] * 1e6), tx_bps=int(WAN_OUT[i] * 1e6))
+                    for i in range(10)])
+    store.maintain(now)
 
 
 def _no_sideways_scroll(p) -> None:
@@ -171,12 +192,56 @@ def test_list_overview_connectivity_page_and_router(world, browser):
         settle(p)
         expect(p.locator("#router-fields")).to_contain_text("ER605")
         expect(p.locator("#router-ifs tbody tr")).to_have_count(1)
-        # a router's page, not a PC's: no move, no PC charts, no CPU; says why no WAN chart
+        # a router's page, not a PC's: no move, no PC charts, no CPU; its WAN chart
         expect(p.locator("#move")).to_have_count(0)
-        expect(p.locator("#charts")).to_have_count(0)
         expect(p.locator("main")).not_to_contain_text("CPU")
-        expect(p.locator("#router-no-series")).to_be_visible()
+        _router_charts(p)
+        _no_sideways_scroll(p)
+        screenshot(p, "router-device-phone")
+        w.expect_errors()
+        assert_loopback_only(w.requests)
+    finally:
+        w.context.close()
+
+
+def _router_charts(p) -> None:
+    """router.S01's WAN chart draws the polls' rates from the rollups (Mbit/s, in and out)
+    against its contract (50 Mbit/s), and the router answering, from its history."""
+    chart = p.locator("#chart-wan")
+    expect(chart).to_have_attribute("data-points", "10")
+    expect(chart.locator("figcaption")).to_have_text("Lưu lượng WAN của bộ định tuyến (Mbit/s)")
+    series = p.evaluate("document.getElementById('chart-wan').uplot.data.slice(1)"
+                        ".map(s => s.filter(v => v !== null))")
+    assert series[0] == WAN_IN and series[1] == WAN_OUT, series
+    assert series[2] == [50] * len(WAN_IN), series  # the contract: a line, not two dots
+    expect(p.locator("#chart-router-state")).to_be_visible()
+    state = p.evaluate("document.getElementById('chart-router-state').uplot.data[1]"
+                       ".filter(v => v !== null)")
+    assert state and set(state) <= {0, 1} and state[-1] == 1, state
+    # a state is joined across long gaps (no break inserted between its changes)
+    assert p.evaluate("document.getElementById('chart-router-state').uplot.data[1]"
+                      ".every(v => v !== null)")
+    expect(p.locator("#wan-note")).to_be_visible()
+
+
+def test_router_page_wan_chart_at_laptop_width(world, browser):
+    w = new_page(browser)
+    try:
+        p = w.page
+        login(w, world.url, *ADMIN, start="/devices/router.S01")
+        expect(p.locator("#page-title")).to_contain_text("Bộ định tuyến của Trường 1")
+        _router_charts(p)
+        p.locator("#range-7d").click()
+        settle(p)
+        # hourly buckets over 7 days: the ten polls make one or two hours
+        expect(p.locator("#chart-wan")).to_have_attribute("data-points", re.compile("^[12]$"))
+        _no_sideways_scroll(p)
         screenshot(p, "router-device-laptop")
+        p.click("#lang")
+        settle(p)
+        expect(p.locator("#chart-wan figcaption")).to_have_text("The router's WAN traffic (Mbit/s)")
+        p.click("#lang")
+        settle(p)
         w.expect_errors()
         assert_loopback_only(w.requests)
     finally:

@@ -85,6 +85,28 @@ def test_payloads_validate_against_the_catalogue(at):
         assert f["bytes_rx"] + f["bytes_tx"] <= 10
 
 
+def test_probe_errors_are_the_agents_own_codes():
+    """dns_err as the agent's dns_error() says it (nxdomain, no_answer, timeout,
+    no_server, servfail), never a made-up "dns"; the other targets time out."""
+    from schoolmon.agent.families import probe as agent_probe
+    dns_codes = set(agent_probe._EAI.values()) | {"no_server"}
+    p = province_fixture(36, 9, seed=1)
+    links = deal_links(p)
+    r = random.Random(5)
+    seen = {}
+    for d in p.devices:
+        lp = links[d.school]
+        since = story_start(lp, NOW)
+        for f in (probe_fields(lp, d, r, NOW, since, since), probe_fields(lp, d, r, NOW, since)):
+            for key, code in f.items():
+                if key.endswith("_err"):
+                    seen.setdefault(key, set()).add(code)
+    assert seen["dns_err"] and seen["dns_err"] <= dns_codes
+    assert {"timeout", "servfail"} == seen["dns_err"]
+    for key in ("gw_err", "dom_err", "intl_err"):
+        assert seen[key] == {"timeout"}
+
+
 def test_router_counters_grow_and_a_reboot_resets_them():
     p = province_fixture(12, 9, seed=1)
     lp = next(v for v in deal_links(p).values() if v.kind == "near_contract")
@@ -340,3 +362,27 @@ def test_connectivity_fleet_runs_no_router_device_of_its_own():
     assert "router" not in roles(with_links)
     assert "router" in roles(plain)  # the ingest benchmark's mix is unchanged
     assert sum(len(c.devices) for c in plain.conns) == len(p.devices)
+
+
+def test_router_wan_history_is_the_router_devices_rollups():
+    """The demo's past of each school router's WAN: hourly rows over the 30 days (12 polls
+    an hour), 5-minute rows in the recent window, rx/tx in bytes/s at school-hour levels
+    below the contract; the dead router's stop when it died."""
+    from schoolmon.collector.simulate.history import build_router_rollups
+    from schoolmon.collector.store.schema import ROLLUP_METRICS
+    p = province_fixture(12, 9, seed=1)
+    links = deal_links(p)
+    r5, r1 = build_router_rollups(p, NOW)
+    rx_j = 3 + 4 * list(ROLLUP_METRICS).index("rx")
+    by = {}
+    for row in r1:
+        by.setdefault(row[0], []).append(row)
+    assert set(by) == {"router." + s for s, lp in links.items() if lp.tester}
+    assert len({(row[0], row[1]) for row in r1}) == len(r1)  # one row per router-hour
+    for rid, rows in by.items():
+        lp = links[rid.split(".", 1)[1]]
+        peak = max(row[rx_j + 3] / row[rx_j] for row in rows if row[rx_j]) * 8 / 1e6
+        assert 0 < peak <= lp.contract_down * 0.6 * 1.01, (rid, peak)
+        if lp.kind != "dead_router":
+            assert len(rows) >= 29 * 24
+    assert r5 and all(row[2] == 1 for row in r5)

@@ -203,6 +203,13 @@ def test_status_offline_and_online_events(store, engine):
     assert run(store, [status(S, "pc-01", 0, T0, state="offline", reason="lost")])[1] == []
     _, evs = run(store, [status(S, "pc-01", 0, T0 + 200)])
     assert [e.kind for e in evs] == ["device_online", "school_status"]
+    # An online while online (a reconnect before the sweep noticed): a device_hello for
+    # the callbacks (the scheduler sends a missed grant again), never stored.
+    _, evs = run(store, [status(S, "pc-01", 0, T0 + 300, received_at=T0 + 300)])
+    assert [(e.kind, e.device, e.ts) for e in evs] == [("device_hello", "pc-01", T0 + 300)]
+    with engine.connect() as c:
+        assert c.execute(select(func.count()).select_from(db.events)
+                         .where(db.events.c.kind == "device_hello")).scalar() == 0
 
 
 def test_heartbeat_timeout_sweep(store, engine):

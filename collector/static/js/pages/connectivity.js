@@ -242,7 +242,8 @@ export function deviceRouter(d, contracted) {
   if (!r) { return null; }
   const box = h("section", { class: "conn", id: "router-fields" }, h("h3", {}, t("conn.router_fields")),
     r.ts_local ? h("p", { class: "muted", id: "router-latest" }, t("conn.router_latest", { time: localTime(r.ts_local) })) : null,
-    routerFacts(r, contracted, [
+    // a poll that reached neither ping nor SNMP names no model: the registry's is the last known
+    routerFacts(r.model || r.descr || !d.os ? r : Object.assign({}, r, { model: d.os }), contracted, [
       [t("conn.gateway"), r.gw_ok ? ms(r.gw_ms) : h("span", { class: "bad" }, t("conn.router_down"))],
       [t("conn.snmp"), r.snmp_ok ? t("conn.yes") : h("span", { dataset: { snmpErr: r.snmp_err || "" } }, r.snmp_err_label || r.snmp_err || t("conn.no"))],
     ]));

@@ -91,11 +91,42 @@ function historyTable(events) {
     h("tbody", {}, rows)));
 }
 
+// The router's WAN chart: its in/out rates from the rollups (the router family keeps its
+// WAN rates as the router device's rx/tx, bytes/s) in Mbit/s as links are sold, against
+// the contracted speed; and whether it answered (ping or SNMP) from its status history.
+async function drawRouterCharts(box, d, contracted, range, still) {
+  const to = Math.floor(Date.now() / 1000);
+  const from = to - RANGES[range];
+  const [rx, tx] = await Promise.all(["rx", "tx"].map((m) => series(d.id, m, from, to)));
+  if (!still()) { return false; }
+  const mbit = (pts) => pts.map(([x, v]) => [x, v === null ? null : Math.round(v * 8 / 1e4) / 100]);
+  const wan = [{ label: t("conn.wan_in"), points: mbit(rx) }, { label: t("conn.wan_out"), points: mbit(tx) }];
+  const contract = contracted && contracted.down_mbps;
+  if (contract && (rx.length || tx.length)) {  // a line: a value at every x the rates have
+    const xs = Array.from(new Set(rx.concat(tx).map((p) => p[0])));
+    wan.push({ label: t("conn.wan_contract"), points: xs.map((x) => [x, contract]) });
+  }
+  // answering or not, as a step: the state in force at ``from`` (the newest change before
+  // it), then each change inside the range; the history is newest first
+  const changes = (d.history || []).filter((e) => e.status === "online" || e.status === "offline")
+    .map((e) => [Date.parse(e.ts) / 1000, e.status === "online" ? 1 : 0]).reverse();
+  const before = changes.filter((c) => c[0] <= from);
+  const state = (before.length ? [[from, before[before.length - 1][1]]] : [])
+    .concat(changes.filter((c) => c[0] > from && c[0] <= to));
+  const steps = [];
+  state.forEach(([x, v], i) => { if (i) { steps.push([x - 1, state[i - 1][1]]); } steps.push([x, v]); });
+  if (state.length) { steps.push([to, state[state.length - 1][1]]); }
+  box.textContent = "";
+  box.append(timeChart("chart-wan", t("conn.wan_chart"), "Mbit/s", wan, { xRange: [from, to], height: 200 }),
+    timeChart("chart-router-state", t("conn.router_state_chart"), t("conn.router_state_up"),
+      [{ label: t("conn.router_state_chart"), points: steps }], { xRange: [from, to], yRange: [0, 1], height: 110, integer: true, joined: true }));
+  return true;
+}
+
 // A router's page: what a router has — its registry entry, state, the router fields (uptime,
-// WAN use against the contract and the port, gateway and SNMP, interfaces), its history —
-// and none of a PC's (CPU, RAM, disk, room, agent, PC charts). The router's figures go to
-// the time-series database, not the rollups the charts read: the latest values, said so.
-async function renderRouter(root, gen, d, name) {
+// WAN use against the contract and the port, gateway and SNMP, interfaces), its WAN chart,
+// its history — and none of a PC's (CPU, RAM, disk, room, agent, PC charts).
+async function renderRouter(root, gen, d, name, params) {
   let contracted = null;
   if (d.school) {
     try {
@@ -121,13 +152,40 @@ async function renderRouter(root, gen, d, name) {
     ]))));
   const polled = deviceRouter(d, contracted);
   if (polled) {
-    polled.appendChild(h("p", { class: "note", id: "router-no-series" }, t("conn.router_no_series")));
     root.appendChild(polled);
   } else {
     root.appendChild(h("p", { class: "muted", id: "conn-router" }, t("conn.router_none")));
   }
   root.appendChild(deviceFindings(d));  // says the PC baseline does not apply to routers
+  const charts = h("div", { class: "charts", id: "charts" });
+  const [buttons, draw] = rangeButtons(params, gen, (r, still) => drawRouterCharts(charts, d, contracted, r, still));
+  root.append(h("h3", {}, t("device.charts")), buttons, charts,
+    h("p", { class: "note", id: "wan-note" }, t("conn.wan_note")));
   root.append(h("h3", {}, t("device.history")), historyTable(d.history));
+  await draw();
+}
+
+// The 24 h / 7 d / 30 d buttons (?range= in the address) and the draw of the range chosen:
+// ``drawFor(range, still)`` draws unless ``still()`` turned false (a later range or page).
+function rangeButtons(params, gen, drawFor) {
+  let range = RANGES[params.get("range")] ? params.get("range") : "24h";
+  let chartSeq = 0;
+  const draw = () => { const mine = ++chartSeq; return drawFor(range, () => mine === chartSeq && current(gen)); };
+  const buttons = h("p", { class: "ranges", role: "group" }, Object.keys(RANGES).map((r) => {
+    const b = h("button", { type: "button", id: "range-" + r, class: r === range ? "on" : "", "aria-pressed": r === range ? "true" : "false" }, t("range." + r));
+    b.addEventListener("click", async () => {
+      range = r;
+      for (const x of buttons.querySelectorAll("button")) {
+        x.classList.toggle("on", x === b); x.setAttribute("aria-pressed", x === b ? "true" : "false");
+      }
+      rewrite(location.pathname + (r === "24h" ? "" : qs({ range: r })));
+      settled(false);
+      try { await draw(); } catch (e) { /* the banner says why */ }
+      if (current(gen)) { settled(true); }
+    });
+    return b;
+  }));
+  return [buttons, draw];
 }
 
 export async function render(root, gen, args, params) {
@@ -153,7 +211,7 @@ export async function render(root, gen, args, params) {
   root.appendChild(open);
   await open.ready;
   if (!current(gen)) { return; }
-  if (d.role === "router") { return renderRouter(root, gen, d, name); }
+  if (d.role === "router") { return renderRouter(root, gen, d, name, params); }
   const disk = (hp.disks || []).map((x) => x.mnt + " " + pct(x.pct)).join(", ");
   root.appendChild(h("div", { class: "two" },
     h("section", {}, h("h3", {}, t("device.inventory")), dl([
@@ -176,25 +234,9 @@ export async function render(root, gen, args, params) {
   const polled = deviceRouter(d);
   if (polled) { root.appendChild(polled); }
   root.appendChild(deviceFindings(d));
-  let range = RANGES[params.get("range")] ? params.get("range") : "24h";
-  let chartSeq = 0;
-  const draw = (r) => { const mine = ++chartSeq; return drawCharts(charts, d, r, () => mine === chartSeq && current(gen)); };
   const charts = h("div", { class: "charts", id: "charts" });
-  const buttons = h("p", { class: "ranges", role: "group" }, Object.keys(RANGES).map((r) => {
-    const b = h("button", { type: "button", id: "range-" + r, class: r === range ? "on" : "", "aria-pressed": r === range ? "true" : "false" }, t("range." + r));
-    b.addEventListener("click", async () => {
-      range = r;
-      for (const x of buttons.querySelectorAll("button")) {
-        x.classList.toggle("on", x === b); x.setAttribute("aria-pressed", x === b ? "true" : "false");
-      }
-      rewrite(location.pathname + (r === "24h" ? "" : qs({ range: r })));
-      settled(false);
-      try { await draw(r); } catch (e) { /* the banner says why */ }
-      if (current(gen)) { settled(true); }
-    });
-    return b;
-  }));
+  const [buttons, draw] = rangeButtons(params, gen, (r, still) => drawCharts(charts, d, r, still));
   root.append(h("h3", {}, t("device.charts")), buttons, charts);
   root.append(h("h3", {}, t("device.history")), historyTable(d.history));
-  await draw(range);
+  await draw();
 }
