@@ -94,6 +94,7 @@ def test_the_school_page_shows_ngoai_gio_hoc(world, browser):
         expect(row).not_to_contain_text("mất kết nối")
         expect(p.locator('tr[data-device="kd-srv"]')).to_contain_text("trực tuyến")
         expect(p.locator("body")).not_to_contain_text("mất kết nối một phần")
+        expect(p.locator("body")).to_contain_text("1 trực tuyến, 0 mất kết nối, 2 chờ duyệt, 1 ngoài giờ học")
         # the device list's filter has the new status and lists the two lab PCs
         p.goto(world.url + "/devices?status=off_hours")
         settle(p)
