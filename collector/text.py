@@ -1102,6 +1102,7 @@ PAGE_TEXTS: Dict[str, Dict[str, str]] = {
                             "{pending} chờ duyệt",
                       "en": "{total} devices: {online} online, {offline} offline, "
                             "{pending} pending approval"},
+    "school.counts_off_hours": {"vi": "{n} ngoài giờ học", "en": "{n} outside school hours"},
     "school.router": {"vi": ROUTER_VI_CAP + " (đường truyền Internet của trường)",
                       "en": "Router (the school's Internet link)"},
     "school.no_router": {"vi": "Trường chưa có " + ROUTER_VI + " được giám sát.",

@@ -7,8 +7,13 @@ from tests.servers import Mosquitto, Postgres, VictoriaMetrics
 
 # The tests written before the school calendar expect "offline" and "partial" whatever hour
 # they run at: by default every test (and every process it starts) gets an always-open
-# calendar; the calendar's own tests give the real one and a fixed `now`.
+# calendar, configured or not; the calendar's own tests name the real one and a fixed `now`.
 os.environ.setdefault("SCHOOLMON_ALERTING_CALENDAR_FILE", "always")
+try:
+    from schoolmon.collector.alerting import calendar
+    calendar.DEFAULT_PATH = "always"
+except ImportError:  # the agent's own environment (Python 3.8, no collector): no calendar
+    pass
 
 
 @pytest.fixture

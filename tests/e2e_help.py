@@ -26,9 +26,15 @@ __all__ = ["AgentProcess", "agent_config", "wait_for", "Collector", "clean_env",
            "kill_group", "agent_collect", "mosquitto_sub_one"]
 
 
+#: SCHOOLMON_* variables the whole suite sets (tests/conftest.py): kept in clean_env.
+SUITE_VARIABLES = ("SCHOOLMON_ALERTING_CALENDAR_FILE",)
+
+
 def clean_env(**extra: str) -> Dict[str, str]:
-    """This process's environment without any SCHOOLMON_* variable, plus ``extra``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SCHOOLMON_")}
+    """This process's environment without any SCHOOLMON_* variable but the suite's own
+    (an always-open school calendar), plus ``extra``."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("SCHOOLMON_") or k in SUITE_VARIABLES}
     env.update(extra)
     return env
 

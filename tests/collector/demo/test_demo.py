@@ -16,6 +16,7 @@ from schoolmon.collector.simulate import deal_links, province_fixture
 from schoolmon.collector.text import parse_time
 from zoneinfo import ZoneInfo
 
+from tests.e2e_help import clean_env
 from tests.servers import free_port
 
 SCRIPT = os.path.join(os.path.dirname(sys.executable), "schoolmon-collector")
@@ -40,7 +41,7 @@ def _tail(path, n=30):
 @pytest.mark.slow
 def test_demo_shows_a_populated_fleet_within_a_minute_and_stops_cleanly(tmp_path):
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SCHOOLMON_")}
+    env = clean_env()
     env.update(SCHOOLMON_API_LISTEN="127.0.0.1:%d" % port, SCHOOLMON_DEMO_SETTLE="5")
     t0 = time.monotonic()
     proc = subprocess.Popen([SCRIPT, "demo", "--dir", str(tmp_path / "demo")], env=env,
@@ -248,7 +249,7 @@ def test_embedded_amqtt_serves_paho_311_with_last_will_but_not_mqtt5():
 def test_demo_with_embedded_amqtt_populates_the_fleet(tmp_path):
     """The amqtt fallback (a machine without Mosquitto): the collector, the real agent and
     the simulator speak MQTT 3.1.1 to it, the fleet fills, and the demo stops cleanly."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SCHOOLMON_")}
+    env = clean_env()
     env["SCHOOLMON_API_LISTEN"] = "127.0.0.1:%d" % free_port()
     proc = subprocess.Popen([SCRIPT, "demo", "--dir", str(tmp_path / "demo"), "--broker",
                              "amqtt", "--settle", "40", "--schools", "3",
@@ -298,7 +299,7 @@ def test_demo_killed_hard_leaves_nothing_after_the_next_start(tmp_path):
     signal); a Mosquitto that dropped root (which clears that signal) is stopped by the
     next demo in the same folder."""
     folder = str(tmp_path / "demo")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SCHOOLMON_")}
+    env = clean_env()
 
     def start():
         env["SCHOOLMON_API_LISTEN"] = "127.0.0.1:%d" % free_port()

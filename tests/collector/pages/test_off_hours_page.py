@@ -9,7 +9,7 @@ from typing import Any, Iterator
 import httpx
 import pytest
 from playwright.sync_api import expect
-from schoolmon.collector.alerting.calendar import load_calendar
+from schoolmon.collector.alerting.calendar import SHIPPED_FILE, load_calendar
 from schoolmon.collector.api import create_app
 from schoolmon.collector.api.server import ApiServer
 from schoolmon.collector.store import StateStore, registry
@@ -54,7 +54,7 @@ def world(tmp_path_factory) -> Iterator[SimpleNamespace]:
         user_store.add_user(conn, ADMIN[0], "so_admin", ADMIN[1], [])
     cfg = SimpleNamespace(api=SimpleNamespace(admin_token=TOKEN, read_tokens=[]),
                           province=SimpleNamespace(timezone="Asia/Ho_Chi_Minh"),
-                          alerting=SimpleNamespace(calendar_file=""))  # the shipped calendar
+                          alerting=SimpleNamespace(calendar_file=SHIPPED_FILE))
     server = ApiServer(create_app(store, cfg, clock=lambda: WED_21), "127.0.0.1",
                        free_port()).start()
     try:
@@ -94,6 +94,7 @@ def test_the_school_page_shows_ngoai_gio_hoc(world, browser):
         expect(row).not_to_contain_text("mất kết nối")
         expect(p.locator('tr[data-device="kd-srv"]')).to_contain_text("trực tuyến")
         expect(p.locator("body")).not_to_contain_text("mất kết nối một phần")
+        expect(p.locator("body")).to_contain_text("1 trực tuyến, 0 mất kết nối, 2 chờ duyệt, 1 ngoài giờ học")
         # the device list's filter has the new status and lists the two lab PCs
         p.goto(world.url + "/devices?status=off_hours")
         settle(p)

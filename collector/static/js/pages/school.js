@@ -116,7 +116,8 @@ export async function render(root, gen, args) {
     ])),
     h("section", {}, h("h3", {}, t("school.contact")), dl([
       ...contacts(s),
-      [t("col.devices"), t("school.counts", { total: num(c.devices), online: num(c.online), offline: num(c.offline), pending: num(c.pending) })],
+      [t("col.devices"), t("school.counts", { total: num(c.devices), online: num(c.online), offline: num(c.offline), pending: num(c.pending) })
+        + (c.off_hours ? ", " + t("school.counts_off_hours", { n: num(c.off_hours) }) : "")],
       [t("col.last_seen"), localTime(s.last_seen_local)],
     ]))));
   root.appendChild(routerBox(s));
