@@ -35,8 +35,12 @@ py38:
 	bash deploy/dev/test-py38.sh
 
 # Any skip outside the allow-list in tests/conftest.py fails the run: everything is installed here.
+# Two workers (pytest-xdist), a file to a worker: most tests wait on real servers, so two
+# processes keep two cores busy; every test picks its own ports, folders and namespaces.
+# TEST_WORKERS=0 runs in one process.
+TEST_WORKERS ?= 2
 test: venv servers lint typecheck py38
-	SCHOOLMON_STRICT_SKIPS=1 $(BIN)/python -m pytest -q -p no:cacheprovider
+	SCHOOLMON_STRICT_SKIPS=1 $(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile
 
 docs: venv
 	$(BIN)/python -m schoolmon.collector.docs --write
