@@ -112,7 +112,7 @@ class CollectorService:
                 return dead_letters.keep(engine, letters)
             keep_aside = keep_in_store
         self.ingest = Ingest(cfg, self.store, self.timeseries, self.metrics,
-                             on_events=self._dispatch, keep_aside=keep_aside)
+                             on_events=self._dispatch, keep_aside=keep_aside, clock=clock)
         # The ATTT baseline is read here, so a file that cannot be used stops the collector
         # at start (BaselineError is a ConfigError: the CLI prints it and exits 2).
         self.rules = rules_from_config(cfg)
