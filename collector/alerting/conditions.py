@@ -222,8 +222,17 @@ def _device_finding(d: DeviceFacts, since: Optional[float], **evidence: Any) -> 
 
 
 def device_offline(f: Facts, p: Mapping[str, Any]) -> Iterator[Finding]:
-    """The device is offline now (status, Last Will, or its heartbeat timed out)."""
+    """The device is offline now (status, Last Will, or its heartbeat timed out).
+
+    A router is heard only through a PC's poll: when it timed out while no PC of its school
+    is online, its silence says nothing about the router (the lab is switched off at night,
+    in Tết), so it is no finding. A poll that answered nothing (reported down) still is."""
+    online_pcs = {d.school_code for d in f.devices.values()
+                  if d.online and d.role != "router"}
     for d in f.devices.values():
+        if d.role == "router" and d.offline_reason == "timeout" \
+                and d.school_code not in online_pcs:
+            continue
         if not d.online and d.last_seen is not None:
             yield _device_finding(d, d.online_changed_at or d.last_seen,
                                   reason=d.offline_reason, role=d.role)
