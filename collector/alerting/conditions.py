@@ -238,15 +238,21 @@ def device_offline(f: Facts, p: Mapping[str, Any]) -> Iterator[Finding]:
                                   reason=d.offline_reason, role=d.role)
 
 
+def _offline_since(d: DeviceFacts) -> float:
+    """When the device went quiet: its Last Will or ``offline`` status when it said so, its
+    last message when its heartbeat timed out (a router's timeout comes 46 min after its
+    last poll: "offline since 10:46" for a school silent since 10:00 would mislead)."""
+    if d.offline_reason == "timeout" and d.last_seen is not None:
+        return d.last_seen
+    return d.online_changed_at or d.last_seen or 0.0
+
+
 def school_offline(f: Facts, p: Mapping[str, Any]) -> Iterator[Finding]:
     """Every device of the school, its router too, is offline (and it has one at least)."""
     for code, devs in f.by_school.items():
         seen = [d for d in devs if d.last_seen is not None]
         if seen and not any(d.online for d in seen):
-            # the last time anything was heard from the school, not when the last device's
-            # heartbeat timed out (a router's timeout is 46 min after its last poll: "offline
-            # since 10:46" for a school silent since 10:00 would mislead)
-            since = max((d.last_seen or d.online_changed_at or 0.0) for d in seen)
+            since = max(_offline_since(d) for d in seen)
             yield Finding("school:" + code, code, None, {"devices": len(seen)}, since)
 
 
