@@ -95,7 +95,8 @@ class CollectorService:
                  maintain_interval: float = MAINTAIN_INTERVAL,
                  stall_after: float = STALL_AFTER,
                  keep_aside: Optional[Callable[[List[dead_letters.DeadLetter]], int]] = None,
-                 clock: Callable[[], float] = time.time
+                 clock: Callable[[], float] = time.time,
+                 ingest_clock: Callable[[], float] = time.time
                  ) -> None:
         self.cfg = cfg
         self.metrics: IngestMetrics = (IngestMetrics(registry) if registry is not None
@@ -112,7 +113,11 @@ class CollectorService:
                 return dead_letters.keep(engine, letters)
             keep_aside = keep_in_store
         self.ingest = Ingest(cfg, self.store, self.timeseries, self.metrics,
-                             on_events=self._dispatch, keep_aside=keep_aside)
+                             on_events=self._dispatch, keep_aside=keep_aside,
+                             # what stamps received_at (liveness); separate from ``clock``
+                             # (the scheduler's and the sender's), whose tests fix the hour
+                             # while real agents publish
+                             clock=ingest_clock)
         # The ATTT baseline is read here, so a file that cannot be used stops the collector
         # at start (BaselineError is a ConfigError: the CLI prints it and exits 2).
         self.rules = rules_from_config(cfg)

@@ -697,6 +697,13 @@ DEMO_TEXTS: Dict[str, str] = {
                       "connected to the broker\n"),
     "stopping": "Đang dừng / stopping ...",
     "real_agent": "agent thật / real agent: %s (%s)",
+    "mail_folder": ("  Thư cảnh báo / alert e-mails:  %s (mỗi thư một tệp .eml / one .eml file "
+                    "each; SMTP %s, chỉ trên máy này / this machine only)\n"
+                    "  Cảnh báo / alerts:             trang /alerts; GET /api/v1/alerts"),
+    "mail_off": ("%s: không có aiosmtpd: thư cảnh báo nằm lại trong hàng đợi (trang /alerts "
+                 "vẫn hiện mọi cảnh báo); cài bằng make venv\n"
+                 "%s: aiosmtpd is not installed: alert e-mails stay in the outbox (the /alerts "
+                 "page still shows every alert); make venv installs it\n"),
     "no_agent": "(không chạy agent / no agent)",
 }
 

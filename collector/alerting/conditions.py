@@ -222,11 +222,29 @@ def _device_finding(d: DeviceFacts, since: Optional[float], **evidence: Any) -> 
 
 
 def device_offline(f: Facts, p: Mapping[str, Any]) -> Iterator[Finding]:
-    """The device is offline now (status, Last Will, or its heartbeat timed out)."""
+    """The device is offline now (status, Last Will, or its heartbeat timed out).
+
+    A router is heard only through a PC's poll: when it timed out while no PC of its school
+    is online, its silence says nothing about the router (the lab is switched off at night,
+    in Tết), so it is no finding. A poll that answered nothing (reported down) still is."""
+    online_pcs = {d.school_code for d in f.devices.values()
+                  if d.online and d.role != "router"}
     for d in f.devices.values():
+        if d.role == "router" and d.offline_reason == "timeout" \
+                and d.school_code not in online_pcs:
+            continue
         if not d.online and d.last_seen is not None:
             yield _device_finding(d, d.online_changed_at or d.last_seen,
                                   reason=d.offline_reason, role=d.role)
+
+
+def _offline_since(d: DeviceFacts) -> float:
+    """When the device went quiet: its Last Will or ``offline`` status when it said so, its
+    last message when its heartbeat timed out (a router's timeout comes 46 min after its
+    last poll: "offline since 10:46" for a school silent since 10:00 would mislead)."""
+    if d.offline_reason == "timeout" and d.last_seen is not None:
+        return d.last_seen
+    return d.online_changed_at or d.last_seen or 0.0
 
 
 def school_offline(f: Facts, p: Mapping[str, Any]) -> Iterator[Finding]:
@@ -234,7 +252,7 @@ def school_offline(f: Facts, p: Mapping[str, Any]) -> Iterator[Finding]:
     for code, devs in f.by_school.items():
         seen = [d for d in devs if d.last_seen is not None]
         if seen and not any(d.online for d in seen):
-            since = max((d.online_changed_at or d.last_seen or 0.0) for d in seen)
+            since = max(_offline_since(d) for d in seen)
             yield Finding("school:" + code, code, None, {"devices": len(seen)}, since)
 
 

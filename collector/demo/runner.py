@@ -15,11 +15,14 @@ from schoolmon.protocol.settings import ConfigError
 
 from ..text import DEMO_TEXTS
 from .brokers import PIDFILE, AmqttBroker, MosquittoBroker, find_mosquitto
+from .mailbox import DEMO_MAIL_DOMAIN, Mailbox
 from .processes import free_port, popen_logged, stop_process
 
 log = logging.getLogger("schoolmon.collector.demo")
 
 DEMO_TOKEN = "demo-admin-token"
+#: the demo's area officer (no password: no login, a reader of the area's e-mails)
+DEMO_AREA_OFFICER = "canbo_khuvuc"
 
 
 def demo_logins(engine: Any, school_code: str) -> List[Tuple[str, str]]:
@@ -28,15 +31,31 @@ def demo_logins(engine: Any, school_code: str) -> List[Tuple[str, str]]:
     the demo's store is emptied at every start)."""
     import secrets
 
+    from sqlalchemy import select, update
+
+    from ..store import schema as db
     from ..store import users as user_store
     out = [("admin", secrets.token_urlsafe(9)), ("kythuat", secrets.token_urlsafe(9))]
     roles: Tuple[Tuple[str, List[str]], ...] = (("so_admin", []), ("school_tech", [school_code]))
     with engine.begin() as conn:
         for i, ((name, password), (role, units)) in enumerate(zip(out, roles)):
             if user_store.get_user(conn, name) is None:  # a kept store (--config) has them
-                user_store.add_user(conn, name, role, password, units)
+                u = user_store.add_user(conn, name, role, password, units)
+                # an address on a reserved domain: their alert e-mails go to the demo's own
+                # mail sink (mailbox.py), never further
+                conn.execute(update(db.users).where(db.users.c.id == u.id)
+                             .values(email="%s@%s" % (name, DEMO_MAIL_DOMAIN)))
             else:
                 out[i] = (name, "(đã có / exists)")
+        # the officer of that school's area, without a login: the area route's e-mails have
+        # a reader (the demo's mail folder shows what an area officer gets)
+        area = conn.execute(select(db.org_units.c.code).join(
+            db.schools, db.schools.c.org_unit_id == db.org_units.c.id)
+            .where(db.schools.c.code == school_code)).scalar()
+        if area is not None and user_store.get_user(conn, DEMO_AREA_OFFICER) is None:
+            u = user_store.add_user(conn, DEMO_AREA_OFFICER, "area_officer", None, [area])
+            conn.execute(update(db.users).where(db.users.c.id == u.id).values(
+                email="%s@%s" % (DEMO_AREA_OFFICER, DEMO_MAIL_DOMAIN)))
     return out
 PROG = "schoolmon-collector demo"
 
@@ -73,7 +92,7 @@ def _clean_folder(folder: str) -> None:
             os.remove(os.path.join(folder, name))
         except FileNotFoundError:
             pass
-    for sub in ("agent", "broker"):
+    for sub in ("agent", "broker", "mail"):
         shutil.rmtree(os.path.join(folder, sub), ignore_errors=True)
 
 
@@ -207,6 +226,17 @@ def run_demo(args: argparse.Namespace) -> int:
             cleanup.append(broker.stop)
             cfg.mqtt.url = broker.url
 
+        # 1b. the mail sink: the alerts' e-mails land in {folder}/mail, never on the Internet
+        mailbox: Optional[Mailbox] = None
+        if not cfg.notify.smtp_url:
+            mailbox = Mailbox(os.path.join(folder, "mail"))
+            try:
+                cfg.notify.smtp_url = mailbox.start()
+                cleanup.append(mailbox.stop)
+            except ImportError:
+                mailbox = None
+                sys.stderr.write(DEMO_TEXTS["mail_off"] % (PROG, PROG))
+
         # 2. state store and registry, seeded from the simulated province
         from ..store import registry
         from ..store import schema as db
@@ -214,7 +244,11 @@ def run_demo(args: argparse.Namespace) -> int:
         engine = db.make_engine(cfg.store.url)
         cleanup.append(engine.dispose)
         db.create_all(engine)
-        registry.add_schools(engine, province.school_rows())
+        # the schools' contacts on the reserved domain too: a demo run with its own
+        # notify.smtp_url (--config) still mails nobody real
+        rows = [dict(r, contact_email="truong%s@%s" % (r["code"], DEMO_MAIL_DOMAIN))
+                for r in province.school_rows()]
+        registry.add_schools(engine, rows)
         agent_school = province.schools[0]
         logins = demo_logins(engine, agent_school.code)
         # the province's past 30 days, so the charts have history from the first minute,
@@ -290,6 +324,8 @@ def run_demo(args: argparse.Namespace) -> int:
                  past.rows_1h, past.events, past.seconds, attt_days,
                  (DEMO_TEXTS["real_agent"] % (agent_school.code, agent_school.name))
                  if agent else DEMO_TEXTS["no_agent"], folder), flush=True)
+        if mailbox is not None:
+            print(DEMO_TEXTS["mail_folder"] % (mailbox.folder, mailbox.url), flush=True)
 
         # wait until the fleet shows up (or --settle passes), then say so once
         # the live devices, each school's router.{school} (polled by its tester) and

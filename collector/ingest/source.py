@@ -17,7 +17,7 @@ import logging
 import threading
 import time
 from types import SimpleNamespace
-from typing import Any, Collection, Deque, List, Optional, Tuple
+from typing import Any, Callable, Collection, Deque, List, Optional, Tuple
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.subscribeoptions import SubscribeOptions
@@ -51,8 +51,11 @@ class Source:
     """The MQTT consumer: connection, queue, backpressure, acknowledgements."""
 
     def __init__(self, cfg: SimpleNamespace, metrics: IngestMetrics, stop: threading.Event,
-                 fast_client: bool = True) -> None:
+                 fast_client: bool = True, clock: Callable[[], float] = time.time) -> None:
         ic = cfg.ingest
+        #: stamps each message's received_at (the liveness clock); tests pass their own
+        #: so a scenario can happen at 10:00 on a school day whatever the wall clock says
+        self.clock = clock
         self.mqtt_cfg = cfg.mqtt
         self.metrics = metrics
         self.batch_size = int(ic.batch_size)
@@ -191,7 +194,7 @@ class Source:
         q = self.queue
         if not q and not self._in_flight:  # waiting starts now, not at the last ack
             self._progress_at = time.monotonic()
-        gen, now = self._gen, time.time()
+        gen, now = self._gen, self.clock()
         q.extend([(t, p, mid, qos, gen, now) for t, p, mid, qos in msgs])
         if len(q) >= self.max_pending:
             self._backpressure()

@@ -103,6 +103,23 @@ def test_device_and_school_offline(engine, fleet):
     assert set(got) == {"school:S4"} and got["school:S4"].since == T0 - 2 * MIN + 0.5
 
 
+def test_router_timed_out_with_every_pc_off_is_no_finding(engine, fleet):
+    """A router is heard only through its PCs' polls: silent because the lab is off (night,
+    Tết), it is not "router down"; a poll that answered nothing is."""
+    from schoolmon.collector.store import StateStore
+    s1 = fleet["S1"]
+    s1.offline(T0 - 30 * MIN, router=False)  # the PCs shut down; the router's poll stops
+    StateStore(engine).sweep(T0 + 2 * HOUR)  # the router times out (3 × 900 s + 60 s)
+    with engine.connect() as c:
+        facts = load_facts(c, T0 + 2 * HOUR, None, None)
+    assert facts.devices["router.S1"].offline_reason == "timeout"
+    got = {f.subject for f in CONDITIONS["device_offline"].run(facts, {})}
+    assert "device:router.S1" not in got and "device:s1-pc0" in got
+    assert "school:S1" in {f.subject for f in CONDITIONS["school_offline"].run(facts, {})}
+    fleet["S2"].offline(T0 - MIN)  # S2's router answered nothing: that is evidence
+    assert "device:router.S2" in found(engine, "device_offline")
+
+
 def test_internet_down_by_router_or_probes(engine, fleet):
     got = found(engine, "school_internet_down")
     assert set(got) == {"school:S2", "school:S3"}

@@ -38,6 +38,31 @@ def _tail(path, n=30):
         return "(no %s)" % path
 
 
+def _firing(store):
+    """{rule: firing alerts} in the demo's store."""
+    import sqlite3
+    try:
+        with sqlite3.connect("file:%s?mode=ro" % store, uri=True, timeout=5) as c:
+            return dict(c.execute("SELECT rule, count(*) FROM alerts WHERE state = 'firing' "
+                                  "GROUP BY rule").fetchall())
+    except sqlite3.Error:
+        return {}
+
+
+def _mail(path):
+    import email
+    import email.policy
+    return email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+
+
+def _subject(path):
+    return str(_mail(path)["Subject"])
+
+
+def _to(path):
+    return str(_mail(path)["To"])
+
+
 @pytest.mark.slow
 def test_demo_shows_a_populated_fleet_within_a_minute_and_stops_cleanly(tmp_path):
     port = free_port()
@@ -112,6 +137,26 @@ def test_demo_shows_a_populated_fleet_within_a_minute_and_stops_cleanly(tmp_path
         conditions = {httpx.get(url + "/api/v1/schools/" + code, headers=auth)
                       .json()["condition"] for code in down}
         assert conditions == {"router_down"}, conditions
+        # the evaluator and routing run in the demo: its fleet fires real alerts (dead
+        # routers, antivirus off, ...), and their e-mails land in the demo's mail folder
+        # (its own SMTP sink), never further
+        store = tmp_path / "demo" / "schoolmon.db"
+        mail = tmp_path / "demo" / "mail"
+        deadline = time.monotonic() + 150
+        firing, kept = {}, []
+        while time.monotonic() < deadline:
+            firing = _firing(store)
+            kept = sorted(mail.glob("*.eml")) if mail.is_dir() else []
+            alert_mails = [m for m in kept if _subject(m).startswith("[schoolmon] ")
+                           and "Báo cáo cảnh báo" not in _subject(m)]  # not the digest
+            if firing.get("router_down") and firing.get("device_av_off") and alert_mails:
+                break
+            time.sleep(1.0)
+        assert firing.get("router_down") and firing.get("device_av_off"), firing
+        assert alert_mails, (kept, "".join(lines))
+        assert str(mail) in "".join(lines)  # the banner says where they land
+        # every recipient is on the reserved demo domain: nobody real is mailed
+        assert all(_to(m).endswith("@demo.schoolmon.invalid") for m in kept), kept
         # the real agent of this machine reports in the first school
         first = province.schools[0].code
         sim_ids = {d.id for d in province.devices} | {"router." + s.code

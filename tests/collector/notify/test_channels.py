@@ -45,6 +45,17 @@ def test_email_arrives_with_vietnamese_subject_and_body(smtp_server):
     assert "Bảo Thắng" in html.get_content()
 
 
+def test_email_long_vietnamese_subjects_keep_every_space(smtp_server):
+    """Python's header folder dropped the space where it split a long subject into encoded
+    words ("200 trườngmất kết nối"); subjects of every length arrive as written."""
+    ch = EmailChannel(smtp_server.url, "canhbao@laocai.edu.vn", 10)
+    words = "Đã khắc phục: 200 trường mất kết nối — Bát Xát, Bảo Thắng, Sa Pa và Mường Khương"
+    subjects = ["[schoolmon] " + words[:n] for n in range(20, len(words) + 1, 9)]
+    for i, subject in enumerate(subjects):
+        ch.send(message("email", "a%d@x.vn" % i, subject=subject))
+    assert [str(r.message["Subject"]) for r in smtp_server.received] == subjects
+
+
 def test_email_message_id_is_the_same_for_the_same_message(smtp_server):
     ch = EmailChannel(smtp_server.url, "canhbao@laocai.edu.vn", 10)
     ch.send(message("email", "a@x.vn"))
