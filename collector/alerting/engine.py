@@ -248,6 +248,14 @@ class AlertEngine:
                                                                 area))
             return window_memo[key]
 
+        def past_grace(rule: Rule, school: Optional[str]) -> bool:
+            """The window was already open ``grace`` ago (rules.py: Rule.grace_s)."""
+            if not rule.grace_s:
+                return True
+            sf = facts.schools.get(school or "")
+            area = sf.area_code if sf is not None else None
+            return bool(self.calendar.in_window(rule.window, now - rule.grace_s, school, area))
+
         with self.engine.connect() as conn:
             q = select(alerts).where(alerts.c.state.in_(OPEN))
             if facts.only is not None:
@@ -303,7 +311,7 @@ class AlertEngine:
             if key in open_rows:
                 continue
             rule = self._rules[key[0]]
-            if not in_window(rule, f.school_code):
+            if not in_window(rule, f.school_code) or not past_grace(rule, f.school_code):
                 continue
             # ``for`` counts from when the data says it began for an ``always`` rule, from
             # this first sight inside the window for a windowed one (a school silent all

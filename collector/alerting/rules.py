@@ -36,7 +36,8 @@ SEVERITIES = ("info", "warning", "critical")
 WINDOWS = ("always", "school_hours", "office_hours")
 
 _TOP_KEYS = {"version", "rule"}
-_RULE_KEYS = {"id", "condition", "severity", "for", "clear_for", "window", "scope", "roles",
+_RULE_KEYS = {"id", "condition", "severity", "for", "clear_for", "grace", "window", "scope",
+              "roles",
               "params", "suppresses", "enabled", "title", "text"}
 _ID = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)\s*$")
@@ -66,6 +67,9 @@ class Rule:
     params: Mapping[str, Any] = field(default_factory=dict)
     suppresses: bool = False
     enabled: bool = True
+    #: no new alert opens until the window has been open this long (seconds): a school's
+    #: PCs are switched on as lessons begin, not at 07:00 sharp
+    grace_s: float = 0.0
 
     @property
     def subject_kind(self) -> str:
@@ -214,7 +218,7 @@ def _rule(r: Any, i: int, where: str, lines: _Lines, seen: Dict[str, int]) -> Ru
         raise fail("severity", "mức độ không biết / unknown severity %r (one of %s)"
                    % (r["severity"], ", ".join(SEVERITIES)))
     durations = {}
-    for k, default in (("for", 0.0), ("clear_for", 0.0)):
+    for k, default in (("for", 0.0), ("clear_for", 0.0), ("grace", 0.0)):
         try:
             durations[k] = parse_duration(r.get(k, default))
         except ValueError:
@@ -224,6 +228,9 @@ def _rule(r: Any, i: int, where: str, lines: _Lines, seen: Dict[str, int]) -> Ru
     if window not in WINDOWS:
         raise fail("window", "khung giờ không biết / unknown window %r (one of %s)"
                    % (window, ", ".join(WINDOWS)))
+    if durations["grace"] and window == "always":
+        raise fail("grace", "grace chỉ dùng với một khung giờ / grace needs a window "
+                   "(school_hours or office_hours)")
     scope = r.get("scope", [])
     if not isinstance(scope, list) or not all(isinstance(s, str) and s for s in scope):
         raise fail("scope", "scope phải là danh sách mã đơn vị / must be a list of org unit "
@@ -276,7 +283,8 @@ def _rule(r: Any, i: int, where: str, lines: _Lines, seen: Dict[str, int]) -> Ru
             raise fail(k, "%s phải là true hoặc false / must be true or false" % k)
     return Rule(rid, cond_name, r["severity"], durations["for"], durations["clear_for"],
                 window, texts["title"], texts["text"], tuple(scope), tuple(roles), merged,
-                bool(r.get("suppresses", False)), bool(r.get("enabled", True)))
+                bool(r.get("suppresses", False)), bool(r.get("enabled", True)),
+                durations["grace"])
 
 
 def load_rules(path: Optional[str] = None) -> Rules:

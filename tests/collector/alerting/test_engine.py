@@ -418,3 +418,34 @@ text = { vi = "{device_name}", en = "{device_name}" }
     x1.offline(T0, devices=x1.pcs[:1])
     AlertEngine(engine, load(str(path)), FakeCalendar()).evaluate(T0 + MIN, full=True)
     assert [a.subject for a in alerts(engine)] == ["device:s1-pc0"]
+
+
+
+def test_a_school_still_dark_in_the_first_hour_of_school_is_not_yet_offline(engine):
+    """The shipped school_offline rule has grace = 60m: a school whose PCs are all still
+    off at 07:15 (they went off the evening before) raises nothing; still dark after 08:00
+    it opens then and fires ``for`` (15 min) later."""
+    assert next(r for r in RULES.rules if r.id == "school_offline").grace_s == HOUR
+    store = StateStore(engine)
+    s1 = School(store, "S1")
+    s1.online(T0 - 17 * HOUR)  # 17:00 the day before
+    s1.offline(T0 - 16 * HOUR)  # switched off at 18:00
+    ev = evaluator(engine)
+    for t in (T0 - 3 * HOUR, T0 - 3 * HOUR + 16 * MIN, T0 - 2 * HOUR - MIN):  # 07:00–07:59
+        ev.evaluate(t, full=True)
+        assert alerts(engine, rule="school_offline") == []
+    ev.evaluate(T0 - 2 * HOUR + MIN, full=True)  # 08:01
+    assert [a.state for a in alerts(engine, rule="school_offline")] == ["pending"]
+    ev.evaluate(T0 - 2 * HOUR + 17 * MIN, full=True)  # 08:17
+    assert [a.state for a in alerts(engine, rule="school_offline")] == ["firing"]
+
+
+def test_grace_needs_a_window(tmp_path):
+    from schoolmon.collector.alerting.rules import RulesError
+    path = tmp_path / "rules.toml"
+    path.write_text('version = 1\n[[rule]]\nid = "x"\ncondition = "school_offline"\n'
+                    'severity = "critical"\ngrace = "1h"\n'
+                    'title = { vi = "a", en = "a" }\ntext = { vi = "b", en = "b" }\n',
+                    encoding="utf-8")
+    with pytest.raises(RulesError, match=r"rules.toml:6: .*grace"):
+        load_rules(str(path))
