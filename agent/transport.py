@@ -317,11 +317,14 @@ class Transport:
         self._alias_max = int(getattr(properties, "TopicAliasMaximum", 0) or 0)
         log.info("connected to %s:%d as %s (%d message(s) queued)", self.host, self.port,
                  self.username, self.spool.count)
+        # Subscribe before the birth: the broker handles one client's packets in order, so
+        # whoever sees this "online" (the collector re-sends a pending grant on it) can
+        # count on the cmd subscription being there already.
+        client.subscribe(self.cmd_topic, qos=1)
         info = client.publish(self.status_topic,
                               status_payload("online", self.spool.seq, time.time(), hb=self.hb),
                               qos=1, retain=True)
         self._status_mids.add(info.mid)
-        client.subscribe(self.cmd_topic, qos=1)
         self.connected.set()
         self._wake.set()
 
