@@ -45,11 +45,12 @@ STATUS_LABELS: Dict[str, Dict[str, str]] = {
     "retired": {"vi": "đã ngừng sử dụng", "en": "retired"},
 }
 
-#: The school router in Vietnamese: one term everywhere a person reads it ("bộ định tuyến",
-#: the standard Vietnamese word; "router" alone is English). Texts that name the router are
-#: written with these, so changing the term is one edit.
-ROUTER_VI = "bộ định tuyến"
-ROUTER_VI_CAP = "Bộ định tuyến"
+#: The school router in Vietnamese: one term everywhere a person reads it. "router" is what
+#: school IT teachers and Sở staff say and write (issue 8 quotes "mất kết nối
+#: Internet/router"); "bộ định tuyến" is never used beside it. Texts that name the router
+#: are written with these, so changing the term is one edit.
+ROUTER_VI = "router"
+ROUTER_VI_CAP = "Router"
 
 #: What a school's state comes to, for its page: a router down is not "one PC off".
 SCHOOL_CONDITION_LABELS: Dict[str, Dict[str, str]] = {

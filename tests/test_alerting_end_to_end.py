@@ -44,6 +44,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import paho.mqtt.client as mqtt
 import pytest
+from schoolmon.collector.alerting.calendar import SHIPPED_FILE
 from schoolmon.collector.metrics import Registry
 from schoolmon.collector.notify.routing import route_pass, settings_from_config
 from schoolmon.collector.service import CollectorService
@@ -133,6 +134,8 @@ class Collector:
         cfg = config(broker_url, store_url, client_id=name, batch_wait=0.02)
         cfg.notify.smtp_url = smtp_url
         cfg.api.public_url = PUBLIC_URL
+        # the shipped calendar, named: the suite's default is always-open (tests/conftest.py)
+        cfg.alerting.calendar_file = SHIPPED_FILE
         self.clock = clock
         self.svc = CollectorService(cfg, registry=Registry(), clock=clock, ingest_clock=clock)
         assert self.svc.alerting is not None and self.svc.delivery is not None
@@ -320,7 +323,7 @@ def test_school_silent_at_10_on_a_school_day(kind, stack, smtp, tmp_path, reques
         assert "Cảnh báo mới (1)" in body and "Nghiêm trọng" in body
         # local times (Asia/Ho_Chi_Minh): silent since its last message, told at the firing
         assert "mất kết nối từ 10:00 02/12/2026 (1 giờ 1 phút) trong giờ học" in body
-        assert "Từ 02/12/2026 11:01" in body
+        assert "Từ 02/12/2026 10:00" in body  # when it went silent, not when it fired
         assert PUBLIC_URL + "/schools/BX001" in body
 
     # it comes back at 11:30 → resolved after clear_for (10 min), one message each

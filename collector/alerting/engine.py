@@ -474,6 +474,18 @@ class AlertEngine:
                 .group_by(alerts.c.state, alerts.c.severity))}
 
 
+def problem_since(value: Any, started_at: float) -> float:
+    """When the problem an alert is about began, as people are told it: the evidence's
+    ``since`` (the data's own time: a disk full for days, a Last Will at 10:00) when it
+    has one, else ``started_at`` (which, for a rule with a window, is when the evaluator
+    first saw it inside that window: what ``for`` counts from)."""
+    ev = value.get("evidence") if isinstance(value, dict) else None
+    since = ev.get("since") if isinstance(ev, dict) else None
+    if isinstance(since, (int, float)) and not isinstance(since, bool) and since > 0:
+        return float(min(since, started_at))
+    return float(started_at)
+
+
 def _since(f: Finding, default: float, now: float) -> float:
     """When the condition began: the data's own time when it has one (never in the
     future), else ``default``."""

@@ -355,7 +355,7 @@ _FORMATS: Dict[str, Any] = {
     "stalled_s": lambda v, lang: _duration(float(v), lang),
     "probes_ok_pct": lambda v, lang: "%.0f %%" % float(v),
     "cause": lambda v, lang: {
-        "wan_down": {"vi": "bộ định tuyến báo mất kết nối WAN", "en": "the router reports its WAN "
+        "wan_down": {"vi": "router báo mất kết nối WAN", "en": "the router reports its WAN "
                      "link down"},
         "probes_failed": {"vi": "các máy không truy cập được Internet", "en": "the PCs "
                           "cannot reach the Internet"},

@@ -173,7 +173,7 @@ def list_alerts(
     now = time.time()
     if any(v is not None and not storable(v) for v in (school, rule, device)):
         return present({"items": [], "total": 0, "page": page, "per_page": per_page,
-                        "pages": 0, "counts": {"open": 0, "by_severity": {},
+                        "pages": 0, "counts": {"open": 0, "pending": 0, "by_severity": {},
                                                "by_handling": {}}}, lang, tz)
     units = area_units(conn, area) if area is not None else None
     body = read.list_alerts(conn, scope, now, lang, state=state, school=school,

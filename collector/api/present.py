@@ -18,7 +18,7 @@ TIME_KEYS = frozenset({
     "disabled_at", "offline_since", "evaluated_at", "reported_at",
     "hour", "expires", "next_planned", "granted_at",  # connectivity: probe hours, leases
     # alerts, silences, the outbox
-    "started_at", "fired_at", "resolved_at", "starts_at", "ends_at", "deleted_at",
+    "began_at", "started_at", "fired_at", "resolved_at", "starts_at", "ends_at", "deleted_at",
     "last_sent_at", "last_error_at", "last_attempt", "next_attempt_at",
 })
 #: Keys whose values are passed through as they are (device payloads, echoed filters,

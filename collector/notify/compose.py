@@ -32,15 +32,17 @@ NOTIFY_TEXTS: Dict[str, Dict[str, str]] = {
     "resolved_at": {"vi": "Khắc phục lúc {t}", "en": "Resolved at {t}"},
     "acked": {"vi": "đã xác nhận bởi {who}", "en": "acknowledged by {who}"},
     "view_all": {"vi": "Xem tất cả cảnh báo: {url}", "en": "All alerts: {url}"},
-    "footer": {"vi": "Thư tự động từ schoolmon (tuyến {route}); giờ theo {tz}.",
-               "en": "Sent by schoolmon (route {route}); times in {tz}."},
+    # the route's id is for the Sở's administrators, not the reader: it stays in the
+    # webhook's JSON and the outbox, not in the text
+    "footer": {"vi": "Thư tự động từ schoolmon; giờ theo {tz}.",
+               "en": "Sent by schoolmon; times in {tz}."},
 }
 
 #: A count of alerts of one rule, for a grouped subject ("200 trường mất kết nối").
 RULE_COUNT_TEXTS: Dict[str, Dict[str, str]] = {
     "school_offline": {"vi": "{n} trường mất kết nối", "en": "{n} schools offline"},
     "school_internet_down": {"vi": "{n} trường mất Internet", "en": "{n} schools without Internet"},
-    "router_down": {"vi": "{n} bộ định tuyến không liên lạc được", "en": "{n} routers unreachable"},
+    "router_down": {"vi": "{n} router không liên lạc được", "en": "{n} routers unreachable"},
     "server_offline": {"vi": "{n} máy chủ mất kết nối", "en": "{n} servers offline"},
     "office_pc_offline": {"vi": "{n} máy văn phòng mất kết nối", "en": "{n} office PCs offline"},
     "lab_pc_offline": {"vi": "{n} máy phòng tin học mất kết nối", "en": "{n} lab PCs offline"},
@@ -77,6 +79,8 @@ class AlertView:
     text: Mapping[str, str]
     started_at: float
     fired_at: Optional[float] = None
+    #: when the problem began (alerting.engine.problem_since): what "Từ …" says
+    began_at: Optional[float] = None
     resolved_at: Optional[float] = None
     school_code: Optional[str] = None
     school_name: Optional[str] = None
@@ -152,7 +156,7 @@ def _lines(a: AlertView, lang: str, tz: str, base_url: str, resolved: bool) -> L
     text = a.text_in(lang)
     if text:
         out.append("  " + text)
-    when = say("since", lang, t=local_short(a.fired_at or a.started_at, tz))
+    when = say("since", lang, t=local_short(a.began_at or a.started_at, tz))
     if resolved and a.resolved_at is not None:
         when += "; " + say("resolved_at", lang, t=local_short(a.resolved_at, tz))
     out.append("  " + when)
@@ -203,7 +207,7 @@ def compose(route: str, kind: str, lang: str, new: Sequence[AlertView],
         body.extend(_section(key, alerts, budget, lang, tz, base_url, is_resolved))
         budget -= min(len(alerts), max(budget, 0))
     body += ["", say("view_all", lang, url=base_url.rstrip("/") + "/alerts"),
-             say("footer", lang, route=route, tz=tz)]
+             say("footer", lang, tz=tz)]
     if not with_json:
         return Composed(subject, "\n".join(body) + "\n", {})
     payload = {

@@ -181,11 +181,17 @@ def compose_digest(f: DigestFigures, day_shown: str, lang: str, tz: str,
     return subject, "\n".join(body) + "\n"
 
 
+#: How late a day's digest may still go (seconds after its time): a collector started at
+#: 21:00 does not mail "yesterday 07:00 → today 07:00" in the evening, as if all were well
+DIGEST_LATE = 3 * 3600.0
+
+
 def digest_pass(engine: Engine, now: float, settings: NotifySettings) -> int:
     """Enqueue today's digest when its time has come and it is not recorded yet; returns
-    the messages newly enqueued (0 before the time, after it was sent, or for nobody)."""
+    the messages newly enqueued (0 before the time, more than DIGEST_LATE after it, after it
+    was sent, or for nobody)."""
     day, moment = digest_moment(now, settings.digest_at, settings.timezone)
-    if now < moment:
+    if now < moment or now >= moment + DIGEST_LATE:
         return 0
     with engine.begin() as conn:
         row = conn.execute(select(attt_state.c.value)

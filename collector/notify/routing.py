@@ -36,6 +36,7 @@ import tomllib
 from schoolmon.protocol.settings import ConfigError
 from sqlalchemy import Connection, Engine, delete, select, update
 
+from ..alerting.engine import problem_since
 from ..read.scope import UnitSchools
 from ..store.schema import (
     alert_events,
@@ -409,6 +410,7 @@ def _views(conn: Connection, rows: Mapping[int, Mapping[str, Any]]) -> Dict[int,
             id=i, rule=r["rule"], severity=r["severity"], state=r["state"],
             subject=r["subject"], title=title or {"vi": r["rule"]}, text=text,
             started_at=float(r["started_at"]), fired_at=r.get("fired_at"),
+            began_at=problem_since(v, float(r["started_at"])),
             resolved_at=r.get("resolved_at"), school_code=school,
             school_name=v.get("school_name") or school_names.get(school or "") or school,
             area_code=area, area_name=area_names.get(area or "") or area,

@@ -15,6 +15,7 @@ from typing import Any, Dict, FrozenSet, Iterable, List, Optional, Set
 
 from sqlalchemy import Connection, and_, case, false, func, or_, select, true
 
+from ..alerting.engine import problem_since
 from ..notify.outbox import CHANNELS
 from ..store.schema import (
     alert_events,
@@ -30,7 +31,7 @@ from .scope import school_filter
 #: Alert severities, worst first (the rules file's ``severity``).
 SEVERITIES = ("critical", "warning", "info")
 #: What the ``state`` filter takes: the evaluator's states, the handling, and ``open`` (every
-#: alert not resolved, whatever its handling).
+#: firing alert, whatever its handling; pending ones are ``pending``).
 STATE_FILTERS = ("open", "new", "acknowledged", "silenced", "resolved", "pending", "firing")
 HANDLING = ("new", "acknowledged", "silenced", "resolved")
 #: ``kind``: what the alert is about — a school, one device, or the collector itself.
@@ -61,7 +62,9 @@ def _silenced_clause(active: List[Any]) -> Any:
 
 
 def _state_clause(state: Optional[str], silenced: Any) -> Any:
-    is_open = alerts.c.state != "resolved"
+    # open means firing: a pending alert has not met its ``for`` yet (a disk "full for 7
+    # days" seen a minute ago), so it is listed apart (``pending``), never as open
+    is_open = alerts.c.state == "firing"
     acked = alerts.c.ack_at.is_not(None)
     if state is None:
         return true()
@@ -146,6 +149,7 @@ def _item(row: Any, lang: str, handling: str, names: Dict[str, Any]) -> Dict[str
             "name": device or value.get("device_name") or row.device_id},
         "area": None if not row.area_code else {"code": row.area_code,
                                                  "name": area or row.area_code},
+        "began_at": problem_since(value, float(row.started_at)),
         "started_at": row.started_at, "fired_at": row.fired_at,
         "resolved_at": row.resolved_at, "evaluated_at": row.evaluated_at,
         "suppressed_by": None if row.suppressed_by is None else int(row.suppressed_by),
@@ -232,14 +236,19 @@ def _counts(conn: Connection, where: Any, silenced: Any) -> Dict[str, Any]:
     handling = case((silenced, "silenced"), (acked, "acknowledged"), else_="new")
     by_sev: Dict[str, int] = {s: 0 for s in SEVERITIES}
     by_handling: Dict[str, int] = {h: 0 for h in HANDLING if h != "resolved"}
-    total = 0
-    for sev, hnd, n in conn.execute(
-            select(alerts.c.severity, handling, func.count()).where(
-                where, alerts.c.state != "resolved").group_by(alerts.c.severity, handling)):
+    total = pending = 0
+    for state, sev, hnd, n in conn.execute(
+            select(alerts.c.state, alerts.c.severity, handling, func.count()).where(
+                where, alerts.c.state != "resolved")
+            .group_by(alerts.c.state, alerts.c.severity, handling)):
+        if state == "pending":
+            pending += int(n)
+            continue
         by_sev[sev] = by_sev.get(sev, 0) + int(n)
         by_handling[hnd] = by_handling.get(hnd, 0) + int(n)
         total += int(n)
-    return {"open": total, "by_severity": by_sev, "by_handling": by_handling}
+    return {"open": total, "pending": pending, "by_severity": by_sev,
+            "by_handling": by_handling}
 
 
 def open_counts(conn: Connection, visible: Optional[FrozenSet[str]], now: float,

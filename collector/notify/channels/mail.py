@@ -53,7 +53,7 @@ class EmailChannel:
         msg["Subject"] = message.subject
         msg["From"] = self.sender
         msg["To"] = message.recipient
-        msg["Date"] = formatdate(localtime=False)
+        msg["Date"] = formatdate(usegmt=True)  # "GMT", not "-0000" (which says: zone unknown)
         digest = hashlib.sha256(message.dedup_key.encode("utf-8")).hexdigest()[:32]
         msg["Message-ID"] = "<%s@schoolmon>" % digest
         msg["Content-Language"] = message.lang

@@ -118,3 +118,11 @@ def test_digest_at_is_configurable(engine):
     assert digest_pass(engine, T0 + 8.5 * 3600, s) == 2  # 18:30 local
     body = outbox(engine)[0].body
     assert "Từ 01/12/2026 18:30 đến 02/12/2026 18:30" in body and "(không có)" in body
+
+
+def test_a_digest_too_late_is_not_sent(engine):
+    """A collector that starts at 21:00 sends no digest of "yesterday 07:00 → today 07:00"
+    that evening (the demo did, reading "0 còn mở" over firing alerts); the next day's goes."""
+    day_of_alerts(engine)
+    assert digest_pass(engine, DIGEST + 14 * 3600, S) == 0  # 21:00 local
+    assert digest_pass(engine, DIGEST + 3 * 3600 - 1, S) == 2  # just under three hours late

@@ -84,7 +84,8 @@ def test_compose_worst_first_truncated():
     first = [ln for ln in lines if ln.startswith("•")]
     assert first[0] == "• [Nghiêm trọng] Trường 000: mất kết nối toàn trường"
     assert first[-1].startswith("• [Nghiêm trọng] Trường 019")  # warning ranks after
-    assert "… và 11 cảnh báo khác" in lines and "  Từ 02/12/2026 10:00" in lines
+    # "Từ" says when the problem began (started 09:50), not when the alert fired (10:00)
+    assert "… và 11 cảnh báo khác" in lines and "  Từ 02/12/2026 09:50" in lines
     en = compose("area", "resolved", "en", [], [], alerts[:2], "https://x.vn")
     assert en.subject == "[schoolmon] Resolved: 2 schools offline — Bát Xát"
     assert "Resolved (2)" in en.body and len(m.payload["alerts"]) == 31

@@ -76,7 +76,8 @@ def test_min_severity_language_and_routes_severities(people):
     en = [r for r in outbox(people) if r.recipient == "tech2@truong.edu.vn"]
     assert len(en) == 1 and en[0].lang == "en"
     assert "the whole school is offline" in en[0].subject
-    assert "New alerts (1)" in en[0].body and "Since 02/12/2026 10:01" in en[0].body
+    # "Since" is when it began (started 10 min before it fired at 10:01:40)
+    assert "New alerts (1)" in en[0].body and "Since 02/12/2026 09:51" in en[0].body
     vi = [r for r in outbox(people) if r.recipient == "officer@phong.edu.vn"][-1]
     assert vi.lang == "vi" and "mất kết nối toàn trường" in vi.subject
     assert "Cảnh báo mới (1)" in vi.body and "https://sm.example.vn/schools/BX002" in vi.body
@@ -204,7 +205,7 @@ def test_resolved_once_and_only_to_who_was_told(people):
 def test_silenced_suppressed_acked_are_not_notified(people):
     ev = Evaluator(people)
     router = ev.fire("router_down", "BX001", T0, severity="warning", device="router.BX001",
-                     title_vi="BX001: bộ định tuyến không liên lạc được")
+                     title_vi="BX001: router không liên lạc được")
     child = ev.fire("school_internet_down", "BX001", T0)
     ev.suppress(child, router, T0 + 1)
     silenced = ev.fire("school_offline", "BX002", T0)

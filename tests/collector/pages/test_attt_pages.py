@@ -166,7 +166,7 @@ def test_router_never_reported_and_first_evaluation_on_the_device_page(demo, bro
         p = w.page
         login(w, demo.url, *demo.users["so_admin"], start="/devices/" + router["id"])
         expect(p.locator("#not-applicable")).to_contain_text(
-            "Chuẩn ATTT của máy tính không áp dụng cho bộ định tuyến")
+            "Chuẩn ATTT của máy tính không áp dụng cho router")
         expect(p.locator("#stale")).to_have_count(0)
         expect(p.locator("#findings-table")).to_have_count(0)
         screenshot(p, "device-router-laptop")

@@ -209,7 +209,7 @@ def _router_charts(p) -> None:
     against its contract (50 Mbit/s), and the router answering, from its history."""
     chart = p.locator("#chart-wan")
     expect(chart).to_have_attribute("data-points", "10")
-    expect(chart.locator("figcaption")).to_have_text("Lưu lượng WAN của bộ định tuyến (Mbit/s)")
+    expect(chart.locator("figcaption")).to_have_text("Lưu lượng WAN của router (Mbit/s)")
     series = p.evaluate("document.getElementById('chart-wan').uplot.data.slice(1)"
                         ".map(s => s.filter(v => v !== null))")
     assert series[0] == WAN_IN and series[1] == WAN_OUT, series
@@ -229,7 +229,7 @@ def test_router_page_wan_chart_at_laptop_width(world, browser):
     try:
         p = w.page
         login(w, world.url, *ADMIN, start="/devices/router.S01")
-        expect(p.locator("#page-title")).to_contain_text("Bộ định tuyến của Trường 1")
+        expect(p.locator("#page-title")).to_contain_text("Router của Trường 1")
         _router_charts(p)
         p.locator("#range-7d").click()
         settle(p)

@@ -8,7 +8,7 @@ import { ago, api, codes, dash, filterSelect, h, link, localTime, may, num, page
 import { current, go, rewrite, settled } from "../nav.js";
 import { areaOptions } from "./schools.js";
 
-const TABS = ["open", "new", "acknowledged", "silenced", "resolved"];
+const TABS = ["open", "new", "acknowledged", "silenced", "pending", "resolved"];
 const FILTERS = ["state", "severity", "kind", "area", "school", "page"];
 const DURATIONS = [["1h", 3600], ["4h", 4 * 3600], ["1d", 86400], ["3d", 3 * 86400], ["7d", 7 * 86400], ["30d", 30 * 86400]];
 
@@ -134,7 +134,7 @@ function alertRows(items, done) {
     td(null, "name", link("/alerts/" + a.id, a.title), a.text ? [h("br"), h("small", { class: "muted" }, a.text)] : null,
       a.suppressed_by ? [h("br"), h("small", { class: "muted" }, t("alerts.suppressed", { id: a.suppressed_by }))] : null, ackLine(a)),
     td("alerts.col.subject", null, subject(a)),
-    td("alerts.col.since", null, since(a.fired_at_local || a.started_at_local)),
+    td("alerts.col.since", null, since(a.began_at_local || a.started_at_local)),
     td("alerts.col.state", "badge", handlingBadge(a)),
     td(null, null, actionsCell(a, done))));
 }
@@ -236,9 +236,9 @@ export async function render(root, gen, args, params) {
     const counts = (r.counts || {}).by_handling || {};
     tabs.textContent = "";
     for (const tab of TABS) {
-      const n = tab === "open" ? (r.counts || {}).open : counts[tab];
+      const n = tab === "open" ? (r.counts || {}).open : tab === "pending" ? (r.counts || {}).pending : counts[tab];
       const a = h("a", { href: "/alerts" + qs(Object.assign({}, state, { state: tab === "open" ? "" : tab, page: "" })), id: "tab-" + tab,
-        class: tab === state.state ? "here" : null }, tab === "open" ? t("alerts.tab.open") : t("alert_handling." + tab),
+        class: tab === state.state ? "here" : null }, tab === "open" ? t("alerts.tab.open") : tab === "pending" ? t("alert_state.pending") : t("alert_handling." + tab),
         n === undefined ? null : h("span", { class: "n" }, " " + num(n)));
       a.addEventListener("click", (ev) => { ev.preventDefault(); state.state = tab; state.page = ""; refresh().catch(() => settled(true)); });
       tabs.appendChild(a);
@@ -275,11 +275,11 @@ export async function renderOne(root, gen, args) {
   const msg = h("p", { id: "alerts-status", role: "status", class: "muted" });
   const done = (m) => go(location.pathname, true).then(() => { const s = document.getElementById("alerts-status"); if (s) { s.textContent = m; } });
   root.append(msg, h("p", { id: "alert-text" }, dash(a.text)), ackLine(a) || "", actionsCell(a, done) || "");
-  const pairs = [[t("alerts.col.subject"), subject(a)], [t("alerts.col.since"), since(a.fired_at_local || a.started_at_local)]];
+  // the evidence is said in words by the text above (with units and local times); its raw
+  // keys and epoch seconds are for the API, not the page
+  const pairs = [[t("alerts.col.subject"), subject(a)], [t("alerts.col.since"), since(a.began_at_local || a.started_at_local)]];
+  if (a.fired_at_local) { pairs.push([t("alert_state.firing"), localTime(a.fired_at_local)]); }
   if (a.resolved_at_local) { pairs.push([t("alert_handling.resolved"), localTime(a.resolved_at_local)]); }
-  for (const [k, v] of Object.entries(a.evidence || {})) {
-    pairs.push([k, typeof v === "object" && v !== null ? JSON.stringify(v) : String(v)]);
-  }
   root.appendChild(h("dl", { class: "facts" }, pairs.map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)])));
   root.appendChild(h("h3", {}, t("alerts.history")));
   root.appendChild(h("div", { class: "scroll" }, h("table", { id: "history", class: "list" }, h("tbody", {},
