@@ -385,6 +385,6 @@ def delivery_status(conn: Connection, now: float, recent: int = 20,
             "generated_at": now}
 
 
-__all__ = ["CHANNELS", "DELIVERY_BUCKETS", "HANDLING", "NOTIFICATION_KINDS",
-           "alert_notifications_of", "delivery_summaries", "KINDS", "SEVERITIES", "STATE_FILTERS", "delivery_status",
-           "get_alert", "list_alerts", "name_silences", "open_counts"]
+__all__ = ["CHANNELS", "DELIVERY_BUCKETS", "HANDLING", "KINDS", "NOTIFICATION_KINDS",
+           "SEVERITIES", "STATE_FILTERS", "alert_notifications_of", "delivery_status",
+           "delivery_summaries", "get_alert", "list_alerts", "name_silences", "open_counts"]
