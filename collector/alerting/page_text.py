@@ -67,6 +67,14 @@ NOTIFICATION_STATE_LABELS: Texts = {
     "dead": {"vi": "Không gửi được", "en": "Gave up"},
 }
 
+#: How a message told an alert (alert_notifications.kind).
+NOTIFICATION_KIND_LABELS: Texts = {
+    "firing": {"vi": "Báo cảnh báo mới", "en": "New alert"},
+    "resolved": {"vi": "Báo đã kết thúc", "en": "Resolved"},
+    "repeat": {"vi": "Nhắc lại", "en": "Reminder"},
+    "update": {"vi": "Cập nhật nhóm", "en": "Group update"},
+}
+
 SILENCE_KIND_LABELS: Texts = {
     "silence": {"vi": "Tắt thông báo", "en": "Silence"},
     "maintenance": {"vi": "Bảo trì", "en": "Maintenance"},
@@ -84,6 +92,7 @@ LABEL_TABLES: Dict[str, Texts] = {
     "alert_severity": SEVERITY_LABELS, "alert_handling": HANDLING_LABELS,
     "alert_state": STATE_LABELS, "alert_kind": KIND_LABELS, "alert_event": EVENT_LABELS,
     "channel": CHANNEL_LABELS, "notif_state": NOTIFICATION_STATE_LABELS,
+    "notif_kind": NOTIFICATION_KIND_LABELS,
     "silence_kind": SILENCE_KIND_LABELS, "silence_state": SILENCE_STATE_LABELS,
 }
 
@@ -171,4 +180,12 @@ PAGE_TEXTS: Texts = {
     "alerts.delivery.no_failures": {"vi": "Không có lần gửi lỗi nào.", "en": "No failures."},
     "alerts.delivery.recipient": {"vi": "Người nhận", "en": "Recipient"},
     "alerts.delivery.attempts": {"vi": "Số lần thử", "en": "Attempts"},
+    "alerts.notifications": {"vi": "Thông báo đã gửi", "en": "Notifications sent"},
+    "alerts.notifications_none": {"vi": "Chưa có thông báo nào về cảnh báo này.",
+                                  "en": "No notification about this alert yet."},
+    "alerts.notif.kind": {"vi": "Nội dung", "en": "Kind"},
+    "alerts.notif.state": {"vi": "Trạng thái", "en": "State"},
+    "alerts.notif.sent_at": {"vi": "Gửi lúc", "en": "Sent at"},
+    "alerts.notif.next_attempt": {"vi": "Thử lại lúc {time}", "en": "Next attempt {time}"},
+    "alerts.delivery_failed": {"vi": "Gửi thông báo thất bại", "en": "Notification failed"},
 }

@@ -23,6 +23,7 @@ from ..alerting.page_text import (
     EVENT_LABELS,
     HANDLING_LABELS,
     KIND_LABELS,
+    NOTIFICATION_KIND_LABELS,
     NOTIFICATION_STATE_LABELS,
     SEVERITY_LABELS,
     SILENCE_KIND_LABELS,
@@ -134,6 +135,10 @@ def _labels(item: Dict[str, Any], lang: str) -> Dict[str, Any]:
     item["kind_label"] = label(KIND_LABELS, item["kind"], lang)
     for e in item.get("events") or ():
         e["kind_label"] = label(EVENT_LABELS, e["kind"], lang)
+    for n in item.get("notifications") or ():
+        n["channel_label"] = label(CHANNEL_LABELS, n["channel"], lang)
+        n["state_label"] = label(NOTIFICATION_STATE_LABELS, n["state"], lang)
+        n["kind_label"] = label(NOTIFICATION_KIND_LABELS, n["kind"], lang)
     return item
 
 
@@ -168,7 +173,8 @@ def list_alerts(
     first (resolved: the latest resolved first). Each: `title` and `text` in the caller's
     language, `severity`, `state` (the evaluator's), `handling` (new, acknowledged,
     silenced, resolved), `school`, `device`, `started_at`, `fired_at`, `resolved_at`,
-    `ack` (by, at, comment), `suppressed_by`. `counts`: the open alerts of the same
+    `ack` (by, at, comment), `suppressed_by`, `delivery` (its messages sent, waiting,
+    failed — dead included; one query for the page). `counts`: the open alerts of the same
     school/area/kind/rule/device by severity and by handling."""
     now = time.time()
     if any(v is not None and not storable(v) for v in (school, rule, device)):
@@ -190,7 +196,11 @@ def list_alerts(
 def get_alert(conn: Conn, scope: Scope, lang: Lang, tz: TimeZone,
               alert_id: AlertId) -> Dict[str, Any]:
     """The alert with `events` (its history, oldest first: pending, firing, acked,
-    silenced, resolved ... with who and when) and `silence` (the one holding it)."""
+    silenced, resolved ... with who and when), `silence` (the one holding it),
+    `notifications` (each message about it, oldest first: `channel`, `recipient` — an
+    Apprise or webhook entry by its name only —, `kind` firing/resolved/repeat/update,
+    `state`, `attempts`, `sent_at`, `last_error` and `last_error_text` in the caller's
+    language, `next_attempt_at`) and `delivery` (sent, waiting, failed — dead included)."""
     body = read.get_alert(conn, alert_id, scope, time.time(), lang)
     if body is None:
         raise ApiError(404, "alert_not_found")

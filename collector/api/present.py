@@ -19,7 +19,7 @@ TIME_KEYS = frozenset({
     "hour", "expires", "next_planned", "granted_at",  # connectivity: probe hours, leases
     # alerts, silences, the outbox
     "began_at", "started_at", "fired_at", "resolved_at", "starts_at", "ends_at", "deleted_at",
-    "last_sent_at", "last_error_at", "last_attempt", "next_attempt_at",
+    "last_sent_at", "last_error_at", "last_attempt", "next_attempt_at", "sent_at",
 })
 #: Keys whose values are passed through as they are (device payloads, echoed filters,
 #: the query parameters of a link, an audit entry's detail).

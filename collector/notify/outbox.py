@@ -16,7 +16,7 @@ The state is the truth, never the time: a ``sent`` or ``dead`` row is never sele
 again, whatever the clock says.
 """
 from dataclasses import dataclass
-from typing import Any, List, Optional, Sequence, Set
+from typing import Any, Dict, List, Optional, Sequence
 
 from sqlalchemy import Connection, and_, or_, select, update
 
@@ -60,10 +60,11 @@ def enqueue(conn: Connection, msg: Message, now: float) -> bool:
 MANY_CHUNK = 500
 
 
-def enqueue_many(conn: Connection, msgs: Sequence[Message], now: float) -> Set[str]:
+def enqueue_many(conn: Connection, msgs: Sequence[Message], now: float) -> Dict[str, int]:
     """Like :func:`enqueue` for many messages in few statements (one round trip per
-    MANY_CHUNK, not per message); returns the dedup keys that were new."""
-    new: Set[str] = set()
+    MANY_CHUNK, not per message); returns the row id of each dedup key that was new (the
+    caller links its alerts to those ids, alert_notifications)."""
+    new: Dict[str, int] = {}
     for m in msgs:
         if m.channel not in CHANNELS:
             raise ValueError("unknown channel %r (one of %s)" % (m.channel, ", ".join(CHANNELS)))
@@ -74,8 +75,9 @@ def enqueue_many(conn: Connection, msgs: Sequence[Message], now: float) -> Set[s
                      state="queued", attempts=0, next_attempt_at=now, rev=1)
                 for m in msgs[i:i + MANY_CHUNK]]
         ins = dialect_insert(conn, notifications).values(rows)
-        new.update(conn.execute(ins.on_conflict_do_nothing(index_elements=["dedup_key"])
-                                .returning(notifications.c.dedup_key)).scalars())
+        new.update((r.dedup_key, int(r.id)) for r in conn.execute(
+            ins.on_conflict_do_nothing(index_elements=["dedup_key"])
+            .returning(notifications.c.dedup_key, notifications.c.id)))
     return new
 
 

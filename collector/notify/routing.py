@@ -40,6 +40,7 @@ from ..alerting.engine import problem_since
 from ..read.scope import UnitSchools
 from ..store.schema import (
     alert_events,
+    alert_notifications,
     alerts,
     attt_state,
     dialect_insert,
@@ -57,6 +58,7 @@ from .grouping import (
     GROUP_LABELS,
     SEVERITIES,
     AlertNow,
+    Flush,
     GroupState,
     Recipient,
     Timing,
@@ -449,6 +451,34 @@ def _apply_events(conn: Connection, settings: NotifySettings, groups: Dict[str, 
     return aud
 
 
+def _links_of(f: Flush) -> List[Tuple[int, str]]:
+    """How a message tells each alert it covers: ``firing`` for the new ones,
+    ``resolved`` for the resolved, and for the rest ``repeat`` (a repeat message) or
+    ``update`` (still firing, named again in a message that is about other alerts)."""
+    again = "repeat" if f.kind == "repeat" else "update"
+    out: Dict[int, str] = {}
+    for ids, how in ((f.still, again), (f.resolved, "resolved"), (f.new, "firing")):
+        for i in ids:
+            out[int(i)] = how
+    return sorted(out.items())
+
+
+#: Link rows per INSERT: 3 columns each, far under SQLite's bound-parameter limit.
+LINK_CHUNK = 2000
+
+
+def _write_links(conn: Connection, new: Mapping[str, int],
+                 links: Mapping[str, Sequence[Tuple[int, str]]]) -> None:
+    """The alert_notifications rows of the messages that were new (in the caller's
+    transaction, with the outbox rows). A message already recorded — after a restart, a
+    clock jump back, a second process — is not in ``new``, so it adds no link twice; a
+    multi-row insert like enqueue_many keeps routing's speed."""
+    rows = [{"alert_id": aid, "notification_id": nid, "kind": how}
+            for key, nid in new.items() for aid, how in links.get(key, ())]
+    for i in range(0, len(rows), LINK_CHUNK):
+        conn.execute(alert_notifications.insert(), rows[i:i + LINK_CHUNK])
+
+
 def _flush(conn: Connection, settings: NotifySettings, groups: Dict[str, GroupState],
            now: float) -> Tuple[int, int]:
     routes = {r.id: r for r in settings.routes}
@@ -470,6 +500,7 @@ def _flush(conn: Connection, settings: NotifySettings, groups: Dict[str, GroupSt
     views = _views(conn, {i: rows[i] for _, f in due for i in f.new + f.still + f.resolved
                           if i in rows})
     msgs = []
+    links: Dict[str, List[Tuple[int, str]]] = {}  # dedup key → (alert id, how it is told)
     for key, f in due:
         g = groups[key]
         rcp = g.recipient
@@ -483,8 +514,10 @@ def _flush(conn: Connection, settings: NotifySettings, groups: Dict[str, GroupSt
             "kind": f.kind}
         msgs.append(Message(f.dedup_key, rcp.channel, rcp.address, msg.subject, msg.body,
                             rcp.lang, g.route, g.key, payload))
+        links[f.dedup_key] = _links_of(f)
         groups[key] = f.after
     new = enqueue_many(conn, msgs, now)
+    _write_links(conn, new, links)
     enqueued = len(new)
     dupes = len(msgs) - enqueued
     return enqueued, dupes

@@ -17,8 +17,10 @@ from sqlalchemy import Connection, and_, case, false, func, or_, select, true
 
 from ..alerting.engine import problem_since
 from ..notify.outbox import CHANNELS
+from ..notify.text import error_text
 from ..store.schema import (
     alert_events,
+    alert_notifications,
     alerts,
     devices,
     notifications,
@@ -226,6 +228,9 @@ def list_alerts(conn: Connection, visible: Optional[FrozenSet[str]], now: float,
     given = _matchers(active)
     names = _names(conn, rows)
     items = [_item(r, lang, _handling(r, ids, given), names) for r in rows]
+    summaries = delivery_summaries(conn, (i["id"] for i in items))
+    for i in items:
+        i["delivery"] = summaries[i["id"]]
     return {"items": items, "total": total, "page": page, "per_page": per_page,
             "pages": (total + per_page - 1) // per_page,
             "counts": _counts(conn, scoped, silenced)}
@@ -287,7 +292,67 @@ def get_alert(conn: Connection, alert_id: int, visible: Optional[FrozenSet[str]]
     body["silence"] = None if not holding or handling != "silenced" else {
         "id": int(holding[0].id), "kind": holding[0].kind, "ends_at": holding[0].ends_at,
         "comment": holding[0].comment, "created_by": holding[0].created_by}
+    body["notifications"] = alert_notifications_of(conn, alert_id, lang)
+    body["delivery"] = delivery_summaries(conn, [alert_id])[alert_id]
     return body
+
+
+#: How a message told an alert (alert_notifications.kind).
+NOTIFICATION_KINDS = ("firing", "resolved", "repeat", "update")
+#: The delivery summary's buckets: an outbox state → what a person asks ("did it go?").
+DELIVERY_BUCKETS = {"sent": "sent", "queued": "waiting", "sending": "waiting",
+                    "failed": "failed", "dead": "failed"}
+#: Channels whose recipient column names a configured entry (an Apprise URL's name, the
+#: webhook's): shown as that name, never as an address that could hold a secret.
+NAMED_CHANNELS = ("apprise", "webhook")
+
+
+def _recipient(channel: str, recipient: str) -> str:
+    # routing stores the entry name for these channels already; a URL that got here by
+    # another path (an older row, a hand-made one) is cut to its scheme, never shown whole
+    if channel in NAMED_CHANNELS and "://" in recipient:
+        return recipient.split("://", 1)[0] + "://…"
+    return recipient
+
+
+def alert_notifications_of(conn: Connection, alert_id: int,
+                           lang: str = "vi") -> List[Dict[str, Any]]:
+    """Each outbox message about ``alert_id``, oldest first, with its fate: channel,
+    recipient, how it told the alert (``kind``), state, attempts, when it was sent, the
+    last error (stored, and ``last_error_text`` in ``lang``) and the next attempt."""
+    t = notifications.c
+    rows = conn.execute(
+        select(t.id, t.channel, t.recipient, t.route, t.state, t.attempts, t.created_at,
+               t.sent_at, t.last_error, t.next_attempt_at, alert_notifications.c.kind)
+        .join(alert_notifications, alert_notifications.c.notification_id == t.id)
+        .where(alert_notifications.c.alert_id == alert_id)
+        .order_by(t.created_at, t.id)).all()
+    waiting = ("queued", "failed", "sending")
+    return [{"id": int(r.id), "channel": r.channel,
+             "recipient": _recipient(r.channel, r.recipient), "route": r.route,
+             "kind": r.kind, "state": r.state, "attempts": int(r.attempts),
+             "created_at": r.created_at, "sent_at": r.sent_at, "last_error": r.last_error,
+             "last_error_text": error_text(r.last_error, lang),
+             "next_attempt_at": r.next_attempt_at if r.state in waiting else None}
+            for r in rows]
+
+
+def delivery_summaries(conn: Connection, alert_ids: Iterable[int]) -> Dict[int, Dict[str, int]]:
+    """Per alert ``{"sent", "waiting", "failed"}`` (failed counts dead too) over its
+    messages: one grouped query for a whole page of alerts, not one per row."""
+    ids = sorted({int(i) for i in alert_ids})
+    out: Dict[int, Dict[str, int]] = {i: {"sent": 0, "waiting": 0, "failed": 0} for i in ids}
+    if not ids:
+        return out
+    link = alert_notifications.c
+    for aid, state, n in conn.execute(
+            select(link.alert_id, notifications.c.state, func.count())
+            .join(notifications, notifications.c.id == link.notification_id)
+            .where(link.alert_id.in_(ids)).group_by(link.alert_id, notifications.c.state)):
+        bucket = DELIVERY_BUCKETS.get(state)
+        if bucket is not None:
+            out[int(aid)][bucket] += int(n)
+    return out
 
 
 def delivery_status(conn: Connection, now: float, recent: int = 20,
@@ -329,5 +394,6 @@ def delivery_status(conn: Connection, now: float, recent: int = 20,
             "generated_at": now}
 
 
-__all__ = ["CHANNELS", "HANDLING", "KINDS", "SEVERITIES", "STATE_FILTERS", "delivery_status",
-           "get_alert", "list_alerts", "name_silences", "open_counts"]
+__all__ = ["CHANNELS", "DELIVERY_BUCKETS", "HANDLING", "KINDS", "NOTIFICATION_KINDS",
+           "SEVERITIES", "STATE_FILTERS", "alert_notifications_of", "delivery_status",
+           "delivery_summaries", "get_alert", "list_alerts", "name_silences", "open_counts"]

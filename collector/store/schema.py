@@ -556,6 +556,18 @@ notification_groups = Table(
     Column("rev", BigInteger, nullable=False, default=1),
 )
 
+#: Which alerts each outbox message is about, and how (firing | resolved | repeat |
+#: update): the alert's page lists its messages and their fate from here. Written by
+#: routing in the same transaction as the message itself, only for messages that were
+#: new, so a message never lacks its links and a link never lacks its message.
+alert_notifications = Table(
+    "alert_notifications", metadata,
+    Column("alert_id", BigInteger, primary_key=True),
+    Column("notification_id", BigInteger, primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Index("ix_alert_notifications_notification_id", "notification_id"),
+)
+
 
 def make_engine(url: str, echo: bool = False, **kw: Any) -> Engine:
     """An engine for ``store.url``. SQLite gets WAL, synchronous=NORMAL, a busy timeout

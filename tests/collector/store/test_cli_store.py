@@ -34,8 +34,8 @@ def test_db_current_and_upgrade(tmp_path):
     assert r.returncode == 0 and r.stdout.startswith("(none)"), r.stdout + r.stderr
     r = run_cli("db", "upgrade", env=env)
     assert r.returncode == 0, r.stdout + r.stderr
-    assert r.stdout.strip() == "(none) → 0007_alerting"
+    assert r.stdout.strip() == "(none) → 0008_alert_notifications"
     r = run_cli("db", "current", env=env)
-    assert r.returncode == 0 and r.stdout.strip() == "0007_alerting (head)", r.stdout
+    assert r.returncode == 0 and r.stdout.strip() == "0008_alert_notifications (head)", r.stdout
     r = run_cli("db", "backup", str(tmp_path / "x.bak"), env=env)
     assert r.returncode == 2 and "not available" in r.stderr

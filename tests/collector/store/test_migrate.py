@@ -30,7 +30,7 @@ def schema_diff(engine):
 
 def test_empty_database_upgrades_to_the_metadata(engine):
     assert migrate.current(engine) is None
-    assert migrate.upgrade(engine) == migrate.head() == "0007_alerting"
+    assert migrate.upgrade(engine) == migrate.head() == "0008_alert_notifications"
     assert migrate.current(engine) == migrate.head()
     assert schema_diff(engine) == []
     names = set(inspect(engine).get_table_names())

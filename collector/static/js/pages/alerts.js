@@ -127,11 +127,19 @@ function actionsCell(a, done) {
   return cell;
 }
 
+// A small mark beside an alert whose notification failed or gave up: a link to the alert's
+// page, where its messages and their errors are listed.
+function deliveryMark(a) {
+  if (!a.delivery || !a.delivery.failed) { return null; }
+  const label = t("alerts.delivery_failed");
+  return [" ", h("a", { href: "/alerts/" + a.id + "#notifications", class: "delivery-failed", title: label, "aria-label": label }, "⚠")];
+}
+
 function alertRows(items, done) {
   const td = (key, cls, ...children) => h("td", { class: cls || null, "data-label": key ? t(key) : null }, ...children);
   return items.map((a) => h("tr", { dataset: { alert: String(a.id), severity: a.severity, handling: a.handling } },
     td(null, "badge", severityBadge(a)),
-    td(null, "name", link("/alerts/" + a.id, a.title), a.text ? [h("br"), h("small", { class: "muted" }, a.text)] : null,
+    td(null, "name", link("/alerts/" + a.id, a.title), deliveryMark(a), a.text ? [h("br"), h("small", { class: "muted" }, a.text)] : null,
       a.suppressed_by ? [h("br"), h("small", { class: "muted" }, t("alerts.suppressed", { id: a.suppressed_by }))] : null, ackLine(a)),
     td("alerts.col.subject", null, subject(a)),
     td("alerts.col.since", null, since(a.began_at_local || a.started_at_local)),
@@ -286,6 +294,31 @@ export async function renderOne(root, gen, args) {
     (a.events || []).slice().reverse().map((e) => h("tr", { dataset: { kind: e.kind } },
       h("td", {}, localTime(e.ts_local)), h("td", {}, e.kind_label || e.kind), h("td", {}, dash(e.actor)),
       h("td", {}, e.detail && e.detail.comment ? e.detail.comment : "")))))));
+  root.appendChild(notificationsSection(a.notifications || []));
+}
+
+// "Thông báo đã gửi": each message about the alert and its fate (the outbox's state, the
+// attempts, when it went or when it is tried again, the last error in the reader's language).
+function notificationsSection(items) {
+  const badge = { sent: "online", failed: "partial", dead: "offline", queued: "unknown", sending: "unknown" };
+  const rows = items.map((n) => h("tr", { dataset: { notification: String(n.id), state: n.state } },
+    h("td", { "data-label": t("alerts.notif.sent_at") }, localTime(n.sent_at_local || n.created_at_local)),
+    h("td", { "data-label": t("alerts.delivery.channel") }, n.channel_label || n.channel),
+    h("td", { "data-label": t("alerts.delivery.recipient") }, dash(n.recipient)),
+    h("td", { "data-label": t("alerts.notif.kind") }, n.kind_label || n.kind),
+    h("td", { "data-label": t("alerts.notif.state") }, h("span", { class: "st " + (badge[n.state] || "unknown") }, n.state_label || n.state),
+      n.next_attempt_at_local && n.state === "failed" ? [h("br"), h("small", { class: "muted" }, t("alerts.notif.next_attempt", { time: localTime(n.next_attempt_at_local) }))] : null),
+    h("td", { class: "num", "data-label": t("alerts.delivery.attempts") }, num(n.attempts)),
+    h("td", { "data-label": t("alerts.delivery.last_error") }, dash(n.last_error_text))));
+  const box = h("section", { id: "notifications" }, h("h3", {}, t("alerts.notifications")));
+  if (!rows.length) {
+    box.appendChild(h("p", { class: "muted", id: "no-notifications" }, t("alerts.notifications_none")));
+    return box;
+  }
+  box.appendChild(h("div", { class: "scroll" }, h("table", { id: "notifications-list", class: "list stack" },
+    h("thead", {}, h("tr", {}, ["alerts.notif.sent_at", "alerts.delivery.channel", "alerts.delivery.recipient", "alerts.notif.kind", "alerts.notif.state", "alerts.delivery.attempts", "alerts.delivery.last_error"].map((k) => h("th", {}, t(k))))),
+    h("tbody", {}, rows))));
+  return box;
 }
 
 // The open alerts of a school or a device, at the top of its page: nothing when none is
