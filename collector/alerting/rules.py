@@ -28,6 +28,7 @@ from schoolmon.protocol.settings import ConfigError
 from zoneinfo import ZoneInfo
 
 from ..text import ATTT_STATUS_LABELS, OFFLINE_REASON_LABELS, ROLE_LABELS
+from ..tomllines import TomlLines
 from .conditions import COMMON_PLACEHOLDERS, CONDITIONS, DEVICE, ROLES
 
 SHIPPED_RULES_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "rules.toml")
@@ -107,38 +108,6 @@ def parse_duration(value: Any) -> float:
     raise ValueError(value)
 
 
-class _Lines:
-    """Where things are in the file's text (see the module's doc)."""
-
-    def __init__(self, text: str) -> None:
-        self.lines = text.splitlines()
-        self.headers = [i + 1 for i, ln in enumerate(self.lines)
-                        if re.match(r"^\s*\[\[\s*rule\s*\]\]", ln)]
-
-    def _find(self, pattern: str, start: int, stop: Optional[int]) -> Optional[int]:
-        rx = re.compile(pattern)
-        for n in range(start, (stop or len(self.lines)) + 1):
-            if n - 1 < len(self.lines) and rx.search(self.lines[n - 1]):
-                return n
-        return None
-
-    def key(self, key: str) -> Optional[int]:
-        return self._find(r"^\s*[\"']?%s[\"']?\s*=" % re.escape(key), 1,
-                          self.headers[0] - 1 if self.headers else None)
-
-    def rule(self, index: int, key: Optional[str] = None) -> Optional[int]:
-        if index >= len(self.headers):
-            return None
-        start = self.headers[index]
-        stop = self.headers[index + 1] - 1 if index + 1 < len(self.headers) else None
-        if key is not None:
-            found = self._find(r"^\s*(%s\s*=|\[\s*rule\.%s\b)" % (re.escape(key),
-                                                                 re.escape(key)), start, stop)
-            if found:
-                return found
-        return self._find(r"^\s*id\s*=", start, stop) or start
-
-
 def _texts(value: Any) -> Optional[Dict[str, str]]:
     if isinstance(value, dict) and set(value) <= {"vi", "en"} and value.get("vi") \
             and all(isinstance(v, str) for v in value.values()):
@@ -163,7 +132,7 @@ def placeholders(template: str) -> List[str]:
 def parse_rules(text: str, source: str, path: Optional[str] = None) -> Rules:
     """The rules in ``text``; RulesError with the line when they cannot be used."""
     where = path or source
-    lines = _Lines(text)
+    lines = TomlLines(text, "rule")
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -186,11 +155,11 @@ def parse_rules(text: str, source: str, path: Optional[str] = None) -> Rules:
     return Rules(tuple(rules), source, digest)
 
 
-def _rule(r: Any, i: int, where: str, lines: _Lines, seen: Dict[str, int]) -> Rule:
+def _rule(r: Any, i: int, where: str, lines: TomlLines, seen: Dict[str, int]) -> Rule:
     rid = r.get("id") if isinstance(r, dict) else None
 
     def fail(key: Optional[str], reason: str) -> RulesError:
-        return RulesError(where, lines.rule(i, key), "rule %s: %s"
+        return RulesError(where, lines.item(i, key), "rule %s: %s"
                           % (rid if isinstance(rid, str) else "#%d" % (i + 1), reason))
 
     if not isinstance(r, dict):

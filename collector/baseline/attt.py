@@ -16,6 +16,7 @@ import tomllib
 from schoolmon.protocol.catalogue import INVENTORY, SECURITY
 from schoolmon.protocol.settings import ConfigError
 
+from ..tomllines import TomlLines
 from .conditions import Condition, ConditionError, compile_condition
 
 SHIPPED_ATTT_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "attt.toml")
@@ -133,42 +134,6 @@ class Baseline(NamedTuple):
     hash: str
 
 
-class _Lines:
-    """Where things are in the file's text (see the module's doc)."""
-
-    def __init__(self, text: str) -> None:
-        self.lines = text.splitlines()
-        self.headers = [i + 1 for i, ln in enumerate(self.lines)
-                        if re.match(r"^\s*\[\[\s*check\s*\]\]", ln)]
-
-    def _find(self, pattern: str, start: int = 1, stop: Optional[int] = None) -> Optional[int]:
-        rx = re.compile(pattern)
-        for n in range(start, (stop or len(self.lines)) + 1):
-            if n - 1 < len(self.lines) and rx.search(self.lines[n - 1]):
-                return n
-        return None
-
-    def key(self, key: str, section: Optional[str] = None) -> Optional[int]:
-        start = 1
-        if section:
-            start = self._find(r"^\s*\[\s*%s\s*\]" % re.escape(section)) or 1
-        return self._find(r"^\s*[\"']?%s[\"']?\s*=" % re.escape(key), start) or (
-            start if section else None)
-
-    def check(self, index: int, key: Optional[str] = None) -> Optional[int]:
-        if index >= len(self.headers):
-            return None
-        start = self.headers[index]
-        stop = self.headers[index + 1] - 1 if index + 1 < len(self.headers) else None
-        if key is not None:
-            # ``key = ...``, or a sub-table of the check: ``[check.by_os.linux]``
-            found = self._find(r"^\s*(%s\s*=|\[\s*check\.%s\b)" % (re.escape(key),
-                                                                  re.escape(key)), start, stop)
-            if found:
-                return found
-        return self._find(r"^\s*id\s*=", start, stop) or start
-
-
 def _texts(value: Any) -> Optional[Dict[str, str]]:
     if isinstance(value, str):
         return {"vi": value, "en": value}
@@ -181,7 +146,7 @@ def _texts(value: Any) -> Optional[Dict[str, str]]:
 def parse_baseline(text: str, source: str, path: Optional[str] = None) -> Baseline:
     """The baseline in ``text``; BaselineError with the line when it cannot be used."""
     where = path or source
-    lines = _Lines(text)
+    lines = TomlLines(text, "check")
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -222,10 +187,10 @@ def parse_baseline(text: str, source: str, path: Optional[str] = None) -> Baseli
                     hashlib.sha256(text.encode("utf-8")).hexdigest())
 
 
-def _check(c: Any, i: int, where: str, lines: _Lines, seen: Dict[str, int]) -> Check:
+def _check(c: Any, i: int, where: str, lines: TomlLines, seen: Dict[str, int]) -> Check:
     def fail(key: Optional[str], reason: str) -> BaselineError:
         cid = c.get("id") if isinstance(c, dict) else None
-        return BaselineError(where, lines.check(i, key), "check %s: %s"
+        return BaselineError(where, lines.item(i, key), "check %s: %s"
                              % (repr(cid) if cid else "#%d" % (i + 1), reason))
 
     if not isinstance(c, dict):
