@@ -54,6 +54,9 @@ from .rules import Rule, Rules, render
 log = logging.getLogger("schoolmon.collector.alerting")
 
 CURSOR_KEY = "alerting.cursor"
+#: Device conditions a school's outage (school offline, Internet or router down) explains,
+#: so their alerts are suppressed by it: being unreachable or silent
+SUPPRESSIBLE_CONDITIONS = frozenset({"device_offline", "agent_silent"})
 #: ``last_true_at`` of an alert that stays true is written at most this often (seconds), so
 #: a pass writes what changed, not every open alert. The process keeps the exact time in
 #: memory and writes it when the condition turns false, so ``clear_for`` is exact; only
@@ -423,8 +426,12 @@ class AlertEngine:
         for a in open_rows.values():
             if not a.row.subject.startswith("device:"):
                 continue
+            rule = self._rules.get(a.row.rule)
             want: Optional[int] = None
-            if a.get("state") in OPEN:
+            # only what the outage explains: a PC unreachable or silent behind a dead
+            # router, not its antivirus being off or its disk full (still worth telling)
+            if a.get("state") in OPEN and rule is not None \
+                    and rule.condition in SUPPRESSIBLE_CONDITIONS:
                 for s in by_school.get(a.row.school_code or "", ()):
                     if s is a or (self._is_suppressor(a) and
                                   not s.row.subject.startswith("school:")):

@@ -149,12 +149,16 @@ def test_router_dies_one_alert_not_one_per_pc(engine):
 
 def test_router_only_down_suppresses_the_school_devices(engine):
     """PCs still on (e.g. the broker is in the province network), the router does not
-    answer: its alert suppresses the school's other device alerts, not itself."""
+    answer: its alert suppresses the school's devices' offline alerts (not itself, and not
+    what the outage does not explain, like a full disk)."""
     store = StateStore(engine)
     s = School(store, "S1", pcs=2, role="server")
     s.online(T0 - HOUR)
     ev = evaluator(engine)
     s.send(s.pcs[0], "router", T0, host="192.168.1.1", gw_ok=False, snmp_ok=False)
+    # the server still on has a full disk: the router's outage does not explain that
+    s.send(s.pcs[0], "health", T0, cpu_pct=20.0, cpu_n=4, mem_pct=40.0, up=100,
+           disks=[{"mnt": "C:", "pct": 97.5, "free": 1_000_000, "size": 100_000_000}])
     s.offline(T0, devices=[s.pcs[1]])
     ev.evaluate(T0 + 20 * MIN, full=True)
     got = open_alerts(engine)
@@ -163,6 +167,8 @@ def test_router_only_down_suppresses_the_school_devices(engine):
     assert router.state == "firing" and router.suppressed_by is None
     assert server.state == "firing" and server.suppressed_by == router.id
     assert "suppressed" in events(engine, server.id)
+    disk = got["device_disk_full device:s1-pc0"]
+    assert disk.suppressed_by is None and "suppressed" not in events(engine, disk.id)
     s.send(s.pcs[0], "router", T0 + 30 * MIN, host="192.168.1.1", gw_ok=True, wan_up=True)
     ev.evaluate(T0 + 31 * MIN, full=True)
     ev.evaluate(T0 + 42 * MIN, full=True)
