@@ -182,10 +182,23 @@ def _wait_no_recount(deadline_s: float = 30.0) -> None:
     assert not counts._refreshing, "the background recount did not finish"
 
 
-def test_a_count_near_its_ttl_is_counted_again_in_the_background(engine, clock):
+def test_a_count_near_its_ttl_is_counted_again_in_the_background(engine, clock, monkeypatch):
     """Refresh ahead: past REFRESH_AHEAD × TTL the request is still answered from the count
     it had (no request waits for a recount) while one background thread counts again; the
-    next request sees the new count, before the TTL has passed."""
+    next request sees the new count, before the TTL has passed. The recount is held until
+    the first request has answered: a recount that finished between the summary's two
+    lookups made the request see the new count (a race, failed in CI one run in five)."""
+    import threading
+    gate = threading.Event()
+    started = []
+    real = counts._refresh_in_background
+
+    def held(engine_, what, count):
+        t = threading.Thread(target=lambda: (gate.wait(30), real(engine_, what, count)),
+                             daemon=True)
+        started.append(t)
+        t.start()
+    monkeypatch.setattr(counts, "_refresh_in_background", held)
     store = StateStore(engine)
     _status(store, "B1", "b1-pc1", "online", time.time() - 60)
     with engine.connect() as conn:
@@ -195,6 +208,10 @@ def test_a_count_near_its_ttl_is_counted_again_in_the_background(engine, clock):
     with engine.connect() as conn:
         # answered from the count it had; the recount runs meanwhile
         assert summary.summary(conn, None, time.time())["devices"]["by_status"]["online"] == 1
+    assert started, "a recount was started"
+    gate.set()
+    for t in started:
+        t.join(30)
     _wait_no_recount()
     with engine.connect() as conn:
         assert summary.summary(conn, None, time.time())["devices"]["by_status"]["online"] == 0
