@@ -861,6 +861,22 @@ def iso_local(value: Any, tz: str = DEFAULT_TIMEZONE) -> Optional[str]:
     return d.astimezone(ZoneInfo(tz)).replace(microsecond=0).isoformat()
 
 
+def duration_words(seconds: float, lang: str) -> str:
+    """How long, in words people read, the two largest units: ``2 giờ 5 phút`` /
+    ``2 h 5 min``, ``3 ngày 4 giờ``; ``dưới 1 phút`` under a minute (alert texts, the
+    digest)."""
+    s = max(0, int(seconds))
+    d, h, m = s // 86400, s % 86400 // 3600, s % 3600 // 60
+    parts = []
+    units = (("ngày", "d"), ("giờ", "h"), ("phút", "min"))
+    for n, (vi, en) in zip((d, h, m), units):
+        if n:
+            parts.append("%d %s" % (n, vi if lang == "vi" else en))
+    if not parts:
+        return "dưới 1 phút" if lang == "vi" else "under a minute"
+    return " ".join(parts[:2])
+
+
 def local_short(value: Any, tz: str = DEFAULT_TIMEZONE) -> Optional[str]:
     """``02/12/2026 10:00``: day/month/year and hour:minute in the province's zone, as
     people here write a time in a message (None stays None)."""

@@ -27,7 +27,7 @@ import tomllib
 from schoolmon.protocol.settings import ConfigError
 from zoneinfo import ZoneInfo
 
-from ..text import ATTT_STATUS_LABELS, OFFLINE_REASON_LABELS, ROLE_LABELS
+from ..text import ATTT_STATUS_LABELS, OFFLINE_REASON_LABELS, ROLE_LABELS, duration_words
 from ..tomllines import TomlLines
 from .conditions import COMMON_PLACEHOLDERS, CONDITIONS, DEVICE, ROLES
 
@@ -288,20 +288,6 @@ def _days(value: Any, lang: str) -> str:
     return "%s ngày" % shown if lang == "vi" else "%s days" % shown
 
 
-def _duration(seconds: float, lang: str) -> str:
-    """How long, in words people read: ``2 giờ 5 phút`` / ``2 h 5 min``."""
-    s = max(0, int(seconds))
-    d, h, m = s // 86400, s % 86400 // 3600, s % 3600 // 60
-    parts = []
-    units = (("ngày", "d"), ("giờ", "h"), ("phút", "min"))
-    for n, (vi, en) in zip((d, h, m), units):
-        if n:
-            parts.append("%d %s" % (n, vi if lang == "vi" else en))
-    if not parts:
-        return "dưới 1 phút" if lang == "vi" else "under a minute"
-    return " ".join(parts[:2])
-
-
 def local_time(ts: Optional[float], tz: str) -> str:
     """``10:05 02/12/2026`` in the province's zone (how people here write a time)."""
     if ts is None:
@@ -321,7 +307,7 @@ _FORMATS: Dict[str, Any] = {
     "role": lambda v, lang: _label(ROLE_LABELS, v, lang),
     "reason": lambda v, lang: _label(OFFLINE_REASON_LABELS, v, lang),
     "status": lambda v, lang: _label(ATTT_STATUS_LABELS, v, lang),
-    "stalled_s": lambda v, lang: _duration(float(v), lang),
+    "stalled_s": lambda v, lang: duration_words(float(v), lang),
     "probes_ok_pct": lambda v, lang: "%.0f %%" % float(v),
     "cause": lambda v, lang: {
         "wan_down": {"vi": "router báo mất kết nối WAN", "en": "the router reports its WAN "
@@ -346,7 +332,7 @@ def render(template: str, values: Mapping[str, Any], lang: str, now: float,
             out.append(local_time(values.get("since"), tz))
         elif name == "duration":
             since = values.get("since")
-            out.append(_duration(now - float(since), lang) if since is not None else "?")
+            out.append(duration_words(now - float(since), lang) if since is not None else "?")
         else:
             v = values.get(name)
             if v is None or v == "":

@@ -20,7 +20,7 @@ from sqlalchemy import Connection, Engine, and_, or_, select
 from zoneinfo import ZoneInfo
 
 from ..store.schema import alerts, attt_state, dialect_insert, org_units, schools, users
-from ..text import ALERT_SEVERITY_LABELS, label, local_short
+from ..text import ALERT_SEVERITY_LABELS, duration_words, label, local_short
 from ..text import sort_key as vi_sort_key
 from .compose import SUBJECT_PREFIX
 from .grouping import SEVERITIES, severity_rank
@@ -52,7 +52,6 @@ DIGEST_TEXTS: Dict[str, Dict[str, str]] = {
     "by_area": {"vi": "Theo khu vực:", "en": "By area:"},
     "area_line": {"vi": "  {area}: mới {opened}, đã khắc phục {resolved}, còn mở {open}",
                   "en": "  {area}: {opened} new, {resolved} resolved, {open} open"},
-    "hours_minutes": {"vi": "{h} giờ {m} phút", "en": "{h} h {m} min"},
     "link": {"vi": "Xem chi tiết: {url}", "en": "Details: {url}"},
     "no_area": {"vi": "Toàn tỉnh", "en": "Province-wide"},
 }
@@ -148,11 +147,6 @@ def figures(conn: Connection, start: float, end: float) -> DigestFigures:
     return DigestFigures(start, end, opened, resolved, open_sev, worst_rows, areas)
 
 
-def _duration(secs: float, lang: str) -> str:
-    minutes = int(secs // 60)
-    return _say("hours_minutes", lang, h=minutes // 60, m=minutes % 60)
-
-
 def compose_digest(f: DigestFigures, day_shown: str, lang: str, tz: str,
                    base_url: str) -> Tuple[str, str]:
     """(subject, body) of the digest in ``lang``."""
@@ -170,7 +164,7 @@ def compose_digest(f: DigestFigures, day_shown: str, lang: str, tz: str,
         body.append(_say("none", lang))
     for i, (school, area, n, secs) in enumerate(f.worst, 1):
         body.append(_say("worst_line", lang, i=i, school=school, area=area, n=n,
-                         duration=_duration(secs, lang)))
+                         duration=duration_words(secs, lang)))
     body += ["", _say("by_area", lang)]
     if not f.by_area:
         body.append(_say("none", lang))

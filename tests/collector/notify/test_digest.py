@@ -82,7 +82,7 @@ def test_digest_content_and_once_a_day(engine):
                  "  Cảnh báo mới: 4", "  Đã khắc phục: 2",
                  "  Còn đang diễn ra: 2 (Nghiêm trọng 1, Cảnh báo 1, Thông tin 0)",
                  "Trường cần chú ý nhất:",
-                 "  1. Trường TH Bát Xát 1 (Bát Xát): 2 cảnh báo, tổng 7 giờ 0 phút",
+                 "  1. Trường TH Bát Xát 1 (Bát Xát): 2 cảnh báo, tổng 7 giờ",
                  "  Bát Xát: mới 3, đã khắc phục 2, còn mở 1",
                  "  Sa Pa: mới 1, đã khắc phục 0, còn mở 1",
                  "Xem chi tiết: https://sm.example.vn/alerts"):
