@@ -6,7 +6,9 @@ unknown key, a bad duration) is found again in the text: a top-level key, a key 
 Used by the files a Sở edits: the ATTT baseline and the alert rules.
 """
 import re
-from typing import Optional
+from typing import Any, Callable, Collection, Dict, Optional
+
+import tomllib
 
 
 class TomlLines:
@@ -48,4 +50,24 @@ class TomlLines:
         return self._find(r"^\s*id\s*=", start, stop) or start
 
 
-__all__ = ["TomlLines"]
+def load_versioned(text: str, lines: "TomlLines", top_keys: Collection[str],
+                   fail: Callable[[Optional[int], str], Exception]) -> Dict[str, Any]:
+    """Parse ``text``: a syntax error, a top-level key not in ``top_keys`` or a
+    ``version`` other than 1 raises ``fail(line, reason)`` (reason in Vietnamese and
+    English), so each file's own error class names the file."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        m = re.search(r"line (\d+)", str(exc))
+        raise fail(int(m.group(1)) if m else None,
+                   "cú pháp TOML sai / TOML syntax error: %s" % exc) from None
+    for k in data:
+        if k not in top_keys:
+            raise fail(lines.key(k), "khóa không biết / unknown key %r (biết / known: %s)"
+                       % (k, ", ".join(sorted(top_keys))))
+    if data.get("version", 1) != 1:
+        raise fail(lines.key("version"), "version phải là 1 / must be 1")
+    return data
+
+
+__all__ = ["TomlLines", "load_versioned"]

@@ -23,12 +23,11 @@ import string
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
-import tomllib
 from schoolmon.protocol.settings import ConfigError
 from zoneinfo import ZoneInfo
 
 from ..text import ATTT_STATUS_LABELS, OFFLINE_REASON_LABELS, ROLE_LABELS, duration_words
-from ..tomllines import TomlLines
+from ..tomllines import TomlLines, load_versioned
 from .conditions import COMMON_PLACEHOLDERS, CONDITIONS, DEVICE, ROLES
 
 SHIPPED_RULES_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "rules.toml")
@@ -133,18 +132,8 @@ def parse_rules(text: str, source: str, path: Optional[str] = None) -> Rules:
     """The rules in ``text``; RulesError with the line when they cannot be used."""
     where = path or source
     lines = TomlLines(text, "rule")
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        m = re.search(r"line (\d+)", str(exc))
-        raise RulesError(where, int(m.group(1)) if m else None,
-                         "cú pháp TOML sai / TOML syntax error: %s" % exc) from None
-    for k in data:
-        if k not in _TOP_KEYS:
-            raise RulesError(where, lines.key(k), "khóa không biết / unknown key %r "
-                             "(biết / known: %s)" % (k, ", ".join(sorted(_TOP_KEYS))))
-    if data.get("version", 1) != 1:
-        raise RulesError(where, lines.key("version"), "version phải là 1 / must be 1")
+    data = load_versioned(text, lines, _TOP_KEYS,
+                          lambda line, reason: RulesError(where, line, reason))
     raw = data.get("rule")
     if not isinstance(raw, list) or not raw:
         raise RulesError(where, lines.key("rule"), "cần ít nhất một [[rule]] / needs at "

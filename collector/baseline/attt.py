@@ -12,11 +12,10 @@ import os
 import re
 from typing import Any, Dict, FrozenSet, List, Mapping, NamedTuple, Optional, Tuple
 
-import tomllib
 from schoolmon.protocol.catalogue import INVENTORY, SECURITY
 from schoolmon.protocol.settings import ConfigError
 
-from ..tomllines import TomlLines
+from ..tomllines import TomlLines, load_versioned
 from .conditions import Condition, ConditionError, compile_condition
 
 SHIPPED_ATTT_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "attt.toml")
@@ -147,18 +146,8 @@ def parse_baseline(text: str, source: str, path: Optional[str] = None) -> Baseli
     """The baseline in ``text``; BaselineError with the line when it cannot be used."""
     where = path or source
     lines = TomlLines(text, "check")
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        m = re.search(r"line (\d+)", str(exc))
-        raise BaselineError(where, int(m.group(1)) if m else None,
-                            "TOML sai cú pháp / TOML syntax: %s" % exc) from None
-    for k in data:
-        if k not in _TOP_KEYS:
-            raise BaselineError(where, lines.key(k), "khóa không biết / unknown key %r "
-                                "(allowed: %s)" % (k, ", ".join(sorted(_TOP_KEYS))))
-    if data.get("version", 1) != 1:
-        raise BaselineError(where, lines.key("version"), "version phải là 1 / must be 1")
+    data = load_versioned(text, lines, _TOP_KEYS,
+                          lambda line, reason: BaselineError(where, line, reason))
     rule_raw = data.get("school_rule") or {}
     if not isinstance(rule_raw, dict):
         raise BaselineError(where, lines.key("school_rule"), "school_rule phải là bảng / "
