@@ -17,6 +17,8 @@ export function severityBadge(a) {
 }
 
 function handlingBadge(a) {
+  // a pending alert has not fired: nobody is asked to handle it yet
+  if (a.state === "pending") { return h("span", { class: "st handling pending" }, t("alert_state.pending")); }
   return h("span", { class: "st handling " + a.handling }, a.handling_label || t("alert_handling." + a.handling));
 }
 
